@@ -1,0 +1,71 @@
+"""Password hashes, access tokens and API key secrets."""
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+_hasher = PasswordHash((Argon2Hasher(),))
+# Verified against when an email is unknown, so both answers cost one argon2 verify.
+_DUMMY_HASH = _hasher.hash("sen-dummy-password-for-timing")
+_ALGORITHM = "HS256"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if password_hash is None:
+        _hasher.verify(password, _DUMMY_HASH)
+        return False
+    return _hasher.verify(password, password_hash)
+
+
+def create_access_token(
+    secret: str, *, user_id: uuid.UUID, workspace_id: uuid.UUID, minutes: int
+) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": str(user_id),
+        "wid": str(workspace_id),
+        "iat": now,
+        "exp": now + timedelta(minutes=minutes),
+        "typ": "access",
+    }
+    return jwt.encode(claims, secret, algorithm=_ALGORITHM)
+
+
+def decode_access_token(secret: str, token: str) -> dict[str, Any] | None:
+    try:
+        claims = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"require": ["exp"]})
+    except jwt.PyJWTError:
+        return None
+    return claims if claims.get("typ") == "access" else None
+
+
+API_KEY_MARK = "sen_"
+
+
+def new_api_key() -> tuple[str, str, str]:
+    """(full key, public prefix, hash). Keys are random, so a plain SHA-256 is the right hash."""
+    prefix = secrets.token_hex(6)
+    key = f"{API_KEY_MARK}{prefix}_{secrets.token_urlsafe(32)}"
+    return key, prefix, hash_api_key(key)
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def split_api_key(key: str) -> str | None:
+    """The prefix of a well-formed key, else None."""
+    if not key.startswith(API_KEY_MARK):
+        return None
+    prefix, _, secret = key[len(API_KEY_MARK) :].partition("_")
+    return prefix if len(prefix) == 12 and secret else None

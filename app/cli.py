@@ -1,0 +1,197 @@
+"""`sen`: serve, api, worker, migrate, openapi, create-workspace, embedded."""
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from app.core import embedded
+from app.core.settings import get_settings
+
+cli = typer.Typer(help="Sen CRM", no_args_is_help=True, add_completion=False)
+embedded_cli = typer.Typer(help="The embedded PostgreSQL and Redis", no_args_is_help=True)
+cli.add_typer(embedded_cli, name="embedded")
+
+SPEC_PATH = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
+
+
+async def _urls() -> tuple[str, str]:
+    from app.core.runtime import database_url, redis_url
+
+    settings = get_settings()
+    return await database_url(settings), await redis_url(settings)
+
+
+async def _migrate(url: str) -> None:
+    from app.core.migrate import upgrade
+
+    await upgrade(url)
+
+
+def _api_server(db_url: str, queue_url: str, port: int, host: str):  # type: ignore[no-untyped-def]
+    import uvicorn
+
+    from app.main import create_app
+
+    app = create_app(db_url=db_url, queue_url=queue_url)
+    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
+    return uvicorn.Server(config)
+
+
+def _worker(db_url: str, queue_url: str):  # type: ignore[no-untyped-def]
+    from arq.worker import Worker
+
+    from workers.queue import redis_settings
+    from workers.settings import CRON_JOBS, FUNCTIONS, shutdown, startup
+
+    return Worker(
+        functions=FUNCTIONS,  # type: ignore[arg-type]
+        cron_jobs=CRON_JOBS,
+        redis_settings=redis_settings(queue_url),
+        on_startup=startup,
+        on_shutdown=shutdown,
+        ctx={"database_url": db_url},
+        handle_signals=False,
+    )
+
+
+@cli.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: $PORT or 8000)")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1)")] = None,
+) -> None:
+    """Everything in one process tree: embedded servers if needed, migrations, API, worker."""
+    settings = get_settings()
+
+    async def main() -> None:
+        db_url, queue_url = await _urls()
+        await _migrate(db_url)
+        server = _api_server(db_url, queue_url, port or settings.port, host or settings.host)
+        worker = _worker(db_url, queue_url)
+        worker_task = asyncio.create_task(worker.async_run())
+        try:
+            await server.serve()  # returns on Ctrl-C / SIGTERM
+        finally:
+            worker_task.cancel()
+            await asyncio.gather(worker_task, return_exceptions=True)
+            await worker.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        if not settings.database_url:
+            embedded.stop_postgres(settings.data_dir)
+        if not settings.redis_url:
+            embedded.stop_redis(settings.data_dir)
+
+
+@cli.command()
+def api(
+    port: Annotated[int | None, typer.Option(help="HTTP port (default: $PORT or 8000)")] = None,
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+) -> None:
+    """The API alone (production: run several, beside `sen worker`)."""
+    settings = get_settings()
+
+    async def main() -> None:
+        db_url, queue_url = await _urls()
+        await _api_server(db_url, queue_url, port or settings.port, host or settings.host).serve()
+
+    asyncio.run(main())
+
+
+@cli.command()
+def worker() -> None:
+    """The arq worker alone: jobs and cron schedules."""
+
+    async def main() -> None:
+        db_url, queue_url = await _urls()
+        running = _worker(db_url, queue_url)
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(running.async_run())
+        await stop.wait()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await running.close()
+
+    asyncio.run(main())
+
+
+@cli.command()
+def migrate() -> None:
+    """Upgrade the database to the newest schema."""
+
+    async def main() -> None:
+        db_url, _ = await _urls()
+        await _migrate(db_url)
+
+    asyncio.run(main())
+    typer.echo("database is at head")
+
+
+@cli.command()
+def openapi(
+    output: Annotated[Path, typer.Option(help="Where to write the spec")] = SPEC_PATH,
+) -> None:
+    """Write the OpenAPI spec the app serves to openapi/openapi.json."""
+    from app.main import create_app
+
+    spec = create_app().openapi()
+    output.write_text(json.dumps(spec, indent=2, ensure_ascii=False) + "\n")
+    typer.echo(f"wrote {output}")
+
+
+@cli.command("create-workspace")
+def create_workspace(
+    name: Annotated[str, typer.Option(help="Workspace name")],
+    email: Annotated[str, typer.Option(help="The owner's email")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    full_name: Annotated[str, typer.Option(help="The owner's full name")],
+) -> None:
+    """A workspace and its owner, from the command line (sign-up may be turned off)."""
+    from app.core.db import make_engine, make_sessionmaker
+    from app.workspaces.service import create_workspace as create
+
+    async def main() -> None:
+        db_url, _ = await _urls()
+        await _migrate(db_url)
+        engine = make_engine(db_url)
+        async with make_sessionmaker(engine)() as session:
+            workspace, owner = await create(
+                session,
+                name=name,
+                owner_email=email,
+                owner_password=password,
+                owner_name=full_name,
+            )
+            await session.commit()
+        await engine.dispose()
+        typer.echo(json.dumps({"workspace_id": str(workspace.id), "owner_id": str(owner.id)}))
+
+    asyncio.run(main())
+
+
+@embedded_cli.command("start")
+def embedded_start(data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Start the embedded servers and print their URLs as shell exports."""
+    directory = data_dir or get_settings().data_dir
+    typer.echo(f"export DATABASE_URL='{embedded.ensure_postgres(directory)}'")
+    typer.echo(f"export REDIS_URL='{embedded.ensure_redis(directory)}'")
+
+
+@embedded_cli.command("stop")
+def embedded_stop(data_dir: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Stop the embedded servers under the data directory."""
+    directory = data_dir or get_settings().data_dir
+    embedded.stop_postgres(directory)
+    embedded.stop_redis(directory)
+
+
+def main() -> None:
+    cli()

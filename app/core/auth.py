@@ -1,0 +1,123 @@
+"""Bearer authentication (JWT or API key) -> `Ctx`, and the per-route permission aliases."""
+
+import hmac
+import uuid
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.models import ApiKey
+from app.auth.security import decode_access_token, hash_api_key, split_api_key
+from app.core.context import Actor, Ctx, Role
+from app.core.db import AUTH_ROLE, enter_workspace
+from app.core.errors import Forbidden, Unauthorized
+from app.core.models import utcnow
+from app.core.routing import get_session
+from app.core.settings import get_settings
+from app.users.models import Team, User
+
+bearer = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token",
+    auto_error=False,
+    description="A JWT from /api/v1/auth/token, or an API key (`sen_…`) in the same header.",
+)
+
+
+class Permission(StrEnum):
+    MEMBER = "member"  # any signed-in member of the workspace
+    ADMIN = "admin"  # users, teams, statuses, custom fields: owners and admins only
+
+
+async def _actor_for(session: AsyncSession, user: User, api_key_id: uuid.UUID | None) -> Actor:
+    role = Role(user.role)
+    if role in (Role.owner, Role.admin):
+        return Actor(user_id=user.id, role=role, team_id=user.team_id, api_key_id=api_key_id)
+    team_ids: set[uuid.UUID] = {user.team_id} if user.team_id else set()
+    if role is Role.manager:
+        managed = await session.scalars(select(Team.id).where(Team.manager_id == user.id))
+        team_ids |= set(managed)
+    owners: set[uuid.UUID] = {user.id}
+    if team_ids:
+        members = await session.scalars(select(User.id).where(User.team_id.in_(team_ids)))
+        owners |= set(members)
+    return Actor(
+        user_id=user.id,
+        role=role,
+        team_id=user.team_id,
+        visible_owner_ids=frozenset(owners),
+        api_key_id=api_key_id,
+    )
+
+
+async def _user_from_api_key(session: AsyncSession, key: str) -> tuple[User, uuid.UUID] | None:
+    prefix = split_api_key(key)
+    if prefix is None:
+        return None
+    session.info["role"] = AUTH_ROLE  # read-only look-up across workspaces, two tables
+    candidates = await session.scalars(
+        select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+    )
+    digest = hash_api_key(key)
+    found = next((k for k in candidates if hmac.compare_digest(k.key_hash, digest)), None)
+    if found is None:
+        return None
+    await enter_workspace(session, found.workspace_id)
+    now = utcnow()
+    if found.last_used_at is None or (now - found.last_used_at).total_seconds() > 60:
+        found.last_used_at = now  # coarse on purpose: not one UPDATE per request
+    user = await session.get(User, (found.workspace_id, found.user_id))
+    return (user, found.id) if user else None
+
+
+async def _user_from_jwt(session: AsyncSession, token: str) -> User | None:
+    claims = decode_access_token(get_settings().jwt_secret(), token)
+    if claims is None:
+        return None
+    try:
+        workspace_id, user_id = uuid.UUID(claims["wid"]), uuid.UUID(claims["sub"])
+    except (KeyError, ValueError):
+        return None
+    await enter_workspace(session, workspace_id)
+    return await session.get(User, (workspace_id, user_id))
+
+
+async def authenticate(session: AsyncSession, token: str | None) -> Ctx:
+    """Resolve a bearer credential to a context bound to its workspace; 401 when it fails."""
+    if not token:
+        raise Unauthorized("Send `Authorization: Bearer <token or API key>`")
+    api_key_id = None
+    if token.startswith("sen_"):
+        resolved = await _user_from_api_key(session, token)
+        user, api_key_id = resolved if resolved else (None, None)
+    else:
+        user = await _user_from_jwt(session, token)
+    if user is None or not user.is_active:
+        error = Unauthorized("The token or API key is invalid, expired or revoked")
+        error.headers["WWW-Authenticate"] = "Bearer"
+        raise error
+    actor = await _actor_for(session, user, api_key_id)
+    return Ctx(session=session, actor=actor, workspace_id=user.workspace_id)
+
+
+def requires(permission: Permission) -> Callable[..., Awaitable[Ctx]]:
+    async def dependency(
+        request: Request,
+        session: Annotated[AsyncSession, Depends(get_session)],
+        token: Annotated[str | None, Depends(bearer)],
+    ) -> Ctx:
+        ctx = await authenticate(session, token)
+        if permission is Permission.ADMIN and not ctx.actor.is_admin:
+            raise Forbidden("Only workspace owners and admins can do this")
+        request.state.ctx = ctx
+        return ctx
+
+    return dependency
+
+
+Member = Annotated[Ctx, Depends(requires(Permission.MEMBER))]
+Admin = Annotated[Ctx, Depends(requires(Permission.ADMIN))]

@@ -1,0 +1,50 @@
+"""Who is acting, in which workspace, on which session: passed to every service call."""
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+class Role(StrEnum):
+    owner = "owner"
+    admin = "admin"
+    manager = "manager"
+    sales = "sales"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A user (directly or through one of their API keys), or the system (jobs)."""
+
+    user_id: uuid.UUID | None
+    role: Role
+    team_id: uuid.UUID | None = None
+    # Owners whose records this actor sees; None means every record in the workspace.
+    visible_owner_ids: frozenset[uuid.UUID] | None = None
+    api_key_id: uuid.UUID | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.visible_owner_ids is None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in (Role.owner, Role.admin)
+
+    def can_see_owner(self, owner_id: uuid.UUID | None) -> bool:
+        if self.visible_owner_ids is None:
+            return True
+        return owner_id is not None and owner_id in self.visible_owner_ids
+
+
+SYSTEM = Actor(user_id=None, role=Role.owner)
+
+
+@dataclass(frozen=True)
+class Ctx:
+    session: AsyncSession
+    actor: Actor
+    workspace_id: uuid.UUID

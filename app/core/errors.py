@@ -1,0 +1,216 @@
+"""Sen's errors: each carries its HTTP status and a stable `code`; one handler renders them all
+as RFC 9457 problem+json, FastAPI's own 404/405/422 and unexpected failures included."""
+
+from typing import Any, ClassVar
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger("sen.errors")
+
+
+class SenError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+        self.headers: dict[str, str] = {}
+
+
+class BadRequest(SenError):
+    status, code, title = 400, "bad_request", "Bad request"
+
+
+class Unauthorized(SenError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+
+class Forbidden(SenError):
+    status, code, title = 403, "forbidden", "Not allowed"
+
+
+class NotFound(SenError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(SenError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PreconditionFailed(SenError):
+    status, code, title = 412, "version_mismatch", "The record changed since you read it"
+
+
+class PayloadTooLarge(SenError):
+    status, code, title = 413, "payload_too_large", "Request body too large"
+
+
+class Unprocessable(SenError):
+    """A well-formed body that breaks a rule: `errors` names the fields."""
+
+    status, code, title = 422, "validation_error", "Invalid request"
+
+    def __init__(self, errors: list[dict[str, str]], detail: str | None = None) -> None:
+        super().__init__(detail or "; ".join(f"{e['field']}: {e['message']}" for e in errors))
+        self.extra = {"errors": errors}
+
+
+class RateLimited(SenError):
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["email"])
+    message: str = Field(examples=["value is not a valid email address"])
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: `code` is stable, switch on it; `errors` lists invalid fields."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://sen-crm.dev/problems/not_found",
+                    "title": "Not found",
+                    "status": 404,
+                    "detail": "Lead not found",
+                    "code": "not_found",
+                }
+            ]
+        }
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldError] | None = None
+
+
+def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
+    body = {
+        "type": f"https://sen-crm.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    body.update(extra)
+    return body
+
+
+def problem_response(status: int, code: str, title: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, code, title, detail, **extra),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+_DESCRIPTIONS = {
+    400: "Bad request",
+    401: "Missing or invalid credentials",
+    403: "The caller's role does not allow this",
+    404: "Not found (or not visible to the caller)",
+    409: "Conflicts with the record's current state",
+    412: "If-Match is stale: re-read the record",
+    413: "Body over 1 MiB",
+    422: "Invalid request: `errors` names the fields",
+    429: "Rate limited",
+}
+
+
+def problems(*statuses_or_errors: int | type[SenError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route: each error documented under application/problem+json."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for item in statuses_or_errors:
+        status = item if isinstance(item, int) else item.status
+        out[status] = {
+            "description": _DESCRIPTIONS.get(status, "Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out
+
+
+def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def _validation_message(err: dict[str, Any]) -> str:
+    if err.get("type") == "extra_forbidden":
+        return "unknown or read-only field"
+    if err.get("type") == "json_invalid":
+        return "body is not valid JSON"
+    return str(err.get("msg", "invalid value"))
+
+
+async def _sen_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SenError)
+    response = problem_response(exc.status, exc.code, exc.title, exc.detail, **exc.extra)
+    response.headers.update(exc.headers)
+    return response
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _loc_to_field(e.get("loc", ())), "message": _validation_message(e)}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    return problem_response(422, "validation_error", "Invalid request", detail, errors=errors)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method any route serves on this path (Starlette's 405 names only the first route)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "__probe__"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
+    codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
+    status = exc.status_code
+    response = problem_response(
+        status,
+        codes.get(status, f"http_{status}"),
+        titles.get(status, "HTTP error"),
+        str(exc.detail),
+    )
+    if exc.headers:
+        response.headers.update(exc.headers)
+    if status == 405:
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
+    return response
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", path=request.url.path, method=request.method)
+    return problem_response(
+        500, "internal_error", "Internal error", "Something went wrong on our side; it was logged."
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SenError, _sen_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

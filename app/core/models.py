@@ -1,0 +1,75 @@
+"""The declarative base and the mixins every tenant table is made of.
+
+Tenant tables are keyed `(workspace_id, id)` and reference each other with composite foreign keys
+that include `workspace_id` (see docs/decisions/0001-tenancy.md).
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, ForeignKeyConstraint, Integer, MetaData
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from app.core.ids import new_id
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        datetime: DateTime(timezone=True),
+        dict[str, Any]: JSONB,
+    }
+
+
+class TenantMixin:
+    """`(workspace_id, id)` primary key, so the table distributes by workspace_id unchanged."""
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+
+
+class TimestampMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class SoftDeleteMixin:
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class VersionedMixin:
+    """An integer `version` bumped on every UPDATE; a racing write with a stale one fails."""
+
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.version}  # type: ignore[attr-defined]
+
+
+def tenant_fk(
+    columns: list[str], table: str, *, name: str | None = None, use_alter: bool = False
+) -> ForeignKeyConstraint:
+    """A composite FK `(workspace_id, *columns) -> table(workspace_id, id)`."""
+    return ForeignKeyConstraint(
+        ["workspace_id", *columns],
+        [f"{table}.workspace_id", f"{table}.id"],
+        name=name,
+        use_alter=use_alter,
+    )

@@ -1,0 +1,157 @@
+"""Cursor pagination, sorting and filters for every list endpoint (STYLE §5).
+
+Keyset on (sort key, id): never OFFSET, never a count per page, so page 1,000 costs what page 1
+does. The cursor is opaque to clients: base64 of [sort, value, id].
+"""
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import ColumnElement, Select, tuple_
+
+from app.core.context import Ctx
+from app.core.errors import Unprocessable
+from app.core.search import matches
+
+Sorts = Mapping[str, Any]  # "created_at" -> Lead.created_at (columns must be NOT NULL)
+Filters = Mapping[str, Callable[[Any], ColumnElement[bool]]]
+
+
+class ListQuery(BaseModel):
+    """What every list endpoint accepts; a domain subclass adds its filters and `sort` choices."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    limit: int = Field(50, ge=1, le=200, description="Page size, 1–200.")
+    cursor: str | None = Field(
+        None, max_length=512, description="`next_cursor` of the previous page."
+    )
+    sort: str = Field("-created_at", description="A sortable field; `-` for descending.")
+    q: str | None = Field(
+        None, max_length=200, description="Text search ignoring case and Vietnamese diacritics."
+    )
+    include_deleted: bool = Field(False, description="Include soft-deleted records.")
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
+
+
+@dataclass
+class Rows(Generic[T]):
+    """A page of ORM rows as a service returns it; the router shapes it into a `Page`."""
+
+    data: list[T]
+    next_cursor: str | None
+
+    def page(self, read_model: type[BaseModel]) -> Page[Any]:
+        return Page[read_model](  # type: ignore[valid-type]
+            data=[read_model.model_validate(row) for row in self.data],
+            next_cursor=self.next_cursor,
+        )
+
+
+def _encode_cursor(sort: str, value: Any, record_id: uuid.UUID) -> str:
+    if isinstance(value, datetime):
+        value = value.isoformat()
+    raw = json.dumps([sort, value, str(record_id)], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _bad_cursor() -> Unprocessable:
+    return Unprocessable([{"field": "cursor", "message": "not a cursor from this list and sort"}])
+
+
+def _decode_cursor(cursor: str, sort: str, column: Any) -> tuple[Any, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        cursor_sort, value, record_id = json.loads(raw)
+        if cursor_sort != sort:
+            raise ValueError("sort changed")
+        python_type = column.type.python_type
+        if python_type is datetime:
+            value = datetime.fromisoformat(value)
+        elif not isinstance(value, python_type):
+            value = python_type(value)
+        return value, uuid.UUID(record_id)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        raise _bad_cursor()
+
+
+def apply_filters(stmt: Select[Any], query: BaseModel, filters: Filters) -> Select[Any]:
+    """Each declared filter whose query parameter was given becomes an AND-ed condition."""
+    for name, condition in filters.items():
+        value = getattr(query, name, None)
+        if value is not None and value != []:
+            stmt = stmt.where(condition(value))
+    return stmt
+
+
+async def paginate(
+    ctx: Ctx,
+    stmt: Select[Any],
+    query: ListQuery,
+    *,
+    model: Any,
+    sorts: Sorts,
+    search_column: Any | None = None,
+) -> Rows[Any]:
+    """One page of `stmt`'s rows: search, soft-delete filter, keyset cursor, sort, limit."""
+    name = query.sort.removeprefix("-")
+    if name not in sorts:
+        allowed = ", ".join(sorted(sorts))
+        raise Unprocessable([{"field": "sort", "message": f"sortable fields: {allowed}"}])
+    descending = query.sort.startswith("-")
+    column = sorts[name]
+
+    if query.q and search_column is not None:
+        condition = matches(search_column, query.q)
+        if condition is not None:
+            stmt = stmt.where(condition)
+    if not query.include_deleted and hasattr(model, "deleted_at"):
+        stmt = stmt.where(model.deleted_at.is_(None))
+    if query.cursor:
+        value, after_id = _decode_cursor(query.cursor, query.sort, column)
+        key = tuple_(column, model.id)
+        stmt = stmt.where(key < (value, after_id) if descending else key > (value, after_id))
+    order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
+    rows = list(await ctx.session.scalars(stmt.order_by(*order).limit(query.limit + 1)))
+
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        last = rows[-1]
+        next_cursor = _encode_cursor(query.sort, getattr(last, column.key), last.id)
+    return Rows(data=rows, next_cursor=next_cursor)
+
+
+def one_of(column: Any) -> Callable[[Any], ColumnElement[bool]]:
+    return lambda values: column.in_(values) if len(values) > 1 else column == values[0]
+
+
+def equals(column: Any) -> Callable[[Any], ColumnElement[bool]]:
+    return lambda value: column == value
+
+
+def at_least(column: Any) -> Callable[[Any], ColumnElement[bool]]:
+    return lambda value: column >= value
+
+
+def before(column: Any) -> Callable[[Any], ColumnElement[bool]]:
+    return lambda value: column < value
+
+
+def has_all(column: Any) -> Callable[[Any], ColumnElement[bool]]:
+    """Array column contains every given value (`?tag=a&tag=b`)."""
+    return lambda values: column.contains(list(values))

@@ -1,0 +1,61 @@
+"""Fetching one visible record, soft delete and restore: the same rules for every resource."""
+
+import uuid
+from typing import Any, TypeVar
+
+from sqlalchemy import Select
+
+from app.core.concurrency import check_if_match
+from app.core.context import Actor, Ctx
+from app.core.errors import NotFound
+from app.core.history import record_change
+from app.core.models import utcnow
+
+T = TypeVar("T")
+
+
+def restrict_to_visible(stmt: Select[Any], model: Any, actor: Actor) -> Select[Any]:
+    """Sales and managers see what they or their teams own (DESIGN §4)."""
+    if actor.visible_owner_ids is None:
+        return stmt
+    return stmt.where(model.owner_id.in_(actor.visible_owner_ids))
+
+
+async def get_visible(
+    ctx: Ctx,
+    model: type[T],
+    record_id: uuid.UUID,
+    *,
+    not_found: type[NotFound] = NotFound,
+    include_deleted: bool = False,
+    for_update: bool = False,
+) -> T:
+    """The record if it exists in this workspace and the actor may see it; else a 404."""
+    obj = await ctx.session.get(
+        model, (ctx.workspace_id, record_id), with_for_update=for_update or None
+    )
+    if (
+        obj is None
+        or (not include_deleted and getattr(obj, "deleted_at", None) is not None)
+        or (hasattr(obj, "owner_id") and not ctx.actor.can_see_owner(obj.owner_id))
+    ):
+        raise not_found()
+    return obj
+
+
+def soft_delete(ctx: Ctx, resource: str, obj: Any, *, if_match: str | None) -> None:
+    check_if_match(obj.version, if_match)
+    obj.deleted_at = utcnow()
+    obj.updated_at = obj.deleted_at
+    record_change(
+        ctx, resource, obj.id, "deleted", {"deleted_at": {"old": None, "new": str(obj.deleted_at)}}
+    )
+
+
+def restore(ctx: Ctx, resource: str, obj: Any) -> None:
+    if obj.deleted_at is None:
+        return
+    old = obj.deleted_at
+    obj.deleted_at = None
+    obj.updated_at = utcnow()
+    record_change(ctx, resource, obj.id, "restored", {"deleted_at": {"old": str(old), "new": None}})

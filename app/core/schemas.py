@@ -1,0 +1,46 @@
+"""Base classes for request and response bodies, so every resource reads the same way in OpenAPI.
+
+- `InputModel`: unknown or read-only fields (`id`, `version`, …) are a 422 naming them.
+- `PatchModel`: every field optional; only the fields sent apply (`model_fields_set`); a field
+  that can't be empty is typed non-nullable, so an explicit null is a 422.
+- `ReadModel`: built from ORM objects; no defaults, so generated clients mark every field required.
+"""
+
+import re
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+
+def _schema_extra(schema: dict[str, Any], cls: type) -> None:
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None and "anyOf" not in prop:
+            del prop["default"]  # non-nullable patch field: absent means "leave as is"
+    example = getattr(cls, "example", None)
+    if example is not None:
+        schema["examples"] = [example]
+
+
+class InputModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_schema_extra)
+    example: ClassVar[dict[str, Any] | None] = None
+
+
+class PatchModel(InputModel):
+    pass
+
+
+class ReadModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra=_schema_extra)
+    example: ClassVar[dict[str, Any] | None] = None
+
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_EMAIL = re.compile(EMAIL_PATTERN)
+
+# Lenient on purpose: CRM data is typed by people and imported from spreadsheets; the pattern in
+# the schema is exactly the rule we apply, so clients can check before they send.
+Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
+ShortText = Annotated[str, StringConstraints(max_length=200)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=50)]

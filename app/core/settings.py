@@ -1,0 +1,52 @@
+"""Settings from the environment: `SEN_*` variables, plus DATABASE_URL, REDIS_URL and PORT."""
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_origins(value: object) -> object:
+    """SEN_CORS_ORIGINS is a comma-separated list of SPA origins."""
+    if isinstance(value, str):
+        return [origin.strip() for origin in value.split(",") if origin.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEN_", extra="ignore")
+
+    data_dir: Path = Path(".sen")
+    # Unset: embedded servers under data_dir. Same code path either way; only the URL differs.
+    database_url: str | None = Field(None, validation_alias=AliasChoices("DATABASE_URL"))
+    redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
+    port: int = Field(8000, validation_alias=AliasChoices("PORT", "SEN_PORT"))
+    host: str = "127.0.0.1"
+
+    secret_key: str | None = None
+    access_token_minutes: int = 60 * 12
+    signup_enabled: bool = True
+    cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_origins)] = []
+    max_body_bytes: int = 1024 * 1024
+    idempotency_hours: int = 24
+    log_level: str = "INFO"
+
+    def jwt_secret(self) -> str:
+        """The signing key: SEN_SECRET_KEY, or one generated once and kept under data_dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        self.secret_key = path.read_text().strip()
+        return self.secret_key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

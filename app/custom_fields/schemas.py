@@ -1,0 +1,98 @@
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+
+class CustomFieldResource(StrEnum):
+    lead = "lead"
+
+
+class CustomFieldType(StrEnum):
+    text = "text"
+    number = "number"
+    date = "date"
+    boolean = "boolean"
+    select = "select"
+    multiselect = "multiselect"
+
+
+Option = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+FieldKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+
+_EXAMPLE = {
+    "resource": "lead",
+    "key": "budget_range",
+    "label": "Ngân sách",
+    "type": "select",
+    "options": ["< 100 triệu", "100–500 triệu", "> 500 triệu"],
+    "required": False,
+}
+
+
+class CustomFieldCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+
+    resource: CustomFieldResource
+    key: FieldKey = Field(description="Stable key used in `custom_fields` objects.")
+    label: str = Field(min_length=1, max_length=120)
+    type: CustomFieldType
+    options: list[Option] = Field(default_factory=list, max_length=200)
+    required: bool = False
+    position: int = Field(0, ge=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _options_fit_type(self) -> "CustomFieldCreate":
+        choice = self.type in (CustomFieldType.select, CustomFieldType.multiselect)
+        if choice and not self.options:
+            raise ValueError("select and multiselect fields need options")
+        if not choice and self.options:
+            raise ValueError("only select and multiselect fields take options")
+        return self
+
+
+class CustomFieldUpdate(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"label": "Budget", "required": True}]}
+    )
+
+    label: str | None = Field(None, min_length=1, max_length=120)
+    options: list[Option] | None = Field(None, max_length=200)
+    required: bool | None = None
+    position: int | None = Field(None, ge=0, le=10_000)
+
+
+class CustomFieldRead(BaseModel):
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    **_EXAMPLE,
+                    "id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f",
+                    "position": 0,
+                    "version": 1,
+                    "created_at": "2026-11-23T04:00:00Z",
+                    "updated_at": "2026-11-23T04:00:00Z",
+                }
+            ]
+        },
+    )
+
+    id: uuid.UUID
+    resource: CustomFieldResource
+    key: str
+    label: str
+    type: CustomFieldType
+    options: list[str]
+    required: bool
+    position: int
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class CustomFieldList(BaseModel):
+    data: list[CustomFieldRead]

@@ -1,0 +1,129 @@
+"""Custom field definitions, and the one validator every resource's `custom_fields` go through."""
+
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.core.concurrency import check_if_match
+from app.core.context import Ctx
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.history import apply_changes
+from app.custom_fields.models import CustomFieldDefinition
+from app.custom_fields.schemas import CustomFieldCreate, CustomFieldType, CustomFieldUpdate
+
+_MAX_TEXT = 2000
+
+
+class CustomFieldNotFound(NotFound):
+    code, title = "custom_field_not_found", "Custom field not found"
+
+
+class CustomFieldKeyTaken(Conflict):
+    code, title = "custom_field_key_taken", "This resource already has a field with that key"
+
+
+async def list_definitions(ctx: Ctx, resource: str | None = None) -> list[CustomFieldDefinition]:
+    stmt = select(CustomFieldDefinition).order_by(
+        CustomFieldDefinition.resource, CustomFieldDefinition.position, CustomFieldDefinition.key
+    )
+    if resource:
+        stmt = stmt.where(CustomFieldDefinition.resource == resource)
+    return list(await ctx.session.scalars(stmt))
+
+
+async def get_definition(ctx: Ctx, definition_id: uuid.UUID) -> CustomFieldDefinition:
+    found = await ctx.session.get(CustomFieldDefinition, (ctx.workspace_id, definition_id))
+    if found is None:
+        raise CustomFieldNotFound()
+    return found
+
+
+async def create_definition(ctx: Ctx, data: CustomFieldCreate) -> CustomFieldDefinition:
+    """A key is unique per resource: a second one is a 409."""
+    definition = CustomFieldDefinition(workspace_id=ctx.workspace_id, **data.model_dump())
+    ctx.session.add(definition)
+    try:
+        async with ctx.session.begin_nested():
+            await ctx.session.flush()
+    except IntegrityError:
+        raise CustomFieldKeyTaken(f"`{data.key}` already exists on {data.resource}")
+    return definition
+
+
+async def update_definition(
+    ctx: Ctx, definition_id: uuid.UUID, data: CustomFieldUpdate, *, if_match: str | None
+) -> CustomFieldDefinition:
+    definition = await get_definition(ctx, definition_id)
+    check_if_match(definition.version, if_match)
+    values = data.model_dump(exclude_unset=True)
+    if "options" in values:
+        choice = definition.type in (CustomFieldType.select, CustomFieldType.multiselect)
+        if choice != bool(values["options"]):
+            raise Unprocessable([{"field": "options", "message": "options fit select fields only"}])
+    apply_changes(ctx, "custom_field", definition, values)
+    await ctx.session.flush()
+    return definition
+
+
+async def delete_definition(ctx: Ctx, definition_id: uuid.UUID, *, if_match: str | None) -> None:
+    """Values already stored stay on records; the key is no longer accepted in writes."""
+    definition = await get_definition(ctx, definition_id)
+    check_if_match(definition.version, if_match)
+    await ctx.session.delete(definition)
+    await ctx.session.flush()
+
+
+def _coerce(definition: CustomFieldDefinition, value: Any) -> tuple[Any, str | None]:
+    kind = CustomFieldType(definition.type)
+    if kind is CustomFieldType.text:
+        ok = isinstance(value, str) and len(value) <= _MAX_TEXT
+        return value, None if ok else f"must be text of at most {_MAX_TEXT} characters"
+    if kind is CustomFieldType.number:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return value, None if ok else "must be a number"
+    if kind is CustomFieldType.boolean:
+        return value, None if isinstance(value, bool) else "must be true or false"
+    if kind is CustomFieldType.date:
+        try:
+            return date.fromisoformat(value).isoformat(), None
+        except (TypeError, ValueError):
+            return value, "must be a date (YYYY-MM-DD)"
+    if kind is CustomFieldType.select:
+        ok = isinstance(value, str) and value in definition.options
+        return value, None if ok else f"must be one of {definition.options}"
+    ok = isinstance(value, list) and all(
+        isinstance(v, str) and v in definition.options for v in value
+    )
+    return value, None if ok else f"must be a list of {definition.options}"
+
+
+async def validate_values(
+    ctx: Ctx, resource: str, values: dict[str, Any], *, existing: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Merge `values` into `existing` (null removes a key); unknown keys, wrong types and
+    missing required fields are a 422 naming each field."""
+    definitions = {d.key: d for d in await list_definitions(ctx, resource)}
+    merged = dict(existing or {})
+    errors: list[dict[str, str]] = []
+    for key, value in values.items():
+        definition = definitions.get(key)
+        if definition is None:
+            errors.append({"field": f"custom_fields.{key}", "message": "unknown custom field"})
+            continue
+        if value is None:
+            merged.pop(key, None)
+            continue
+        coerced, problem = _coerce(definition, value)
+        if problem:
+            errors.append({"field": f"custom_fields.{key}", "message": problem})
+        else:
+            merged[key] = coerced
+    for key, definition in definitions.items():
+        if definition.required and merged.get(key) in (None, "", []):
+            errors.append({"field": f"custom_fields.{key}", "message": "required"})
+    if errors:
+        raise Unprocessable(errors)
+    return merged

@@ -1,0 +1,107 @@
+import uuid
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKeyConstraint,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.models import (
+    Base,
+    SoftDeleteMixin,
+    TenantMixin,
+    TimestampMixin,
+    VersionedMixin,
+    tenant_fk,
+)
+
+_LIVE = text("deleted_at IS NULL")
+
+
+class LeadStatus(TenantMixin, TimestampMixin, VersionedMixin, Base):
+    """A workspace's lead status: a stable `key`, one of five categories, labels in vi and en."""
+
+    __tablename__ = "lead_statuses"
+    __table_args__ = (UniqueConstraint("workspace_id", "key"),)
+
+    key: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int] = mapped_column(SmallInteger, default=0)
+    label_vi: Mapped[str] = mapped_column(String(80))
+    label_en: Mapped[str] = mapped_column(String(80))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"vi": self.label_vi, "en": self.label_en}
+
+
+class Lead(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
+    __tablename__ = "leads"
+    __table_args__ = (
+        tenant_fk(["owner_id"], "users"),
+        ForeignKeyConstraint(
+            ["workspace_id", "status"],
+            ["lead_statuses.workspace_id", "lead_statuses.key"],
+            name="fk_leads_status_lead_statuses",
+        ),
+        # Lists: a filter, newest first, keyset on (created_at, id): an index range scan.
+        Index("ix_leads_recent", "workspace_id", "created_at", "id", postgresql_where=_LIVE),
+        Index(
+            "ix_leads_status_recent",
+            "workspace_id",
+            "status",
+            "created_at",
+            "id",
+            postgresql_where=_LIVE,
+        ),
+        Index(
+            "ix_leads_owner_recent",
+            "workspace_id",
+            "owner_id",
+            "created_at",
+            "id",
+            postgresql_where=_LIVE,
+        ),
+        Index(
+            "ix_leads_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        Index("ix_leads_tags", "tags", postgresql_using="gin"),
+        Index("ix_leads_email", "workspace_id", text("lower(email)")),
+        Index("ix_leads_phone_e164", "workspace_id", "phone_e164"),
+    )
+
+    full_name: Mapped[str] = mapped_column(String(200))
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(20), default="other")
+    qualification: Mapped[str] = mapped_column(String(8), default="none")
+    score: Mapped[int] = mapped_column(SmallInteger, default=0)
+    industry: Mapped[str | None] = mapped_column(String(100))
+    province: Mapped[str | None] = mapped_column(String(100))
+    owner_id: Mapped[uuid.UUID | None]
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list)
+    utm_source: Mapped[str | None] = mapped_column(String(200))
+    utm_medium: Mapped[str | None] = mapped_column(String(200))
+    utm_campaign: Mapped[str | None] = mapped_column(String(200))
+    utm_term: Mapped[str | None] = mapped_column(String(200))
+    utm_content: Mapped[str | None] = mapped_column(String(200))
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    notes: Mapped[str | None] = mapped_column(Text)
+    # Folded (lower-case, no diacritics) name, company, email and phones, for `q`.
+    search_text: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,136 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from app.core.auth import Admin, Member
+from app.core.concurrency import IfMatch, set_etag
+from app.core.errors import problems
+from app.core.history import History
+from app.core.idempotency import Idempotent
+from app.core.pagination import Page
+from app.core.routing import CommittingRoute
+from app.leads import service, statuses
+from app.leads.schemas import (
+    LeadCreate,
+    LeadQueryParams,
+    LeadRead,
+    LeadStatusCreate,
+    LeadStatusList,
+    LeadStatusRead,
+    LeadStatusUpdate,
+    LeadUpdate,
+)
+
+router = APIRouter(prefix="/leads", tags=["leads"], route_class=CommittingRoute)
+statuses_router = APIRouter(
+    prefix="/lead-statuses", tags=["lead-statuses"], route_class=CommittingRoute
+)
+
+LeadID = Annotated[uuid.UUID, Path(description="The lead's id.")]
+StatusID = Annotated[uuid.UUID, Path(description="The status's id.")]
+_READ_ERRORS = problems(401, 404, 422)
+_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
+
+
+@router.get("", summary="List leads", responses=problems(401, 422))
+async def list_leads(ctx: Member, query: LeadQueryParams) -> Page[LeadRead]:
+    """Leads you can see, newest first by default. Filters combine with AND; `q` ignores case
+    and Vietnamese diacritics over name, company, email and phone."""
+    return (await service.list_leads(ctx, query)).page(LeadRead)
+
+
+@router.post(
+    "",
+    summary="Create a lead",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(401, 409, 413, 422),
+)
+async def create_lead(body: LeadCreate, ctx: Member, _: Idempotent, response: Response) -> LeadRead:
+    """Owner defaults to you and status to `new`; `phone_e164` is derived from `phone`."""
+    lead = await service.create_lead(ctx, body)
+    set_etag(response, lead.version)
+    return LeadRead.model_validate(lead)
+
+
+@router.get("/{lead_id}", summary="Get a lead", responses=_READ_ERRORS)
+async def get_lead(lead_id: LeadID, ctx: Member, response: Response) -> LeadRead:
+    """The lead, with its version as `ETag` for a later `If-Match`."""
+    lead = await service.get_lead(ctx, lead_id)
+    set_etag(response, lead.version)
+    return LeadRead.model_validate(lead)
+
+
+@router.patch("/{lead_id}", summary="Update a lead", responses=_WRITE_ERRORS)
+async def update_lead(
+    lead_id: LeadID, body: LeadUpdate, ctx: Member, if_match: IfMatch, response: Response
+) -> LeadRead:
+    """Only the fields you send change. Send `If-Match` to refuse a lost update (412)."""
+    lead = await service.update_lead(ctx, lead_id, body, if_match=if_match)
+    set_etag(response, lead.version)
+    return LeadRead.model_validate(lead)
+
+
+@router.delete(
+    "/{lead_id}",
+    summary="Delete a lead",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 404, 412, 422),
+)
+async def delete_lead(lead_id: LeadID, ctx: Member, if_match: IfMatch) -> None:
+    """A soft delete: the lead leaves lists (see `include_deleted`) and can be restored."""
+    await service.delete_lead(ctx, lead_id, if_match=if_match)
+
+
+@router.post("/{lead_id}/restore", summary="Restore a deleted lead", responses=_READ_ERRORS)
+async def restore_lead(lead_id: LeadID, ctx: Member, response: Response) -> LeadRead:
+    """Brings a soft-deleted lead back; restoring a live lead changes nothing."""
+    lead = await service.restore_lead(ctx, lead_id)
+    set_etag(response, lead.version)
+    return LeadRead.model_validate(lead)
+
+
+@router.get("/{lead_id}/history", summary="A lead's change history", responses=_READ_ERRORS)
+async def get_lead_history(lead_id: LeadID, ctx: Member) -> History:
+    """Every change, oldest first: who, when, which fields, old → new."""
+    return await service.lead_history(ctx, lead_id)
+
+
+@statuses_router.get("", summary="List lead statuses", responses=problems(401))
+async def list_lead_statuses(ctx: Member) -> LeadStatusList:
+    """The workspace's statuses in pipeline order, retired ones included (`is_active`)."""
+    found = await statuses.list_statuses(ctx)
+    return LeadStatusList(data=[LeadStatusRead.model_validate(s) for s in found])
+
+
+@statuses_router.post(
+    "",
+    summary="Add a lead status",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(401, 403, 409, 413, 422),
+)
+async def create_lead_status(body: LeadStatusCreate, ctx: Admin, _: Idempotent) -> LeadStatusRead:
+    """Admins only. The key is permanent; labels and position can change later."""
+    return LeadStatusRead.model_validate(await statuses.create_status(ctx, body))
+
+
+@statuses_router.patch(
+    "/{status_id}", summary="Rename, reorder or retire a status", responses=_WRITE_ERRORS
+)
+async def update_lead_status(
+    status_id: StatusID, body: LeadStatusUpdate, ctx: Admin, if_match: IfMatch
+) -> LeadStatusRead:
+    """Admins only. A retired status (`is_active: false`) can no longer be given to leads."""
+    found = await statuses.update_status(ctx, status_id, body, if_match=if_match)
+    return LeadStatusRead.model_validate(found)
+
+
+@statuses_router.delete(
+    "/{status_id}",
+    summary="Delete an unused status",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 403, 404, 409, 412, 422),
+)
+async def delete_lead_status(status_id: StatusID, ctx: Admin, if_match: IfMatch) -> None:
+    """Admins only. A status any lead still has is a 409: retire it instead."""
+    await statuses.delete_status(ctx, status_id, if_match=if_match)

@@ -1,0 +1,235 @@
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from fastapi import Query
+from pydantic import BaseModel, Field, StringConstraints
+
+from app.core.pagination import ListQuery
+from app.core.schemas import Email, InputModel, Name, PatchModel, ReadModel, ShortText, Tag
+
+
+class LeadSource(StrEnum):
+    website = "website"
+    form = "form"
+    facebook = "facebook"
+    google_ads = "google_ads"
+    tiktok = "tiktok"
+    zalo = "zalo"
+    hotline = "hotline"
+    referral = "referral"
+    event = "event"
+    import_ = "import"
+    other = "other"
+
+
+class Qualification(StrEnum):
+    none = "none"
+    mql = "mql"
+    sql = "sql"
+
+
+class StatusCategory(StrEnum):
+    raw = "raw"
+    open = "open"
+    qualified = "qualified"
+    converted = "converted"
+    disqualified = "disqualified"
+
+
+StatusKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+Phone = Annotated[str, StringConstraints(max_length=40)]
+Utm = Annotated[str, StringConstraints(max_length=200)]
+Title = Annotated[str, StringConstraints(max_length=120)]
+Area = Annotated[str, StringConstraints(max_length=100)]
+Notes = Annotated[str, StringConstraints(max_length=10_000)]
+Score = Annotated[int, Field(ge=0, le=100)]
+Tags = Annotated[list[Tag], Field(max_length=50)]
+
+_EXAMPLE_IN = {
+    "full_name": "Nguyễn Văn Ánh",
+    "company_name": "Công ty TNHH Minh Phát",
+    "title": "Giám đốc",
+    "email": "anh.nguyen@minhphat.vn",
+    "phone": "0912 345 678",
+    "status": "new",
+    "source": "website",
+    "qualification": "mql",
+    "score": 40,
+    "industry": "Ô tô",
+    "province": "Hà Nội",
+    "tags": ["vip", "hội chợ 2026"],
+    "utm_source": "facebook",
+    "utm_campaign": "tet-2027",
+    "custom_fields": {},
+    "notes": "Quan tâm xe 7 chỗ",
+}
+
+
+class LeadCreate(InputModel):
+    example = _EXAMPLE_IN
+
+    full_name: Name
+    company_name: ShortText | None = None
+    title: Title | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    status: StatusKey | None = Field(None, description="A lead-status key; default: `new`.")
+    source: LeadSource = LeadSource.other
+    qualification: Qualification = Qualification.none
+    score: Score = 0
+    industry: Area | None = None
+    province: Area | None = None
+    owner_id: uuid.UUID | None = Field(None, description="A user of the workspace; default: you.")
+    tags: Tags = Field(default_factory=list)
+    utm_source: Utm | None = None
+    utm_medium: Utm | None = None
+    utm_campaign: Utm | None = None
+    utm_term: Utm | None = None
+    utm_content: Utm | None = None
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    notes: Notes | None = None
+
+
+class LeadUpdate(PatchModel):
+    """Only the fields sent change; `custom_fields` merges key by key (null removes a key)."""
+
+    example = {"status": "contacted", "score": 60, "tags": ["vip"]}
+
+    full_name: Name = None  # type: ignore[assignment]
+    company_name: ShortText | None = None
+    title: Title | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    status: StatusKey = None  # type: ignore[assignment]
+    source: LeadSource = None  # type: ignore[assignment]
+    qualification: Qualification = None  # type: ignore[assignment]
+    score: Score = None  # type: ignore[assignment]
+    industry: Area | None = None
+    province: Area | None = None
+    owner_id: uuid.UUID | None = None
+    tags: Tags = None  # type: ignore[assignment]
+    utm_source: Utm | None = None
+    utm_medium: Utm | None = None
+    utm_campaign: Utm | None = None
+    utm_term: Utm | None = None
+    utm_content: Utm | None = None
+    custom_fields: dict[str, Any] = None  # type: ignore[assignment]
+    notes: Notes | None = None
+
+
+class LeadRead(ReadModel):
+    example = {
+        **_EXAMPLE_IN,
+        "id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f",
+        "phone_e164": "+84912345678",
+        "owner_id": "01936f4e-0000-7c3d-9e2f-1a2b3c4d5e6f",
+        "utm_medium": None,
+        "utm_term": None,
+        "utm_content": None,
+        "version": 1,
+        "created_at": "2026-11-23T04:00:00Z",
+        "updated_at": "2026-11-23T04:00:00Z",
+        "deleted_at": None,
+    }
+
+    id: uuid.UUID
+    full_name: str
+    company_name: str | None
+    title: str | None
+    email: str | None
+    phone: str | None
+    phone_e164: str | None = Field(
+        description="Read-only: the phone in E.164, null if unparseable."
+    )
+    status: str
+    source: LeadSource
+    qualification: Qualification
+    score: int
+    industry: str | None
+    province: str | None
+    owner_id: uuid.UUID | None
+    tags: list[str]
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    utm_term: str | None
+    utm_content: str | None
+    custom_fields: dict[str, Any]
+    notes: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+
+
+class LeadQuery(ListQuery):
+    sort: Literal[
+        "created_at", "-created_at", "updated_at", "-updated_at", "full_name", "-full_name",
+        "score", "-score",
+    ] = "-created_at"  # fmt: skip
+    status: list[StatusKey] | None = Field(None, description="Status keys (repeat for several).")
+    status_category: StatusCategory | None = None
+    source: list[LeadSource] | None = None
+    owner_id: uuid.UUID | None = None
+    qualification: Qualification | None = None
+    tag: list[Tag] | None = Field(None, description="Leads carrying every given tag.")
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+LeadQueryParams = Annotated[LeadQuery, Query()]
+
+
+class LeadStatusLabels(BaseModel):
+    vi: str = Field(min_length=1, max_length=80)
+    en: str = Field(min_length=1, max_length=80)
+
+
+class LeadStatusCreate(InputModel):
+    example = {
+        "key": "meeting_booked",
+        "category": "qualified",
+        "labels": {"vi": "Đã hẹn gặp", "en": "Meeting booked"},
+        "position": 55,
+    }
+
+    key: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    category: StatusCategory
+    labels: LeadStatusLabels
+    position: int = Field(0, ge=0, le=10_000)
+
+
+class LeadStatusUpdate(PatchModel):
+    """Rename (labels), reorder (position) or retire (`is_active: false`); the key never changes."""
+
+    example = {"labels": {"vi": "Đã liên hệ", "en": "Contacted"}, "position": 25}
+
+    labels: LeadStatusLabels = None  # type: ignore[assignment]
+    position: int = Field(None, ge=0, le=10_000)  # type: ignore[assignment]
+    is_active: bool = None  # type: ignore[assignment]
+
+
+class LeadStatusRead(ReadModel):
+    example = {
+        "id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f",
+        "key": "new",
+        "category": "open",
+        "position": 10,
+        "labels": {"vi": "Mới", "en": "New"},
+        "is_active": True,
+        "version": 1,
+    }
+
+    id: uuid.UUID
+    key: str
+    category: StatusCategory
+    position: int
+    labels: LeadStatusLabels
+    is_active: bool
+    version: int
+
+
+class LeadStatusList(BaseModel):
+    data: list[LeadStatusRead]

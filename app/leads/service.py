@@ -1,0 +1,145 @@
+"""Leads: the business rules, and the only place that writes them."""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+
+from app.core.concurrency import check_if_match
+from app.core.context import Ctx
+from app.core.errors import NotFound, Unprocessable
+from app.core.history import History, apply_changes, history_of, record_creation
+from app.core.ids import new_id
+from app.core.pagination import (
+    Rows,
+    apply_filters,
+    at_least,
+    before,
+    equals,
+    has_all,
+    one_of,
+    paginate,
+)
+from app.core.phones import to_e164
+from app.core.records import get_visible, restore, restrict_to_visible, soft_delete
+from app.core.search import search_text
+from app.custom_fields import service as custom_fields
+from app.leads import statuses
+from app.leads.models import Lead, LeadStatus
+from app.leads.schemas import LeadCreate, LeadQuery, LeadUpdate
+from app.users.models import User
+
+RESOURCE = "lead"
+SORTS = {
+    "created_at": Lead.created_at,
+    "updated_at": Lead.updated_at,
+    "full_name": Lead.full_name,
+    "score": Lead.score,
+}
+FILTERS = {
+    "status": one_of(Lead.status),
+    "status_category": lambda category: Lead.status.in_(
+        select(LeadStatus.key).where(LeadStatus.category == category)
+    ),
+    "source": one_of(Lead.source),
+    "owner_id": equals(Lead.owner_id),
+    "qualification": equals(Lead.qualification),
+    "tag": has_all(Lead.tags),
+    "created_after": at_least(Lead.created_at),
+    "created_before": before(Lead.created_at),
+}
+_HISTORY_FIELDS = [
+    "full_name", "company_name", "title", "email", "phone", "status", "source", "qualification",
+    "score", "industry", "province", "owner_id", "tags", "utm_source", "utm_medium",
+    "utm_campaign", "utm_term", "utm_content", "custom_fields", "notes",
+]  # fmt: skip
+
+
+class LeadNotFound(NotFound):
+    code, title = "lead_not_found", "Lead not found"
+
+
+def _refresh_derived(lead: Lead) -> None:
+    lead.phone_e164 = to_e164(lead.phone)
+    lead.search_text = search_text(
+        lead.full_name, lead.company_name, lead.email, lead.phone, lead.phone_e164
+    )
+
+
+async def _check_owner(ctx: Ctx, owner_id: uuid.UUID) -> None:
+    """An owner is an active user of this workspace whom the actor can see."""
+    if owner_id == ctx.actor.user_id:
+        return
+    user = await ctx.session.get(User, (ctx.workspace_id, owner_id))
+    if user is None or not user.is_active or not ctx.actor.can_see_owner(owner_id):
+        raise Unprocessable([{"field": "owner_id", "message": "not an active user you can see"}])
+
+
+async def list_leads(ctx: Ctx, query: LeadQuery) -> Rows[Lead]:
+    """Leads visible to the actor, filtered, sorted and paginated by cursor."""
+    stmt = restrict_to_visible(select(Lead), Lead, ctx.actor)
+    stmt = apply_filters(stmt, query, FILTERS)
+    return await paginate(ctx, stmt, query, model=Lead, sorts=SORTS, search_column=Lead.search_text)
+
+
+async def get_lead(ctx: Ctx, lead_id: uuid.UUID, *, include_deleted: bool = False) -> Lead:
+    """A visible lead; another workspace's or an invisible one is a 404."""
+    return await get_visible(
+        ctx, Lead, lead_id, not_found=LeadNotFound, include_deleted=include_deleted
+    )
+
+
+async def create_lead(ctx: Ctx, data: LeadCreate) -> Lead:
+    """Owner defaults to the creator; status to `new`; phone is normalised to E.164."""
+    values: dict[str, Any] = data.model_dump()
+    values["status"] = (await statuses.status_for_assignment(ctx, data.status)).key
+    values["owner_id"] = data.owner_id or ctx.actor.user_id
+    if values["owner_id"] is not None:
+        await _check_owner(ctx, values["owner_id"])
+    values["custom_fields"] = await custom_fields.validate_values(ctx, RESOURCE, data.custom_fields)
+    lead = Lead(workspace_id=ctx.workspace_id, id=new_id(), **values)
+    _refresh_derived(lead)
+    ctx.session.add(lead)
+    record_creation(ctx, RESOURCE, lead, _HISTORY_FIELDS)
+    await ctx.session.flush()
+    return lead
+
+
+async def update_lead(
+    ctx: Ctx, lead_id: uuid.UUID, data: LeadUpdate, *, if_match: str | None
+) -> Lead:
+    """Applies only the fields sent; a stale If-Match is a 412."""
+    lead = await get_lead(ctx, lead_id)
+    check_if_match(lead.version, if_match)
+    values = data.model_dump(exclude_unset=True)
+    if "status" in values and values["status"] != lead.status:
+        values["status"] = (await statuses.status_for_assignment(ctx, values["status"])).key
+    if values.get("owner_id") is not None and values["owner_id"] != lead.owner_id:
+        await _check_owner(ctx, values["owner_id"])
+    if "custom_fields" in values:
+        values["custom_fields"] = await custom_fields.validate_values(
+            ctx, RESOURCE, values["custom_fields"], existing=lead.custom_fields
+        )
+    if apply_changes(ctx, RESOURCE, lead, values):
+        _refresh_derived(lead)
+        await ctx.session.flush()
+    return lead
+
+
+async def delete_lead(ctx: Ctx, lead_id: uuid.UUID, *, if_match: str | None) -> None:
+    """Soft delete: hidden from lists, kept with its history, restorable."""
+    lead = await get_lead(ctx, lead_id)
+    soft_delete(ctx, RESOURCE, lead, if_match=if_match)
+    await ctx.session.flush()
+
+
+async def restore_lead(ctx: Ctx, lead_id: uuid.UUID) -> Lead:
+    lead = await get_lead(ctx, lead_id, include_deleted=True)
+    restore(ctx, RESOURCE, lead)
+    await ctx.session.flush()
+    return lead
+
+
+async def lead_history(ctx: Ctx, lead_id: uuid.UUID) -> History:
+    lead = await get_lead(ctx, lead_id, include_deleted=True)
+    return await history_of(ctx, RESOURCE, lead.id)

@@ -1,0 +1,119 @@
+"""Lead statuses: seeded per workspace, managed by admins; code compares keys and categories."""
+
+import uuid
+
+from sqlalchemy import exists, select
+from sqlalchemy.exc import IntegrityError
+
+from app.core.concurrency import check_if_match
+from app.core.context import Ctx
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.history import apply_changes
+from app.leads.models import Lead, LeadStatus
+from app.leads.schemas import LeadStatusCreate, LeadStatusUpdate, StatusCategory
+
+DEFAULT_STATUSES = [
+    ("raw", StatusCategory.raw, "Data thô", "Raw data"),
+    ("new", StatusCategory.open, "Mới", "New"),
+    ("contacted", StatusCategory.open, "Đã tìm hiểu", "Contacted"),
+    ("unreachable", StatusCategory.open, "Không tiếp cận", "Unreachable"),
+    ("wrong_target", StatusCategory.disqualified, "Sai đối tượng", "Wrong target"),
+    ("potential", StatusCategory.qualified, "Tiềm năng", "Potential"),
+    ("hot", StatusCategory.qualified, "Nóng", "Hot"),
+    ("converted", StatusCategory.converted, "Chốt", "Converted"),
+    ("disqualified", StatusCategory.disqualified, "Loại", "Disqualified"),
+]
+DEFAULT_KEY = "new"
+
+
+class LeadStatusNotFound(NotFound):
+    code, title = "lead_status_not_found", "Lead status not found"
+
+
+class LeadStatusKeyTaken(Conflict):
+    code, title = "lead_status_key_taken", "A status with this key exists"
+
+
+class LeadStatusInUse(Conflict):
+    code, title = "lead_status_in_use", "Leads still have this status"
+
+
+def seed_statuses(ctx: Ctx) -> None:
+    for position, (key, category, vi, en) in enumerate(DEFAULT_STATUSES, start=1):
+        ctx.session.add(
+            LeadStatus(
+                workspace_id=ctx.workspace_id,
+                key=key,
+                category=category,
+                position=position * 10,
+                label_vi=vi,
+                label_en=en,
+            )
+        )
+
+
+async def list_statuses(ctx: Ctx) -> list[LeadStatus]:
+    return list(
+        await ctx.session.scalars(select(LeadStatus).order_by(LeadStatus.position, LeadStatus.key))
+    )
+
+
+async def get_status(ctx: Ctx, status_id: uuid.UUID) -> LeadStatus:
+    found = await ctx.session.get(LeadStatus, (ctx.workspace_id, status_id))
+    if found is None:
+        raise LeadStatusNotFound()
+    return found
+
+
+async def status_for_assignment(ctx: Ctx, key: str | None) -> LeadStatus:
+    """The status a lead may be given: active, and not `converted` (conversion sets that)."""
+    key = key or DEFAULT_KEY
+    status = await ctx.session.scalar(select(LeadStatus).where(LeadStatus.key == key))
+    if status is None or not status.is_active:
+        raise Unprocessable([{"field": "status", "message": f"no active lead status `{key}`"}])
+    if status.category == StatusCategory.converted:
+        raise Unprocessable(
+            [{"field": "status", "message": "a lead becomes converted through conversion only"}]
+        )
+    return status
+
+
+async def create_status(ctx: Ctx, data: LeadStatusCreate) -> LeadStatus:
+    status = LeadStatus(
+        workspace_id=ctx.workspace_id,
+        key=data.key,
+        category=data.category,
+        position=data.position,
+        label_vi=data.labels.vi,
+        label_en=data.labels.en,
+    )
+    ctx.session.add(status)
+    try:
+        async with ctx.session.begin_nested():
+            await ctx.session.flush()
+    except IntegrityError:
+        raise LeadStatusKeyTaken(f"`{data.key}` already exists")
+    return status
+
+
+async def update_status(
+    ctx: Ctx, status_id: uuid.UUID, data: LeadStatusUpdate, *, if_match: str | None
+) -> LeadStatus:
+    status = await get_status(ctx, status_id)
+    check_if_match(status.version, if_match)
+    values = data.model_dump(exclude_unset=True)
+    if labels := values.pop("labels", None):
+        values["label_vi"], values["label_en"] = labels["vi"], labels["en"]
+    apply_changes(ctx, "lead_status", status, values)
+    await ctx.session.flush()
+    return status
+
+
+async def delete_status(ctx: Ctx, status_id: uuid.UUID, *, if_match: str | None) -> None:
+    """A status that any lead (deleted ones included) still has cannot go: 409; retire it."""
+    status = await get_status(ctx, status_id)
+    check_if_match(status.version, if_match)
+    if await ctx.session.scalar(select(exists().where(Lead.status == status.key))):
+        raise LeadStatusInUse(f"Leads still have status `{status.key}`: retire it instead")
+    await ctx.session.delete(status)
+    await ctx.session.flush()

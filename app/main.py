@@ -1,0 +1,152 @@
+"""create_app(): routers, error handlers, middleware and the lifespan that opens the pools."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from arq import create_pool
+from asgi_correlation_id import CorrelationIdMiddleware
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
+from fastapi_offline import FastAPIOffline
+from sqlalchemy import text
+
+from app.auth.router import keys_router as api_keys_router
+from app.auth.router import router as auth_router
+from app.core import idempotency, openapi
+from app.core.db import make_engine, make_sessionmaker
+from app.core.errors import install_error_handlers, problem_response
+from app.core.observability import (
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    configure_logging,
+    metrics_endpoint,
+)
+from app.core.runtime import database_url, redis_url
+from app.core.settings import Settings, get_settings
+from app.custom_fields.router import router as custom_fields_router
+from app.leads.router import router as leads_router
+from app.leads.router import statuses_router as lead_statuses_router
+from app.users.router import router as users_router
+from workers.queue import redis_settings
+
+API_PREFIX = "/api/v1"
+DESCRIPTION = """Sen is a self-hostable CRM API: leads, and soon accounts, contacts and deals.
+
+Conventions: JSON in snake_case; errors are `application/problem+json` with a stable `code`;
+lists take `limit`/`cursor` and answer `{data, next_cursor}`; GET sends an `ETag` that PATCH
+and DELETE accept as `If-Match`; POST accepts `Idempotency-Key`; DELETE is a soft delete."""
+
+TAGS = [
+    {"name": "auth", "description": "Sign-up and login."},
+    {"name": "users", "description": "You, your workspace's users and teams."},
+    {"name": "api-keys", "description": "Keys for integrators: shown once, revocable."},
+    {"name": "leads", "description": "People and organisations interested in what you sell."},
+    {"name": "lead-statuses", "description": "The workspace's configurable lead statuses."},
+    {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
+    {"name": "health", "description": "Liveness and readiness."},
+]
+
+
+def _operation_id(route: APIRoute) -> str:
+    return route.name
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Process is up")
+    async def healthz() -> dict[str, str]:
+        """Answers while the process runs; no dependency is checked."""
+        return {"status": "ok"}
+
+    @router.get(
+        "/readyz",
+        summary="Database and Redis answer",
+        responses={503: {"description": "A dependency does not answer"}},
+    )
+    async def readyz(request: Request) -> Any:
+        """200 when PostgreSQL and Redis both answer, else 503 naming the one that doesn't."""
+        return await _readiness(request.app)
+
+    return router
+
+
+async def _readiness(app: FastAPI) -> Any:
+    failing = []
+    try:
+        async with app.state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        failing.append("database")
+    try:
+        await app.state.redis.ping()
+    except Exception:
+        failing.append("redis")
+    if failing:
+        return problem_response(
+            503, "not_ready", "Not ready", f"Not answering: {', '.join(failing)}"
+        )
+    return {"status": "ready"}
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    db_url: str | None = None,
+    queue_url: str | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resolved_db = db_url or await database_url(settings)
+        resolved_redis = queue_url or await redis_url(settings)
+        app.state.engine = make_engine(resolved_db)
+        app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        app.state.redis = await create_pool(redis_settings(resolved_redis))
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.engine.dispose()
+
+    app = FastAPIOffline(
+        title="Sen CRM API",
+        version="0.1.0",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+        swagger_ui_parameters={"persistAuthorization": True},
+    )
+    install_error_handlers(app)
+    idempotency.install(app)
+    openapi.install(app)
+
+    for router in (
+        auth_router,
+        users_router,
+        api_keys_router,
+        leads_router,
+        lead_statuses_router,
+        custom_fields_router,
+    ):
+        app.include_router(router, prefix=API_PREFIX)
+    app.include_router(_health_router())
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["ETag", "X-Request-ID", "Idempotent-Replayed"],
+        )
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    return app

@@ -1,0 +1,11 @@
+"""Imports every domain's models so Base.metadata knows all tables (alembic, tests)."""
+
+
+def load_all_models() -> None:
+    import app.auth.models
+    import app.core.history
+    import app.core.idempotency
+    import app.custom_fields.models
+    import app.leads.models
+    import app.users.models
+    import app.workspaces.models  # noqa: F401

@@ -1,0 +1,115 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from app.core.auth import Admin, Member
+from app.core.concurrency import IfMatch, set_etag
+from app.core.errors import problems
+from app.core.idempotency import Idempotent
+from app.core.routing import CommittingRoute
+from app.users import service
+from app.users.schemas import (
+    MeRead,
+    TeamCreate,
+    TeamList,
+    TeamRead,
+    TeamUpdate,
+    UserCreate,
+    UserList,
+    UserRead,
+    UserUpdate,
+    WorkspaceRead,
+)
+from app.workspaces.models import Workspace
+
+router = APIRouter(tags=["users"], route_class=CommittingRoute)
+UserID = Annotated[uuid.UUID, Path(description="The user's id.")]
+TeamID = Annotated[uuid.UUID, Path(description="The team's id.")]
+
+
+@router.get("/me", summary="Who am I", responses=problems(401))
+async def get_me(ctx: Member) -> MeRead:
+    """The signed-in user, their workspace, and whose records they can see."""
+    user = await service.get_user(ctx, ctx.actor.user_id)  # type: ignore[arg-type]
+    workspace = await ctx.session.get(Workspace, ctx.workspace_id)
+    owners = ctx.actor.visible_owner_ids
+    return MeRead(
+        user=UserRead.model_validate(user),
+        workspace=WorkspaceRead.model_validate(workspace),
+        visible_owner_ids=sorted(owners) if owners is not None else None,
+    )
+
+
+@router.get("/users", summary="List users", responses=problems(401))
+async def list_users(ctx: Member) -> UserList:
+    """Every member of the workspace, so frontends can show owners and assignees."""
+    return UserList(data=[UserRead.model_validate(u) for u in await service.list_users(ctx)])
+
+
+@router.post(
+    "/users",
+    summary="Add a user",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(401, 403, 409, 413, 422),
+)
+async def create_user(body: UserCreate, ctx: Admin, _: Idempotent) -> UserRead:
+    """Owners and admins only; only an owner can add another owner."""
+    return UserRead.model_validate(await service.create_user(ctx, body))
+
+
+@router.get("/users/{user_id}", summary="Get a user", responses=problems(401, 404, 422))
+async def get_user(user_id: UserID, ctx: Member, response: Response) -> UserRead:
+    user = await service.get_user(ctx, user_id)
+    set_etag(response, user.version)
+    return UserRead.model_validate(user)
+
+
+@router.patch(
+    "/users/{user_id}",
+    summary="Update a user",
+    responses=problems(401, 403, 404, 409, 412, 413, 422),
+)
+async def update_user(
+    user_id: UserID, body: UserUpdate, ctx: Admin, if_match: IfMatch, response: Response
+) -> UserRead:
+    """Owners and admins only. `is_active: false` signs the user out at their next request."""
+    user = await service.update_user(ctx, user_id, body, if_match=if_match)
+    set_etag(response, user.version)
+    return UserRead.model_validate(user)
+
+
+@router.get("/teams", summary="List teams", responses=problems(401))
+async def list_teams(ctx: Member) -> TeamList:
+    return TeamList(data=[TeamRead.model_validate(t) for t in await service.list_teams(ctx)])
+
+
+@router.post(
+    "/teams",
+    summary="Add a team",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(401, 403, 409, 413, 422),
+)
+async def create_team(body: TeamCreate, ctx: Admin, _: Idempotent) -> TeamRead:
+    """Owners and admins only. Members of a team see each other's records."""
+    return TeamRead.model_validate(await service.create_team(ctx, body))
+
+
+@router.get("/teams/{team_id}", summary="Get a team", responses=problems(401, 404, 422))
+async def get_team(team_id: TeamID, ctx: Member, response: Response) -> TeamRead:
+    team = await service.get_team(ctx, team_id)
+    set_etag(response, team.version)
+    return TeamRead.model_validate(team)
+
+
+@router.patch(
+    "/teams/{team_id}",
+    summary="Rename a team or change its manager",
+    responses=problems(401, 403, 404, 409, 412, 413, 422),
+)
+async def update_team(
+    team_id: TeamID, body: TeamUpdate, ctx: Admin, if_match: IfMatch, response: Response
+) -> TeamRead:
+    team = await service.update_team(ctx, team_id, body, if_match=if_match)
+    set_etag(response, team.version)
+    return TeamRead.model_validate(team)

@@ -1,0 +1,151 @@
+"""Users and teams of a workspace. Only owners and admins manage them (the router checks)."""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from app.auth.security import hash_password
+from app.core.concurrency import check_if_match
+from app.core.context import Ctx, Role
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.history import apply_changes, record_creation
+from app.core.models import utcnow
+from app.users.models import Team, User
+from app.users.schemas import TeamCreate, TeamUpdate, UserCreate, UserUpdate
+
+
+class UserNotFound(NotFound):
+    code, title = "user_not_found", "User not found"
+
+
+class TeamNotFound(NotFound):
+    code, title = "team_not_found", "Team not found"
+
+
+class EmailTaken(Conflict):
+    code, title = "email_taken", "A user with this email exists in the workspace"
+
+
+class TeamNameTaken(Conflict):
+    code, title = "team_name_taken", "A team with this name exists"
+
+
+async def list_users(ctx: Ctx) -> list[User]:
+    return list(await ctx.session.scalars(select(User).order_by(User.full_name, User.id)))
+
+
+async def get_user(ctx: Ctx, user_id: uuid.UUID) -> User:
+    found = await ctx.session.get(User, (ctx.workspace_id, user_id))
+    if found is None:
+        raise UserNotFound()
+    return found
+
+
+async def _check_team(ctx: Ctx, team_id: uuid.UUID | None) -> None:
+    if team_id is not None and await ctx.session.get(Team, (ctx.workspace_id, team_id)) is None:
+        raise Unprocessable([{"field": "team_id", "message": "no such team"}])
+
+
+async def _email_free(ctx: Ctx, email: str, *, except_id: uuid.UUID | None = None) -> None:
+    stmt = select(User.id).where(func.lower(User.email) == email.lower())
+    if except_id:
+        stmt = stmt.where(User.id != except_id)
+    if await ctx.session.scalar(stmt) is not None:
+        raise EmailTaken(f"{email} is already a user here")
+
+
+def _check_role_grant(ctx: Ctx, role: Role) -> None:
+    """Only an owner makes owners: an admin can't promote anyone above themself."""
+    if role is Role.owner and ctx.actor.role is not Role.owner:
+        raise Forbidden("Only an owner can make another owner")
+
+
+async def create_user(ctx: Ctx, data: UserCreate) -> User:
+    _check_role_grant(ctx, data.role)
+    await _check_team(ctx, data.team_id)
+    await _email_free(ctx, data.email)
+    values = data.model_dump(exclude={"password"})
+    user = User(workspace_id=ctx.workspace_id, password_hash=hash_password(data.password), **values)
+    ctx.session.add(user)
+    try:
+        async with ctx.session.begin_nested():
+            await ctx.session.flush()
+    except IntegrityError:
+        raise EmailTaken(f"{data.email} is already a user here")
+    record_creation(ctx, "user", user, ["email", "full_name", "role", "team_id", "is_active"])
+    return user
+
+
+async def update_user(
+    ctx: Ctx, user_id: uuid.UUID, data: UserUpdate, *, if_match: str | None
+) -> User:
+    user = await get_user(ctx, user_id)
+    check_if_match(user.version, if_match)
+    values: dict[str, Any] = data.model_dump(exclude_unset=True)
+    if "role" in values:
+        _check_role_grant(ctx, values["role"])
+        if user.role == Role.owner and ctx.actor.role is not Role.owner:
+            raise Forbidden("Only an owner can change an owner")
+    if "team_id" in values:
+        await _check_team(ctx, values["team_id"])
+    if "email" in values:
+        await _email_free(ctx, values["email"], except_id=user.id)
+    if user.id == ctx.actor.user_id and values.get("is_active") is False:
+        raise Conflict("You cannot deactivate yourself")
+    if password := values.pop("password", None):
+        user.password_hash = hash_password(password)  # history never sees hashes
+        user.updated_at = utcnow()
+    apply_changes(ctx, "user", user, values)
+    await ctx.session.flush()
+    return user
+
+
+async def list_teams(ctx: Ctx) -> list[Team]:
+    return list(await ctx.session.scalars(select(Team).order_by(Team.name, Team.id)))
+
+
+async def get_team(ctx: Ctx, team_id: uuid.UUID) -> Team:
+    found = await ctx.session.get(Team, (ctx.workspace_id, team_id))
+    if found is None:
+        raise TeamNotFound()
+    return found
+
+
+async def _check_manager(ctx: Ctx, manager_id: uuid.UUID | None) -> None:
+    if (
+        manager_id is not None
+        and await ctx.session.get(User, (ctx.workspace_id, manager_id)) is None
+    ):
+        raise Unprocessable([{"field": "manager_id", "message": "no such user"}])
+
+
+async def _flush_team(ctx: Ctx, name: str) -> None:
+    try:
+        async with ctx.session.begin_nested():
+            await ctx.session.flush()
+    except IntegrityError:
+        raise TeamNameTaken(f"A team named {name!r} exists")
+
+
+async def create_team(ctx: Ctx, data: TeamCreate) -> Team:
+    await _check_manager(ctx, data.manager_id)
+    team = Team(workspace_id=ctx.workspace_id, **data.model_dump())
+    ctx.session.add(team)
+    await _flush_team(ctx, data.name)
+    record_creation(ctx, "team", team, ["name", "manager_id"])
+    return team
+
+
+async def update_team(
+    ctx: Ctx, team_id: uuid.UUID, data: TeamUpdate, *, if_match: str | None
+) -> Team:
+    team = await get_team(ctx, team_id)
+    check_if_match(team.version, if_match)
+    values = data.model_dump(exclude_unset=True)
+    if "manager_id" in values:
+        await _check_manager(ctx, values["manager_id"])
+    apply_changes(ctx, "team", team, values)
+    await _flush_team(ctx, team.name)
+    return team

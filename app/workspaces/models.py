@@ -1,0 +1,20 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.ids import new_id
+from app.core.models import Base, utcnow
+
+
+class Workspace(Base):
+    """The tenant root: every tenant table's rows belong to exactly one workspace."""
+
+    __tablename__ = "workspaces"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    default_currency: Mapped[str] = mapped_column(String(3), default="VND")
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

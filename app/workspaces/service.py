@@ -1,0 +1,36 @@
+"""Creating a workspace: the tenant row, its seeded settings and its first owner, in one go."""
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.security import hash_password
+from app.core.context import SYSTEM, Ctx, Role
+from app.core.db import enter_workspace
+from app.core.history import record_creation
+from app.core.ids import new_id
+from app.leads.statuses import seed_statuses
+from app.users.models import User
+from app.workspaces.models import Workspace
+
+
+async def create_workspace(
+    session: AsyncSession, *, name: str, owner_email: str, owner_password: str, owner_name: str
+) -> tuple[Workspace, User]:
+    """A new workspace with its default lead statuses and its owner; the caller commits."""
+    workspace = Workspace(id=new_id(), name=name)
+    await enter_workspace(session, workspace.id)
+    session.add(workspace)
+    await session.flush()
+    ctx = Ctx(session=session, actor=SYSTEM, workspace_id=workspace.id)
+    seed_statuses(ctx)
+    owner = User(
+        workspace_id=workspace.id,
+        id=new_id(),
+        email=owner_email,
+        full_name=owner_name,
+        password_hash=hash_password(owner_password),
+        role=Role.owner,
+    )
+    session.add(owner)
+    await session.flush()
+    record_creation(ctx, "user", owner, ["email", "full_name", "role"])
+    return workspace, owner

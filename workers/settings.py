@@ -1,0 +1,40 @@
+"""arq WorkerSettings: job functions and cron schedules. Jobs call services, with ids."""
+
+from datetime import timedelta
+from typing import Any
+
+from arq import cron
+from sqlalchemy import select
+
+from app.core.db import make_engine, make_sessionmaker, system_session, workspace_session
+from app.core.idempotency import forget_expired
+from app.core.models import utcnow
+from app.core.settings import get_settings
+from app.workspaces.models import Workspace
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    ctx["engine"] = make_engine(ctx["database_url"], pool_size=5, max_overflow=5)
+    ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    await ctx["engine"].dispose()
+
+
+async def forget_expired_idempotency_keys(ctx: dict[str, Any]) -> int:
+    """Idempotency keys are kept SEN_IDEMPOTENCY_HOURS; each workspace is swept in its own
+    transaction, under its own RLS setting. Running it twice deletes nothing more."""
+    cutoff = utcnow() - timedelta(hours=get_settings().idempotency_hours)
+    async with system_session(ctx["sessionmaker"]) as session:
+        workspace_ids = list(await session.scalars(select(Workspace.id)))
+    removed = 0
+    for workspace_id in workspace_ids:
+        async with workspace_session(ctx["sessionmaker"], workspace_id) as session:
+            removed += await forget_expired(session, older_than=cutoff)
+            await session.commit()
+    return removed
+
+
+FUNCTIONS = [forget_expired_idempotency_keys]
+CRON_JOBS = [cron(forget_expired_idempotency_keys, minute=17, unique=True)]
