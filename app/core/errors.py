@@ -1,6 +1,7 @@
 """Sen's errors: each carries its HTTP status and a stable `code`; one handler renders them all
 as RFC 9457 problem+json, FastAPI's own 404/405/422 and unexpected failures included."""
 
+import re
 from typing import Any, ClassVar
 
 import structlog
@@ -9,7 +10,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("sen.errors")
@@ -174,13 +174,23 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "validation_error", "Invalid request", detail, errors=errors)
 
 
+def _path_patterns(app: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
+    patterns = getattr(app.state, "path_patterns", None)
+    if patterns is None:
+        patterns = []
+        for template, item in app.openapi().get("paths", {}).items():
+            regex = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+            patterns.append((re.compile(f"^{regex}$"), {m.upper() for m in item}))
+        app.state.path_patterns = patterns
+    return patterns
+
+
 def _allowed_methods(request: Request) -> list[str]:
-    """Every method any route serves on this path (Starlette's 405 names only the first route)."""
+    """Every method the contract serves on this path (the router's 405 names only one route)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "__probe__"})
-        if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
+    for pattern, route_methods in _path_patterns(request.app):
+        if pattern.match(request.url.path):
+            methods |= route_methods
     return sorted(methods)
 
 

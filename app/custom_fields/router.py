@@ -58,7 +58,11 @@ async def get_custom_field(field_id: FieldID, ctx: Member, response: Response) -
     responses=problems(401, 403, 404, 412, 413, 422),
 )
 async def update_custom_field(
-    field_id: FieldID, body: CustomFieldUpdate, ctx: Admin, if_match: IfMatch, response: Response
+    field_id: FieldID,
+    body: CustomFieldUpdate,
+    ctx: Admin,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> CustomFieldRead:
     """Admins only. Label, options, required and position can change; key and type cannot."""
     definition = await service.update_definition(ctx, field_id, body, if_match=if_match)
@@ -72,6 +76,6 @@ async def update_custom_field(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(401, 403, 404, 412, 422),
 )
-async def delete_custom_field(field_id: FieldID, ctx: Admin, if_match: IfMatch) -> None:
+async def delete_custom_field(field_id: FieldID, ctx: Admin, if_match: IfMatch = None) -> None:
     """Admins only. Values already on records stay; the key is no longer accepted in writes."""
     await service.delete_definition(ctx, field_id, if_match=if_match)

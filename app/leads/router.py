@@ -63,7 +63,7 @@ async def get_lead(lead_id: LeadID, ctx: Member, response: Response) -> LeadRead
 
 @router.patch("/{lead_id}", summary="Update a lead", responses=_WRITE_ERRORS)
 async def update_lead(
-    lead_id: LeadID, body: LeadUpdate, ctx: Member, if_match: IfMatch, response: Response
+    lead_id: LeadID, body: LeadUpdate, ctx: Member, response: Response, if_match: IfMatch = None
 ) -> LeadRead:
     """Only the fields you send change. Send `If-Match` to refuse a lost update (412)."""
     lead = await service.update_lead(ctx, lead_id, body, if_match=if_match)
@@ -77,7 +77,7 @@ async def update_lead(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(401, 404, 412, 422),
 )
-async def delete_lead(lead_id: LeadID, ctx: Member, if_match: IfMatch) -> None:
+async def delete_lead(lead_id: LeadID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the lead leaves lists (see `include_deleted`) and can be restored."""
     await service.delete_lead(ctx, lead_id, if_match=if_match)
 
@@ -118,7 +118,7 @@ async def create_lead_status(body: LeadStatusCreate, ctx: Admin, _: Idempotent) 
     "/{status_id}", summary="Rename, reorder or retire a status", responses=_WRITE_ERRORS
 )
 async def update_lead_status(
-    status_id: StatusID, body: LeadStatusUpdate, ctx: Admin, if_match: IfMatch
+    status_id: StatusID, body: LeadStatusUpdate, ctx: Admin, if_match: IfMatch = None
 ) -> LeadStatusRead:
     """Admins only. A retired status (`is_active: false`) can no longer be given to leads."""
     found = await statuses.update_status(ctx, status_id, body, if_match=if_match)
@@ -131,6 +131,6 @@ async def update_lead_status(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=problems(401, 403, 404, 409, 412, 422),
 )
-async def delete_lead_status(status_id: StatusID, ctx: Admin, if_match: IfMatch) -> None:
+async def delete_lead_status(status_id: StatusID, ctx: Admin, if_match: IfMatch = None) -> None:
     """Admins only. A status any lead still has is a 409: retire it instead."""
     await statuses.delete_status(ctx, status_id, if_match=if_match)

@@ -71,7 +71,7 @@ async def get_user(user_id: UserID, ctx: Member, response: Response) -> UserRead
     responses=problems(401, 403, 404, 409, 412, 413, 422),
 )
 async def update_user(
-    user_id: UserID, body: UserUpdate, ctx: Admin, if_match: IfMatch, response: Response
+    user_id: UserID, body: UserUpdate, ctx: Admin, response: Response, if_match: IfMatch = None
 ) -> UserRead:
     """Owners and admins only. `is_active: false` signs the user out at their next request."""
     user = await service.update_user(ctx, user_id, body, if_match=if_match)
@@ -108,7 +108,7 @@ async def get_team(team_id: TeamID, ctx: Member, response: Response) -> TeamRead
     responses=problems(401, 403, 404, 409, 412, 413, 422),
 )
 async def update_team(
-    team_id: TeamID, body: TeamUpdate, ctx: Admin, if_match: IfMatch, response: Response
+    team_id: TeamID, body: TeamUpdate, ctx: Admin, response: Response, if_match: IfMatch = None
 ) -> TeamRead:
     team = await service.update_team(ctx, team_id, body, if_match=if_match)
     set_etag(response, team.version)

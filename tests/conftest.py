@@ -1,0 +1,226 @@
+"""Real PostgreSQL and Redis for every test: embedded by default, the machine's servers when
+DATABASE_URL / REDIS_URL are set. One database per xdist worker, migrated once; each test runs
+in a transaction rolled back at the end (the app's commits only release savepoints)."""
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.pool import NullPool
+
+from app.auth.service import issue_token
+from app.core import embedded
+from app.core.context import SYSTEM, Ctx, Role
+from app.core.db import libpq_url, make_engine, make_sessionmaker, with_database
+from app.core.migrate import upgrade
+from app.core.routing import get_session
+from app.main import create_app
+from app.users import service as users_service
+from app.users.models import User
+from app.users.schemas import TeamCreate, UserCreate
+from app.workspaces.service import create_workspace
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA_DIR = Path(os.environ.get("SEN_DATA_DIR", ROOT / ".sen")) / "test"
+PASSWORD = "mật-khẩu-thử-123"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return os.environ.get("DATABASE_URL") or embedded.ensure_postgres(TEST_DATA_DIR)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def database_url(server_url: str) -> str:
+    name = f"{os.environ.get('SEN_TEST_DB_PREFIX', 'sen_test')}_{_worker()}"
+    admin = await asyncpg.connect(libpq_url(with_database(server_url, "postgres")))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = with_database(server_url, name)
+    await upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    database = int(_worker().removeprefix("gw") or 0) + 1
+    base = os.environ.get("REDIS_URL")
+    if base is None:
+        return f"{embedded.ensure_redis(TEST_DATA_DIR)}?db={database}"
+    return base.rsplit("/", 1)[0] + f"/{database}" if base.startswith("redis") else base
+
+
+@pytest_asyncio.fixture(scope="session")
+async def app(database_url: str, redis_url: str) -> AsyncIterator[FastAPI]:
+    application = create_app(db_url=database_url, queue_url=redis_url)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@dataclass
+class Member:
+    user_id: uuid.UUID
+    workspace_id: uuid.UUID
+    role: Role
+    email: str
+    token: str
+    team_id: uuid.UUID | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class World:
+    """Two workspaces, committed once per test session. A has a member of every role in two
+    teams; B is the stranger whose records A must never see."""
+
+    owner: Member
+    admin: Member
+    manager: Member  # manages team "north"
+    sales: Member  # team "north"
+    teammate: Member  # team "north"
+    outsider: Member  # sales in team "south"
+    other_owner: Member  # workspace B
+
+
+async def _member(ctx: Ctx, email: str, role: Role, team_id: uuid.UUID | None) -> Member:
+    user = await users_service.create_user(
+        ctx,
+        UserCreate(email=email, full_name=email.split("@")[0], password=PASSWORD, role=role,
+                   team_id=team_id),
+    )  # fmt: skip
+    return Member(user.id, ctx.workspace_id, role, email, issue_token(user), team_id)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def world(database_url: str) -> World:
+    engine = make_engine(database_url, poolclass=NullPool)
+    maker = make_sessionmaker(engine)
+    async with maker() as session:
+        ws_a, owner = await create_workspace(
+            session, name="Minh Phát", owner_email="owner@a.vn", owner_password=PASSWORD,
+            owner_name="Chủ A",
+        )  # fmt: skip
+        ctx = Ctx(session=session, actor=SYSTEM, workspace_id=ws_a.id)
+        admin = await _member(ctx, "admin@a.vn", Role.admin, None)
+        manager = await _member(ctx, "manager@a.vn", Role.manager, None)
+        north = await users_service.create_team(
+            ctx, TeamCreate(name="Bắc", manager_id=manager.user_id)
+        )
+        south = await users_service.create_team(ctx, TeamCreate(name="Nam"))
+        sales = await _member(ctx, "sales@a.vn", Role.sales, north.id)
+        teammate = await _member(ctx, "teammate@a.vn", Role.sales, north.id)
+        outsider = await _member(ctx, "outsider@a.vn", Role.sales, south.id)
+        await session.commit()
+    async with maker() as session:
+        ws_b, other = await create_workspace(
+            session, name="Đối thủ", owner_email="owner@b.vn", owner_password=PASSWORD,
+            owner_name="Chủ B",
+        )  # fmt: skip
+        await session.commit()
+    await engine.dispose()
+
+    def as_member(user: User, role: Role) -> Member:
+        return Member(user.id, user.workspace_id, role, user.email, issue_token(user))
+
+    return World(
+        owner=as_member(owner, Role.owner),
+        admin=admin,
+        manager=manager,
+        sales=sales,
+        teammate=teammate,
+        outsider=outsider,
+        other_owner=as_member(other, Role.owner),
+    )
+
+
+@pytest_asyncio.fixture
+async def session(database_url: str, world: World) -> AsyncIterator[AsyncSession]:
+    engine = make_engine(database_url, poolclass=NullPool)
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        test_session = AsyncSession(
+            bind=conn,
+            expire_on_commit=False,
+            autoflush=False,
+            join_transaction_mode="create_savepoint",
+        )
+        yield test_session
+        await test_session.close()
+        await outer.rollback()
+    await engine.dispose()
+
+
+@pytest_asyncio.fixture
+async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on the test's session; each request starts clean, as a real one would."""
+
+    async def test_session(request: Request) -> AsyncIterator[AsyncSession]:
+        if session.in_transaction():
+            await session.commit()  # releases the previous request's savepoint
+        session.expunge_all()
+        session.info.clear()
+        request.state.session = session
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+
+    app.dependency_overrides[get_session] = test_session
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sen.test") as http:
+        yield http
+    app.dependency_overrides.clear()
+
+
+@pytest_asyncio.fixture
+async def committing_client(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on its own pool: every request commits for real (concurrency tests). Rows made
+    in the test's workspaces are removed afterwards."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sen.test") as http:
+        yield http
+    conn = await asyncpg.connect(libpq_url(database_url))
+    try:
+        await conn.execute(
+            "DELETE FROM workspaces WHERE name LIKE 'committing-%'"
+        )  # cascades to every tenant table
+    finally:
+        await conn.close()
+
+
+async def sign_up(http: httpx.AsyncClient, name: str) -> dict[str, Any]:
+    """A fresh workspace through the public endpoint: {token, workspace_id, user_id, headers}."""
+    email = f"{uuid.uuid4().hex[:10]}@{name.lower().replace(' ', '-')}.vn"
+    response = await http.post(
+        "/api/v1/auth/signup",
+        json={"workspace_name": name, "email": email, "password": PASSWORD, "full_name": "Ánh"},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return {
+        "email": email,
+        "token": body["access_token"],
+        "workspace_id": body["workspace"]["id"],
+        "user_id": body["user"]["id"],
+        "headers": {"Authorization": f"Bearer {body['access_token']}"},
+    }

@@ -1,0 +1,193 @@
+"""The workspace wall (DESIGN §4): composite keys for Citus, and row-level security that binds
+the app's own queries even on a superuser connection."""
+
+import uuid
+
+import asyncpg
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.db import libpq_url
+from tests.conftest import World
+
+NON_TENANT = {"workspaces", "alembic_version"}
+
+
+async def _catalog(database_url: str, sql: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(libpq_url(database_url))
+    try:
+        return await conn.fetch(sql)
+    finally:
+        await conn.close()
+
+
+async def _tenant_tables(database_url: str) -> list[str]:
+    rows = await _catalog(
+        database_url,
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
+    )
+    return [r["tablename"] for r in rows if r["tablename"] not in NON_TENANT]
+
+
+class TestSchemaDistributesByWorkspace:
+    async def test_every_tenant_table_has_workspace_first_in_its_primary_key(
+        self, database_url: str
+    ) -> None:
+        rows = await _catalog(
+            database_url,
+            """SELECT c.conrelid::regclass::text AS tbl, a.attname AS first_col
+               FROM pg_constraint c
+               JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+               WHERE c.contype = 'p' AND c.connamespace = 'public'::regnamespace""",
+        )
+        first = {r["tbl"]: r["first_col"] for r in rows}
+        tables = await _tenant_tables(database_url)
+
+        assert tables, "no tenant tables found"
+        assert {t: first.get(t) for t in tables} == dict.fromkeys(tables, "workspace_id")
+
+    async def test_every_unique_constraint_and_index_includes_workspace(
+        self, database_url: str
+    ) -> None:
+        rows = await _catalog(
+            database_url,
+            """SELECT i.indrelid::regclass::text AS tbl, i.indexrelid::regclass::text AS idx,
+                      pg_get_indexdef(i.indexrelid) AS def
+               FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
+               WHERE i.indisunique AND t.relnamespace = 'public'::regnamespace""",
+        )
+        tables = set(await _tenant_tables(database_url))
+        offenders = [
+            r["idx"] for r in rows if r["tbl"] in tables and "workspace_id" not in r["def"]
+        ]
+
+        assert offenders == []
+
+    async def test_every_reference_between_tenant_tables_includes_workspace(
+        self, database_url: str
+    ) -> None:
+        rows = await _catalog(
+            database_url,
+            """SELECT c.conname, c.conrelid::regclass::text AS tbl,
+                      c.confrelid::regclass::text AS target,
+                      ARRAY(SELECT attname FROM pg_attribute
+                            WHERE attrelid = c.conrelid AND attnum = ANY(c.conkey)) AS cols
+               FROM pg_constraint c
+               WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace""",
+        )
+        tables = set(await _tenant_tables(database_url))
+        between_tenants = [r for r in rows if r["tbl"] in tables and r["target"] in tables]
+        offenders = [r["conname"] for r in between_tenants if "workspace_id" not in r["cols"]]
+
+        assert between_tenants, "expected composite references (leads -> users, …)"
+        assert offenders == []
+
+    async def test_row_level_security_is_enabled_and_forced_on_every_tenant_table(
+        self, database_url: str
+    ) -> None:
+        rows = await _catalog(
+            database_url,
+            """SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class
+               WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'""",
+        )
+        flags = {r["relname"]: (r["relrowsecurity"], r["relforcerowsecurity"]) for r in rows}
+        tables = await _tenant_tables(database_url)
+
+        assert {t: flags[t] for t in tables} == dict.fromkeys(tables, (True, True))
+
+
+class TestRowLevelSecurity:
+    async def test_raw_sql_under_a_workspace_sees_none_of_anothers_rows(
+        self, client: httpx.AsyncClient, session: AsyncSession, world: World
+    ) -> None:
+        for member in (world.owner, world.other_owner):
+            response = await client.post(
+                "/api/v1/leads", json={"full_name": "Lê Văn Tám"}, headers=member.headers
+            )
+            assert response.status_code == 201
+        await session.commit()
+
+        # This connection is the superuser the tests connect as: the app's role switch is
+        # what makes RLS bind, exactly as in a request.
+        await session.execute(
+            text(
+                "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', :w, true)"
+            ),
+            {"w": str(world.owner.workspace_id)},
+        )
+        seen = set(await session.scalars(text("SELECT DISTINCT workspace_id FROM leads")))
+        statuses = set(
+            await session.scalars(text("SELECT DISTINCT workspace_id FROM lead_statuses"))
+        )
+        users = set(await session.scalars(text("SELECT DISTINCT workspace_id FROM users")))
+
+        assert seen == statuses == users == {world.owner.workspace_id}
+
+    async def test_writing_into_another_workspace_is_refused(
+        self, session: AsyncSession, world: World
+    ) -> None:
+        await session.execute(
+            text(
+                "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', :w, true)"
+            ),
+            {"w": str(world.owner.workspace_id)},
+        )
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    text(
+                        "INSERT INTO teams (workspace_id, id, name, created_at, updated_at, version)"
+                        " VALUES (:w, :id, 'x', now(), now(), 1)"
+                    ),
+                    {"w": str(world.other_owner.workspace_id), "id": str(uuid.uuid4())},
+                )
+        except Exception as error:
+            assert "row-level security" in str(error)
+        else:
+            raise AssertionError("an insert into another workspace went through")
+
+    async def test_no_workspace_setting_sees_nothing(self, session: AsyncSession) -> None:
+        await session.execute(
+            text(
+                "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', '', true)"
+            )
+        )
+
+        assert await session.scalar(text("SELECT count(*) FROM users")) == 0
+
+
+class TestOtherWorkspacesRecordsAre404:
+    async def test_every_record_endpoint_answers_404_for_another_workspaces_id(
+        self, client: httpx.AsyncClient, world: World, app: object
+    ) -> None:
+        b = world.other_owner.headers
+        ids = {
+            "lead_id": (await client.post("/api/v1/leads", json={"full_name": "B"}, headers=b)).json()["id"],
+            "user_id": str(world.other_owner.user_id),
+            "team_id": (await client.post("/api/v1/teams", json={"name": "B team"}, headers=b)).json()["id"],
+            "status_id": (await client.get("/api/v1/lead-statuses", headers=b)).json()["data"][0]["id"],
+            "key_id": (await client.post("/api/v1/api-keys", json={"name": "b"}, headers=b)).json()["id"],
+            "field_id": (
+                await client.post(
+                    "/api/v1/custom-fields",
+                    json={"resource": "lead", "key": "b", "label": "B", "type": "text"},
+                    headers=b,
+                )
+            ).json()["id"],
+        }  # fmt: skip
+        bodies = {"PATCH": {}, "POST": None, "DELETE": None, "GET": None}
+        checked = []
+        for path, operations in app.openapi()["paths"].items():  # type: ignore[attr-defined]
+            params = [p for p in ids if "{" + p + "}" in path]
+            if not params:
+                continue
+            for method in sorted(m.upper() for m in operations):
+                url = path.format(**{p: ids[p] for p in params})
+                response = await client.request(
+                    method, url, json=bodies[method], headers=world.owner.headers
+                )
+                checked.append((method, path))
+                assert response.status_code == 404, (method, url, response.text)
+
+        assert len(checked) >= 12
