@@ -131,7 +131,7 @@ async def world(database_url: str) -> World:
         outsider = await _member(ctx, "outsider@a.vn", Role.sales, south.id)
         await session.commit()
     async with maker() as session:
-        ws_b, other = await create_workspace(
+        _, other = await create_workspace(
             session, name="Đối thủ", owner_email="owner@b.vn", owner_password=PASSWORD,
             owner_name="Chủ B",
         )  # fmt: skip

@@ -5,13 +5,21 @@ import uuid
 
 import asyncpg
 import httpx
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import libpq_url
 from tests.conftest import World
 
 NON_TENANT = {"workspaces", "alembic_version"}
+ENTER = "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', :w, true)"
+
+
+async def _enter(session: AsyncSession, workspace: uuid.UUID | str) -> None:
+    """What the app does at the start of every transaction, on this superuser connection."""
+    await session.execute(text(ENTER), {"w": str(workspace)})
 
 
 async def _catalog(database_url: str, sql: str) -> list[asyncpg.Record]:
@@ -108,51 +116,32 @@ class TestRowLevelSecurity:
             assert response.status_code == 201
         await session.commit()
 
-        # This connection is the superuser the tests connect as: the app's role switch is
-        # what makes RLS bind, exactly as in a request.
-        await session.execute(
-            text(
-                "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', :w, true)"
-            ),
-            {"w": str(world.owner.workspace_id)},
-        )
-        seen = set(await session.scalars(text("SELECT DISTINCT workspace_id FROM leads")))
-        statuses = set(
-            await session.scalars(text("SELECT DISTINCT workspace_id FROM lead_statuses"))
-        )
-        users = set(await session.scalars(text("SELECT DISTINCT workspace_id FROM users")))
+        # The tests connect as a superuser: the app's role switch is what makes RLS bind.
+        await _enter(session, world.owner.workspace_id)
+        seen = {
+            table: set(await session.scalars(text(f"SELECT DISTINCT workspace_id FROM {table}")))
+            for table in ("leads", "lead_statuses", "users", "record_changes")
+        }
 
-        assert seen == statuses == users == {world.owner.workspace_id}
+        assert seen == {table: {world.owner.workspace_id} for table in seen}
 
     async def test_writing_into_another_workspace_is_refused(
         self, session: AsyncSession, world: World
     ) -> None:
-        await session.execute(
-            text(
-                "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', :w, true)"
-            ),
-            {"w": str(world.owner.workspace_id)},
+        await _enter(session, world.owner.workspace_id)
+        insert = text(
+            "INSERT INTO teams (workspace_id, id, name, created_at, updated_at, version)"
+            " VALUES (:w, :id, 'x', now(), now(), 1)"
         )
-        try:
+
+        with pytest.raises(DBAPIError, match="row-level security"):
             async with session.begin_nested():
                 await session.execute(
-                    text(
-                        "INSERT INTO teams (workspace_id, id, name, created_at, updated_at, version)"
-                        " VALUES (:w, :id, 'x', now(), now(), 1)"
-                    ),
-                    {"w": str(world.other_owner.workspace_id), "id": str(uuid.uuid4())},
+                    insert, {"w": str(world.other_owner.workspace_id), "id": str(uuid.uuid4())}
                 )
-        except Exception as error:
-            assert "row-level security" in str(error)
-        else:
-            raise AssertionError("an insert into another workspace went through")
 
     async def test_no_workspace_setting_sees_nothing(self, session: AsyncSession) -> None:
-        await session.execute(
-            text(
-                "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', '', true)"
-            )
-        )
+        await _enter(session, "")
 
         assert await session.scalar(text("SELECT count(*) FROM users")) == 0
 
@@ -162,20 +151,20 @@ class TestOtherWorkspacesRecordsAre404:
         self, client: httpx.AsyncClient, world: World, app: object
     ) -> None:
         b = world.other_owner.headers
+
+        async def made_by_b(path: str, body: dict[str, str]) -> str:
+            return (await client.post(f"/api/v1/{path}", json=body, headers=b)).json()["id"]
+
+        statuses = (await client.get("/api/v1/lead-statuses", headers=b)).json()["data"]
+        field = {"resource": "lead", "key": "b", "label": "B", "type": "text"}
         ids = {
-            "lead_id": (await client.post("/api/v1/leads", json={"full_name": "B"}, headers=b)).json()["id"],
+            "lead_id": await made_by_b("leads", {"full_name": "B"}),
             "user_id": str(world.other_owner.user_id),
-            "team_id": (await client.post("/api/v1/teams", json={"name": "B team"}, headers=b)).json()["id"],
-            "status_id": (await client.get("/api/v1/lead-statuses", headers=b)).json()["data"][0]["id"],
-            "key_id": (await client.post("/api/v1/api-keys", json={"name": "b"}, headers=b)).json()["id"],
-            "field_id": (
-                await client.post(
-                    "/api/v1/custom-fields",
-                    json={"resource": "lead", "key": "b", "label": "B", "type": "text"},
-                    headers=b,
-                )
-            ).json()["id"],
-        }  # fmt: skip
+            "team_id": await made_by_b("teams", {"name": "B team"}),
+            "status_id": statuses[0]["id"],
+            "key_id": await made_by_b("api-keys", {"name": "b"}),
+            "field_id": await made_by_b("custom-fields", field),
+        }
         bodies = {"PATCH": {}, "POST": None, "DELETE": None, "GET": None}
         checked = []
         for path, operations in app.openapi()["paths"].items():  # type: ignore[attr-defined]
