@@ -37,8 +37,12 @@ class IdempotencyKeyReused(Conflict):
 
 
 class IdempotentReplay(Exception):
+    """Carries the stored response out (as plain values: the session rolls back on the way)."""
+
     def __init__(self, record: IdempotencyKey) -> None:
-        self.record = record
+        self.status_code = record.status_code or 200
+        self.content_type = record.content_type
+        self.body = record.body or b""
 
 
 async def _fingerprint(request: Request) -> str:
@@ -113,11 +117,10 @@ async def remember_response(request: Request, response: Response) -> None:
 
 async def _replay(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, IdempotentReplay)
-    record = exc.record
     return Response(
-        content=record.body,
-        status_code=record.status_code or 200,
-        media_type=record.content_type,
+        content=exc.body,
+        status_code=exc.status_code,
+        media_type=exc.content_type,
         headers={REPLAY_HEADER: "true"},
     )
 
