@@ -56,6 +56,9 @@ async def sign_up(session: AsyncSession, data: SignupRequest) -> tuple[Workspace
 
 async def log_in(session: AsyncSession, email: str, password: str) -> str:
     """An access token, or 401. Unknown emails cost one hash check too, so timing tells nothing."""
+    if "\x00" in email:  # PostgreSQL text can't hold NUL; no such user can exist
+        verify_password(password, None)
+        raise WrongCredentials()
     session.info["role"] = AUTH_ROLE
     candidates = list(
         await session.scalars(

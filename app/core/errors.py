@@ -1,7 +1,6 @@
 """Sen's errors: each carries its HTTP status and a stable `code`; one handler renders them all
 as RFC 9457 problem+json, FastAPI's own 404/405/422 and unexpected failures included."""
 
-import re
 from typing import Any, ClassVar
 
 import structlog
@@ -10,6 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.paths import methods_for
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger("sen.errors")
@@ -174,31 +175,16 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "validation_error", "Invalid request", detail, errors=errors)
 
 
-def _path_patterns(app: FastAPI) -> list[tuple[re.Pattern[str], set[str]]]:
-    patterns = getattr(app.state, "path_patterns", None)
-    if patterns is None:
-        patterns = []
-        for template, item in app.openapi().get("paths", {}).items():
-            regex = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
-            patterns.append((re.compile(f"^{regex}$"), {m.upper() for m in item}))
-        app.state.path_patterns = patterns
-    return patterns
-
-
-def _allowed_methods(request: Request) -> list[str]:
-    """Every method the contract serves on this path (the router's 405 names only one route)."""
-    methods: set[str] = set()
-    for pattern, route_methods in _path_patterns(request.app):
-        if pattern.match(request.url.path):
-            methods |= route_methods
-    return sorted(methods)
-
-
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     titles = {404: "Not found", 405: "Method not allowed", 401: "Authentication required"}
     codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
     status = exc.status_code
+    if status == 400:  # FastAPI's own "error parsing the body": a malformed payload, so a 422
+        errors = [{"field": "body", "message": "body is not valid JSON or form data"}]
+        return problem_response(
+            422, "validation_error", "Invalid request", "body: not parseable", errors=errors
+        )
     response = problem_response(
         status,
         codes.get(status, f"http_{status}"),
@@ -208,7 +194,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.headers:
         response.headers.update(exc.headers)
     if status == 405:
-        response.headers["Allow"] = ", ".join(_allowed_methods(request))
+        response.headers["Allow"] = ", ".join(methods_for(request.app, request.url.path))
     return response
 
 

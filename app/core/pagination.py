@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, Select, tuple_
 
 from app.core.context import Ctx
 from app.core.errors import Unprocessable
+from app.core.schemas import reject_nul
 from app.core.search import matches
 
 Sorts = Mapping[str, Any]  # "created_at" -> Lead.created_at (columns must be NOT NULL)
@@ -38,6 +39,11 @@ class ListQuery(BaseModel):
         None, max_length=200, description="Text search ignoring case and Vietnamese diacritics."
     )
     include_deleted: bool = Field(False, description="Include soft-deleted records.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return reject_nul(data)
 
 
 T = TypeVar("T")

@@ -9,7 +9,14 @@
 import re
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StringConstraints,
+    model_validator,
+)
 
 
 def _schema_extra(schema: dict[str, Any], cls: type) -> None:
@@ -21,9 +28,31 @@ def _schema_extra(schema: dict[str, Any], cls: type) -> None:
         schema["examples"] = [example]
 
 
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
+def reject_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL: refuse it as bad input (422), never a 500."""
+    if _contains_nul(value):
+        raise ValueError("text must not contain NUL (\\u0000) characters")
+    return value
+
+
 class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_schema_extra)
     example: ClassVar[dict[str, Any] | None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return reject_nul(data)
 
 
 class PatchModel(InputModel):
@@ -44,3 +73,13 @@ Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+
+
+def _rfc3339_only(value: object) -> object:
+    """Reject what pydantic would otherwise take as a Unix time ("0.5"): RFC 3339 only."""
+    if isinstance(value, str) and "T" not in value.upper():
+        raise ValueError("expected an RFC 3339 date-time such as 2026-11-23T09:00:00+07:00")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]

@@ -7,7 +7,16 @@ from fastapi import Query
 from pydantic import BaseModel, Field, StringConstraints
 
 from app.core.pagination import ListQuery
-from app.core.schemas import Email, InputModel, Name, PatchModel, ReadModel, ShortText, Tag
+from app.core.schemas import (
+    Email,
+    InputModel,
+    Name,
+    PatchModel,
+    ReadModel,
+    ShortText,
+    Tag,
+    Timestamp,
+)
 
 
 class LeadSource(StrEnum):
@@ -175,8 +184,8 @@ class LeadQuery(ListQuery):
     owner_id: uuid.UUID | None = None
     qualification: Qualification | None = None
     tag: list[Tag] | None = Field(None, description="Leads carrying every given tag.")
-    created_after: datetime | None = None
-    created_before: datetime | None = None
+    created_after: Timestamp | None = None
+    created_before: Timestamp | None = None
 
 
 LeadQueryParams = Annotated[LeadQuery, Query()]

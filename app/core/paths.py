@@ -1,0 +1,32 @@
+"""Path templates of the contract (`/api/v1/leads/{lead_id}`), matched against request paths.
+Used for 405's Allow header and metric labels, independent of how the router nests routes."""
+
+import re
+
+from fastapi import FastAPI
+
+Pattern = tuple[re.Pattern[str], str, frozenset[str]]
+
+
+def _patterns(app: FastAPI) -> list[Pattern]:
+    patterns = getattr(app.state, "path_patterns", None)
+    if patterns is None:
+        patterns = []
+        for template, item in app.openapi().get("paths", {}).items():
+            regex = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+            methods = frozenset(m.upper() for m in item)
+            patterns.append((re.compile(f"^{regex}$"), template, methods))
+        app.state.path_patterns = patterns
+    return patterns
+
+
+def template_for(app: FastAPI, path: str) -> str | None:
+    return next((template for regex, template, _ in _patterns(app) if regex.match(path)), None)
+
+
+def methods_for(app: FastAPI, path: str) -> list[str]:
+    methods: set[str] = set()
+    for regex, _, route_methods in _patterns(app):
+        if regex.match(path):
+            methods |= route_methods
+    return sorted(methods)

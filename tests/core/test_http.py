@@ -1,0 +1,97 @@
+"""HTTP behaviour every endpoint shares: problem+json, health, request ids, metrics, docs."""
+
+import httpx
+from fastapi import FastAPI
+
+from app.core.errors import PROBLEM_MEDIA_TYPE
+from tests.conftest import World
+
+
+class TestProblems:
+    async def test_unknown_path_is_a_404_problem(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/api/v1/nothing-here")
+
+        assert response.status_code == 404
+        assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+        assert response.json()["code"] == "not_found"
+
+    async def test_wrong_method_is_405_listing_every_allowed_method(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        response = await client.put(
+            "/api/v1/leads/01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f", headers=world.sales.headers
+        )
+
+        assert response.status_code == 405
+        assert response.headers["allow"] == "DELETE, GET, PATCH"
+        assert response.json()["code"] == "method_not_allowed"
+
+    async def test_malformed_id_is_422_not_500(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        response = await client.get("/api/v1/leads/not-a-uuid", headers=world.sales.headers)
+
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == "lead_id"
+
+    async def test_malformed_json_is_a_422_problem(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        response = await client.post(
+            "/api/v1/leads",
+            content=b'{"full_name": ',
+            headers={**world.sales.headers, "content-type": "application/json"},
+        )
+
+        assert response.status_code == 422
+        assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
+
+    async def test_an_unexpected_error_is_a_generic_500_problem_without_a_trace(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        @app.get("/boom-for-test", include_in_schema=False)
+        async def boom() -> None:
+            raise RuntimeError("secret internals")
+
+        response = await client.get("/boom-for-test")
+
+        assert response.status_code == 500
+        assert response.json()["code"] == "internal_error"
+        assert "secret" not in response.text
+
+
+class TestOperations:
+    async def test_healthz_and_readyz(self, client: httpx.AsyncClient) -> None:
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ready"}
+
+    async def test_request_id_is_echoed_or_made(self, client: httpx.AsyncClient) -> None:
+        given = await client.get(
+            "/healthz", headers={"X-Request-ID": "abc123abc123abc123abc123abc123ab"}
+        )
+        made = await client.get("/healthz")
+
+        assert given.headers["x-request-id"] == "abc123abc123abc123abc123abc123ab"
+        assert len(made.headers["x-request-id"]) >= 16
+
+    async def test_metrics_count_requests_by_route(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        await client.get("/api/v1/leads", headers=world.sales.headers)
+
+        metrics = await client.get("/metrics")
+
+        assert 'route="/api/v1/leads"' in metrics.text
+        assert "sen_http_request_seconds_bucket" in metrics.text
+
+    async def test_docs_are_served_without_a_cdn(self, client: httpx.AsyncClient) -> None:
+        page = await client.get("/docs")
+        script = page.text.split('src="')[1].split('"')[0]
+        asset = await client.get(script)
+
+        assert page.status_code == 200
+        assert script.startswith("/")
+        assert asset.status_code == 200
+        assert "SwaggerUIBundle" in asset.text
