@@ -3,7 +3,15 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
 
 
 class CustomFieldResource(StrEnum):
@@ -40,8 +48,8 @@ class CustomFieldCreate(BaseModel):
     label: str = Field(min_length=1, max_length=120)
     type: CustomFieldType
     options: list[Option] = Field(default_factory=list, max_length=200)
-    required: bool = False
-    position: int = Field(0, ge=0, le=10_000)
+    required: StrictBool = False
+    position: StrictInt = Field(0, ge=0, le=10_000)
 
     @model_validator(mode="after")
     def _options_fit_type(self) -> "CustomFieldCreate":
@@ -60,8 +68,8 @@ class CustomFieldUpdate(BaseModel):
 
     label: str | None = Field(None, min_length=1, max_length=120)
     options: list[Option] | None = Field(None, max_length=200)
-    required: bool | None = None
-    position: int | None = Field(None, ge=0, le=10_000)
+    required: StrictBool | None = None
+    position: StrictInt | None = Field(None, ge=0, le=10_000)
 
 
 class CustomFieldRead(BaseModel):

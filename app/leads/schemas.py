@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from app.core.pagination import ListQuery
 from app.core.schemas import (
@@ -53,7 +53,7 @@ Utm = Annotated[str, StringConstraints(max_length=200)]
 Title = Annotated[str, StringConstraints(max_length=120)]
 Area = Annotated[str, StringConstraints(max_length=100)]
 Notes = Annotated[str, StringConstraints(max_length=10_000)]
-Score = Annotated[int, Field(ge=0, le=100)]
+Score = Annotated[StrictInt, Field(ge=0, le=100)]
 Tags = Annotated[list[Tag], Field(max_length=50)]
 
 _EXAMPLE_IN = {
@@ -207,7 +207,7 @@ class LeadStatusCreate(InputModel):
     key: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
     category: StatusCategory
     labels: LeadStatusLabels
-    position: int = Field(0, ge=0, le=10_000)
+    position: StrictInt = Field(0, ge=0, le=10_000)
 
 
 class LeadStatusUpdate(PatchModel):
@@ -216,8 +216,8 @@ class LeadStatusUpdate(PatchModel):
     example = {"labels": {"vi": "Đã liên hệ", "en": "Contacted"}, "position": 25}
 
     labels: LeadStatusLabels = None  # type: ignore[assignment]
-    position: int = Field(None, ge=0, le=10_000)  # type: ignore[assignment]
-    is_active: bool = None  # type: ignore[assignment]
+    position: StrictInt = Field(None, ge=0, le=10_000)  # type: ignore[assignment]
+    is_active: StrictBool = None  # type: ignore[assignment]
 
 
 class LeadStatusRead(ReadModel):

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
 from app.core.context import Role
 from app.core.schemas import Email, InputModel, Name, PatchModel, ReadModel
@@ -25,7 +25,7 @@ class UserCreate(InputModel):
     password: Password
     role: Role = Role.sales
     team_id: uuid.UUID | None = None
-    is_active: bool = True
+    is_active: StrictBool = True
 
 
 class UserUpdate(PatchModel):
@@ -36,7 +36,7 @@ class UserUpdate(PatchModel):
     password: Password = None  # type: ignore[assignment]
     role: Role = None  # type: ignore[assignment]
     team_id: uuid.UUID | None = None
-    is_active: bool = None  # type: ignore[assignment]
+    is_active: StrictBool = None  # type: ignore[assignment]
 
 
 class UserRead(ReadModel):
