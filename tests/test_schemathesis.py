@@ -73,7 +73,9 @@ def live_server(database_url: str, redis_url: str, _cleanup: None) -> Iterator[L
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
 def test_api_honours_its_contract(case: schemathesis.Case, live_server: LiveServer) -> None:
     case.call_and_validate(
         base_url=live_server.url, headers=live_server.headers, excluded_checks=EXCLUDED
