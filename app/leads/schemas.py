@@ -47,7 +47,7 @@ class StatusCategory(StrEnum):
     disqualified = "disqualified"
 
 
-StatusKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+StatusKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Phone = Annotated[str, StringConstraints(max_length=40)]
 Utm = Annotated[str, StringConstraints(max_length=200)]
 Title = Annotated[str, StringConstraints(max_length=120)]

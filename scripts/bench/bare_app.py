@@ -81,7 +81,9 @@ class LeadIn(BaseModel):
 
 
 def _json(content: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+    return Response(
+        orjson.dumps(content, default=str), status_code=status_code, media_type="application/json"
+    )
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -120,7 +122,7 @@ def create_app(database_url: str, workspace_id: uuid.UUID, owner_id: uuid.UUID) 
         next_cursor = None
         if len(rows) > limit:
             last = data[-1]
-            raw = orjson.dumps(["-created_at", last["created_at"], last["id"]])
+            raw = orjson.dumps(["-created_at", last["created_at"], str(last["id"])])
             next_cursor = base64.urlsafe_b64encode(raw).decode().rstrip("=")
         return _json({"data": data, "next_cursor": next_cursor})
 

@@ -113,10 +113,7 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
-async def run(args: argparse.Namespace) -> dict[str, Any]:
-    bodies: list[bytes] = []
-    if args.bodies:
-        bodies = [line.encode() for line in Path(args.bodies).read_text().splitlines() if line]
+async def run(args: argparse.Namespace, bodies: list[bytes]) -> dict[str, Any]:
     requests = build_requests(args.method, args.host, args.port, args.path, args.header, bodies)
     now = time.perf_counter()
     rec = Recorder(window_start=now + args.warmup, window_end=now + args.warmup + args.duration)
@@ -161,7 +158,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
-    result = uvloop.run(run(args))
+    bodies: list[bytes] = []
+    if args.bodies:
+        bodies = [line.encode() for line in Path(args.bodies).read_text().splitlines() if line]
+    result = uvloop.run(run(args, bodies))
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

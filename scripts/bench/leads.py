@@ -1,0 +1,810 @@
+"""Lead create and lead list: Sen against a bare FastAPI + asyncpg ceiling, in the same run.
+
+For each size N it (re)creates the database `sen_bench` on DATABASE_URL's server (default
+postgresql://postgres@127.0.0.1:5432/), runs Sen's migrations, creates a workspace and its
+owner with Sen's own service, loads N leads of Vietnamese-looking data with COPY and ANALYZEs.
+Then it starts Sen (`app.main:create_app`, uvicorn, one worker; REDIS_URL or
+redis://127.0.0.1:6379/15) and `bare_app.py` pinned to one core, drives each with
+`loadgen.py` pinned to the other core (32 keep-alive connections by default), and prints:
+
+- requests/s, p50 and p99 for sen-list, bare-list, sen-create, bare-create, and the ratios;
+- list figures per size (the list page must cost the same at 10,000 leads as at 1,000,000);
+- EXPLAIN (ANALYZE, BUFFERS) of the list query at each size, as Sen runs it (role sen_app,
+  row-level security on) and as the bare app runs it.
+
+Run from the repository root:
+
+    .venv/bin/python scripts/bench/leads.py --leads 10000 --duration 5
+    .venv/bin/python scripts/bench/leads.py --leads 1000000 --duration 20 --concurrency 32
+    .venv/bin/python scripts/bench/leads.py --sizes 10000,1000000 --duration 20 --profile
+
+`--profile` adds one more sen-list pass under `py-spy record` (needs ptrace: root or
+CAP_SYS_PTRACE) and prints where Sen's process spends its CPU; that pass is not in the table.
+Raw results (JSON, server logs, profiles) go to --out (default /tmp/sen-bench). Nothing needs
+root except --profile. The database `sen_bench` is dropped and recreated: never point this at
+a server whose `sen_bench` database you want to keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH_DIR = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from app.core.db import make_engine, make_sessionmaker, with_database  # noqa: E402
+from app.core.phones import to_e164  # noqa: E402
+from app.core.search import search_text  # noqa: E402
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
+BENCH_DATABASE = "sen_bench"
+OWNER_EMAIL = "chu.so.huu@bench.sen.vn"
+OWNER_PASSWORD = "mat-khau-bench-2026"
+LIST_PATH = "/leads?status=new&sort=-created_at&limit=50"
+CASES = ("sen-list", "bare-list", "sen-create", "bare-create")
+
+# ----------------------------------------------------------------------------- fake data
+
+FAMILY = [
+    "Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng", "Bùi", "Đỗ",
+    "Hồ", "Ngô", "Dương", "Lý", "Đinh", "Trương", "Lâm", "Mai",
+]  # fmt: skip
+MIDDLE = ["Văn", "Thị", "Hữu", "Đức", "Minh", "Ngọc", "Thanh", "Quốc", "Gia", "Hoài", "Kim", "Xuân"]
+GIVEN = [
+    "Anh", "Bình", "Châu", "Dũng", "Hà", "Hải", "Hạnh", "Hiếu", "Hoa", "Hùng", "Hương", "Khánh",
+    "Lan", "Linh", "Long", "Mai", "Nam", "Nga", "Ngân", "Nhung", "Phong", "Phúc", "Phương",
+    "Quân", "Quang", "Sơn", "Tâm", "Thảo", "Thắng", "Thủy", "Trang", "Trung", "Tuấn", "Tú",
+    "Vân", "Việt", "Yến", "Đạt", "Ánh", "Khoa",
+]  # fmt: skip
+COMPANY_KIND = ["Công ty TNHH", "Công ty CP", "Doanh nghiệp tư nhân", "Tập đoàn", "Hộ kinh doanh"]
+COMPANY_NAME = [
+    "Minh Phát", "Hòa Bình", "Thành Công", "Đại Việt", "An Khang", "Phú Thịnh", "Sao Mai",
+    "Hưng Thịnh", "Tân Á", "Việt Tiến", "Bảo Long", "Hải Đăng", "Trường Sơn", "Kim Ngân",
+    "Đông Á", "Nam Long", "Phương Nam", "Thiên Phú", "Hoàng Gia", "Mê Kông",
+]  # fmt: skip
+TITLES = [
+    "Giám đốc", "Phó giám đốc", "Trưởng phòng kinh doanh", "Kế toán trưởng",
+    "Nhân viên mua hàng", "Chủ cửa hàng", "Trưởng phòng nhân sự", None, None,
+]  # fmt: skip
+MAIL_DOMAINS = ["gmail.com", "yahoo.com.vn", "outlook.com", "fpt.vn", "vnpt.vn", "viettel.vn"]
+PHONE_PREFIXES = [
+    "090", "091", "093", "094", "096", "097", "098", "086", "088", "089", "070", "076", "077",
+    "078", "079", "081", "082", "083", "084", "085", "032", "033", "034", "035", "036", "037",
+    "038", "039", "056", "058", "059",
+]  # fmt: skip
+# Every seeded status except `converted` (only conversion gives that), roughly as a pipeline.
+STATUS_WEIGHTS = {
+    "raw": 10, "new": 25, "contacted": 20, "unreachable": 10, "wrong_target": 5, "potential": 12,
+    "hot": 8, "disqualified": 10,
+}  # fmt: skip
+SOURCES = [
+    "website", "form", "facebook", "google_ads", "tiktok", "zalo", "hotline", "referral",
+    "event", "import", "other",
+]  # fmt: skip
+QUALIFICATIONS = ["none", "none", "none", "mql", "sql"]
+INDUSTRIES = [
+    "Ô tô", "Bất động sản", "Giáo dục", "Bán lẻ", "F&B", "Xây dựng", "Du lịch", "Tài chính",
+    "Y tế", "Nội thất", None,
+]  # fmt: skip
+PROVINCES = [
+    "Hà Nội", "TP Hồ Chí Minh", "Đà Nẵng", "Hải Phòng", "Cần Thơ", "Bình Dương", "Đồng Nai",
+    "Khánh Hòa", "Quảng Ninh", "Nghệ An", "Thừa Thiên Huế", "Lâm Đồng",
+]  # fmt: skip
+TAGS = ["vip", "hội chợ 2026", "zalo-oa", "tái ký", "khách sỉ", "đại lý"]
+CAMPAIGNS = ["tet-2026", "he-2026", "black-friday", "khai-truong", None]
+NOTES = ["Quan tâm xe 7 chỗ", "Gọi lại sau 17h", "Cần báo giá sỉ", "Đã gửi catalogue", None, None]
+
+COPY_COLUMNS = [
+    "workspace_id", "id", "full_name", "company_name", "title", "email", "phone", "phone_e164",
+    "status", "source", "qualification", "score", "industry", "province", "owner_id", "tags",
+    "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "custom_fields",
+    "notes", "search_text", "created_at", "updated_at", "deleted_at", "version",
+]  # fmt: skip
+
+_ASCII = str.maketrans(
+    "àáảãạăằắẳẵặâầấẩẫậèéẻẽẹêềếểễệìíỉĩịòóỏõọôồốổỗộơờớởỡợùúủũụưừứửữựỳýỷỹỵđ",
+    "aaaaaaaaaaaaaaaaaeeeeeeeeeeeiiiiiooooooooooooooooouuuuuuuuuuuyyyyyd",
+)
+
+
+def uuid7_at(moment: datetime, rng: random.Random) -> uuid.UUID:
+    """A UUIDv7 whose timestamp is `moment` (Sen's ids are time-ordered UUIDv7 too)."""
+    millis = int(moment.timestamp() * 1000)
+    rand = rng.getrandbits(74)
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62)
+    return uuid.UUID(int=value | (rand & ((1 << 62) - 1)))
+
+
+class LeadFaker:
+    """Deterministic Vietnamese-looking leads: COPY rows, or POST bodies."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.statuses = list(STATUS_WEIGHTS)
+        self.weights = list(STATUS_WEIGHTS.values())
+
+    def _person(self) -> dict[str, Any]:
+        rng = self.rng
+        family, middle, given = rng.choice(FAMILY), rng.choice(MIDDLE), rng.choice(GIVEN)
+        company = (
+            f"{rng.choice(COMPANY_KIND)} {rng.choice(COMPANY_NAME)}" if rng.random() < 0.7 else None
+        )
+        local = f"{given}.{family}".lower().translate(_ASCII)
+        email = f"{local}{rng.randrange(1, 10_000)}@{rng.choice(MAIL_DOMAINS)}"
+        digits = f"{rng.choice(PHONE_PREFIXES)}{rng.randrange(10_000_000):07d}"
+        source = rng.choice(SOURCES)
+        paid = source in ("facebook", "google_ads", "tiktok")
+        return {
+            "full_name": f"{family} {middle} {given}",
+            "company_name": company,
+            "title": rng.choice(TITLES),
+            "email": email if rng.random() < 0.8 else None,
+            "phone": f"{digits[:4]} {digits[4:7]} {digits[7:]}",
+            "status": rng.choices(self.statuses, self.weights)[0],
+            "source": source,
+            "qualification": rng.choice(QUALIFICATIONS),
+            "score": rng.randrange(0, 101),
+            "industry": rng.choice(INDUSTRIES),
+            "province": rng.choice(PROVINCES),
+            "tags": rng.sample(TAGS, rng.choice((0, 0, 1, 2))),
+            "utm_source": source if paid else None,
+            "utm_medium": "cpc" if paid else None,
+            "utm_campaign": rng.choice(CAMPAIGNS) if paid else None,
+            "utm_term": None,
+            "utm_content": None,
+            "notes": rng.choice(NOTES),
+        }
+
+    def body(self) -> dict[str, Any]:
+        """A POST /leads body: status `new` like a fresh lead, the rest random."""
+        return {**self._person(), "status": "new", "custom_fields": {}}
+
+    def rows(
+        self, count: int, workspace_id: uuid.UUID, owner_id: uuid.UUID, end: datetime
+    ) -> Iterator[tuple[Any, ...]]:
+        """`count` COPY rows, created_at ascending over the two years before `end`."""
+        start = end - timedelta(days=730)
+        step = (end - start) / max(count, 1)
+        for i in range(count):
+            p = self._person()
+            created = start + step * i
+            updated = created + timedelta(hours=self.rng.random() * 48)
+            e164 = "+84" + p["phone"].replace(" ", "")[1:]
+            yield (
+                workspace_id, uuid7_at(created, self.rng), p["full_name"], p["company_name"],
+                p["title"], p["email"], p["phone"], e164, p["status"], p["source"],
+                p["qualification"], p["score"], p["industry"], p["province"], owner_id,
+                p["tags"], p["utm_source"], p["utm_medium"], p["utm_campaign"], p["utm_term"],
+                p["utm_content"], "{}", p["notes"],
+                search_text(p["full_name"], p["company_name"], p["email"], p["phone"], e164),
+                created, updated, None, 1,
+            )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- database
+
+
+@dataclass
+class Dataset:
+    url: str
+    size: int
+    workspace_id: uuid.UUID
+    owner_id: uuid.UUID
+    load_seconds: float
+    index_seconds: float
+
+
+async def recreate_database(base_url: str) -> str:
+    admin = await asyncpg.connect(with_database(base_url, "postgres"))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {BENCH_DATABASE}")
+    finally:
+        await admin.close()
+    return with_database(base_url, BENCH_DATABASE)
+
+
+async def create_owner(url: str) -> tuple[uuid.UUID, uuid.UUID]:
+    from app.workspaces.service import create_workspace
+
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            workspace, owner = await create_workspace(
+                session,
+                name="Công ty TNHH Bench Sen",
+                owner_email=OWNER_EMAIL,
+                owner_password=OWNER_PASSWORD,
+                owner_name="Nguyễn Văn Chủ",
+            )
+            await session.commit()
+    finally:
+        await engine.dispose()
+    return workspace.id, owner.id
+
+
+async def load_leads(
+    url: str, count: int, workspace_id: uuid.UUID, owner_id: uuid.UUID
+) -> tuple[float, float]:
+    """COPY `count` leads the way pg_restore would: secondary indexes and FK triggers off during
+    the copy (the rows are valid by construction), indexes rebuilt after, then ANALYZE.
+    Runs as the connecting superuser, which row-level security does not bind."""
+    faker = LeadFaker(seed=count)
+    sample = next(faker.rows(1, workspace_id, owner_id, datetime.now(UTC)))
+    assert sample[7] == to_e164(sample[6]), "the fake phone's E.164 must match Sen's"
+    conn = await asyncpg.connect(url)
+    try:
+        indexes = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "AND tablename = 'leads' AND indexname <> 'pk_leads'"
+        )
+        for index in indexes:
+            await conn.execute(f'DROP INDEX "{index["indexname"]}"')
+        started = time.perf_counter()
+        await conn.execute("SET session_replication_role = replica")
+        rows = faker.rows(count, workspace_id, owner_id, datetime.now(UTC) - timedelta(hours=1))
+        await conn.copy_records_to_table("leads", records=rows, columns=COPY_COLUMNS)
+        await conn.execute("RESET session_replication_role")
+        loaded = time.perf_counter()
+        await conn.execute("SET maintenance_work_mem = '512MB'")
+        for index in indexes:
+            await conn.execute(index["indexdef"])
+        await conn.execute("VACUUM (ANALYZE) leads")
+        return loaded - started, time.perf_counter() - loaded
+    finally:
+        await conn.close()
+
+
+async def prepare(base_url: str, size: int) -> Dataset:
+    from app.core.migrate import upgrade
+
+    url = await recreate_database(base_url)
+    await upgrade(url)
+    workspace_id, owner_id = await create_owner(url)
+    load_seconds, index_seconds = await load_leads(url, size, workspace_id, owner_id)
+    return Dataset(url, size, workspace_id, owner_id, load_seconds, index_seconds)
+
+
+class _CapturingSession:
+    """Stands in for the AsyncSession so Sen's own list code builds the statement it runs."""
+
+    statement: Any = None
+
+    async def scalars(self, statement: Any) -> list[Any]:
+        self.statement = statement
+        return []
+
+
+async def sen_list_sql(data: Dataset) -> tuple[str, list[Any]]:
+    """The SQL and parameters of GET /api/v1/leads?status=new&sort=-created_at&limit=50 for the
+    owner, built by app.leads.service.list_leads itself and compiled as Sen's driver sends it."""
+    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+    from app.core.context import Actor, Ctx, Role
+    from app.leads import service
+    from app.leads.schemas import LeadQuery
+
+    session = _CapturingSession()
+    ctx = Ctx(
+        session=session,  # type: ignore[arg-type]
+        actor=Actor(user_id=data.owner_id, role=Role.owner),
+        workspace_id=data.workspace_id,
+    )
+    await service.list_leads(ctx, LeadQuery(status=["new"], sort="-created_at", limit=50))
+    compiled = session.statement.compile(dialect=dialect())
+    return str(compiled), [compiled.params[name] for name in compiled.positiontup or []]
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+async def _explain_prepared(
+    conn: asyncpg.Connection, name: str, sql: str, params: Sequence[Any], mode: str
+) -> list[str]:
+    """EXPLAIN (ANALYZE, BUFFERS) EXECUTE of a prepared statement, as asyncpg runs it, with the
+    plan cache forced to `mode`; the second run (warm cache) is kept."""
+    await conn.execute(f"PREPARE {name} AS {sql}")
+    try:
+        await conn.execute(f"SET LOCAL plan_cache_mode = {mode}")
+        arguments = ", ".join(_literal(p) for p in params)
+        for _ in range(2):
+            rows = await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS) EXECUTE {name}({arguments})")
+        return [row[0] for row in rows]
+    finally:
+        await conn.execute(f"DEALLOCATE {name}")
+
+
+SEN_GENERIC = "sen: generic plan (role sen_app, RLS)"
+
+
+async def explain_list(data: Dataset) -> dict[str, list[str]]:
+    """The list query's plans at this size: Sen's (as role sen_app under row-level security,
+    custom and generic plan: a prepared statement switches to the generic one after five runs)
+    and the bare app's."""
+    from bare_app import LIST_SQL  # type: ignore[import-not-found]
+
+    sen_sql, sen_params = await sen_list_sql(data)
+    conn = await asyncpg.connect(data.url)
+    plans: dict[str, list[str]] = {"_sen_sql": [sen_sql]}
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT set_config('role', 'sen_app', true), "
+                "set_config('sen.workspace_id', $1, true)",
+                str(data.workspace_id),
+            )
+            for mode in ("force_custom_plan", "force_generic_plan"):
+                label = mode.split("_")[1]
+                key = (
+                    SEN_GENERIC if label == "generic" else f"sen: {label} plan (role sen_app, RLS)"
+                )
+                plans[key] = await _explain_prepared(conn, "sen_list", sen_sql, sen_params, mode)
+        async with conn.transaction():
+            bare_params = [str(data.workspace_id), "new", 51]
+            plans["bare: generic plan (superuser)"] = await _explain_prepared(
+                conn, "bare_list", LIST_SQL, bare_params, "force_generic_plan"
+            )
+    finally:
+        await conn.close()
+    return plans
+
+
+# ----------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pinned(cpu: int | None) -> Any:
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+@dataclass
+class Server:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start_server(name: str, script: str, env: dict[str, str], cpu: int | None, out: Path) -> Server:
+    port = free_port()
+    log = out / f"{name}.log"
+    process = subprocess.Popen(
+        [sys.executable, str(BENCH_DIR / script)],
+        cwd=ROOT,
+        env={**os.environ, **env, "BENCH_PORT": str(port), "PYTHONPATH": str(ROOT)},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=pinned(cpu),
+    )
+    server = Server(name, port, process, log)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(server.url("/healthz"), timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"{name} did not answer /healthz in 60 s:\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class Case:
+    name: str
+    server: Server
+    method: str
+    path: str
+    headers: list[str] = field(default_factory=list)
+    bodies: Path | None = None
+
+
+def run_load(case: Case, args: argparse.Namespace, cpu: int | None) -> dict[str, Any]:
+    command = [
+        sys.executable, str(BENCH_DIR / "loadgen.py"), "--port", str(case.server.port),
+        "--method", case.method, "--path", case.path,
+        "--concurrency", str(args.concurrency), "--duration", str(args.duration),
+        "--warmup", str(args.warmup),
+    ]  # fmt: skip
+    for header in case.headers:
+        command += ["--header", header]
+    if case.bodies:
+        command += ["--bodies", str(case.bodies)]
+    if cpu is not None:
+        command += ["--cpu", str(cpu)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"loadgen failed for {case.name}:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    result["case"] = case.name
+    return result
+
+
+def profile_sen(
+    case: Case, args: argparse.Namespace, cpu: int | None, out: Path
+) -> dict[str, Any] | None:
+    """One more sen-list pass with py-spy recording Sen's process; returns the top frames."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        print("py-spy not found: skipping --profile", file=sys.stderr)
+        return None
+    raw = out / f"sen-list-{args.current_size}.pyspy.txt"
+    seconds = int(args.warmup + args.duration)
+    recorder = subprocess.Popen(
+        [py_spy, "record", "--pid", str(case.server.process.pid), "--format", "raw",
+         "--output", str(raw), "--duration", str(seconds), "--rate", "200"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    load = run_load(case, args, cpu)
+    _, err = recorder.communicate(timeout=seconds + 60)
+    if recorder.returncode != 0 or not raw.exists():
+        print(f"py-spy failed: {err.decode()[-1000:]}", file=sys.stderr)
+        return None
+    return {"load": load, **summarize_profile(raw)}
+
+
+def _package(location: str) -> str:
+    """`sqlalchemy/orm/loading.py:233` -> `sqlalchemy`; Sen's own code by module directory."""
+    path = _short(location.rsplit(":", 1)[0])
+    if path == "asyncio/runners.py":  # time inside loop.run: C code with no Python frame
+        return "event loop (uvloop, httptools, asyncpg protocol: C code)"
+    parts = path.split("/")
+    if parts[0] in ("app", "workers") and len(parts) > 2:
+        return "/".join(parts[:2])
+    return parts[0].removesuffix(".py")
+
+
+IDLE_LEAVES = ("Condition.wait (", "Event.wait (", "Queue.get (")
+
+
+def summarize_profile(raw: Path) -> dict[str, Any]:
+    """py-spy raw output ("frame;frame;… count" lines) -> self time by function and package,
+    inclusive time by function."""
+    own: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        if not frames or frames[-1].startswith(IDLE_LEAVES):
+            continue  # a thread parked on a lock (anyio's idle worker thread): not CPU
+        leaf = frames[-1]
+        total += count
+        name, _, where = leaf.partition(" (")
+        location = where.rstrip(")")
+        own[f"{name} ({_short(location)})"] += count
+        packages[_package(location)] += count
+        seen = set()
+        for frame in frames:
+            fname, _, fwhere = frame.partition(" (")
+            key = f"{fname} ({_short(fwhere.rstrip(')').rsplit(':', 1)[0])})"
+            if key not in seen:
+                seen.add(key)
+                inclusive[key] += count
+
+    def top(counter: Counter[str], n: int) -> list[tuple[str, float]]:
+        return [(k, 100.0 * v / total) for k, v in counter.most_common(n)] if total else []
+
+    return {
+        "samples": total,
+        "self": top(own, 20),
+        "packages": top(packages, 15),
+        "inclusive": top(inclusive, 30),
+        "app_inclusive": top(Counter({k: v for k, v in inclusive.items() if "(app/" in k}), 20),
+        "raw": str(raw),
+    }
+
+
+def _short(location: str) -> str:
+    for marker in ("site-packages/", f"{ROOT}/", "/lib/python3"):
+        if marker in location:
+            return location.split(marker, 1)[1]
+    return location
+
+
+# ----------------------------------------------------------------------------- one size
+
+
+def write_bodies(path: Path, count: int) -> Path:
+    faker = LeadFaker(seed=7)
+    lines = (json.dumps(faker.body(), ensure_ascii=False) for _ in range(count))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def sanity_check(sen: Server, bare: Server, auth: str) -> None:
+    """Both lists answer the same page before anything is timed."""
+    sen_page = httpx.get(sen.url("/api/v1" + LIST_PATH), headers={"Authorization": auth})
+    bare_page = httpx.get(bare.url(LIST_PATH))
+    sen_page.raise_for_status()
+    bare_page.raise_for_status()
+    sen_ids = [row["id"] for row in sen_page.json()["data"]]
+    bare_ids = [row["id"] for row in bare_page.json()["data"]]
+    if sen_ids != bare_ids:
+        raise RuntimeError("Sen and the bare app list different leads: not the same query")
+
+
+def run_size(
+    size: int, args: argparse.Namespace, out: Path, cpus: tuple[int | None, int | None]
+) -> dict[str, Any]:
+    server_cpu, client_cpu = cpus
+    args.current_size = size
+    print(f"== {size:,} leads: preparing {BENCH_DATABASE}", file=sys.stderr)
+    data = asyncio.run(prepare(args.database_url, size))
+    print(
+        f"   COPY {data.load_seconds:.1f} s, indexes + VACUUM ANALYZE {data.index_seconds:.1f} s",
+        file=sys.stderr,
+    )
+    plans = asyncio.run(explain_list(data))
+    db_url = data.url
+    secret = secrets.token_urlsafe(32)
+    sen_env = {
+        "BENCH_DATABASE_URL": db_url,
+        "BENCH_REDIS_URL": args.redis_url,
+        "SEN_SECRET_KEY": secret,
+        "SEN_DATA_DIR": str(out / "sen-data"),
+        "SEN_LOG_LEVEL": "WARNING",
+    }
+    bare_env = {
+        "BENCH_DATABASE_URL": db_url,
+        "BENCH_WORKSPACE_ID": str(data.workspace_id),
+        "BENCH_OWNER_ID": str(data.owner_id),
+    }
+    sen = start_server("sen", "sen_app.py", sen_env, server_cpu, out)
+    bare: Server | None = None
+    try:
+        bare = start_server("bare", "bare_app.py", bare_env, server_cpu, out)
+        token = httpx.post(
+            sen.url("/api/v1/auth/token"),
+            data={"username": OWNER_EMAIL, "password": OWNER_PASSWORD},
+        )
+        token.raise_for_status()
+        auth = f"Bearer {token.json()['access_token']}"
+        sanity_check(sen, bare, auth)
+        bodies = write_bodies(out / "bodies.jsonl", 2000)
+        header = [f"Authorization: {auth}"]
+        cases = {
+            "sen-list": Case("sen-list", sen, "GET", "/api/v1" + LIST_PATH, header),
+            "bare-list": Case("bare-list", bare, "GET", LIST_PATH),
+            "sen-create": Case("sen-create", sen, "POST", "/api/v1/leads", header, bodies),
+            "bare-create": Case("bare-create", bare, "POST", "/leads", [], bodies),
+        }
+        results: dict[str, Any] = {}
+        for name in ("bare-list", "sen-list", "bare-create", "sen-create"):
+            if name.endswith("create") and args.list_only:
+                continue
+            print(f"   {name}: {args.duration:g} s at {args.concurrency} conns", file=sys.stderr)
+            results[name] = run_load(cases[name], args, client_cpu)
+        profile = None
+        if args.profile:
+            print("   sen-list under py-spy", file=sys.stderr)
+            profile = profile_sen(cases["sen-list"], args, client_cpu, out)
+    finally:
+        sen.stop()
+        if bare is not None:
+            bare.stop()
+    return {
+        "size": size,
+        "load_seconds": data.load_seconds,
+        "index_seconds": data.index_seconds,
+        "results": results,
+        "plans": plans,
+        "profile": profile,
+        "sen_log_errors": _log_errors(sen.log),
+    }
+
+
+def _log_errors(log: Path) -> list[str]:
+    lines = log.read_text(errors="replace").splitlines()
+    return [line for line in lines if "error" in line.lower() or "Traceback" in line][:20]
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def report(runs: Sequence[dict[str, Any]], args: argparse.Namespace, cpus: Any) -> str:
+    lines: list[str] = []
+    server_cpu, client_cpu = cpus
+    lines.append(
+        f"Concurrency {args.concurrency} keep-alive connections, {args.duration:g} s per case "
+        f"after {args.warmup:g} s warm-up; servers on CPU {server_cpu}, client on CPU "
+        f"{client_cpu}, PostgreSQL unpinned; {os.cpu_count()} CPUs."
+    )
+    for run in runs:
+        res = run["results"]
+        lines += ["", f"### {run['size']:,} leads", ""]
+        lines.append(
+            f"Loaded with COPY in {run['load_seconds']:.1f} s; indexes rebuilt + VACUUM ANALYZE "
+            f"in {run['index_seconds']:.1f} s."
+        )
+        lines += [
+            "",
+            "| case | requests/s | p50 ms | p99 ms | non-2xx |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for name in CASES:
+            if name not in res:
+                continue
+            r = res[name]
+            bad = r["requests"] - r["ok"] + r["connection_failures"]
+            lines.append(
+                f"| {name} | {_fmt(r['rps'])} | {_fmt(r['p50_ms'], 2)} | {_fmt(r['p99_ms'], 2)} "
+                f"| {bad} |"
+            )
+        for op in ("list", "create"):
+            sen, bare = res.get(f"sen-{op}"), res.get(f"bare-{op}")
+            if sen and bare and bare["rps"] and sen["p99_ms"]:
+                lines.append(
+                    f"| **{op}: sen/bare** | {sen['rps'] / bare['rps']:.2f}× throughput "
+                    f"| {sen['p50_ms'] / bare['p50_ms']:.2f}× p50 "
+                    f"| {sen['p99_ms'] / bare['p99_ms']:.2f}× p99 | |"
+                )
+    if len(runs) > 1:
+        lines += ["", "### List page by table size", ""]
+        lines += [
+            "| leads | sen-list req/s | sen p50 | sen p99 | bare-list req/s | bare p50 | bare p99 "
+            "| sen plan ms | sen plan buffers |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for run in runs:
+            s, b = run["results"].get("sen-list"), run["results"].get("bare-list")
+            if not (s and b):
+                continue
+            plan = run["plans"][SEN_GENERIC]
+            exec_ms = next((p.split(":")[1].strip() for p in plan if "Execution Time" in p), "?")
+            buffers = next((p.strip() for p in plan if "Buffers:" in p), "?")
+            lines.append(
+                f"| {run['size']:,} | {_fmt(s['rps'])} | {_fmt(s['p50_ms'], 2)} "
+                f"| {_fmt(s['p99_ms'], 2)} | {_fmt(b['rps'])} | {_fmt(b['p50_ms'], 2)} "
+                f"| {_fmt(b['p99_ms'], 2)} | {exec_ms} | {buffers} |"
+            )
+    for run in runs:
+        lines += ["", f"### EXPLAIN (ANALYZE, BUFFERS) of the list query, {run['size']:,} leads"]
+        lines += ["", "Sen's SQL (built by app.leads.service.list_leads, as asyncpg gets it):"]
+        lines += ["", "```sql"]
+        lines += run["plans"]["_sen_sql"]
+        lines += ["```"]
+        for who, plan in run["plans"].items():
+            if who.startswith("_"):
+                continue
+            lines += ["", f"{who}:", "", "```", *plan, "```"]
+    for run in runs:
+        prof = run.get("profile")
+        if not prof:
+            continue
+        load = prof["load"]
+        lines += [
+            "",
+            f"### py-spy on Sen during sen-list, {run['size']:,} leads "
+            f"({prof['samples']} samples; {_fmt(load['rps'])} req/s while profiled)",
+            "",
+            "CPU by package (self time):",
+            "",
+        ]
+        lines += [f"- {pct:5.1f}%  {name}" for name, pct in prof["packages"]]
+        lines += ["", "Top self-time frames:", ""]
+        lines += [f"- {pct:5.1f}%  {name}" for name, pct in prof["self"]]
+        lines += ["", "Top inclusive frames:", ""]
+        lines += [f"- {pct:5.1f}%  {name}" for name, pct in prof["inclusive"]]
+        lines += ["", "Sen's own functions (app/, inclusive):", ""]
+        lines += [f"- {pct:5.1f}%  {name}" for name, pct in prof["app_inclusive"]]
+        lines += ["", f"Raw stacks: {prof['raw']}"]
+    for run in runs:
+        if run["sen_log_errors"]:
+            lines += ["", f"Errors in Sen's log ({run['size']:,} leads):", "", "```"]
+            lines += run["sen_log_errors"]
+            lines += ["```"]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Sen vs bare FastAPI + asyncpg: lead create and list.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__,
+    )
+    parser.add_argument("--leads", type=int, default=1_000_000, help="Leads in the workspace")
+    parser.add_argument("--sizes", help="Comma-separated sizes run one after the other")
+    parser.add_argument("--duration", type=float, default=20.0, help="Seconds measured per case")
+    parser.add_argument("--warmup", type=float, default=3.0, help="Seconds before measuring")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--list-only", action="store_true", help="Skip the create cases")
+    parser.add_argument("--profile", action="store_true", help="py-spy Sen during a sen-list")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/sen-bench"))
+    parser.add_argument("--keep-database", action="store_true", help="Leave sen_bench behind")
+    args = parser.parse_args(argv)
+    args.sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else [args.leads]
+    args.database_url = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    args.redis_url = os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+    return args
+
+
+def pick_cpus() -> tuple[int | None, int | None]:
+    if not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cpus = sorted(os.sched_getaffinity(0))
+    return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
+
+
+async def drop_database(base_url: str) -> None:
+    admin = await asyncpg.connect(with_database(base_url, "postgres"))
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(BENCH_DIR))
+    cpus = pick_cpus()
+    runs = []
+    for size in args.sizes:
+        runs.append(run_size(size, args, args.out, cpus))
+    if not args.keep_database:
+        asyncio.run(drop_database(args.database_url))
+    (args.out / "results.json").write_text(json.dumps(runs, indent=2, default=str))
+    print(report(runs, args, cpus))
+
+
+if __name__ == "__main__":
+    main()
