@@ -23,6 +23,7 @@ from app.core.observability import (
     configure_logging,
     metrics_endpoint,
 )
+from app.core.routing import open_session
 from app.core.runtime import database_url, redis_url
 from app.core.settings import Settings, get_settings
 from app.custom_fields.router import router as custom_fields_router
@@ -106,6 +107,7 @@ def create_app(
         resolved_redis = queue_url or await redis_url(settings)
         app.state.engine = make_engine(resolved_db)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        app.state.open_session = open_session
         app.state.redis = await create_pool(redis_settings(resolved_redis))
         try:
             yield

@@ -22,7 +22,6 @@ from app.core import embedded
 from app.core.context import SYSTEM, Ctx, Role
 from app.core.db import libpq_url, make_engine, make_sessionmaker, with_database
 from app.core.migrate import upgrade
-from app.core.routing import get_session
 from app.main import create_app
 from app.users import service as users_service
 from app.users.models import User
@@ -173,23 +172,21 @@ async def session(database_url: str, world: World) -> AsyncIterator[AsyncSession
 async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.AsyncClient]:
     """The app on the test's session; each request starts clean, as a real one would."""
 
-    async def test_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async def test_session(request: Request) -> AsyncSession:
         if session.in_transaction():
-            await session.commit()  # releases the previous request's savepoint
+            await session.commit()  # the test's own writes: released into the outer transaction
         session.expunge_all()
         session.info.clear()
-        request.state.session = session
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
+        return session
 
-    app.dependency_overrides[get_session] = test_session
+    default = app.state.open_session
+    app.state.open_session = test_session
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://sen.test") as http:
-        yield http
-    app.dependency_overrides.clear()
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://sen.test") as http:
+            yield http
+    finally:
+        app.state.open_session = default
 
 
 @pytest_asyncio.fixture

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
@@ -24,6 +25,9 @@ APP_ROLE = "sen_app"  # tenant queries: RLS keyed on sen.workspace_id
 AUTH_ROLE = "sen_auth"  # credential look-ups before the workspace is known: read-only, two tables
 
 _ENTER = text("SELECT set_config('role', :role, true), set_config('sen.workspace_id', :ws, true)")
+# The same statement in the driver's own parameter style: it runs once per transaction, so it
+# skips SQLAlchemy's compile step.
+_ENTER_SQL = "SELECT set_config('role', $1, true), set_config('sen.workspace_id', $2, true)"
 
 
 def async_url(url: str) -> str:
@@ -44,11 +48,18 @@ def with_database(url: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
 
 
+def _dump_json(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
 def make_engine(url: str, **kwargs: object) -> AsyncEngine:
     """A pooled engine; pass poolclass=NullPool for one-off connections (migrations, tests)."""
     options: dict[str, object] = (
         {} if "poolclass" in kwargs else {"pool_size": 20, "max_overflow": 20}
     )
+    # JSONB columns (custom_fields, history) are decoded on every row: orjson, not stdlib json.
+    options["json_serializer"] = _dump_json
+    options["json_deserializer"] = orjson.loads
     options.update(kwargs)
     return create_async_engine(async_url(url), **options)
 
@@ -63,7 +74,7 @@ def _enter_workspace(session: Session, _tx: SessionTransaction, connection: Conn
     if role is None:  # a system session (migrations, cron fan-out): the connecting role itself
         return
     workspace_id = session.info.get("workspace_id")
-    connection.execute(_ENTER, {"role": role, "ws": str(workspace_id or "")})
+    connection.exec_driver_sql(_ENTER_SQL, (role, str(workspace_id or "")))
 
 
 async def enter_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> None:

@@ -11,8 +11,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
+import orjson
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, Select, tuple_
 
@@ -21,6 +24,7 @@ from app.core.errors import Unprocessable
 from app.core.schemas import reject_nul
 from app.core.search import matches
 
+_ORJSON = orjson.OPT_UTC_Z
 Sorts = Mapping[str, Any]  # "created_at" -> Lead.created_at (columns must be NOT NULL)
 Filters = Mapping[str, Callable[[Any], ColumnElement[bool]]]
 
@@ -56,7 +60,7 @@ class Page(BaseModel, Generic[T]):
 
 @dataclass
 class Rows(Generic[T]):
-    """A page of ORM rows as a service returns it; the router shapes it into a `Page`."""
+    """A page of database rows as a service returns it; the router shapes it into a `Page`."""
 
     data: list[T]
     next_cursor: str | None
@@ -66,6 +70,26 @@ class Rows(Generic[T]):
             data=[read_model.model_validate(row) for row in self.data],
             next_cursor=self.next_cursor,
         )
+
+    def response(self, read_model: type[BaseModel]) -> Response:
+        """The page as JSON, written straight from the rows' columns.
+
+        Rows come from typed columns, so re-validating 50 of them through pydantic (and then
+        serialising the models) is a third of a list's CPU. When every field of `read_model` is a
+        column of the row, the row is written as it is, with the same JSON pydantic would write
+        (RFC 3339 `Z` times, UUID strings); tests/core/test_pagination.py holds the two equal.
+        Otherwise it falls back to pydantic.
+        """
+        fields = list(read_model.model_fields)
+        columns = list(self.data[0]._fields) if self.data else []  # type: ignore[attr-defined]
+        if not set(fields) <= set(columns) and self.data:
+            return Response(self.page(read_model).model_dump_json(), media_type="application/json")
+        pick = itemgetter(*(columns.index(name) for name in fields)) if self.data else None
+        data = [dict(zip(fields, pick(row), strict=True)) for row in self.data]  # type: ignore[misc]
+        page = {"data": data, "next_cursor": self.next_cursor}
+        # default=str: asyncpg's own UUID type (and Decimal, for money) are written as strings.
+        body = orjson.dumps(page, default=str, option=_ORJSON)
+        return Response(body, media_type="application/json")
 
 
 def _encode_cursor(sort: str, value: Any, record_id: uuid.UUID) -> str:
@@ -113,7 +137,10 @@ async def paginate(
     sorts: Sorts,
     search_column: Any | None = None,
 ) -> Rows[Any]:
-    """One page of `stmt`'s rows: search, soft-delete filter, keyset cursor, sort, limit."""
+    """One page of `stmt`'s rows: search, soft-delete filter, keyset cursor, sort, limit.
+
+    Give it `select(Model.__table__)`: a page is read-only, and plain rows skip the ORM's
+    identity map, which is most of a list's cost."""
     name = query.sort.removeprefix("-")
     if name not in sorts:
         allowed = ", ".join(sorted(sorts))
@@ -132,7 +159,10 @@ async def paginate(
         key = tuple_(column, model.id)
         stmt = stmt.where(key < (value, after_id) if descending else key > (value, after_id))
     order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
-    rows = list(await ctx.session.scalars(stmt.order_by(*order).limit(query.limit + 1)))
+    # Core execution on the session's connection: same transaction, no ORM compile step.
+    connection = await ctx.session.connection()
+    result = await connection.execute(stmt.order_by(*order).limit(query.limit + 1))
+    rows = list(result.all())
 
     next_cursor = None
     if len(rows) > query.limit:

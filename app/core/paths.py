@@ -21,7 +21,15 @@ def _patterns(app: FastAPI) -> list[Pattern]:
 
 
 def template_for(app: FastAPI, path: str) -> str | None:
-    return next((template for regex, template, _ in _patterns(app) if regex.match(path)), None)
+    cache: dict[str, str | None] | None = getattr(app.state, "template_cache", None)
+    if cache is None:
+        cache = app.state.template_cache = {}
+    if path in cache:
+        return cache[path]
+    found = next((template for regex, template, _ in _patterns(app) if regex.match(path)), None)
+    if len(cache) < 10_000:  # paths carry ids: bounded, not an unbounded memo
+        cache[path] = found
+    return found
 
 
 def methods_for(app: FastAPI, path: str) -> list[str]:

@@ -2,7 +2,7 @@
 handler returns and before the response leaves (STYLE §4). A failed commit is an error
 response, never a 201 for data that isn't there."""
 
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
@@ -12,29 +12,36 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import idempotency
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session; rolled back on any error, closed after the response."""
+async def open_session(request: Request) -> AsyncSession:
+    """A new session from the app's pool (tests put their own `app.state.open_session`)."""
     session: AsyncSession = request.app.state.sessionmaker()
-    request.state.session = session
-    try:
-        yield session
-    except BaseException:
-        await session.rollback()
-        raise
-    finally:
-        await session.close()
+    return session
+
+
+async def get_session(request: Request) -> AsyncSession:
+    """The request's session, opened by CommittingRoute around the handler."""
+    session: AsyncSession = request.state.session
+    return session
 
 
 class CommittingRoute(APIRoute):
+    """Opens the request's session, commits it once if the handler succeeded, and closes it
+    (rolling back anything uncommitted) whatever happened. Plain try/finally here rather than a
+    yield dependency: it is on every request's path, and the exit-stack machinery is not free."""
+
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def committing_handler(request: Request) -> Response:
-            response = await handler(request)
-            session: AsyncSession | None = getattr(request.state, "session", None)
-            if session is not None and response.status_code < 400:
-                await idempotency.remember_response(request, response)
-                await session.commit()
-            return response
+            session = await request.app.state.open_session(request)
+            request.state.session = session
+            try:
+                response = await handler(request)
+                if response.status_code < 400:
+                    await idempotency.remember_response(request, response)
+                    await session.commit()
+                return response
+            finally:
+                await session.close()
 
         return committing_handler

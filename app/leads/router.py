@@ -33,11 +33,11 @@ _READ_ERRORS = problems(401, 404, 422)
 _WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 
 
-@router.get("", summary="List leads", responses=problems(401, 422))
-async def list_leads(ctx: Member, query: LeadQueryParams) -> Page[LeadRead]:
+@router.get("", summary="List leads", response_model=Page[LeadRead], responses=problems(401, 422))
+async def list_leads(ctx: Member, query: LeadQueryParams) -> Response:
     """Leads you can see, newest first by default. Filters combine with AND; `q` ignores case
     and Vietnamese diacritics over name, company, email and phone."""
-    return (await service.list_leads(ctx, query)).page(LeadRead)
+    return (await service.list_leads(ctx, query)).response(LeadRead)
 
 
 @router.post(

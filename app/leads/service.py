@@ -3,7 +3,7 @@
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
@@ -75,9 +75,9 @@ async def _check_owner(ctx: Ctx, owner_id: uuid.UUID) -> None:
         raise Unprocessable([{"field": "owner_id", "message": "not an active user you can see"}])
 
 
-async def list_leads(ctx: Ctx, query: LeadQuery) -> Rows[Lead]:
+async def list_leads(ctx: Ctx, query: LeadQuery) -> Rows[Row[Any]]:
     """Leads visible to the actor, filtered, sorted and paginated by cursor."""
-    stmt = restrict_to_visible(select(Lead), Lead, ctx.actor)
+    stmt = restrict_to_visible(select(Lead.__table__), Lead, ctx.actor)
     stmt = apply_filters(stmt, query, FILTERS)
     return await paginate(ctx, stmt, query, model=Lead, sorts=SORTS, search_column=Lead.search_text)
 

@@ -48,6 +48,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH_DIR = Path(__file__).resolve().parent
@@ -288,34 +289,37 @@ async def prepare(base_url: str, size: int) -> Dataset:
     return Dataset(url, size, workspace_id, owner_id, load_seconds, index_seconds)
 
 
-class _CapturingSession:
-    """Stands in for the AsyncSession so Sen's own list code builds the statement it runs."""
-
-    statement: Any = None
-
-    async def scalars(self, statement: Any) -> list[Any]:
-        self.statement = statement
-        return []
-
-
 async def sen_list_sql(data: Dataset) -> tuple[str, list[Any]]:
     """The SQL and parameters of GET /api/v1/leads?status=new&sort=-created_at&limit=50 for the
-    owner, built by app.leads.service.list_leads itself and compiled as Sen's driver sends it."""
-    from sqlalchemy.dialects.postgresql.asyncpg import dialect
+    owner: app.leads.service.list_leads runs it on a real session, and the statement is taken
+    as the driver receives it (a cursor-execute listener), so the plan is Sen's own."""
+    from sqlalchemy import event
 
     from app.core.context import Actor, Ctx, Role
+    from app.core.db import make_engine, make_sessionmaker, workspace_session
     from app.leads import service
     from app.leads.schemas import LeadQuery
 
-    session = _CapturingSession()
-    ctx = Ctx(
-        session=session,  # type: ignore[arg-type]
-        actor=Actor(user_id=data.owner_id, role=Role.owner),
-        workspace_id=data.workspace_id,
-    )
-    await service.list_leads(ctx, LeadQuery(status=["new"], sort="-created_at", limit=50))
-    compiled = session.statement.compile(dialect=dialect())
-    return str(compiled), [compiled.params[name] for name in compiled.positiontup or []]
+    engine = make_engine(data.url, poolclass=NullPool)
+    seen: list[tuple[str, Any]] = []
+
+    def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
+        seen.append((statement, params))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with workspace_session(make_sessionmaker(engine), data.workspace_id) as session:
+            ctx = Ctx(
+                session=session,
+                actor=Actor(user_id=data.owner_id, role=Role.owner),
+                workspace_id=data.workspace_id,
+            )
+            query = LeadQuery(status=["new"], sort="-created_at", limit=50)
+            await service.list_leads(ctx, query)
+    finally:
+        await engine.dispose()
+    statement, params = next((s, p) for s, p in seen if "FROM leads" in s)
+    return statement, list(params)
 
 
 def _literal(value: Any) -> str:
