@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Select, tuple_
 
 from app.core.context import Ctx
 from app.core.errors import Unprocessable
+from app.core.records import read_rows
 from app.core.schemas import reject_nul
 from app.core.search import matches
 
@@ -159,10 +160,7 @@ async def paginate(
         key = tuple_(column, model.id)
         stmt = stmt.where(key < (value, after_id) if descending else key > (value, after_id))
     order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
-    # Core execution on the session's connection: same transaction, no ORM compile step.
-    connection = await ctx.session.connection()
-    result = await connection.execute(stmt.order_by(*order).limit(query.limit + 1))
-    rows = list(result.all())
+    rows = await read_rows(ctx, stmt.order_by(*order).limit(query.limit + 1))
 
     next_cursor = None
     if len(rows) > query.limit:

@@ -3,7 +3,7 @@
 import uuid
 from typing import Any, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Row, Select
 
 from app.core.concurrency import check_if_match
 from app.core.context import Actor, Ctx
@@ -12,6 +12,13 @@ from app.core.history import record_change
 from app.core.models import utcnow
 
 T = TypeVar("T")
+
+
+async def read_rows(ctx: Ctx, stmt: Select[Any]) -> list[Row[Any]]:
+    """Run a read-only Core select in the request's transaction: plain rows, no ORM identity
+    map. For look-ups on a hot path (a status, the custom field definitions) and lists."""
+    connection = await ctx.session.connection()
+    return list((await connection.execute(stmt)).all())
 
 
 def restrict_to_visible(stmt: Select[Any], model: Any, actor: Actor) -> Select[Any]:

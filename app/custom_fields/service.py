@@ -11,6 +11,7 @@ from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import apply_changes
+from app.core.records import read_rows
 from app.custom_fields.models import CustomFieldDefinition
 from app.custom_fields.schemas import CustomFieldCreate, CustomFieldType, CustomFieldUpdate
 
@@ -76,7 +77,7 @@ async def delete_definition(ctx: Ctx, definition_id: uuid.UUID, *, if_match: str
     await ctx.session.flush()
 
 
-def _coerce(definition: CustomFieldDefinition, value: Any) -> tuple[Any, str | None]:
+def _coerce(definition: Any, value: Any) -> tuple[Any, str | None]:
     kind = CustomFieldType(definition.type)
     if kind is CustomFieldType.text:
         ok = isinstance(value, str) and len(value) <= _MAX_TEXT
@@ -105,7 +106,9 @@ async def validate_values(
 ) -> dict[str, Any]:
     """Merge `values` into `existing` (null removes a key); unknown keys, wrong types and
     missing required fields are a 422 naming each field."""
-    definitions = {d.key: d for d in await list_definitions(ctx, resource)}
+    table = CustomFieldDefinition.__table__
+    rows = await read_rows(ctx, select(table).where(table.c.resource == resource))
+    definitions = {d.key: d for d in rows}
     merged = dict(existing or {})
     errors: list[dict[str, str]] = []
     for key, value in values.items():

@@ -1,6 +1,7 @@
 """Lead statuses: seeded per workspace, managed by admins; code compares keys and categories."""
 
 import uuid
+from typing import Any
 
 from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
@@ -9,6 +10,7 @@ from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import apply_changes
+from app.core.records import read_rows
 from app.leads.models import Lead, LeadStatus
 from app.leads.schemas import LeadStatusCreate, LeadStatusUpdate, StatusCategory
 
@@ -65,10 +67,16 @@ async def get_status(ctx: Ctx, status_id: uuid.UUID) -> LeadStatus:
     return found
 
 
-async def status_for_assignment(ctx: Ctx, key: str | None) -> LeadStatus:
-    """The status a lead may be given: active, and not `converted` (conversion sets that)."""
+_STATUS = LeadStatus.__table__.c
+_ASSIGNABLE = select(_STATUS.key, _STATUS.category, _STATUS.is_active)
+
+
+async def status_for_assignment(ctx: Ctx, key: str | None) -> Any:
+    """The status a lead may be given (its key, category and is_active): active, and not
+    `converted` (conversion sets that)."""
     key = key or DEFAULT_KEY
-    status = await ctx.session.scalar(select(LeadStatus).where(LeadStatus.key == key))
+    rows = await read_rows(ctx, _ASSIGNABLE.where(_STATUS.key == key))
+    status = rows[0] if rows else None
     if status is None or not status.is_active:
         raise Unprocessable([{"field": "status", "message": f"no active lead status `{key}`"}])
     if status.category == StatusCategory.converted:

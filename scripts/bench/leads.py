@@ -474,12 +474,12 @@ def run_load(case: Case, args: argparse.Namespace, cpu: int | None) -> dict[str,
 def profile_sen(
     case: Case, args: argparse.Namespace, cpu: int | None, out: Path
 ) -> dict[str, Any] | None:
-    """One more sen-list pass with py-spy recording Sen's process; returns the top frames."""
+    """One more pass of `case` with py-spy recording Sen's process; returns the top frames."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(py_spy).exists():
         print("py-spy not found: skipping --profile", file=sys.stderr)
         return None
-    raw = out / f"sen-list-{args.current_size}.pyspy.txt"
+    raw = out / f"{case.name}-{args.current_size}.pyspy.txt"
     seconds = int(args.warmup + args.duration)
     recorder = subprocess.Popen(
         [py_spy, "record", "--pid", str(case.server.process.pid), "--format", "raw",
@@ -632,8 +632,8 @@ def run_size(
             results[name] = run_load(cases[name], args, client_cpu)
         profile = None
         if args.profile:
-            print("   sen-list under py-spy", file=sys.stderr)
-            profile = profile_sen(cases["sen-list"], args, client_cpu, out)
+            print(f"   {args.profile_case} under py-spy", file=sys.stderr)
+            profile = profile_sen(cases[args.profile_case], args, client_cpu, out)
     finally:
         sen.stop()
         if bare is not None:
@@ -771,7 +771,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3.0, help="Seconds before measuring")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--list-only", action="store_true", help="Skip the create cases")
-    parser.add_argument("--profile", action="store_true", help="py-spy Sen during a sen-list")
+    parser.add_argument("--profile", action="store_true", help="py-spy Sen during one more case")
+    parser.add_argument(
+        "--profile-case", default="sen-list", choices=["sen-list", "sen-create"],
+        help="Which case --profile records",
+    )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("/tmp/sen-bench"))
     parser.add_argument("--keep-database", action="store_true", help="Leave sen_bench behind")
     args = parser.parse_args(argv)
