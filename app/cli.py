@@ -58,6 +58,17 @@ def _worker(db_url: str, queue_url: str):  # type: ignore[no-untyped-def]
     )
 
 
+def _exit_on_sigterm() -> None:
+    """uvicorn re-raises the signal that stopped it once it is done; with SIGTERM's default
+    action that kills the process before `serve` can stop the embedded servers. Raising
+    SystemExit instead unwinds through every `finally`."""
+
+    def stop(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 @cli.command()
 def serve(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: $PORT or 8000)")] = None,
@@ -65,11 +76,18 @@ def serve(
 ) -> None:
     """Everything in one process tree: embedded servers if needed, migrations, API, worker."""
     settings = get_settings()
+    _exit_on_sigterm()
 
     async def main() -> None:
         db_url, queue_url = await _urls()
         await _migrate(db_url)
-        server = _api_server(db_url, queue_url, port or settings.port, host or settings.host)
+        bind_host, bind_port = host or settings.host, port or settings.port
+        server = _api_server(db_url, queue_url, bind_port, bind_host)
+        typer.echo(
+            f"Sen is serving http://{bind_host}:{bind_port} (API docs at /docs), with its "
+            "worker; Ctrl-C stops it",
+            err=True,
+        )
         worker = _worker(db_url, queue_url)
         worker_task = asyncio.create_task(worker.async_run())
         try:
@@ -151,7 +169,9 @@ def openapi(
 def create_workspace(
     name: Annotated[str, typer.Option(help="Workspace name")],
     email: Annotated[str, typer.Option(help="The owner's email")],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    password: Annotated[
+        str, typer.Option(prompt=True, hide_input=True, help="The owner's password (prompted)")
+    ],
     full_name: Annotated[str, typer.Option(help="The owner's full name")],
 ) -> None:
     """A workspace and its owner, from the command line (sign-up may be turned off)."""

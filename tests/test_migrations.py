@@ -36,3 +36,25 @@ async def test_upgrade_downgrade_upgrade(server_url: str) -> None:
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+async def test_models_and_migrations_describe_the_same_schema(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy.pool import NullPool
+
+    from app.core.db import make_engine
+    from app.core.models import Base
+    from app.models import load_all_models
+
+    load_all_models()
+    engine = make_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync), Base.metadata)
+            )
+    finally:
+        await engine.dispose()
+
+    assert diff == [], "a model changed without a migration (alembic revision --autogenerate)"

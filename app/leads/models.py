@@ -71,6 +71,7 @@ class Lead(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
             "id",
             postgresql_where=_LIVE,
         ),
+        # q: each LIKE word through the trigram index (usable under RLS: see migration 0001).
         Index(
             "ix_leads_search_text",
             "search_text",

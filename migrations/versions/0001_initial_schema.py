@@ -47,6 +47,28 @@ def _create_role(name: str) -> None:
         END $$""")
 
 
+# Under row-level security PostgreSQL uses an operator in an index condition only if its
+# function is LEAKPROOF; LIKE (q) and array containment (tags) are not marked so, which would
+# turn every search into "all the workspace's rows, then filter". Neither can reveal a row's
+# value other than through its result (their only errors depend on the pattern/type, which the
+# query supplies), so they are marked here. Needs a superuser; without one, searches stay
+# correct, only slower.
+LEAKPROOF_FUNCTIONS = [
+    "pg_catalog.textlike(text, text)",
+    "pg_catalog.arraycontains(anyarray, anyarray)",
+]
+
+
+def _set_leakproof(flag: str) -> None:
+    for function in LEAKPROOF_FUNCTIONS:
+        op.execute(f"""
+            DO $$ BEGIN
+                ALTER FUNCTION {function} {flag};
+            EXCEPTION WHEN insufficient_privilege THEN
+                RAISE NOTICE 'not a superuser: {function} stays as it is (searches scan more)';
+            END $$""")
+
+
 def _secure(table: str) -> None:
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
@@ -58,6 +80,7 @@ def _secure(table: str) -> None:
 
 def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    _set_leakproof("LEAKPROOF")
     _create_role("sen_app")
     _create_role("sen_auth")
 
@@ -348,6 +371,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _set_leakproof("NOT LEAKPROOF")
     op.drop_constraint("fk_teams_manager", "teams", type_="foreignkey")
     op.drop_index("ix_leads_tags", table_name="leads", postgresql_using="gin")
     op.drop_index(

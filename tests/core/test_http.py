@@ -1,6 +1,9 @@
 """HTTP behaviour every endpoint shares: problem+json, health, request ids, metrics, docs."""
 
+import json
+
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from app.core.errors import PROBLEM_MEDIA_TYPE
@@ -95,3 +98,21 @@ class TestOperations:
         assert script.startswith("/")
         assert asset.status_code == 200
         assert "SwaggerUIBundle" in asset.text
+
+
+class TestLogs:
+    async def test_an_error_is_logged_as_json_with_the_request_id(
+        self, app: FastAPI, client: httpx.AsyncClient, capfd: pytest.CaptureFixture[str]
+    ) -> None:
+        @app.get("/boom-for-logs", include_in_schema=False)
+        async def boom() -> None:
+            raise RuntimeError("kaput")
+
+        response = await client.get("/boom-for-logs", headers={"X-Request-ID": "a" * 32})
+        lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line]
+
+        assert response.status_code == 500
+        logged = [line for line in lines if line.get("event") == "unhandled error"]
+        assert logged
+        assert logged[0]["request_id"] == "a" * 32
+        assert "kaput" in logged[0]["exception"]

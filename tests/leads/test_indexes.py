@@ -1,0 +1,88 @@
+"""The list and search queries are shaped so an index serves them (the benchmark measures the
+speed; these check the plan can't silently become a scan and a sort)."""
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from tests.conftest import World
+
+
+async def _plan(session: AsyncSession, world: World, sql: str, **params: object) -> str:
+    await session.execute(
+        text(
+            "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', :w, true),"
+            " set_config('enable_seqscan', 'off', true)"
+        ),
+        {"w": str(world.owner.workspace_id)},
+    )
+    rows = await session.execute(text(f"EXPLAIN {sql}"), params)
+    return "\n".join(r[0] for r in rows)
+
+
+async def test_status_page_newest_first_is_an_index_range_scan_without_a_sort(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    for _ in range(3):
+        await client.post("/api/v1/leads", json={"full_name": "A"}, headers=world.owner.headers)
+    await session.commit()
+
+    plan = await _plan(
+        session,
+        world,
+        "SELECT * FROM leads WHERE status = 'new' AND deleted_at IS NULL"
+        " ORDER BY created_at DESC, id DESC LIMIT 51",
+    )
+
+    assert "ix_leads_status_recent" in plan
+    assert "Sort" not in plan
+
+
+async def test_q_is_served_by_the_trigram_index(session: AsyncSession, world: World) -> None:
+    # Enough rows, with statistics, that the planner weighs indexes as it would in use.
+    await session.execute(
+        text("SELECT set_config('sen.workspace_id', :w, true)"),
+        {"w": str(world.owner.workspace_id)},
+    )
+    await session.execute(
+        text(
+            "INSERT INTO leads (workspace_id, id, full_name, status, source, qualification,"
+            " score, owner_id, tags, custom_fields, search_text, created_at, updated_at, version)"
+            " SELECT :w, gen_random_uuid(), 'Trần ' || n, 'new', 'other', 'none', 0, :o,"
+            " '{}', '{}', 'tran ' || n, now(), now(), 1 FROM generate_series(1, 30000) AS n"
+        ),
+        {"w": str(world.owner.workspace_id), "o": str(world.owner.user_id)},
+    )
+    await session.execute(text("RESET ROLE"))  # ANALYZE is the table owner's
+    await session.execute(text("ANALYZE leads"))
+
+    plan = await _plan(
+        session, world, "SELECT id FROM leads WHERE search_text LIKE '%nguyen%' LIMIT 51"
+    )
+
+    assert "ix_leads_search_text" in plan
+
+
+async def test_tag_filter_is_served_by_the_tags_index(session: AsyncSession, world: World) -> None:
+    await session.execute(
+        text("SELECT set_config('sen.workspace_id', :w, true)"),
+        {"w": str(world.owner.workspace_id)},
+    )
+    await session.execute(
+        text(
+            "INSERT INTO leads (workspace_id, id, full_name, status, source, qualification,"
+            " score, owner_id, tags, custom_fields, search_text, created_at, updated_at, version)"
+            " SELECT :w, gen_random_uuid(), 'Lê ' || n, 'new', 'other', 'none', 0, :o,"
+            " ARRAY['t' || (n % 500)], '{}', 'le ' || n, now(), now(), 1"
+            " FROM generate_series(1, 30000) AS n"
+        ),
+        {"w": str(world.owner.workspace_id), "o": str(world.owner.user_id)},
+    )
+    await session.execute(text("RESET ROLE"))
+    await session.execute(text("ANALYZE leads"))
+
+    plan = await _plan(
+        session, world, "SELECT id FROM leads WHERE tags @> ARRAY['t7']::varchar[] LIMIT 51"
+    )
+
+    assert "ix_leads_tags" in plan
