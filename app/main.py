@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from arq import create_pool
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,7 +15,7 @@ from app.auth.router import keys_router as api_keys_router
 from app.auth.router import router as auth_router
 from app.core import idempotency, openapi
 from app.core.db import make_engine, make_sessionmaker
-from app.core.errors import install_error_handlers, problem_response
+from app.core.errors import install_error_handlers, problem_response, problems
 from app.core.observability import (
     BodyLimitMiddleware,
     MetricsMiddleware,
@@ -30,7 +29,7 @@ from app.custom_fields.router import router as custom_fields_router
 from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
 from app.users.router import router as users_router
-from workers.queue import redis_settings
+from workers.queue import queue_client
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """Sen is a self-hostable CRM API: leads, and soon accounts, contacts and deals.
@@ -65,7 +64,7 @@ def _health_router() -> APIRouter:
     @router.get(
         "/readyz",
         summary="Database and Redis answer",
-        responses={503: {"description": "A dependency does not answer"}},
+        responses=problems(503),
     )
     async def readyz(request: Request) -> Any:
         """200 when PostgreSQL and Redis both answer, else 503 naming the one that doesn't."""
@@ -108,7 +107,7 @@ def create_app(
         app.state.engine = make_engine(resolved_db)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         app.state.open_session = open_session
-        app.state.redis = await create_pool(redis_settings(resolved_redis))
+        app.state.redis = queue_client(resolved_redis)
         try:
             yield
         finally:

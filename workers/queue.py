@@ -1,6 +1,6 @@
 """The arq queue's connection settings, shared by the API (enqueue) and the worker."""
 
-from arq.connections import RedisSettings
+from arq.connections import ArqRedis, RedisSettings
 
 
 def redis_settings(url: str) -> RedisSettings:
@@ -14,3 +14,9 @@ def redis_settings(url: str) -> RedisSettings:
                 database = int(value)
         return RedisSettings(unix_socket_path=path, database=database)
     return RedisSettings.from_dsn(url)
+
+
+def queue_client(url: str) -> ArqRedis:
+    """A client for enqueueing that connects on first use: the API starts, and keeps serving,
+    while Redis is down (DESIGN §7: slower, not lost); /readyz reports it."""
+    return ArqRedis.from_url(url, socket_connect_timeout=2, socket_timeout=5)

@@ -130,6 +130,7 @@ _DESCRIPTIONS = {
     413: "Body over 1 MiB",
     422: "Invalid request: `errors` names the fields",
     429: "Rate limited",
+    503: "A dependency (database or Redis) does not answer",
 }
 
 

@@ -7,6 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.errors import PROBLEM_MEDIA_TYPE
+from app.main import create_app
 from tests.conftest import World
 
 
@@ -116,3 +117,24 @@ class TestLogs:
         assert logged
         assert logged[0]["request_id"] == "a" * 32
         assert "kaput" in logged[0]["exception"]
+
+
+class TestRedisDown:
+    async def test_the_api_keeps_serving_and_readyz_names_redis(
+        self, database_url: str, world: World
+    ) -> None:
+        app = create_app(db_url=database_url, queue_url="redis://127.0.0.1:1/0")
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://sen.test"
+            ) as http,
+        ):
+            ready = await http.get("/readyz")
+            health = await http.get("/healthz")
+            me = await http.get("/api/v1/me", headers=world.owner.headers)
+
+        assert ready.status_code == 503
+        assert "redis" in ready.json()["detail"]
+        assert health.status_code == 200
+        assert me.status_code == 200
