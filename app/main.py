@@ -2,13 +2,14 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.auth.router import keys_router as api_keys_router
@@ -53,20 +54,24 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
+class Health(BaseModel):
+    status: Literal["ok", "ready"]
+
+
 def _health_router() -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="Process is up")
-    async def healthz() -> dict[str, str]:
+    async def healthz() -> Health:
         """Answers while the process runs; no dependency is checked."""
-        return {"status": "ok"}
+        return Health(status="ok")
 
     @router.get(
         "/readyz",
         summary="Database and Redis answer",
         responses=problems(503),
     )
-    async def readyz(request: Request) -> Any:
+    async def readyz(request: Request) -> Health:
         """200 when PostgreSQL and Redis both answer, else 503 naming the one that doesn't."""
         return await _readiness(request.app)
 
@@ -88,7 +93,7 @@ async def _readiness(app: FastAPI) -> Any:
         return problem_response(
             503, "not_ready", "Not ready", f"Not answering: {', '.join(failing)}"
         )
-    return {"status": "ready"}
+    return Health(status="ready")
 
 
 def create_app(
@@ -119,6 +124,7 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         openapi_tags=TAGS,
+        license_info={"name": "Apache-2.0", "identifier": "Apache-2.0"},
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         swagger_ui_parameters={"persistAuthorization": True},

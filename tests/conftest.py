@@ -3,8 +3,11 @@ DATABASE_URL / REDIS_URL are set. One database per xdist worker, migrated once; 
 in a transaction rolled back at the end (the app's commits only release savepoints)."""
 
 import os
+import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+import uvicorn
 from fastapi import FastAPI, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import NullPool
@@ -221,3 +225,48 @@ async def sign_up(http: httpx.AsyncClient, name: str) -> dict[str, Any]:
         "user_id": body["user"]["id"],
         "headers": {"Authorization": f"Bearer {body['access_token']}"},
     }
+
+
+@dataclass
+class LiveServer:
+    url: str
+    headers: dict[str, str]
+
+
+@pytest_asyncio.fixture(scope="session")
+async def _remove_committed_workspaces(database_url: str) -> AsyncIterator[None]:
+    yield
+    conn = await asyncpg.connect(libpq_url(database_url))
+    try:
+        await conn.execute("DELETE FROM workspaces WHERE name LIKE 'committing-%'")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    database_url: str, redis_url: str, _remove_committed_workspaces: None
+) -> Iterator[LiveServer]:
+    """Sen under uvicorn on 127.0.0.1 (a real socket, its own pool: data is committed), signed
+    in as the owner of a fresh workspace."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = create_app(db_url=database_url, queue_url=redis_url)
+    server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "test server did not start"
+        time.sleep(0.05)
+    signup = httpx.post(
+        f"{url}/api/v1/auth/signup",
+        json={"workspace_name": "committing-schemathesis", "email": f"{uuid.uuid4().hex}@st.vn",
+              "password": PASSWORD, "full_name": "Schemathesis"},
+    )  # fmt: skip
+    assert signup.status_code == 201, signup.text
+    yield LiveServer(url, {"Authorization": f"Bearer {signup.json()['access_token']}"})
+    server.should_exit = True
+    thread.join(timeout=10)

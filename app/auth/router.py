@@ -46,7 +46,8 @@ async def sign_up(body: SignupRequest, session: Session) -> SignupRead:
 @router.post("/token", summary="Log in (OAuth2 password flow)", responses=problems(401, 422))
 async def log_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Session) -> Token:
     """`username` is your email. Send the token back as `Authorization: Bearer …`."""
-    return Token(access_token=await service.log_in(session, form.username, form.password))
+    token = await service.log_in(session, form.username, form.password)
+    return Token(access_token=token, token_type="bearer")
 
 
 @keys_router.post(

@@ -24,7 +24,7 @@ class SignupRequest(InputModel):
 
 class Token(BaseModel):
     access_token: str = Field(examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…"])
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"]
 
 
 class SignupRead(BaseModel):

@@ -75,29 +75,25 @@ class FieldError(BaseModel):
     message: str = Field(examples=["value is not a valid email address"])
 
 
+def _problem_schema(schema: dict[str, Any]) -> None:
+    # `errors` is absent except on 422: optional, and no default a generator could take as
+    # "always present".
+    schema["properties"]["errors"].pop("default", None)
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem: `code` is stable, switch on it; `errors` lists invalid fields."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "type": "https://sen-crm.dev/problems/not_found",
-                    "title": "Not found",
-                    "status": 404,
-                    "detail": "Lead not found",
-                    "code": "not_found",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra=_problem_schema)
 
     type: str
     title: str
     status: int
     detail: str
     code: str
-    errors: list[FieldError] | None = None
+    errors: list[FieldError] | None = Field(
+        None, description="Present on 422: one entry per invalid field."
+    )
 
 
 def problem_body(status: int, code: str, title: str, detail: str, **extra: Any) -> dict[str, Any]:
@@ -134,6 +130,29 @@ _DESCRIPTIONS = {
 }
 
 
+_EXAMPLES: dict[int, tuple[str, str, str]] = {
+    400: ("bad_request", "Bad request", "The request could not be understood"),
+    401: ("unauthorized", "Authentication required", "Send `Authorization: Bearer <token>`"),
+    403: ("forbidden", "Not allowed", "Only workspace owners and admins can do this"),
+    404: ("not_found", "Not found", "Lead not found"),
+    409: ("conflict", "Conflict", "A status with this key exists"),
+    412: ("version_mismatch", "The record changed since you read it", "If-Match is stale"),
+    413: ("payload_too_large", "Request body too large", "Bodies are limited to 1048576 bytes"),
+    429: ("rate_limited", "Too many requests", "Slow down"),
+    503: ("not_ready", "Not ready", "Not answering: redis"),
+}
+
+
+def problem_example(status: int) -> dict[str, Any]:
+    if status == 422:
+        errors = [{"field": "email", "message": "String should match pattern"}]
+        return problem_body(
+            422, "validation_error", "Invalid request", "email: invalid", errors=errors
+        )
+    code, title, detail = _EXAMPLES.get(status, ("error", "Error", "Error"))
+    return problem_body(status, code, title, detail)
+
+
 def problems(*statuses_or_errors: int | type[SenError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for a route: each error documented under application/problem+json."""
     out: dict[int | str, dict[str, Any]] = {}
@@ -141,7 +160,12 @@ def problems(*statuses_or_errors: int | type[SenError]) -> dict[int | str, dict[
         status = item if isinstance(item, int) else item.status
         out[status] = {
             "description": _DESCRIPTIONS.get(status, "Error"),
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {
+                PROBLEM_MEDIA_TYPE: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "example": problem_example(status),
+                }
+            },
         }
     return out
 

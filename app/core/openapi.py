@@ -1,12 +1,15 @@
 """Finishing touches on the generated spec, so clients generated from it are clean:
 validation errors are problem+json, and every operation carries request/response examples."""
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
 
-from app.core.errors import PROBLEM_MEDIA_TYPE, Problem
+from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, problem_example
+from app.core.schemas import InputModel, ReadModel
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _PRIMITIVES = {"string": "string", "integer": 0, "number": 0, "boolean": True}
@@ -17,9 +20,16 @@ _FORMATS = {
 }
 
 
+_LITERAL_PATTERN = re.compile(r"^\^(\w+)\$$")
+
+
 def _example(schema: dict[str, Any], components: dict[str, Any], depth: int = 0) -> Any:
     if depth > 6:
         return None
+    if "const" in schema:
+        return schema["const"]
+    if literal := _LITERAL_PATTERN.match(schema.get("pattern", "")):
+        return literal.group(1)
     if "$ref" in schema:
         return _example(components[schema["$ref"].rsplit("/", 1)[-1]], components, depth + 1)
     if schema.get("examples"):
@@ -45,20 +55,100 @@ def _add_example(media: dict[str, Any], components: dict[str, Any]) -> None:
         media["example"] = _example(media["schema"], components)
 
 
+def _models_with_examples() -> list[type[BaseModel]]:
+    found: list[type[BaseModel]] = []
+    pending: list[type[BaseModel]] = [InputModel, ReadModel]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if getattr(cls, "example", None) is not None:
+            found.append(cls)
+    return found
+
+
+def _restore_model_examples(components: dict[str, Any]) -> None:
+    """FastAPI writes the spec without None values, which strips `null` out of our examples
+    (a required nullable field then looks missing); put each model's example back whole."""
+    for cls in _models_with_examples():
+        if cls.__name__ in components:
+            components[cls.__name__]["examples"] = [cls.example]  # type: ignore[attr-defined]
+
+
+def _name_enum_values(components: dict[str, Any], spec: dict[str, Any]) -> None:
+    """`sort` choices like `-created_at` get readable names in generated clients."""
+
+    def visit(schema: Any) -> None:
+        if isinstance(schema, dict):
+            values = schema.get("enum")
+            if (
+                values
+                and all(isinstance(v, str) for v in values)
+                and any(v.startswith("-") for v in values)
+            ):
+                schema["x-enum-varnames"] = [
+                    (v[1:] + "_desc" if v.startswith("-") else v).upper() for v in values
+                ]
+            for value in schema.values():
+                visit(value)
+        elif isinstance(schema, list):
+            for value in schema:
+                visit(value)
+
+    visit(components)
+    visit(spec.get("paths", {}))
+
+
+_HEADERS = {
+    "ETag": {
+        "description": 'The record\'s version (`"3"`): send it back as `If-Match`.',
+        "schema": {"type": "string"},
+    },
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored response of an earlier request with "
+        "the same Idempotency-Key.",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+}
+
+
+def _document_headers(method: str, path: str, operation: dict[str, Any]) -> None:
+    params = {p.get("name") for p in operation.get("parameters", [])}
+    single_record = path.endswith("}") or path.endswith("/restore")
+    for status, response in operation.get("responses", {}).items():
+        if not status.startswith("2"):
+            continue
+        headers = response.setdefault("headers", {})
+        if "Idempotency-Key" in params:
+            headers["Idempotent-Replayed"] = _HEADERS["Idempotent-Replayed"]
+        if single_record and method in ("get", "patch", "post") and "content" in response:
+            headers["ETag"] = _HEADERS["ETag"]
+        if not headers:
+            del response["headers"]
+
+
 def finish_spec(spec: dict[str, Any]) -> dict[str, Any]:
     components = spec.setdefault("components", {}).setdefault("schemas", {})
+    _restore_model_examples(components)
+    _name_enum_values(components, spec)
     components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(components["Problem"].pop("$defs", {}))
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)
-    for path_item in spec.get("paths", {}).values():
-        for operation in path_item.values():
+    for path, path_item in spec.get("paths", {}).items():
+        for method, operation in path_item.items():
+            operation.setdefault("security", [])  # public operations say so explicitly
             responses = operation.get("responses", {})
             if "422" in responses:
                 responses["422"] = {
                     "description": "Invalid request: `errors` names the fields",
-                    "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}},
+                    "content": {
+                        PROBLEM_MEDIA_TYPE: {
+                            "schema": _PROBLEM_REF,
+                            "example": problem_example(422),
+                        }
+                    },
                 }
+            _document_headers(method, path, operation)
             for response in responses.values():
                 for media in response.get("content", {}).values():
                     _add_example(media, components)
@@ -76,8 +166,10 @@ def install(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
                 tags=app.openapi_tags,
+                license_info=app.license_info,
                 servers=app.servers,
             )
+            spec["servers"] = [{"url": "/", "description": "This server"}]
             app.openapi_schema = finish_spec(spec)
         return app.openapi_schema
 

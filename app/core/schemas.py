@@ -6,6 +6,7 @@
 - `ReadModel`: built from ORM objects; no defaults, so generated clients mark every field required.
 """
 
+import json
 import re
 from typing import Annotated, Any, ClassVar
 
@@ -28,6 +29,20 @@ def _schema_extra(schema: dict[str, Any], cls: type) -> None:
         schema["examples"] = [example]
 
 
+def _input_schema_extra(schema: dict[str, Any], cls: type) -> None:
+    """Request bodies: a default goes into the description, not `default`, because client
+    generators (openapi-typescript) type every property with a default as always present,
+    which would make optional fields required in the request type."""
+    _schema_extra(schema, cls)
+    for prop in schema.get("properties", {}).values():
+        if "default" not in prop:
+            continue
+        default = prop.pop("default")
+        if default not in (None, [], {}):
+            note = f"Default: `{json.dumps(default, ensure_ascii=False)}`."
+            prop["description"] = f"{prop['description']} {note}" if "description" in prop else note
+
+
 def _contains_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -46,7 +61,7 @@ def reject_nul(value: Any) -> Any:
 
 
 class InputModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra=_schema_extra)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_input_schema_extra)
     example: ClassVar[dict[str, Any] | None] = None
 
     @model_validator(mode="before")

@@ -5,13 +5,14 @@ from typing import Annotated
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StrictBool,
     StrictInt,
     StringConstraints,
     model_validator,
 )
+
+from app.core.schemas import InputModel, PatchModel, ReadModel
 
 
 class CustomFieldResource(StrEnum):
@@ -40,8 +41,8 @@ _EXAMPLE = {
 }
 
 
-class CustomFieldCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+class CustomFieldCreate(InputModel):
+    example = _EXAMPLE
 
     resource: CustomFieldResource
     key: FieldKey = Field(description="Stable key used in `custom_fields` objects.")
@@ -61,10 +62,8 @@ class CustomFieldCreate(BaseModel):
         return self
 
 
-class CustomFieldUpdate(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"label": "Budget", "required": True}]}
-    )
+class CustomFieldUpdate(PatchModel):
+    example = {"label": "Budget", "required": True}
 
     label: str | None = Field(None, min_length=1, max_length=120)
     options: list[Option] | None = Field(None, max_length=200)
@@ -72,22 +71,15 @@ class CustomFieldUpdate(BaseModel):
     position: StrictInt | None = Field(None, ge=0, le=10_000)
 
 
-class CustomFieldRead(BaseModel):
-    model_config = ConfigDict(
-        from_attributes=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    **_EXAMPLE,
-                    "id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f",
-                    "position": 0,
-                    "version": 1,
-                    "created_at": "2026-11-23T04:00:00Z",
-                    "updated_at": "2026-11-23T04:00:00Z",
-                }
-            ]
-        },
-    )
+class CustomFieldRead(ReadModel):
+    example = {
+        **_EXAMPLE,
+        "id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f",
+        "position": 0,
+        "version": 1,
+        "created_at": "2026-11-23T04:00:00Z",
+        "updated_at": "2026-11-23T04:00:00Z",
+    }
 
     id: uuid.UUID
     resource: CustomFieldResource
