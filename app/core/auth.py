@@ -36,8 +36,9 @@ class Permission(StrEnum):
 # The caller's row, read on every request: a fixed statement sent straight to the driver, in the
 # request's transaction (after its workspace setting), with no ORM or compile step.
 _CALLER_SQL = (
-    "SELECT id, workspace_id, role, team_id, is_active FROM users"
-    " WHERE workspace_id = $1 AND id = $2"
+    "SELECT u.id, u.workspace_id, u.role, u.team_id, u.is_active, w.settings_version"
+    " FROM users u JOIN workspaces w ON w.id = u.workspace_id"
+    " WHERE u.workspace_id = $1 AND u.id = $2"
 )
 
 
@@ -47,6 +48,7 @@ class Caller(NamedTuple):
     role: str
     team_id: uuid.UUID | None
     is_active: bool
+    settings_version: int
 
 
 async def _caller(
@@ -126,7 +128,12 @@ async def authenticate(session: AsyncSession, token: str | None) -> Ctx:
         error.headers["WWW-Authenticate"] = "Bearer"
         raise error
     actor = await _actor_for(session, user, api_key_id)
-    return Ctx(session=session, actor=actor, workspace_id=user.workspace_id)
+    return Ctx(
+        session=session,
+        actor=actor,
+        workspace_id=user.workspace_id,
+        settings_version=user.settings_version,
+    )
 
 
 def requires(permission: Permission) -> Callable[..., Awaitable[Ctx]]:

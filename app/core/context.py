@@ -48,3 +48,5 @@ class Ctx:
     session: AsyncSession
     actor: Actor
     workspace_id: uuid.UUID
+    # The workspace's settings version as read with the caller (None: unknown, don't cache).
+    settings_version: int | None = None

@@ -12,6 +12,7 @@ from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import apply_changes
 from app.core.records import read_rows
+from app.core.workspace_settings import cached, settings_changed
 from app.custom_fields.models import CustomFieldDefinition
 from app.custom_fields.schemas import CustomFieldCreate, CustomFieldType, CustomFieldUpdate
 
@@ -51,6 +52,7 @@ async def create_definition(ctx: Ctx, data: CustomFieldCreate) -> CustomFieldDef
             await ctx.session.flush()
     except IntegrityError:
         raise CustomFieldKeyTaken(f"`{data.key}` already exists on {data.resource}")
+    await settings_changed(ctx)
     return definition
 
 
@@ -66,6 +68,7 @@ async def update_definition(
             raise Unprocessable([{"field": "options", "message": "options fit select fields only"}])
     apply_changes(ctx, "custom_field", definition, values)
     await ctx.session.flush()
+    await settings_changed(ctx)
     return definition
 
 
@@ -75,6 +78,17 @@ async def delete_definition(ctx: Ctx, definition_id: uuid.UUID, *, if_match: str
     check_if_match(definition.version, if_match)
     await ctx.session.delete(definition)
     await ctx.session.flush()
+    await settings_changed(ctx)
+
+
+async def _definitions_by_key(ctx: Ctx, resource: str) -> dict[str, Any]:
+    table = CustomFieldDefinition.__table__
+
+    async def load() -> dict[str, Any]:
+        rows = await read_rows(ctx, select(table).where(table.c.resource == resource))
+        return {row.key: row for row in rows}
+
+    return await cached(ctx, f"custom_fields:{resource}", load)
 
 
 def _coerce(definition: Any, value: Any) -> tuple[Any, str | None]:
@@ -106,9 +120,7 @@ async def validate_values(
 ) -> dict[str, Any]:
     """Merge `values` into `existing` (null removes a key); unknown keys, wrong types and
     missing required fields are a 422 naming each field."""
-    table = CustomFieldDefinition.__table__
-    rows = await read_rows(ctx, select(table).where(table.c.resource == resource))
-    definitions = {d.key: d for d in rows}
+    definitions = await _definitions_by_key(ctx, resource)
     merged = dict(existing or {})
     errors: list[dict[str, str]] = []
     for key, value in values.items():

@@ -11,6 +11,7 @@ from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import apply_changes
 from app.core.records import read_rows
+from app.core.workspace_settings import cached, settings_changed
 from app.leads.models import Lead, LeadStatus
 from app.leads.schemas import LeadStatusCreate, LeadStatusUpdate, StatusCategory
 
@@ -71,12 +72,18 @@ _STATUS = LeadStatus.__table__.c
 _ASSIGNABLE = select(_STATUS.key, _STATUS.category, _STATUS.is_active)
 
 
+async def _statuses_by_key(ctx: Ctx) -> dict[str, Any]:
+    async def load() -> dict[str, Any]:
+        return {row.key: row for row in await read_rows(ctx, _ASSIGNABLE)}
+
+    return await cached(ctx, "lead_statuses", load)
+
+
 async def status_for_assignment(ctx: Ctx, key: str | None) -> Any:
     """The status a lead may be given (its key, category and is_active): active, and not
     `converted` (conversion sets that)."""
     key = key or DEFAULT_KEY
-    rows = await read_rows(ctx, _ASSIGNABLE.where(_STATUS.key == key))
-    status = rows[0] if rows else None
+    status = (await _statuses_by_key(ctx)).get(key)
     if status is None or not status.is_active:
         raise Unprocessable([{"field": "status", "message": f"no active lead status `{key}`"}])
     if status.category == StatusCategory.converted:
@@ -101,6 +108,7 @@ async def create_status(ctx: Ctx, data: LeadStatusCreate) -> LeadStatus:
             await ctx.session.flush()
     except IntegrityError:
         raise LeadStatusKeyTaken(f"`{data.key}` already exists")
+    await settings_changed(ctx)
     return status
 
 
@@ -114,6 +122,7 @@ async def update_status(
         values["label_vi"], values["label_en"] = labels["vi"], labels["en"]
     apply_changes(ctx, "lead_status", status, values)
     await ctx.session.flush()
+    await settings_changed(ctx)
     return status
 
 
@@ -125,3 +134,4 @@ async def delete_status(ctx: Ctx, status_id: uuid.UUID, *, if_match: str | None)
         raise LeadStatusInUse(f"Leads still have status `{status.key}`: retire it instead")
     await ctx.session.delete(status)
     await ctx.session.flush()
+    await settings_changed(ctx)

@@ -18,3 +18,6 @@ class Workspace(Base):
     default_currency: Mapped[str] = mapped_column(String(3), default="VND")
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped by every change to the workspace's settings (lead statuses, custom fields), so a
+    # process can keep them cached and know, from the caller's row, when they are stale.
+    settings_version: Mapped[int] = mapped_column(default=0)

@@ -91,6 +91,7 @@ def upgrade() -> None:
         sa.Column("default_currency", sa.String(length=3), nullable=False),
         sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("settings_version", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_workspaces")),
     )
     op.create_table(
@@ -355,6 +356,9 @@ def upgrade() -> None:
 
     op.execute("GRANT USAGE ON SCHEMA public TO sen_app, sen_auth")
     op.execute("GRANT SELECT, INSERT ON workspaces TO sen_app")
+    op.execute("GRANT UPDATE (settings_version) ON workspaces TO sen_app")
+    op.execute("CREATE SEQUENCE workspace_settings_versions")
+    op.execute("GRANT USAGE ON SEQUENCE workspace_settings_versions TO sen_app")
     op.execute("ALTER TABLE workspaces ENABLE ROW LEVEL SECURITY")
     op.execute(
         f"CREATE POLICY workspace_wall ON workspaces TO sen_app "
@@ -404,3 +408,4 @@ def downgrade() -> None:
     op.drop_table("idempotency_keys")
     op.drop_table("custom_field_definitions")
     op.drop_table("workspaces")
+    op.execute("DROP SEQUENCE workspace_settings_versions")

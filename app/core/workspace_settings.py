@@ -1,0 +1,47 @@
+"""A per-process cache of a workspace's settings (lead statuses, custom field definitions):
+read on most writes, changed rarely. Entries are keyed by the workspace's `settings_version`,
+which every request reads with the caller's row, so a cached value is never older than the
+transaction using it; a change bumps the version in its own transaction."""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import func, update
+
+from app.core.context import Ctx
+from app.workspaces.models import Workspace
+
+T = TypeVar("T")
+_MAX_ENTRIES = 20_000
+_CACHE: dict[tuple[uuid.UUID, str], tuple[int, Any]] = {}
+_DIRTY = "sen.settings_changed"  # session.info flag: this transaction changed settings
+SETTINGS_VERSIONS = "workspace_settings_versions"  # a sequence (migration 0001)
+
+
+async def cached(ctx: Ctx, name: str, load: Callable[[], Awaitable[T]]) -> T:
+    """`load()`'s value for this workspace, from the cache when its version is current."""
+    version = ctx.settings_version
+    if version is None or ctx.session.info.get(_DIRTY):
+        return await load()
+    key = (ctx.workspace_id, name)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]  # type: ignore[no-any-return]
+    value = await load()
+    if len(_CACHE) >= _MAX_ENTRIES:
+        _CACHE.clear()
+    _CACHE[key] = (version, value)
+    return value
+
+
+async def settings_changed(ctx: Ctx) -> None:
+    """Call from every service that changes a workspace's settings, in its transaction."""
+    ctx.session.info[_DIRTY] = True
+    # From a sequence, not +1: a rolled-back change must never leave a number that a later
+    # change could reuse for different settings.
+    await ctx.session.execute(
+        update(Workspace)
+        .where(Workspace.id == ctx.workspace_id)
+        .values(settings_version=func.nextval(SETTINGS_VERSIONS))
+    )
