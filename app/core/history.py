@@ -5,13 +5,15 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Index, String, select
+from sqlalchemy import Index, String, bindparam, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.context import Ctx
+from app.core.ids import new_id
 from app.core.models import Base, TenantMixin, utcnow
 
 Changes = dict[str, dict[str, Any]]
@@ -63,6 +65,54 @@ def record_change(
 def record_creation(ctx: Ctx, resource: str, obj: Any, fields: list[str]) -> None:
     changes = {f: {"old": None, "new": jsonable(getattr(obj, f))} for f in fields}
     record_change(ctx, resource, obj.id, "created", changes)
+
+
+_INSERTS: dict[Any, Any] = {}
+
+
+def _insert_with_history_statement(model: Any) -> Any:
+    """Built once per model, with bound parameters only, so each call just binds values
+    (building `.values(...)` per call costs a fifth of a create's CPU)."""
+    statement = _INSERTS.get(model)
+    if statement is None:
+        history = RecordChange.__table__
+        logged = (
+            insert(history)
+            .values({c.name: bindparam(f"history_{c.name}", type_=c.type) for c in history.c})
+            .cte("logged")
+        )
+        table = model.__table__
+        statement = (
+            insert(table)
+            .values({c.name: bindparam(c.name, type_=c.type) for c in table.c})
+            .add_cte(logged)
+        )
+        _INSERTS[model] = statement
+    return statement
+
+
+async def insert_with_history(
+    ctx: Ctx, model: Any, values: dict[str, Any], *, resource: str, fields: list[str]
+) -> SimpleNamespace:
+    """INSERT a record and its `created` history row in one statement (the history row as a
+    data-modifying CTE: one round trip, no unit of work). `values` must hold every column,
+    defaults included, as they are stored; they are what the new record reads as. The record
+    is not in the session's identity map afterwards."""
+    changes = {f: {"old": None, "new": jsonable(values.get(f))} for f in fields}
+    params = {
+        **values,
+        "history_workspace_id": ctx.workspace_id,
+        "history_id": new_id(),
+        "history_resource": resource,
+        "history_record_id": values["id"],
+        "history_action": "created",
+        "history_actor_id": ctx.actor.user_id,
+        "history_at": utcnow(),
+        "history_changes": changes,
+    }
+    connection = await ctx.session.connection()
+    await connection.execute(_insert_with_history_statement(model), params)
+    return SimpleNamespace(**values)
 
 
 def apply_changes(ctx: Ctx, resource: str, obj: Any, values: dict[str, Any]) -> Changes:

@@ -1,6 +1,7 @@
 """Leads: the business rules, and the only place that writes them."""
 
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Row, select
@@ -8,8 +9,9 @@ from sqlalchemy import Row, select
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import NotFound, Unprocessable
-from app.core.history import History, apply_changes, history_of, record_creation
+from app.core.history import History, apply_changes, history_of, insert_with_history
 from app.core.ids import new_id
+from app.core.models import utcnow
 from app.core.pagination import (
     Rows,
     apply_filters,
@@ -59,11 +61,16 @@ class LeadNotFound(NotFound):
     code, title = "lead_not_found", "Lead not found"
 
 
+def _search_text_of(lead: dict[str, Any]) -> str:
+    return search_text(
+        lead["full_name"], lead["company_name"], lead["email"], lead["phone"], lead["phone_e164"]
+    )
+
+
 def _refresh_derived(lead: Lead) -> None:
     lead.phone_e164 = to_e164(lead.phone)
-    lead.search_text = search_text(
-        lead.full_name, lead.company_name, lead.email, lead.phone, lead.phone_e164
-    )
+    fields = ("full_name", "company_name", "email", "phone", "phone_e164")
+    lead.search_text = _search_text_of({name: getattr(lead, name) for name in fields})
 
 
 async def _check_owner(ctx: Ctx, owner_id: uuid.UUID) -> None:
@@ -89,7 +96,7 @@ async def get_lead(ctx: Ctx, lead_id: uuid.UUID, *, include_deleted: bool = Fals
     )
 
 
-async def create_lead(ctx: Ctx, data: LeadCreate) -> Lead:
+async def create_lead(ctx: Ctx, data: LeadCreate) -> SimpleNamespace:
     """Owner defaults to the creator; status to `new`; phone is normalised to E.164."""
     values: dict[str, Any] = data.model_dump()
     values["status"] = (await statuses.status_for_assignment(ctx, data.status)).key
@@ -97,12 +104,18 @@ async def create_lead(ctx: Ctx, data: LeadCreate) -> Lead:
     if values["owner_id"] is not None:
         await _check_owner(ctx, values["owner_id"])
     values["custom_fields"] = await custom_fields.validate_values(ctx, RESOURCE, data.custom_fields)
-    lead = Lead(workspace_id=ctx.workspace_id, id=new_id(), **values)
-    _refresh_derived(lead)
-    ctx.session.add(lead)
-    record_creation(ctx, RESOURCE, lead, _HISTORY_FIELDS)
-    await ctx.session.flush()
-    return lead
+    now = utcnow()
+    values.update(
+        workspace_id=ctx.workspace_id,
+        id=new_id(),
+        phone_e164=to_e164(data.phone),
+        created_at=now,
+        updated_at=now,
+        deleted_at=None,
+        version=1,
+    )
+    values["search_text"] = _search_text_of(values)
+    return await insert_with_history(ctx, Lead, values, resource=RESOURCE, fields=_HISTORY_FIELDS)
 
 
 async def update_lead(
