@@ -54,7 +54,7 @@ async def log_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], session:
     "",
     summary="Create an API key",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 409, 413, 422),
+    responses=problems(401, 403, 409, 413, 422),
 )
 async def create_api_key(body: ApiKeyCreate, ctx: Member, _: Idempotent) -> ApiKeyCreated:
     """The full `key` is in this response only: it is stored hashed. It acts as you."""
@@ -74,7 +74,7 @@ async def list_api_keys(ctx: Member) -> ApiKeyList:
     "/{key_id}",
     summary="Revoke an API key",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 422),
+    responses=problems(401, 403, 404, 422),
 )
 async def revoke_api_key(
     key_id: Annotated[uuid.UUID, Path(description="The key's id.")], ctx: Member

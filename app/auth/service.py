@@ -11,6 +11,7 @@ from app.auth.security import create_access_token, new_api_key, verify_password
 from app.core.context import Ctx
 from app.core.db import AUTH_ROLE
 from app.core.errors import Forbidden, NotFound, Unauthorized
+from app.core.history import jsonable, record_change, record_creation
 from app.core.models import utcnow
 from app.core.settings import get_settings
 from app.users.models import User
@@ -73,8 +74,19 @@ async def log_in(session: AsyncSession, email: str, password: str) -> str:
     raise WrongCredentials()
 
 
+class KeysNeedASignedInUser(Forbidden):
+    code, title = "api_key_not_allowed", "API keys are managed by a signed-in user"
+
+
+def _refuse_api_key_callers(ctx: Ctx) -> None:
+    # A leaked key must not be able to mint more keys, or to revoke the owner's others.
+    if ctx.actor.api_key_id is not None:
+        raise KeysNeedASignedInUser("Sign in with your password to manage API keys")
+
+
 async def create_api_key(ctx: Ctx, data: ApiKeyCreate) -> tuple[ApiKey, str]:
-    """The key acts for the user who made it; only its hash is stored."""
+    """The key acts for the user who made it; only its hash is stored. Not with an API key."""
+    _refuse_api_key_callers(ctx)
     key, prefix, key_hash = new_api_key()
     api_key = ApiKey(
         workspace_id=ctx.workspace_id,
@@ -85,6 +97,7 @@ async def create_api_key(ctx: Ctx, data: ApiKeyCreate) -> tuple[ApiKey, str]:
     )
     ctx.session.add(api_key)
     await ctx.session.flush()
+    record_creation(ctx, "api_key", api_key, ["name", "prefix", "user_id"])
     return api_key, key
 
 
@@ -97,10 +110,18 @@ async def list_api_keys(ctx: Ctx) -> list[ApiKey]:
 
 
 async def revoke_api_key(ctx: Ctx, key_id: uuid.UUID) -> None:
-    """Takes effect at once: the next request with the key is a 401."""
+    """Takes effect at once: the next request with the key is a 401. Not with an API key."""
+    _refuse_api_key_callers(ctx)
     api_key = await ctx.session.get(ApiKey, (ctx.workspace_id, key_id))
     if api_key is None or (not ctx.actor.is_admin and api_key.user_id != ctx.actor.user_id):
         raise ApiKeyNotFound()
     if api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
+        record_change(
+            ctx,
+            "api_key",
+            api_key.id,
+            "deleted",
+            {"revoked_at": {"old": None, "new": jsonable(api_key.revoked_at)}},
+        )
     await ctx.session.flush()

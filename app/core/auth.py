@@ -3,6 +3,7 @@
 import hmac
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, NamedTuple
 
@@ -36,7 +37,8 @@ class Permission(StrEnum):
 # The caller's row, read on every request: a fixed statement sent straight to the driver, in the
 # request's transaction (after its workspace setting), with no ORM or compile step.
 _CALLER_SQL = (
-    "SELECT u.id, u.workspace_id, u.role, u.team_id, u.is_active, w.settings_version"
+    "SELECT u.id, u.workspace_id, u.role, u.team_id, u.is_active, w.settings_version,"
+    " u.tokens_valid_after"
     " FROM users u JOIN workspaces w ON w.id = u.workspace_id"
     " WHERE u.workspace_id = $1 AND u.id = $2"
 )
@@ -49,6 +51,7 @@ class Caller(NamedTuple):
     team_id: uuid.UUID | None
     is_active: bool
     settings_version: int
+    tokens_valid_after: datetime | None
 
 
 async def _caller(
@@ -110,7 +113,11 @@ async def _user_from_jwt(session: AsyncSession, token: str) -> Caller | None:
     except (KeyError, ValueError):
         return None
     await enter_workspace(session, workspace_id)
-    return await _caller(session, workspace_id, user_id)
+    caller = await _caller(session, workspace_id, user_id)
+    valid_after = caller.tokens_valid_after if caller else None
+    if valid_after is not None and claims["iat"] < int(valid_after.timestamp()):
+        return None  # issued before the password last changed
+    return caller
 
 
 async def authenticate(session: AsyncSession, token: str | None) -> Ctx:

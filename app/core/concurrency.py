@@ -26,11 +26,12 @@ def set_etag(response: Response, version: int) -> None:
 
 
 def check_if_match(current_version: int, if_match: str | None) -> None:
-    """412 unless If-Match is absent, `*`, or names the current version."""
+    """412 unless If-Match is absent, `*`, or names the current version. Weak tags (`W/"3"`)
+    never match: If-Match compares strongly (RFC 9110 §13.1.1)."""
     if if_match is None:
         return
-    tags = [tag.strip().removeprefix("W/").strip('"') for tag in if_match.split(",")]
-    if "*" in tags or str(current_version) in tags:
+    tags = [tag.strip() for tag in if_match.split(",")]
+    if "*" in tags or f'"{current_version}"' in tags:
         return
     raise PreconditionFailed(
         f"If-Match {if_match} is stale: the record is at version {current_version}; re-read it",

@@ -1,7 +1,7 @@
 """Who is acting, in which workspace, on which session: passed to every service call."""
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,11 +24,6 @@ class Actor:
     # Owners whose records this actor sees; None means every record in the workspace.
     visible_owner_ids: frozenset[uuid.UUID] | None = None
     api_key_id: uuid.UUID | None = None
-    scopes: frozenset[str] = field(default_factory=frozenset)
-
-    @property
-    def sees_everything(self) -> bool:
-        return self.visible_owner_ids is None
 
     @property
     def is_admin(self) -> bool:

@@ -8,6 +8,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.paths import methods_for
@@ -230,7 +232,30 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _stale_write(_: Request, exc: Exception) -> JSONResponse:
+    # Two writers passed their If-Match checks at once; the second UPDATE matched no row.
+    return problem_response(
+        412,
+        "version_mismatch",
+        "The record changed since you read it",
+        "Another change to this record landed first; re-read it and try again",
+    )
+
+
+async def _constraint(_: Request, exc: Exception) -> JSONResponse:
+    # A uniqueness or reference a service didn't foresee, hit by a concurrent change.
+    log.warning("integrity error", error=str(getattr(exc, "orig", exc))[:300])
+    return problem_response(
+        409,
+        "conflict",
+        "Conflict",
+        "The change conflicts with another one made at the same time; re-read and try again",
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(StaleDataError, _stale_write)
+    app.add_exception_handler(IntegrityError, _constraint)
     app.add_exception_handler(SenError, _sen_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

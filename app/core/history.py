@@ -91,13 +91,30 @@ def _insert_with_history_statement(model: Any) -> Any:
     return statement
 
 
+def _with_column_defaults(model: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Every column bound: the value given, else the column's Python default, else None."""
+    complete = dict(values)
+    for column in model.__table__.c:
+        if column.name in complete:
+            continue
+        default = column.default
+        if default is None:
+            complete[column.name] = None
+        elif default.is_callable:
+            complete[column.name] = default.arg(None)  # type: ignore[attr-defined]
+        else:
+            complete[column.name] = default.arg  # type: ignore[attr-defined]
+    return complete
+
+
 async def insert_with_history(
     ctx: Ctx, model: Any, values: dict[str, Any], *, resource: str, fields: list[str]
 ) -> SimpleNamespace:
     """INSERT a record and its `created` history row in one statement (the history row as a
-    data-modifying CTE: one round trip, no unit of work). `values` must hold every column,
-    defaults included, as they are stored; they are what the new record reads as. The record
-    is not in the session's identity map afterwards."""
+    data-modifying CTE: one round trip, no unit of work). Columns missing from `values` take
+    their Python default. Returns the stored values (what the new record reads as); the record
+    is not in the session's identity map, so load it to change it in the same transaction."""
+    values = _with_column_defaults(model, values)
     changes = {f: {"old": None, "new": jsonable(values.get(f))} for f in fields}
     params = {
         **values,

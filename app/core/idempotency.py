@@ -66,7 +66,9 @@ async def guard(
     if idempotency_key is None:
         return
     # Set by the route's permission dependency, which every route declares before this one.
-    ctx = request.state.ctx
+    ctx = getattr(request.state, "ctx", None)
+    if ctx is None:
+        raise RuntimeError("declare the route's `ctx: Member|Admin` before `_: Idempotent`")
     scope = f"user:{ctx.actor.user_id}"
     fingerprint = await _fingerprint(request)
     row_id = await ctx.session.scalar(

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
@@ -104,19 +104,39 @@ def _bad_cursor() -> Unprocessable:
     return Unprocessable([{"field": "cursor", "message": "not a cursor from this list and sort"}])
 
 
+_INT_LIMITS = {"SmallInteger": 2**15 - 1, "Integer": 2**31 - 1, "BigInteger": 2**63 - 1}
+
+
+def _cursor_value(column: Any, value: Any) -> Any:
+    """The sort value a cursor carries, checked as strictly as a query parameter would be: a
+    crafted cursor is a 422, never a 500 from the driver."""
+    python_type = column.type.python_type
+    if python_type is datetime:
+        if not isinstance(value, str):
+            raise ValueError("not a timestamp")
+        return datetime.fromisoformat(value).astimezone(UTC)
+    if python_type is int:
+        limit = _INT_LIMITS.get(type(column.type).__name__, 2**31 - 1)
+        if not isinstance(value, int) or isinstance(value, bool) or abs(value) > limit:
+            raise ValueError("not an integer in range")
+        return value
+    if python_type is str:
+        if not isinstance(value, str):
+            raise ValueError("not text")
+        return reject_nul(value)
+    return python_type(value)
+
+
 def _decode_cursor(cursor: str, sort: str, column: Any) -> tuple[Any, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         cursor_sort, value, record_id = json.loads(raw)
-        if cursor_sort != sort:
-            raise ValueError("sort changed")
-        python_type = column.type.python_type
-        if python_type is datetime:
-            value = datetime.fromisoformat(value)
-        elif not isinstance(value, python_type):
-            value = python_type(value)
-        return value, uuid.UUID(record_id)
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        if cursor_sort != sort or not isinstance(record_id, str):
+            raise ValueError("not this list's cursor")
+        return _cursor_value(column, value), uuid.UUID(record_id)
+    except (
+        ValueError, TypeError, AttributeError, OverflowError, binascii.Error, UnicodeDecodeError
+    ):  # fmt: skip
         raise _bad_cursor()
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import Row, Select
 from app.core.concurrency import check_if_match
 from app.core.context import Actor, Ctx
 from app.core.errors import NotFound
-from app.core.history import record_change
+from app.core.history import jsonable, record_change
 from app.core.models import utcnow
 
 T = TypeVar("T")
@@ -55,7 +55,11 @@ def soft_delete(ctx: Ctx, resource: str, obj: Any, *, if_match: str | None) -> N
     obj.deleted_at = utcnow()
     obj.updated_at = obj.deleted_at
     record_change(
-        ctx, resource, obj.id, "deleted", {"deleted_at": {"old": None, "new": str(obj.deleted_at)}}
+        ctx,
+        resource,
+        obj.id,
+        "deleted",
+        {"deleted_at": {"old": None, "new": jsonable(obj.deleted_at)}},
     )
 
 
@@ -65,4 +69,6 @@ def restore(ctx: Ctx, resource: str, obj: Any) -> None:
     old = obj.deleted_at
     obj.deleted_at = None
     obj.updated_at = utcnow()
-    record_change(ctx, resource, obj.id, "restored", {"deleted_at": {"old": str(old), "new": None}})
+    record_change(
+        ctx, resource, obj.id, "restored", {"deleted_at": {"old": jsonable(old), "new": None}}
+    )

@@ -8,9 +8,11 @@
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -43,9 +45,12 @@ def _input_schema_extra(schema: dict[str, Any], cls: type) -> None:
             prop["description"] = f"{prop['description']} {note}" if "description" in prop else note
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
 def _contains_nul(value: Any) -> bool:
     if isinstance(value, str):
-        return "\x00" in value
+        return _UNSTORABLE.search(value) is not None
     if isinstance(value, dict):
         return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
     if isinstance(value, list | tuple):
@@ -54,9 +59,10 @@ def _contains_nul(value: Any) -> bool:
 
 
 def reject_nul(value: Any) -> Any:
-    """PostgreSQL text cannot hold NUL: refuse it as bad input (422), never a 500."""
+    """PostgreSQL text holds neither NUL nor lone UTF-16 surrogates (not UTF-8): refuse them as
+    bad input (422), never a 500."""
     if _contains_nul(value):
-        raise ValueError("text must not contain NUL (\\u0000) characters")
+        raise ValueError("text must not contain NUL (\\u0000) or lone surrogate characters")
     return value
 
 
@@ -97,4 +103,11 @@ def _rfc3339_only(value: object) -> object:
     return value
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
+def _storable(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("date-time out of range")
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only), AfterValidator(_storable)]

@@ -1,5 +1,6 @@
 """Settings from the environment: `SEN_*` variables, plus DATABASE_URL, REDIS_URL and PORT."""
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -41,8 +42,13 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret_key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            try:  # created 0600 and exclusively: two processes starting at once share one key
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                pass
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(secrets.token_urlsafe(48))
         self.secret_key = path.read_text().strip()
         return self.secret_key
 

@@ -65,10 +65,10 @@ class CustomFieldCreate(InputModel):
 class CustomFieldUpdate(PatchModel):
     example = {"label": "Budget", "required": True}
 
-    label: str | None = Field(None, min_length=1, max_length=120)
-    options: list[Option] | None = Field(None, max_length=200)
-    required: StrictBool | None = None
-    position: StrictInt | None = Field(None, ge=0, le=10_000)
+    label: str = Field(None, min_length=1, max_length=120)  # type: ignore[assignment]
+    options: list[Option] = Field(None, max_length=200)  # type: ignore[assignment]
+    required: StrictBool = None  # type: ignore[assignment]
+    position: StrictInt = Field(None, ge=0, le=10_000)  # type: ignore[assignment]
 
 
 class CustomFieldRead(ReadModel):

@@ -10,13 +10,14 @@ from sqlalchemy.exc import IntegrityError
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.core.history import apply_changes
+from app.core.history import apply_changes, record_change, record_creation
 from app.core.records import read_rows
 from app.core.workspace_settings import cached, settings_changed
 from app.custom_fields.models import CustomFieldDefinition
 from app.custom_fields.schemas import CustomFieldCreate, CustomFieldType, CustomFieldUpdate
 
 _MAX_TEXT = 2000
+_MAX_EXACT = 2**53 - 1
 
 
 class CustomFieldNotFound(NotFound):
@@ -52,6 +53,7 @@ async def create_definition(ctx: Ctx, data: CustomFieldCreate) -> CustomFieldDef
             await ctx.session.flush()
     except IntegrityError:
         raise CustomFieldKeyTaken(f"`{data.key}` already exists on {data.resource}")
+    record_creation(ctx, "custom_field", definition, list(data.model_dump()))
     await settings_changed(ctx)
     return definition
 
@@ -78,6 +80,9 @@ async def delete_definition(ctx: Ctx, definition_id: uuid.UUID, *, if_match: str
     check_if_match(definition.version, if_match)
     await ctx.session.delete(definition)
     await ctx.session.flush()
+    record_change(
+        ctx, "custom_field", definition.id, "deleted", {"key": {"old": definition.key, "new": None}}
+    )
     await settings_changed(ctx)
 
 
@@ -97,8 +102,12 @@ def _coerce(definition: Any, value: Any) -> tuple[Any, str | None]:
         ok = isinstance(value, str) and len(value) <= _MAX_TEXT
         return value, None if ok else f"must be text of at most {_MAX_TEXT} characters"
     if kind is CustomFieldType.number:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        return value, None if ok else "must be a number"
+        ok = (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and abs(value) <= _MAX_EXACT  # what a JavaScript client can hold exactly
+        )
+        return value, None if ok else f"must be a number within ±{_MAX_EXACT}"
     if kind is CustomFieldType.boolean:
         return value, None if isinstance(value, bool) else "must be true or false"
     if kind is CustomFieldType.date:

@@ -115,13 +115,20 @@ async def create_lead_status(body: LeadStatusCreate, ctx: Admin, _: Idempotent) 
 
 
 @statuses_router.patch(
-    "/{status_id}", summary="Rename, reorder or retire a status", responses=_WRITE_ERRORS
+    "/{status_id}",
+    summary="Rename, reorder or retire a status",
+    responses=problems(401, 403, 404, 409, 412, 413, 422),
 )
 async def update_lead_status(
-    status_id: StatusID, body: LeadStatusUpdate, ctx: Admin, if_match: IfMatch = None
+    status_id: StatusID,
+    body: LeadStatusUpdate,
+    ctx: Admin,
+    response: Response,
+    if_match: IfMatch = None,
 ) -> LeadStatusRead:
     """Admins only. A retired status (`is_active: false`) can no longer be given to leads."""
     found = await statuses.update_status(ctx, status_id, body, if_match=if_match)
+    set_etag(response, found.version)
     return LeadStatusRead.model_validate(found)
 
 

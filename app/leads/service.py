@@ -89,10 +89,18 @@ async def list_leads(ctx: Ctx, query: LeadQuery) -> Rows[Row[Any]]:
     return await paginate(ctx, stmt, query, model=Lead, sorts=SORTS, search_column=Lead.search_text)
 
 
-async def get_lead(ctx: Ctx, lead_id: uuid.UUID, *, include_deleted: bool = False) -> Lead:
-    """A visible lead; another workspace's or an invisible one is a 404."""
+async def get_lead(
+    ctx: Ctx, lead_id: uuid.UUID, *, include_deleted: bool = False, for_update: bool = False
+) -> Lead:
+    """A visible lead; another workspace's or an invisible one is a 404. `for_update` locks
+    the row, so writers queue and each checks If-Match against the version it will change."""
     return await get_visible(
-        ctx, Lead, lead_id, not_found=LeadNotFound, include_deleted=include_deleted
+        ctx,
+        Lead,
+        lead_id,
+        not_found=LeadNotFound,
+        include_deleted=include_deleted,
+        for_update=for_update,
     )
 
 
@@ -122,7 +130,7 @@ async def update_lead(
     ctx: Ctx, lead_id: uuid.UUID, data: LeadUpdate, *, if_match: str | None
 ) -> Lead:
     """Applies only the fields sent; a stale If-Match is a 412."""
-    lead = await get_lead(ctx, lead_id)
+    lead = await get_lead(ctx, lead_id, for_update=True)
     check_if_match(lead.version, if_match)
     values = data.model_dump(exclude_unset=True)
     if "status" in values and values["status"] != lead.status:
@@ -141,13 +149,13 @@ async def update_lead(
 
 async def delete_lead(ctx: Ctx, lead_id: uuid.UUID, *, if_match: str | None) -> None:
     """Soft delete: hidden from lists, kept with its history, restorable."""
-    lead = await get_lead(ctx, lead_id)
+    lead = await get_lead(ctx, lead_id, for_update=True)
     soft_delete(ctx, RESOURCE, lead, if_match=if_match)
     await ctx.session.flush()
 
 
 async def restore_lead(ctx: Ctx, lead_id: uuid.UUID) -> Lead:
-    lead = await get_lead(ctx, lead_id, include_deleted=True)
+    lead = await get_lead(ctx, lead_id, include_deleted=True, for_update=True)
     restore(ctx, RESOURCE, lead)
     await ctx.session.flush()
     return lead

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.core.history import apply_changes
+from app.core.history import apply_changes, record_change, record_creation
 from app.core.records import read_rows
 from app.core.workspace_settings import cached, settings_changed
 from app.leads.models import Lead, LeadStatus
@@ -108,6 +108,9 @@ async def create_status(ctx: Ctx, data: LeadStatusCreate) -> LeadStatus:
             await ctx.session.flush()
     except IntegrityError:
         raise LeadStatusKeyTaken(f"`{data.key}` already exists")
+    record_creation(
+        ctx, "lead_status", status, ["key", "category", "position", "label_vi", "label_en"]
+    )
     await settings_changed(ctx)
     return status
 
@@ -134,4 +137,7 @@ async def delete_status(ctx: Ctx, status_id: uuid.UUID, *, if_match: str | None)
         raise LeadStatusInUse(f"Leads still have status `{status.key}`: retire it instead")
     await ctx.session.delete(status)
     await ctx.session.flush()
+    record_change(
+        ctx, "lead_status", status.id, "deleted", {"key": {"old": status.key, "new": None}}
+    )
     await settings_changed(ctx)

@@ -35,4 +35,5 @@ class User(TenantMixin, TimestampMixin, VersionedMixin, Base):
     role: Mapped[str] = mapped_column(String(16), default="sales")
     team_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
-    last_login_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Access tokens issued before this are refused (set when the password changes).
+    tokens_valid_after: Mapped[datetime | None] = mapped_column(default=None)

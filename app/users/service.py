@@ -10,7 +10,7 @@ from app.auth.security import hash_password
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx, Role
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.core.history import apply_changes, record_creation
+from app.core.history import apply_changes, record_change, record_creation
 from app.core.models import utcnow
 from app.users.models import Team, User
 from app.users.schemas import TeamCreate, TeamUpdate, UserCreate, UserUpdate
@@ -28,6 +28,10 @@ class EmailTaken(Conflict):
     code, title = "email_taken", "A user with this email exists in the workspace"
 
 
+class LastOwner(Conflict):
+    code, title = "last_owner", "A workspace needs an active owner"
+
+
 class TeamNameTaken(Conflict):
     code, title = "team_name_taken", "A team with this name exists"
 
@@ -36,8 +40,10 @@ async def list_users(ctx: Ctx) -> list[User]:
     return list(await ctx.session.scalars(select(User).order_by(User.full_name, User.id)))
 
 
-async def get_user(ctx: Ctx, user_id: uuid.UUID) -> User:
-    found = await ctx.session.get(User, (ctx.workspace_id, user_id))
+async def get_user(ctx: Ctx, user_id: uuid.UUID, *, for_update: bool = False) -> User:
+    found = await ctx.session.get(
+        User, (ctx.workspace_id, user_id), with_for_update=for_update or None
+    )
     if found is None:
         raise UserNotFound()
     return found
@@ -81,13 +87,20 @@ async def create_user(ctx: Ctx, data: UserCreate) -> User:
 async def update_user(
     ctx: Ctx, user_id: uuid.UUID, data: UserUpdate, *, if_match: str | None
 ) -> User:
-    user = await get_user(ctx, user_id)
+    """Only an owner changes an owner (any field: password, email, role, deactivation); the
+    last active owner can't stop being one (409). A new password signs out every token issued
+    before it."""
+    user = await get_user(ctx, user_id, for_update=True)
     check_if_match(user.version, if_match)
     values: dict[str, Any] = data.model_dump(exclude_unset=True)
+    if user.role == Role.owner and ctx.actor.role is not Role.owner:
+        raise Forbidden("Only an owner can change an owner")
     if "role" in values:
         _check_role_grant(ctx, values["role"])
-        if user.role == Role.owner and ctx.actor.role is not Role.owner:
-            raise Forbidden("Only an owner can change an owner")
+    if user.role == Role.owner and (
+        values.get("role", Role.owner) != Role.owner or values.get("is_active") is False
+    ):
+        await _another_owner_remains(ctx, user.id)
     if "team_id" in values:
         await _check_team(ctx, values["team_id"])
     if "email" in values:
@@ -95,11 +108,26 @@ async def update_user(
     if user.id == ctx.actor.user_id and values.get("is_active") is False:
         raise Conflict("You cannot deactivate yourself")
     if password := values.pop("password", None):
-        user.password_hash = hash_password(password)  # history never sees hashes
-        user.updated_at = utcnow()
+        user.password_hash = hash_password(password)
+        user.tokens_valid_after = utcnow()
+        user.updated_at = user.tokens_valid_after
+        # History never sees hashes: only that the password changed, and by whom.
+        record_change(
+            ctx, "user", user.id, "updated", {"password": {"old": None, "new": "changed"}}
+        )
     apply_changes(ctx, "user", user, values)
     await ctx.session.flush()
     return user
+
+
+async def _another_owner_remains(ctx: Ctx, user_id: uuid.UUID) -> None:
+    others = await ctx.session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.role == Role.owner, User.is_active, User.id != user_id)
+    )
+    if not others:
+        raise LastOwner("Make someone else an owner first: a workspace keeps one owner")
 
 
 async def list_teams(ctx: Ctx) -> list[Team]:

@@ -49,10 +49,12 @@ def _create_role(name: str) -> None:
 
 # Under row-level security PostgreSQL uses an operator in an index condition only if its
 # function is LEAKPROOF; LIKE (q) and array containment (tags) are not marked so, which would
-# turn every search into "all the workspace's rows, then filter". Neither can reveal a row's
-# value other than through its result (their only errors depend on the pattern/type, which the
-# query supplies), so they are marked here. Needs a superuser; without one, searches stay
-# correct, only slower.
+# turn every search into "all the workspace's rows, then filter". They are marked here, for this
+# database only. The caveat: `textlike` raises for a pattern ending in the escape character, so
+# a query that used a *column* as the LIKE pattern could learn that some hidden row's value
+# ends in a backslash. Sen's queries only ever pass a bound pattern (app/core/search.py:
+# `column LIKE :pattern`). Needs a superuser; without one the migration says so and searches
+# stay correct, only slower. A pg_dump does not carry the marking: re-run it after a restore.
 LEAKPROOF_FUNCTIONS = [
     "pg_catalog.textlike(text, text)",
     "pg_catalog.arraycontains(anyarray, anyarray)",
@@ -216,7 +218,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("team_id", sa.Uuid(), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("tokens_valid_after", sa.DateTime(timezone=True), nullable=True),
         sa.Column("workspace_id", sa.Uuid(), nullable=False),
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
