@@ -4,10 +4,11 @@ import uuid
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, Select
+from sqlalchemy.exc import IntegrityError
 
 from app.core.concurrency import check_if_match
 from app.core.context import Actor, Ctx
-from app.core.errors import NotFound
+from app.core.errors import NotFound, SenError
 from app.core.history import jsonable, record_change
 from app.core.models import utcnow
 
@@ -19,6 +20,16 @@ async def read_rows(ctx: Ctx, stmt: Select[Any]) -> list[Row[Any]]:
     map. For look-ups on a hot path (a status, the custom field definitions) and lists."""
     connection = await ctx.session.connection()
     return list((await connection.execute(stmt)).all())
+
+
+async def flush_or_conflict(ctx: Ctx, conflict: SenError) -> None:
+    """Flush now, in a savepoint: a unique-constraint violation (an expected race, e.g. two
+    admins adding the same key) raises `conflict` and the request's transaction goes on."""
+    try:
+        async with ctx.session.begin_nested():
+            await ctx.session.flush()
+    except IntegrityError:
+        raise conflict
 
 
 def restrict_to_visible(stmt: Select[Any], model: Any, actor: Actor) -> Select[Any]:

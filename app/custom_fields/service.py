@@ -5,13 +5,12 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import apply_changes, record_change, record_creation
-from app.core.records import read_rows
+from app.core.records import flush_or_conflict, read_rows
 from app.core.workspace_settings import cached, settings_changed
 from app.custom_fields.models import CustomFieldDefinition
 from app.custom_fields.schemas import CustomFieldCreate, CustomFieldType, CustomFieldUpdate
@@ -48,11 +47,9 @@ async def create_definition(ctx: Ctx, data: CustomFieldCreate) -> CustomFieldDef
     """A key is unique per resource: a second one is a 409."""
     definition = CustomFieldDefinition(workspace_id=ctx.workspace_id, **data.model_dump())
     ctx.session.add(definition)
-    try:
-        async with ctx.session.begin_nested():
-            await ctx.session.flush()
-    except IntegrityError:
-        raise CustomFieldKeyTaken(f"`{data.key}` already exists on {data.resource}")
+    await flush_or_conflict(
+        ctx, CustomFieldKeyTaken(f"`{data.key}` already exists on {data.resource}")
+    )
     record_creation(ctx, "custom_field", definition, list(data.model_dump()))
     await settings_changed(ctx)
     return definition

@@ -4,13 +4,12 @@ import uuid
 from typing import Any
 
 from sqlalchemy import exists, select
-from sqlalchemy.exc import IntegrityError
 
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import apply_changes, record_change, record_creation
-from app.core.records import read_rows
+from app.core.records import flush_or_conflict, read_rows
 from app.core.workspace_settings import cached, settings_changed
 from app.leads.models import Lead, LeadStatus
 from app.leads.schemas import LeadStatusCreate, LeadStatusUpdate, StatusCategory
@@ -103,11 +102,7 @@ async def create_status(ctx: Ctx, data: LeadStatusCreate) -> LeadStatus:
         label_en=data.labels.en,
     )
     ctx.session.add(status)
-    try:
-        async with ctx.session.begin_nested():
-            await ctx.session.flush()
-    except IntegrityError:
-        raise LeadStatusKeyTaken(f"`{data.key}` already exists")
+    await flush_or_conflict(ctx, LeadStatusKeyTaken(f"`{data.key}` already exists"))
     record_creation(
         ctx, "lead_status", status, ["key", "category", "position", "label_vi", "label_en"]
     )

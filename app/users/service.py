@@ -4,7 +4,6 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 
 from app.auth.security import hash_password
 from app.core.concurrency import check_if_match
@@ -12,6 +11,7 @@ from app.core.context import Ctx, Role
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.history import apply_changes, record_change, record_creation
 from app.core.models import utcnow
+from app.core.records import flush_or_conflict
 from app.users.models import Team, User
 from app.users.schemas import TeamCreate, TeamUpdate, UserCreate, UserUpdate
 
@@ -75,11 +75,7 @@ async def create_user(ctx: Ctx, data: UserCreate) -> User:
     values = data.model_dump(exclude={"password"})
     user = User(workspace_id=ctx.workspace_id, password_hash=hash_password(data.password), **values)
     ctx.session.add(user)
-    try:
-        async with ctx.session.begin_nested():
-            await ctx.session.flush()
-    except IntegrityError:
-        raise EmailTaken(f"{data.email} is already a user here")
+    await flush_or_conflict(ctx, EmailTaken(f"{data.email} is already a user here"))
     record_creation(ctx, "user", user, ["email", "full_name", "role", "team_id", "is_active"])
     return user
 
@@ -150,11 +146,7 @@ async def _check_manager(ctx: Ctx, manager_id: uuid.UUID | None) -> None:
 
 
 async def _flush_team(ctx: Ctx, name: str) -> None:
-    try:
-        async with ctx.session.begin_nested():
-            await ctx.session.flush()
-    except IntegrityError:
-        raise TeamNameTaken(f"A team named {name!r} exists")
+    await flush_or_conflict(ctx, TeamNameTaken(f"A team named {name!r} exists"))
 
 
 async def create_team(ctx: Ctx, data: TeamCreate) -> Team:
