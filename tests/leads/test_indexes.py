@@ -38,8 +38,9 @@ async def test_status_page_newest_first_is_an_index_range_scan_without_a_sort(
     assert "Sort" not in plan
 
 
-async def test_q_is_served_by_the_trigram_index(session: AsyncSession, world: World) -> None:
-    # Enough rows, with statistics, that the planner weighs indexes as it would in use.
+async def _many_leads(session: AsyncSession, world: World) -> None:
+    """30,000 leads with varied tags, then ANALYZE: enough rows and statistics that the planner
+    weighs indexes as it would in use."""
     await session.execute(
         text("SELECT set_config('sen.workspace_id', :w, true)"),
         {"w": str(world.owner.workspace_id)},
@@ -49,12 +50,17 @@ async def test_q_is_served_by_the_trigram_index(session: AsyncSession, world: Wo
             "INSERT INTO leads (workspace_id, id, full_name, status, source, qualification,"
             " score, owner_id, tags, custom_fields, search_text, created_at, updated_at, version)"
             " SELECT :w, gen_random_uuid(), 'Trần ' || n, 'new', 'other', 'none', 0, :o,"
-            " '{}', '{}', 'tran ' || n, now(), now(), 1 FROM generate_series(1, 30000) AS n"
+            " ARRAY['t' || (n % 500)], '{}', 'tran ' || n, now(), now(), 1"
+            " FROM generate_series(1, 30000) AS n"
         ),
         {"w": str(world.owner.workspace_id), "o": str(world.owner.user_id)},
     )
     await session.execute(text("RESET ROLE"))  # ANALYZE is the table owner's
     await session.execute(text("ANALYZE leads"))
+
+
+async def test_q_is_served_by_the_trigram_index(session: AsyncSession, world: World) -> None:
+    await _many_leads(session, world)
 
     plan = await _plan(
         session, world, "SELECT id FROM leads WHERE search_text LIKE '%nguyen%' LIMIT 51"
@@ -64,22 +70,7 @@ async def test_q_is_served_by_the_trigram_index(session: AsyncSession, world: Wo
 
 
 async def test_tag_filter_is_served_by_the_tags_index(session: AsyncSession, world: World) -> None:
-    await session.execute(
-        text("SELECT set_config('sen.workspace_id', :w, true)"),
-        {"w": str(world.owner.workspace_id)},
-    )
-    await session.execute(
-        text(
-            "INSERT INTO leads (workspace_id, id, full_name, status, source, qualification,"
-            " score, owner_id, tags, custom_fields, search_text, created_at, updated_at, version)"
-            " SELECT :w, gen_random_uuid(), 'Lê ' || n, 'new', 'other', 'none', 0, :o,"
-            " ARRAY['t' || (n % 500)], '{}', 'le ' || n, now(), now(), 1"
-            " FROM generate_series(1, 30000) AS n"
-        ),
-        {"w": str(world.owner.workspace_id), "o": str(world.owner.user_id)},
-    )
-    await session.execute(text("RESET ROLE"))
-    await session.execute(text("ANALYZE leads"))
+    await _many_leads(session, world)
 
     plan = await _plan(
         session, world, "SELECT id FROM leads WHERE tags @> ARRAY['t7']::varchar[] LIMIT 51"
