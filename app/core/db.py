@@ -8,8 +8,10 @@ DATABASE_URL names a superuser (docs/decisions/0001-tenancy.md).
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
@@ -60,21 +62,62 @@ def make_engine(url: str, **kwargs: object) -> AsyncEngine:
     # JSONB columns (custom_fields, history) are decoded on every row: orjson, not stdlib json.
     options["json_serializer"] = _dump_json
     options["json_deserializer"] = orjson.loads
+    options["connect_args"] = {"connection_class": SenConnection}
     options.update(kwargs)
-    return create_async_engine(async_url(url), **options)
+    engine = create_async_engine(async_url(url), **options)
+    event.listen(engine.sync_engine.pool, "checkin", _forget_pending_setting)
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+class SenConnection(asyncpg.Connection):
+    """asyncpg's connection, sending a transaction's role and workspace setting in the same
+    round trip as its BEGIN (both are simple-protocol text: one message, one reply)."""
+
+    _sen_enter: str | None = None
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
+        enter = self._sen_enter
+        if enter is not None and not args and query.startswith("BEGIN"):
+            self._sen_enter = None
+            query = f"{query} {enter}"
+        return await super().execute(query, *args, timeout=timeout)
+
+
+def _enter_sql(role: str, workspace_id: object) -> str:
+    """The setting as literal SQL: the role is one of ours, the workspace a parsed UUID."""
+    if role not in (APP_ROLE, AUTH_ROLE):
+        raise ValueError(f"unknown role {role!r}")
+    workspace = str(uuid.UUID(str(workspace_id))) if workspace_id else ""
+    return (
+        f"SELECT set_config('role', '{role}', true),"
+        f" set_config('sen.workspace_id', '{workspace}', true);"
+    )
+
+
 @event.listens_for(Session, "after_begin")
 def _enter_workspace(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+    driver = connection.connection.driver_connection
     role = session.info.get("role", APP_ROLE)
     if role is None:  # a system session (migrations, cron fan-out): the connecting role itself
+        if isinstance(driver, SenConnection):
+            driver._sen_enter = None
         return
     workspace_id = session.info.get("workspace_id")
-    connection.exec_driver_sql(_ENTER_SQL, (role, str(workspace_id or "")))
+    if isinstance(driver, SenConnection) and not driver.is_in_transaction():
+        driver._sen_enter = _enter_sql(role, workspace_id)  # rides on the coming BEGIN
+    else:  # already inside a transaction (a savepoint session in tests): set it now
+        connection.exec_driver_sql(_ENTER_SQL, (role, str(workspace_id or "")))
+
+
+def _forget_pending_setting(_dbapi: Any, record: Any) -> None:
+    # A connection back in the pool carries no setting meant for a transaction that never ran.
+    driver = record.driver_connection
+    if isinstance(driver, SenConnection):
+        driver._sen_enter = None
 
 
 async def enter_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> None:

@@ -180,3 +180,30 @@ class TestOtherWorkspacesRecordsAre404:
                 assert response.status_code == 404, (method, url, response.text)
 
         assert len(checked) >= 12
+
+
+class TestEveryTransactionEntersItsWorkspace:
+    async def test_pooled_sessions_run_as_the_app_role_and_never_inherit_a_setting(
+        self, database_url: str, world: World
+    ) -> None:
+        from app.core.db import make_engine, make_sessionmaker, system_session, workspace_session
+
+        engine = make_engine(database_url, pool_size=1, max_overflow=0)  # one shared connection
+        maker = make_sessionmaker(engine)
+        probe = text("SELECT current_user, current_setting('sen.workspace_id', true)")
+        try:
+            async with workspace_session(maker, world.owner.workspace_id) as session:
+                as_a = (await session.execute(probe)).one()
+                await session.commit()
+            async with system_session(maker) as session:
+                as_system = (await session.execute(probe)).one()
+                await session.commit()
+            async with workspace_session(maker, world.other_owner.workspace_id) as session:
+                as_b = (await session.execute(probe)).one()
+        finally:
+            await engine.dispose()
+
+        assert tuple(as_a) == ("sen_app", str(world.owner.workspace_id))
+        assert as_system[0] != "sen_app"
+        assert as_system[1] in (None, "")
+        assert tuple(as_b) == ("sen_app", str(world.other_owner.workspace_id))
