@@ -18,7 +18,6 @@ from app.core.context import Actor, Ctx, Role
 from app.core.db import AUTH_ROLE, enter_workspace
 from app.core.errors import Forbidden, Unauthorized
 from app.core.models import utcnow
-from app.core.routing import get_session
 from app.core.settings import get_settings
 from app.users.models import Team, User
 
@@ -144,12 +143,9 @@ async def authenticate(session: AsyncSession, token: str | None) -> Ctx:
 
 
 def requires(permission: Permission) -> Callable[..., Awaitable[Ctx]]:
-    async def dependency(
-        request: Request,
-        session: Annotated[AsyncSession, Depends(get_session)],
-        token: Annotated[str | None, Depends(bearer)],
-    ) -> Ctx:
-        ctx = await authenticate(session, token)
+    async def dependency(request: Request, token: Annotated[str | None, Depends(bearer)]) -> Ctx:
+        # The session CommittingRoute opened for this request (what get_session returns).
+        ctx = await authenticate(request.state.session, token)
         if permission is Permission.ADMIN and not ctx.actor.is_admin:
             raise Forbidden("Only workspace owners and admins can do this")
         request.state.ctx = ctx
