@@ -173,13 +173,14 @@ async def paginate(
         condition = matches(search_column, query.q)
         if condition is not None:
             stmt = stmt.where(condition)
-    if not query.include_deleted and hasattr(model, "deleted_at"):
-        stmt = stmt.where(model.deleted_at.is_(None))
+    table = model.__table__.c
+    if not query.include_deleted and "deleted_at" in table:
+        stmt = stmt.where(table.deleted_at.is_(None))
     if query.cursor:
         value, after_id = _decode_cursor(query.cursor, query.sort, column)
-        key = tuple_(column, model.id)
+        key = tuple_(column, table.id)
         stmt = stmt.where(key < (value, after_id) if descending else key > (value, after_id))
-    order = (column.desc(), model.id.desc()) if descending else (column.asc(), model.id.asc())
+    order = (column.desc(), table.id.desc()) if descending else (column.asc(), table.id.asc())
     rows = await read_rows(ctx, stmt.order_by(*order).limit(query.limit + 1))
 
     next_cursor = None

@@ -36,7 +36,7 @@ def restrict_to_visible(stmt: Select[Any], model: Any, actor: Actor) -> Select[A
     """Sales and managers see what they or their teams own (DESIGN §4)."""
     if actor.visible_owner_ids is None:
         return stmt
-    return stmt.where(model.owner_id.in_(actor.visible_owner_ids))
+    return stmt.where(model.__table__.c.owner_id.in_(actor.visible_owner_ids))
 
 
 async def get_visible(

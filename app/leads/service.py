@@ -32,23 +32,26 @@ from app.leads.schemas import LeadCreate, LeadQuery, LeadUpdate
 from app.users.models import User
 
 RESOURCE = "lead"
+# Lists are built from the table's columns (not ORM attributes): the same SQL, with less
+# expression machinery on every request.
+_LEADS = Lead.__table__.c
 SORTS = {
-    "created_at": Lead.created_at,
-    "updated_at": Lead.updated_at,
-    "full_name": Lead.full_name,
-    "score": Lead.score,
+    "created_at": _LEADS.created_at,
+    "updated_at": _LEADS.updated_at,
+    "full_name": _LEADS.full_name,
+    "score": _LEADS.score,
 }
 FILTERS = {
-    "status": one_of(Lead.status),
-    "status_category": lambda category: Lead.status.in_(
+    "status": one_of(_LEADS.status),
+    "status_category": lambda category: _LEADS.status.in_(
         select(LeadStatus.key).where(LeadStatus.category == category)
     ),
-    "source": one_of(Lead.source),
-    "owner_id": equals(Lead.owner_id),
-    "qualification": equals(Lead.qualification),
-    "tag": has_all(Lead.tags),
-    "created_after": at_least(Lead.created_at),
-    "created_before": before(Lead.created_at),
+    "source": one_of(_LEADS.source),
+    "owner_id": equals(_LEADS.owner_id),
+    "qualification": equals(_LEADS.qualification),
+    "tag": has_all(_LEADS.tags),
+    "created_after": at_least(_LEADS.created_at),
+    "created_before": before(_LEADS.created_at),
 }
 _HISTORY_FIELDS = [
     "full_name", "company_name", "title", "email", "phone", "status", "source", "qualification",
@@ -86,7 +89,9 @@ async def list_leads(ctx: Ctx, query: LeadQuery) -> Rows[Row[Any]]:
     """Leads visible to the actor, filtered, sorted and paginated by cursor."""
     stmt = restrict_to_visible(select(Lead.__table__), Lead, ctx.actor)
     stmt = apply_filters(stmt, query, FILTERS)
-    return await paginate(ctx, stmt, query, model=Lead, sorts=SORTS, search_column=Lead.search_text)
+    return await paginate(
+        ctx, stmt, query, model=Lead, sorts=SORTS, search_column=_LEADS.search_text
+    )
 
 
 async def get_lead(
