@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import orjson
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -26,9 +26,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 APP_ROLE = "sen_app"  # tenant queries: RLS keyed on sen.workspace_id
 AUTH_ROLE = "sen_auth"  # credential look-ups before the workspace is known: read-only, two tables
 
-_ENTER = text("SELECT set_config('role', :role, true), set_config('sen.workspace_id', :ws, true)")
-# The same statement in the driver's own parameter style: it runs once per transaction, so it
-# skips SQLAlchemy's compile step.
+# Enter a workspace inside a transaction already under way (savepoint sessions, a workspace
+# chosen mid-request); in the driver's own parameter style, skipping SQLAlchemy's compile step.
 _ENTER_SQL = "SELECT set_config('role', $1, true), set_config('sen.workspace_id', $2, true)"
 
 
@@ -125,7 +124,8 @@ async def enter_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Non
     session.info["workspace_id"] = workspace_id
     session.info["role"] = APP_ROLE
     if session.in_transaction():
-        await session.execute(_ENTER, {"role": APP_ROLE, "ws": str(workspace_id)})
+        connection = await session.connection()
+        await connection.exec_driver_sql(_ENTER_SQL, (APP_ROLE, str(workspace_id)))
 
 
 def system_session(maker: async_sessionmaker[AsyncSession]) -> AsyncSession:
