@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.models import ApiKey
 from app.auth.security import decode_access_token, hash_api_key, split_api_key
 from app.core.context import Actor, Ctx, Role
-from app.core.db import AUTH_ROLE, enter_workspace
+from app.core.db import AUTH_ROLE, driver_connection, enter_workspace
 from app.core.errors import Forbidden, Unauthorized
 from app.core.models import utcnow
 from app.core.settings import get_settings
@@ -56,9 +56,8 @@ class Caller(NamedTuple):
 async def _caller(
     session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID
 ) -> Caller | None:
-    connection = await session.connection()
-    driver = (await connection.get_raw_connection()).driver_connection
-    record = await driver.fetchrow(_CALLER_SQL, workspace_id, user_id)  # type: ignore[union-attr]
+    driver = await driver_connection(session)
+    record = await driver.fetchrow(_CALLER_SQL, workspace_id, user_id)
     return Caller(*record) if record else None
 
 

@@ -119,6 +119,23 @@ def _forget_pending_setting(_dbapi: Any, record: Any) -> None:
         driver._sen_enter = None
 
 
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under `session`, inside its transaction (BEGIN and the workspace
+    setting sent now if nothing has run yet), for statements sent straight to the driver."""
+    connection = await session.connection()
+    fairy = connection.sync_connection.connection  # type: ignore[union-attr]
+    adapted: Any = fairy.dbapi_connection
+    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement: a
+    # statement sent past it must start the transaction the same way, or it would run outside
+    # it, as the connecting role, with no workspace wall.
+    if adapted._transaction is None:
+        async with adapted._execute_mutex:
+            if adapted._transaction is None:
+                await adapted._start_transaction()
+    driver: asyncpg.Connection = fairy.driver_connection
+    return driver
+
+
 async def enter_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> None:
     """Bind this session (and its open transaction, if any) to one workspace as the app role."""
     session.info["workspace_id"] = workspace_id

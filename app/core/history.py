@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Index, String, bindparam, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core import sql
 from app.core.context import Ctx
 from app.core.ids import new_id
 from app.core.models import Base, TenantMixin, utcnow
@@ -127,8 +128,7 @@ async def insert_with_history(
         "history_at": utcnow(),
         "history_changes": changes,
     }
-    connection = await ctx.session.connection()
-    await connection.execute(_insert_with_history_statement(model), params)
+    await sql.execute(ctx, _insert_with_history_statement(model), params)
     return SimpleNamespace(**values)
 
 

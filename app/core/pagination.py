@@ -19,9 +19,9 @@ from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import ColumnElement, Select, tuple_
 
+from app.core import sql
 from app.core.context import Ctx
 from app.core.errors import Unprocessable
-from app.core.records import read_rows
 from app.core.schemas import reject_nul
 from app.core.search import matches
 
@@ -68,7 +68,7 @@ class Rows(Generic[T]):
 
     def page(self, read_model: type[BaseModel]) -> Page[Any]:
         return Page[read_model](  # type: ignore[valid-type]
-            data=[read_model.model_validate(row) for row in self.data],
+            data=[read_model.model_validate(dict(row)) for row in self.data],
             next_cursor=self.next_cursor,
         )
 
@@ -82,7 +82,7 @@ class Rows(Generic[T]):
         Otherwise it falls back to pydantic.
         """
         fields = list(read_model.model_fields)
-        columns = list(self.data[0]._fields) if self.data else []  # type: ignore[attr-defined]
+        columns = list(self.data[0].keys()) if self.data else []  # type: ignore[attr-defined]
         if not set(fields) <= set(columns) and self.data:
             return Response(self.page(read_model).model_dump_json(), media_type="application/json")
         pick = itemgetter(*(columns.index(name) for name in fields)) if self.data else None
@@ -160,8 +160,8 @@ async def paginate(
 ) -> Rows[Any]:
     """One page of `stmt`'s rows: search, soft-delete filter, keyset cursor, sort, limit.
 
-    Give it `select(Model.__table__)`: a page is read-only, and plain rows skip the ORM's
-    identity map, which is most of a list's cost."""
+    Give it `select(Model.__table__)`: a page is read-only, and it is read straight through
+    the driver (app/core/sql.py), skipping the ORM and SQLAlchemy's result layer."""
     name = query.sort.removeprefix("-")
     if name not in sorts:
         allowed = ", ".join(sorted(sorts))
@@ -181,13 +181,13 @@ async def paginate(
         key = tuple_(column, table.id)
         stmt = stmt.where(key < (value, after_id) if descending else key > (value, after_id))
     order = (column.desc(), table.id.desc()) if descending else (column.asc(), table.id.asc())
-    rows = await read_rows(ctx, stmt.order_by(*order).limit(query.limit + 1))
+    rows = await sql.fetch(ctx, stmt.order_by(*order).limit(query.limit + 1))
 
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
         last = rows[-1]
-        next_cursor = _encode_cursor(query.sort, getattr(last, column.key), last.id)
+        next_cursor = _encode_cursor(query.sort, last[column.key], last["id"])
     return Rows(data=rows, next_cursor=next_cursor)
 
 

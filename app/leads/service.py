@@ -4,7 +4,8 @@ import uuid
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Row, select
+from asyncpg import Record
+from sqlalchemy import select
 
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
@@ -85,7 +86,7 @@ async def _check_owner(ctx: Ctx, owner_id: uuid.UUID) -> None:
         raise Unprocessable([{"field": "owner_id", "message": "not an active user you can see"}])
 
 
-async def list_leads(ctx: Ctx, query: LeadQuery) -> Rows[Row[Any]]:
+async def list_leads(ctx: Ctx, query: LeadQuery) -> Rows[Record]:
     """Leads visible to the actor, filtered, sorted and paginated by cursor."""
     stmt = restrict_to_visible(select(Lead.__table__), Lead, ctx.actor)
     stmt = apply_filters(stmt, query, FILTERS)

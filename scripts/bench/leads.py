@@ -292,9 +292,8 @@ async def prepare(base_url: str, size: int) -> Dataset:
 async def sen_list_sql(data: Dataset) -> tuple[str, list[Any]]:
     """The SQL and parameters of GET /api/v1/leads?status=new&sort=-created_at&limit=50 for the
     owner: app.leads.service.list_leads runs it on a real session, and the statement is taken
-    as the driver receives it (a cursor-execute listener), so the plan is Sen's own."""
-    from sqlalchemy import event
-
+    as the driver receives it (from app.core.sql.to_driver), so the plan is Sen's own."""
+    from app.core import sql
     from app.core.context import Actor, Ctx, Role
     from app.core.db import make_engine, make_sessionmaker, workspace_session
     from app.leads import service
@@ -302,11 +301,14 @@ async def sen_list_sql(data: Dataset) -> tuple[str, list[Any]]:
 
     engine = make_engine(data.url, poolclass=NullPool)
     seen: list[tuple[str, Any]] = []
+    to_driver = sql.to_driver
 
-    def capture(_c: Any, _cur: Any, statement: str, params: Any, *_: Any) -> None:
+    def capture(*args: Any) -> tuple[str, list[Any]]:
+        statement, params = to_driver(*args)
         seen.append((statement, params))
+        return statement, params
 
-    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    sql.to_driver = capture  # type: ignore[assignment]
     try:
         async with workspace_session(make_sessionmaker(engine), data.workspace_id) as session:
             ctx = Ctx(
@@ -317,6 +319,7 @@ async def sen_list_sql(data: Dataset) -> tuple[str, list[Any]]:
             query = LeadQuery(status=["new"], sort="-created_at", limit=50)
             await service.list_leads(ctx, query)
     finally:
+        sql.to_driver = to_driver  # type: ignore[assignment]
         await engine.dispose()
     statement, params = next((s, p) for s, p in seen if "FROM leads" in s)
     return statement, list(params)

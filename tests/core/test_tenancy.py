@@ -207,3 +207,37 @@ class TestEveryTransactionEntersItsWorkspace:
         assert as_system[0] != "sen_app"
         assert as_system[1] in (None, "")
         assert tuple(as_b) == ("sen_app", str(world.other_owner.workspace_id))
+
+    async def test_statements_sent_straight_to_the_driver_run_inside_the_workspace(
+        self, database_url: str, world: World
+    ) -> None:
+        # Lists, inserts and the caller look-up skip SQLAlchemy's cursor, which is what sends
+        # BEGIN: they must still run in the request's transaction, behind the workspace wall.
+        from sqlalchemy import func, select
+
+        from app.core import sql
+        from app.core.context import Actor, Ctx, Role
+        from app.core.db import driver_connection, make_engine, make_sessionmaker, workspace_session
+        from app.users.models import User
+
+        engine = make_engine(database_url, pool_size=1, max_overflow=0)
+        try:
+            async with workspace_session(
+                make_sessionmaker(engine), world.owner.workspace_id
+            ) as session:
+                ctx = Ctx(
+                    session=session,
+                    actor=Actor(user_id=world.owner.user_id, role=Role.owner),
+                    workspace_id=world.owner.workspace_id,
+                )
+                probe = select(func.current_user(), func.current_setting("sen.workspace_id", True))
+                (first,) = await sql.fetch(ctx, probe)
+                # Both workspaces have users; the app role sees its own workspace's only.
+                workspaces_seen = await sql.fetch(ctx, select(User.workspace_id).distinct())
+                in_transaction = (await driver_connection(session)).is_in_transaction()
+        finally:
+            await engine.dispose()
+
+        assert tuple(first) == ("sen_app", str(world.owner.workspace_id))
+        assert in_transaction
+        assert [row[0] for row in workspaces_seen] == [world.owner.workspace_id]

@@ -135,6 +135,19 @@ class TestListLeads:
 
         assert [lead["id"] for lead in page.json()["data"]] == [hot_fb["id"]]
 
+    async def test_a_repeated_filter_matches_any_of_its_values(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        hot = await create(client, world.sales.headers, status="hot")
+        new = await create(client, world.sales.headers, status="new")
+        await create(client, world.sales.headers, status="contacted")
+
+        page = await client.get(
+            LEADS, params=[("status", "new"), ("status", "hot")], headers=world.sales.headers
+        )
+
+        assert {lead["id"] for lead in page.json()["data"]} == {hot["id"], new["id"]}
+
     async def test_status_category_and_tag_filters(
         self, client: httpx.AsyncClient, world: World
     ) -> None:

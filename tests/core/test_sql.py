@@ -1,0 +1,71 @@
+"""Statements sent straight to the driver (app/core/sql.py) behave as through SQLAlchemy."""
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import sql
+from app.core.context import Actor, Ctx, Role
+from app.core.db import enter_workspace
+from app.core.history import RecordChange, insert_with_history
+from app.core.ids import new_id
+from app.leads.models import Lead
+from tests.conftest import World
+
+
+async def _ctx(session: AsyncSession, world: World) -> Ctx:
+    await enter_workspace(session, world.owner.workspace_id)
+    return Ctx(
+        session=session,
+        actor=Actor(user_id=world.owner.user_id, role=Role.owner),
+        workspace_id=world.owner.workspace_id,
+    )
+
+
+def _lead(world: World) -> dict[str, object]:
+    return {
+        "workspace_id": world.owner.workspace_id,
+        "id": new_id(),
+        "full_name": "Phạm Thu Trang",
+        "status": "new",
+        "owner_id": world.owner.user_id,
+        "search_text": "pham thu trang",
+        "custom_fields": {"hạng": "vàng"},
+        "tags": ["vip"],
+    }
+
+
+async def test_an_insert_and_its_history_land_with_json_and_arrays_intact(
+    session: AsyncSession, world: World
+) -> None:
+    ctx = await _ctx(session, world)
+    values = _lead(world)
+
+    await insert_with_history(ctx, Lead, values, resource="lead", fields=["full_name", "tags"])
+
+    stored = await session.get(Lead, (world.owner.workspace_id, values["id"]))
+    assert stored is not None
+    assert stored.custom_fields == {"hạng": "vàng"}
+    assert stored.tags == ["vip"]
+    history = await sql.fetch(
+        ctx,
+        select(RecordChange.action, RecordChange.changes).where(
+            RecordChange.record_id == values["id"]
+        ),
+    )
+    assert [tuple(row) for row in history] == [
+        ("created", {"full_name": {"old": None, "new": "Phạm Thu Trang"},
+                     "tags": {"old": None, "new": ["vip"]}}),
+    ]  # fmt: skip
+
+
+async def test_a_unique_violation_is_the_integrity_error_the_409_handler_knows(
+    session: AsyncSession, world: World
+) -> None:
+    ctx = await _ctx(session, world)
+    values = _lead(world)
+    await insert_with_history(ctx, Lead, values, resource="lead", fields=[])
+
+    with pytest.raises(IntegrityError):
+        await insert_with_history(ctx, Lead, dict(values), resource="lead", fields=[])
