@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
@@ -19,7 +18,7 @@ from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers, problem_response, problems
 from app.core.observability import (
     BodyLimitMiddleware,
-    MetricsMiddleware,
+    RequestMiddleware,
     configure_logging,
     metrics_endpoint,
 )
@@ -154,6 +153,5 @@ def create_app(
             allow_headers=["*"],
             expose_headers=["ETag", "X-Request-ID", "Idempotent-Replayed"],
         )
-    app.add_middleware(MetricsMiddleware)
-    app.add_middleware(CorrelationIdMiddleware, header_name="X-Request-ID")
+    app.add_middleware(RequestMiddleware)
     return app

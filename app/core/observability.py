@@ -1,13 +1,15 @@
 """JSON logs carrying the request id, Prometheus metrics, and the request-body size limit."""
 
 import logging
+import re
 import sys
 import time
+import uuid
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
 import structlog
-from asgi_correlation_id import correlation_id
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,10 +27,15 @@ LATENCY = Histogram(
 )
 
 
+# The request being served, for every log line it causes (set by RequestMiddleware).
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+_GIVEN_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
+
+
 def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
-    request_id = correlation_id.get()
-    if request_id:
-        event["request_id"] = request_id
+    current = request_id.get()
+    if current:
+        event["request_id"] = current
     return event
 
 
@@ -66,8 +73,10 @@ class _StderrLogger:
 log = structlog.get_logger("sen.http")
 
 
-class MetricsMiddleware:
-    """Counts and times requests by route template (`/api/v1/leads/{lead_id}`), not raw path."""
+class RequestMiddleware:
+    """Gives each request an id (the caller's `X-Request-ID`, or a new one), echoed in the
+    response and carried by its log lines; counts and times requests by route template
+    (`/api/v1/leads/{lead_id}`), not raw path. One wrapper for both: it is on every request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -77,16 +86,21 @@ class MetricsMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
+        current = given.decode() if given and _GIVEN_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id.set(current)
+        echoed = (b"x-request-id", current.encode())
         status = 500
 
-        async def send_with_status(message: Message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message["headers"] = [*message.get("headers", ()), echoed]
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_status)
+            await self.app(scope, receive, send_with_id)
         finally:
             route = template_for(scope["app"], scope["path"]) or "unmatched"
             elapsed = time.perf_counter() - started

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -76,21 +75,25 @@ class Rows(Generic[T]):
         """The page as JSON, written straight from the rows' columns.
 
         Rows come from typed columns, so re-validating 50 of them through pydantic (and then
-        serialising the models) is a third of a list's CPU. When every field of `read_model` is a
-        column of the row, the row is written as it is, with the same JSON pydantic would write
-        (RFC 3339 `Z` times, UUID strings); tests/core/test_pagination.py holds the two equal.
-        Otherwise it falls back to pydantic.
+        serialising the models) is a third of a list's CPU. When the rows carry exactly the
+        fields of `read_model` (select `columns_of(table, read_model)`), each is copied as it
+        is, with the same JSON pydantic would write (RFC 3339 `Z` times, UUID strings);
+        tests/core/test_pagination.py holds the two equal. Otherwise it falls back to pydantic.
         """
         fields = list(read_model.model_fields)
-        columns = list(self.data[0].keys()) if self.data else []  # type: ignore[attr-defined]
-        if not set(fields) <= set(columns) and self.data:
+        if self.data and list(self.data[0].keys()) != fields:  # type: ignore[attr-defined]
             return Response(self.page(read_model).model_dump_json(), media_type="application/json")
-        pick = itemgetter(*(columns.index(name) for name in fields)) if self.data else None
-        data = [dict(zip(fields, pick(row), strict=True)) for row in self.data]  # type: ignore[misc]
+        data = [dict(row.items()) for row in self.data]  # type: ignore[attr-defined]
         page = {"data": data, "next_cursor": self.next_cursor}
         # default=str: asyncpg's own UUID type (and Decimal, for money) are written as strings.
         body = orjson.dumps(page, default=str, option=_ORJSON)
         return Response(body, media_type="application/json")
+
+
+def columns_of(table: Any, read_model: type[BaseModel]) -> list[Any]:
+    """The table's columns that `read_model` shows, in its field order: what a list selects,
+    so a page's rows are written as JSON without pydantic (see `Rows.response`)."""
+    return [table.c[name] for name in read_model.model_fields]
 
 
 def _encode_cursor(sort: str, value: Any, record_id: uuid.UUID) -> str:
@@ -160,8 +163,9 @@ async def paginate(
 ) -> Rows[Any]:
     """One page of `stmt`'s rows: search, soft-delete filter, keyset cursor, sort, limit.
 
-    Give it `select(Model.__table__)`: a page is read-only, and it is read straight through
-    the driver (app/core/sql.py), skipping the ORM and SQLAlchemy's result layer."""
+    Give it `select(*columns_of(table, ReadModel))` (its columns must include `id` and the
+    sort keys): a page is read-only, and it is read straight through the driver
+    (app/core/sql.py), skipping the ORM and SQLAlchemy's result layer."""
     name = query.sort.removeprefix("-")
     if name not in sorts:
         allowed = ", ".join(sorted(sorts))

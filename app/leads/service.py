@@ -18,6 +18,7 @@ from app.core.pagination import (
     apply_filters,
     at_least,
     before,
+    columns_of,
     equals,
     has_all,
     one_of,
@@ -29,13 +30,14 @@ from app.core.search import search_text
 from app.custom_fields import service as custom_fields
 from app.leads import statuses
 from app.leads.models import Lead, LeadStatus
-from app.leads.schemas import LeadCreate, LeadQuery, LeadUpdate
+from app.leads.schemas import LeadCreate, LeadQuery, LeadRead, LeadUpdate
 from app.users.models import User
 
 RESOURCE = "lead"
 # Lists are built from the table's columns (not ORM attributes): the same SQL, with less
 # expression machinery on every request.
 _LEADS = Lead.__table__.c
+_LISTED = columns_of(Lead.__table__, LeadRead)
 SORTS = {
     "created_at": _LEADS.created_at,
     "updated_at": _LEADS.updated_at,
@@ -88,7 +90,7 @@ async def _check_owner(ctx: Ctx, owner_id: uuid.UUID) -> None:
 
 async def list_leads(ctx: Ctx, query: LeadQuery) -> Rows[Record]:
     """Leads visible to the actor, filtered, sorted and paginated by cursor."""
-    stmt = restrict_to_visible(select(Lead.__table__), Lead, ctx.actor)
+    stmt = restrict_to_visible(select(*_LISTED), Lead, ctx.actor)
     stmt = apply_filters(stmt, query, FILTERS)
     return await paginate(
         ctx, stmt, query, model=Lead, sorts=SORTS, search_column=_LEADS.search_text

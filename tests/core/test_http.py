@@ -76,9 +76,11 @@ class TestOperations:
             "/healthz", headers={"X-Request-ID": "abc123abc123abc123abc123abc123ab"}
         )
         made = await client.get("/healthz")
+        unfit = await client.get("/healthz", headers={"X-Request-ID": "x" * 129})
 
         assert given.headers["x-request-id"] == "abc123abc123abc123abc123abc123ab"
         assert len(made.headers["x-request-id"]) >= 16
+        assert made.headers["x-request-id"] != unfit.headers["x-request-id"] != "x" * 129
 
     async def test_metrics_count_requests_by_route(
         self, client: httpx.AsyncClient, world: World
