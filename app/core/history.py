@@ -92,9 +92,11 @@ def _insert_with_history_statement(model: Any) -> Any:
     return statement
 
 
-def _with_column_defaults(model: Any, values: dict[str, Any]) -> dict[str, Any]:
-    """Every column bound: the value given, else the column's Python default, else None."""
-    complete = dict(values)
+def _with_column_defaults(ctx: Ctx, model: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Every column bound: the value given, else the column's Python default, else None; the
+    record is the context's workspace's, created and updated at the same instant."""
+    now = utcnow()
+    complete = {"workspace_id": ctx.workspace_id, "created_at": now, "updated_at": now, **values}
     for column in model.__table__.c:
         if column.name in complete:
             continue
@@ -115,7 +117,7 @@ async def insert_with_history(
     data-modifying CTE: one round trip, no unit of work). Columns missing from `values` take
     their Python default. Returns the stored values (what the new record reads as); the record
     is not in the session's identity map, so load it to change it in the same transaction."""
-    values = _with_column_defaults(model, values)
+    values = _with_column_defaults(ctx, model, values)
     changes = {f: {"old": None, "new": jsonable(values.get(f))} for f in fields}
     params = {
         **values,

@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Field,
     StringConstraints,
     model_validator,
 )
@@ -94,6 +95,9 @@ Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+Tags = Annotated[list[Tag], Field(max_length=50)]
+Phone = Annotated[str, StringConstraints(max_length=40)]  # as typed; phone_e164 is derived
+Area = Annotated[str, StringConstraints(max_length=100)]  # industry, province
 
 
 def _rfc3339_only(value: object) -> object:

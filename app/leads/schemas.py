@@ -8,13 +8,16 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from app.core.pagination import ListQuery
 from app.core.schemas import (
+    Area,
     Email,
     InputModel,
     Name,
     PatchModel,
+    Phone,
     ReadModel,
     ShortText,
     Tag,
+    Tags,
     Timestamp,
 )
 
@@ -48,13 +51,10 @@ class StatusCategory(StrEnum):
 
 
 StatusKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-Phone = Annotated[str, StringConstraints(max_length=40)]
 Utm = Annotated[str, StringConstraints(max_length=200)]
 Title = Annotated[str, StringConstraints(max_length=120)]
-Area = Annotated[str, StringConstraints(max_length=100)]
 Notes = Annotated[str, StringConstraints(max_length=10_000)]
 Score = Annotated[StrictInt, Field(ge=0, le=100)]
-Tags = Annotated[list[Tag], Field(max_length=50)]
 
 _EXAMPLE_IN = {
     "full_name": "Nguyễn Văn Ánh",

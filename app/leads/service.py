@@ -9,10 +9,8 @@ from sqlalchemy import select
 
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
-from app.core.errors import NotFound, Unprocessable
+from app.core.errors import NotFound
 from app.core.history import History, apply_changes, history_of, insert_with_history
-from app.core.ids import new_id
-from app.core.models import utcnow
 from app.core.pagination import (
     Rows,
     apply_filters,
@@ -31,7 +29,7 @@ from app.custom_fields import service as custom_fields
 from app.leads import statuses
 from app.leads.models import Lead, LeadStatus
 from app.leads.schemas import LeadCreate, LeadQuery, LeadRead, LeadUpdate
-from app.users.models import User
+from app.users import service as users_service
 
 RESOURCE = "lead"
 # Lists are built from the table's columns (not ORM attributes): the same SQL, with less
@@ -79,15 +77,6 @@ def _refresh_derived(lead: Lead) -> None:
     lead.search_text = _search_text_of({name: getattr(lead, name) for name in fields})
 
 
-async def _check_owner(ctx: Ctx, owner_id: uuid.UUID) -> None:
-    """An owner is an active user of this workspace whom the actor can see."""
-    if owner_id == ctx.actor.user_id:
-        return
-    user = await ctx.session.get(User, (ctx.workspace_id, owner_id))
-    if user is None or not user.is_active or not ctx.actor.can_see_owner(owner_id):
-        raise Unprocessable([{"field": "owner_id", "message": "not an active user you can see"}])
-
-
 async def list_leads(ctx: Ctx, query: LeadQuery) -> Rows[Record]:
     """Leads visible to the actor, filtered, sorted and paginated by cursor."""
     stmt = restrict_to_visible(select(*_LISTED), Lead, ctx.actor)
@@ -117,19 +106,9 @@ async def create_lead(ctx: Ctx, data: LeadCreate) -> SimpleNamespace:
     values: dict[str, Any] = data.model_dump()
     values["status"] = (await statuses.status_for_assignment(ctx, data.status)).key
     values["owner_id"] = data.owner_id or ctx.actor.user_id
-    if values["owner_id"] is not None:
-        await _check_owner(ctx, values["owner_id"])
+    await users_service.check_assignable_owner(ctx, values["owner_id"])
     values["custom_fields"] = await custom_fields.validate_values(ctx, RESOURCE, data.custom_fields)
-    now = utcnow()
-    values.update(
-        workspace_id=ctx.workspace_id,
-        id=new_id(),
-        phone_e164=to_e164(data.phone),
-        created_at=now,
-        updated_at=now,
-        deleted_at=None,
-        version=1,
-    )
+    values["phone_e164"] = to_e164(data.phone)
     values["search_text"] = _search_text_of(values)
     return await insert_with_history(ctx, Lead, values, resource=RESOURCE, fields=_HISTORY_FIELDS)
 
@@ -143,8 +122,8 @@ async def update_lead(
     values = data.model_dump(exclude_unset=True)
     if "status" in values and values["status"] != lead.status:
         values["status"] = (await statuses.status_for_assignment(ctx, values["status"])).key
-    if values.get("owner_id") is not None and values["owner_id"] != lead.owner_id:
-        await _check_owner(ctx, values["owner_id"])
+    if values.get("owner_id") != lead.owner_id:
+        await users_service.check_assignable_owner(ctx, values.get("owner_id"))
     if "custom_fields" in values:
         values["custom_fields"] = await custom_fields.validate_values(
             ctx, RESOURCE, values["custom_fields"], existing=lead.custom_fields

@@ -49,6 +49,15 @@ async def get_user(ctx: Ctx, user_id: uuid.UUID, *, for_update: bool = False) ->
     return found
 
 
+async def check_assignable_owner(ctx: Ctx, owner_id: uuid.UUID | None) -> None:
+    """A record's owner is an active user of this workspace whom the actor can see (422)."""
+    if owner_id is None or owner_id == ctx.actor.user_id:
+        return
+    user = await ctx.session.get(User, (ctx.workspace_id, owner_id))
+    if user is None or not user.is_active or not ctx.actor.can_see_owner(owner_id):
+        raise Unprocessable([{"field": "owner_id", "message": "not an active user you can see"}])
+
+
 async def _check_team(ctx: Ctx, team_id: uuid.UUID | None) -> None:
     if team_id is not None and await ctx.session.get(Team, (ctx.workspace_id, team_id)) is None:
         raise Unprocessable([{"field": "team_id", "message": "no such team"}])
