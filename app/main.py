@@ -11,8 +11,10 @@ from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from app.accounts.router import router as accounts_router
 from app.auth.router import keys_router as api_keys_router
 from app.auth.router import router as auth_router
+from app.contacts.router import router as contacts_router
 from app.core import idempotency, openapi
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers, problem_response, problems
@@ -32,7 +34,7 @@ from app.users.router import router as users_router
 from workers.queue import queue_client
 
 API_PREFIX = "/api/v1"
-DESCRIPTION = """Sen is a self-hostable CRM API: leads, and soon accounts, contacts and deals.
+DESCRIPTION = """Sen is a self-hostable CRM API: leads, accounts and contacts, and soon deals.
 
 Conventions: JSON in snake_case; errors are `application/problem+json` with a stable `code`;
 lists take `limit`/`cursor` and answer `{data, next_cursor}`; GET sends an `ETag` that PATCH
@@ -44,6 +46,11 @@ TAGS = [
     {"name": "api-keys", "description": "Keys for integrators: shown once, revocable."},
     {"name": "leads", "description": "People and organisations interested in what you sell."},
     {"name": "lead-statuses", "description": "The workspace's configurable lead statuses."},
+    {
+        "name": "accounts",
+        "description": "Organisations: customers, prospects, partners, suppliers, competitors.",
+    },
+    {"name": "contacts", "description": "People, linked to accounts with a role at each."},
     {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
@@ -138,6 +145,8 @@ def create_app(
         api_keys_router,
         leads_router,
         lead_statuses_router,
+        accounts_router,
+        contacts_router,
         custom_fields_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -2,7 +2,9 @@
 
 
 def load_all_models() -> None:
+    import app.accounts.models
     import app.auth.models
+    import app.contacts.models
     import app.core.history
     import app.core.idempotency
     import app.custom_fields.models

@@ -92,8 +92,10 @@ class Rows(Generic[T]):
 
 def columns_of(table: Any, read_model: type[BaseModel]) -> list[Any]:
     """The table's columns that `read_model` shows, in its field order: what a list selects,
-    so a page's rows are written as JSON without pydantic (see `Rows.response`)."""
-    return [table.c[name] for name in read_model.model_fields]
+    so a page's rows are written as JSON without pydantic (see `Rows.response`). A field that
+    isn't a column (a contact's `accounts`) is the service's to add to each row, and comes
+    last in the read model so the row's keys stay in its order."""
+    return [table.c[name] for name in read_model.model_fields if name in table.c]
 
 
 def _encode_cursor(sort: str, value: Any, record_id: uuid.UUID) -> str:

@@ -17,6 +17,8 @@ from app.core.schemas import InputModel, PatchModel, ReadModel
 
 class CustomFieldResource(StrEnum):
     lead = "lead"
+    account = "account"
+    contact = "contact"
 
 
 class CustomFieldType(StrEnum):

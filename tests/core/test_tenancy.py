@@ -1,6 +1,7 @@
 """The workspace wall (DESIGN §4): composite keys for Citus, and row-level security that binds
 the app's own queries even on a superuser connection."""
 
+import re
 import uuid
 
 import asyncpg
@@ -164,11 +165,22 @@ class TestOtherWorkspacesRecordsAre404:
             "status_id": statuses[0]["id"],
             "key_id": await made_by_b("api-keys", {"name": "b"}),
             "field_id": await made_by_b("custom-fields", field),
+            "account_id": await made_by_b("accounts", {"name": "Công ty B"}),
+            "contact_id": await made_by_b("contacts", {"full_name": "Trần B"}),
         }
-        bodies = {"PATCH": {}, "POST": None, "DELETE": None, "GET": None}
+        # Valid bodies, so the answer is about the record, not the payload (a body-less POST
+        # ignores it).
+        bodies = {
+            "PATCH": {},
+            "POST": {"account_id": ids["account_id"]},
+            "DELETE": None,
+            "GET": None,
+        }
         checked = []
         for path, operations in app.openapi()["paths"].items():  # type: ignore[attr-defined]
-            params = [p for p in ids if "{" + p + "}" in path]
+            params = re.findall(r"{(\w+)}", path)
+            # A new resource's endpoints are checked too: its id must be made above.
+            assert set(params) <= ids.keys(), f"{path}: add a record of B for {params}"
             if not params:
                 continue
             for method in sorted(m.upper() for m in operations):

@@ -1,0 +1,67 @@
+import uuid
+from typing import Any
+
+from sqlalchemy import Index, String, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.models import (
+    Base,
+    SoftDeleteMixin,
+    TenantMixin,
+    TimestampMixin,
+    VersionedMixin,
+    tenant_fk,
+)
+
+_LIVE = text("deleted_at IS NULL")
+
+
+class Account(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
+    """An organisation: customer, prospect, partner, supplier or competitor; may have a parent."""
+
+    __tablename__ = "accounts"
+    __table_args__ = (
+        tenant_fk(["owner_id"], "users"),
+        tenant_fk(["parent_id"], "accounts"),
+        Index("ix_accounts_recent", "workspace_id", "created_at", "id", postgresql_where=_LIVE),
+        Index("ix_accounts_name", "workspace_id", "name", "id", postgresql_where=_LIVE),
+        Index(
+            "ix_accounts_owner_recent",
+            "workspace_id",
+            "owner_id",
+            "created_at",
+            "id",
+            postgresql_where=_LIVE,
+        ),
+        Index("ix_accounts_parent", "workspace_id", "parent_id"),
+        Index(
+            "ix_accounts_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        Index("ix_accounts_tags", "tags", postgresql_using="gin"),
+        # Conversion's "link to existing" preview matches by tax code, email and phone.
+        Index("ix_accounts_tax_code", "workspace_id", "tax_code"),
+        Index("ix_accounts_email", "workspace_id", text("lower(email)")),
+        Index("ix_accounts_phone_e164", "workspace_id", "phone_e164"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(12), default="prospect")
+    tax_code: Mapped[str | None] = mapped_column(String(14))
+    industry: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[str | None] = mapped_column(String(40))
+    website: Mapped[str | None] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    address: Mapped[str | None] = mapped_column(String(500))
+    province: Mapped[str | None] = mapped_column(String(100))
+    parent_id: Mapped[uuid.UUID | None]
+    owner_id: Mapped[uuid.UUID | None]
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Folded name, tax code, email, phones and website, for `q`.
+    search_text: Mapped[str] = mapped_column(Text, default="")

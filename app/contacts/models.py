@@ -1,0 +1,90 @@
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Boolean, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.models import (
+    Base,
+    SoftDeleteMixin,
+    TenantMixin,
+    TimestampMixin,
+    VersionedMixin,
+    tenant_fk,
+    utcnow,
+)
+
+_LIVE = text("deleted_at IS NULL")
+
+
+class Contact(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
+    """A person; linked to zero or more accounts through `AccountContact`."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (
+        tenant_fk(["owner_id"], "users"),
+        Index("ix_contacts_recent", "workspace_id", "created_at", "id", postgresql_where=_LIVE),
+        Index("ix_contacts_full_name", "workspace_id", "full_name", "id", postgresql_where=_LIVE),
+        Index(
+            "ix_contacts_owner_recent",
+            "workspace_id",
+            "owner_id",
+            "created_at",
+            "id",
+            postgresql_where=_LIVE,
+        ),
+        Index(
+            "ix_contacts_search_text",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        Index("ix_contacts_tags", "tags", postgresql_using="gin"),
+        Index("ix_contacts_email", "workspace_id", text("lower(email)")),
+        Index("ix_contacts_phone_e164", "workspace_id", "phone_e164"),
+    )
+
+    full_name: Mapped[str] = mapped_column(String(200))
+    first_name: Mapped[str | None] = mapped_column(String(100))  # given name (tên)
+    last_name: Mapped[str | None] = mapped_column(String(100))  # family name (họ)
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
+    title: Mapped[str | None] = mapped_column(String(120))
+    birthday: Mapped[date | None]
+    gender: Mapped[str | None] = mapped_column(String(8))
+    province: Mapped[str | None] = mapped_column(String(100))
+    do_not_contact: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner_id: Mapped[uuid.UUID | None]
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(50)), default=list)
+    custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Folded name, email and phones, for `q`.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+
+
+class AccountContact(TenantMixin, Base):
+    """A contact's link to an account, with the part they play there."""
+
+    __tablename__ = "account_contacts"
+    __table_args__ = (
+        tenant_fk(["contact_id"], "contacts"),
+        tenant_fk(["account_id"], "accounts"),
+        UniqueConstraint("workspace_id", "contact_id", "account_id"),
+        # At most one primary account per contact.
+        Index(
+            "uq_account_contacts_primary",
+            "workspace_id",
+            "contact_id",
+            unique=True,
+            postgresql_where=text("is_primary"),
+        ),
+        Index("ix_account_contacts_account", "workspace_id", "account_id", "contact_id"),
+    )
+
+    contact_id: Mapped[uuid.UUID]
+    account_id: Mapped[uuid.UUID]
+    role: Mapped[str | None] = mapped_column(String(20))
+    is_primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,156 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from app.contacts import service
+from app.contacts.schemas import (
+    AccountLink,
+    AccountLinkCreate,
+    AccountLinkList,
+    AccountLinkUpdate,
+    ContactCreate,
+    ContactQueryParams,
+    ContactRead,
+    ContactUpdate,
+)
+from app.core.auth import Member
+from app.core.concurrency import IfMatch, set_etag
+from app.core.errors import problems
+from app.core.history import History
+from app.core.idempotency import Idempotent
+from app.core.pagination import Page
+from app.core.routing import CommittingRoute
+
+router = APIRouter(prefix="/contacts", tags=["contacts"], route_class=CommittingRoute)
+
+ContactID = Annotated[uuid.UUID, Path(description="The contact's id.")]
+LinkedAccountID = Annotated[uuid.UUID, Path(description="The linked account's id.")]
+_READ_ERRORS = problems(401, 404, 422)
+_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
+
+
+@router.get(
+    "", summary="List contacts", response_model=Page[ContactRead], responses=problems(401, 422)
+)
+async def list_contacts(ctx: Member, query: ContactQueryParams) -> Response:
+    """Contacts you can see, newest first by default, each with its accounts. Filters combine
+    with AND; `q` ignores case and Vietnamese diacritics over name, email and phone."""
+    return (await service.list_contacts(ctx, query)).response(ContactRead)
+
+
+@router.post(
+    "",
+    summary="Create a contact",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(401, 409, 413, 422),
+)
+async def create_contact(
+    body: ContactCreate, ctx: Member, _: Idempotent, response: Response
+) -> ContactRead:
+    """Owner defaults to you. `account_id` links the contact to that account as its primary
+    one; a 422 if it is not an account you can see."""
+    contact = await service.create_contact(ctx, body)
+    set_etag(response, contact.version)
+    return ContactRead.model_validate(contact)
+
+
+@router.get("/{contact_id}", summary="Get a contact", responses=_READ_ERRORS)
+async def get_contact(contact_id: ContactID, ctx: Member, response: Response) -> ContactRead:
+    """The contact with its accounts, and its version as `ETag` for a later `If-Match`."""
+    contact = await service.read_contact(ctx, contact_id)
+    set_etag(response, contact.version)
+    return ContactRead.model_validate(contact)
+
+
+@router.patch("/{contact_id}", summary="Update a contact", responses=_WRITE_ERRORS)
+async def update_contact(
+    contact_id: ContactID,
+    body: ContactUpdate,
+    ctx: Member,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ContactRead:
+    """Only the fields you send change. Send `If-Match` to refuse a lost update (412)."""
+    contact = await service.update_contact(ctx, contact_id, body, if_match=if_match)
+    set_etag(response, contact.version)
+    return ContactRead.model_validate(contact)
+
+
+@router.delete(
+    "/{contact_id}",
+    summary="Delete a contact",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 404, 412, 422),
+)
+async def delete_contact(contact_id: ContactID, ctx: Member, if_match: IfMatch = None) -> None:
+    """A soft delete: the contact leaves lists (see `include_deleted`) and can be restored."""
+    await service.delete_contact(ctx, contact_id, if_match=if_match)
+
+
+@router.post("/{contact_id}/restore", summary="Restore a deleted contact", responses=_READ_ERRORS)
+async def restore_contact(contact_id: ContactID, ctx: Member, response: Response) -> ContactRead:
+    """Brings a soft-deleted contact back; restoring a live contact changes nothing."""
+    contact = await service.restore_contact(ctx, contact_id)
+    set_etag(response, contact.version)
+    return ContactRead.model_validate(contact)
+
+
+@router.get("/{contact_id}/history", summary="A contact's change history", responses=_READ_ERRORS)
+async def get_contact_history(contact_id: ContactID, ctx: Member) -> History:
+    """Every change, oldest first, account links included: who, when, which fields."""
+    return await service.contact_history(ctx, contact_id)
+
+
+@router.get("/{contact_id}/accounts", summary="A contact's accounts", responses=_READ_ERRORS)
+async def list_contact_accounts(contact_id: ContactID, ctx: Member) -> AccountLinkList:
+    """The accounts the contact is linked to, with their role there; the primary one first."""
+    links = await service.list_links(ctx, contact_id)
+    return AccountLinkList(data=[AccountLink.model_validate(link) for link in links])
+
+
+@router.post(
+    "/{contact_id}/accounts",
+    summary="Link a contact to an account",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(401, 404, 409, 413, 422),
+)
+async def link_contact_account(
+    contact_id: ContactID, body: AccountLinkCreate, ctx: Member, _: Idempotent, response: Response
+) -> ContactRead:
+    """Adds the link and answers with the contact. Already linked is a 409; an account you
+    cannot see is a 422."""
+    contact = await service.link_account(ctx, contact_id, body)
+    set_etag(response, contact.version)
+    return ContactRead.model_validate(contact)
+
+
+@router.patch(
+    "/{contact_id}/accounts/{account_id}",
+    summary="Change a contact's role at an account",
+    responses=problems(401, 404, 413, 422),
+)
+async def update_contact_account(
+    contact_id: ContactID,
+    account_id: LinkedAccountID,
+    body: AccountLinkUpdate,
+    ctx: Member,
+    response: Response,
+) -> ContactRead:
+    """Sets the role, or makes this the primary account (the previous primary stops being)."""
+    contact = await service.update_link(ctx, contact_id, account_id, body)
+    set_etag(response, contact.version)
+    return ContactRead.model_validate(contact)
+
+
+@router.delete(
+    "/{contact_id}/accounts/{account_id}",
+    summary="Unlink a contact from an account",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 404, 422),
+)
+async def unlink_contact_account(
+    contact_id: ContactID, account_id: LinkedAccountID, ctx: Member
+) -> None:
+    """Removes the link only: the contact and the account stay."""
+    await service.unlink_account(ctx, contact_id, account_id)

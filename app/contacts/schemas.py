@@ -1,0 +1,195 @@
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from fastapi import Query
+from pydantic import BaseModel, Field, StrictBool, StringConstraints
+
+from app.core.pagination import ListQuery
+from app.core.schemas import (
+    Area,
+    Email,
+    InputModel,
+    Name,
+    PatchModel,
+    Phone,
+    ReadModel,
+    Tag,
+    Tags,
+    Timestamp,
+)
+
+
+class Gender(StrEnum):
+    male = "male"
+    female = "female"
+    other = "other"
+
+
+class ContactRole(StrEnum):
+    """The part a contact plays at an account."""
+
+    decision_maker = "decision_maker"
+    economic_buyer = "economic_buyer"
+    influencer = "influencer"
+    technical = "technical"
+    billing = "billing"
+    user = "user"
+    other = "other"
+
+
+NamePart = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+Title = Annotated[str, StringConstraints(max_length=120)]
+Birthday = Annotated[date, Field(description="A calendar date, `YYYY-MM-DD`.")]
+
+
+class AccountLink(BaseModel):
+    """One of a contact's accounts, and the contact's part there."""
+
+    account_id: uuid.UUID
+    role: ContactRole | None
+    is_primary: bool
+
+
+class AccountLinkCreate(InputModel):
+    example = {"account_id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f", "role": "decision_maker"}
+
+    account_id: uuid.UUID
+    role: ContactRole | None = None
+    is_primary: StrictBool = Field(
+        False, description="Make this the contact's primary account (the previous one stops being)."
+    )
+
+
+class AccountLinkUpdate(PatchModel):
+    example = {"role": "billing", "is_primary": True}
+
+    role: ContactRole | None = None
+    is_primary: StrictBool = None  # type: ignore[assignment]
+
+
+class AccountLinkList(BaseModel):
+    data: list[AccountLink]
+
+
+_EXAMPLE_IN = {
+    "full_name": "Nguyễn Văn Ánh",
+    "email": "anh.nguyen@minhphat.vn",
+    "phone": "0912 345 678",
+    "title": "Giám đốc mua hàng",
+    "birthday": "1985-04-30",
+    "gender": "male",
+    "province": "Hà Nội",
+    "tags": ["vip"],
+    "custom_fields": {},
+}
+
+
+class ContactCreate(InputModel):
+    """`full_name` in Vietnamese order, family name first; `last_name` (họ) and `first_name`
+    (tên) are taken from it unless sent."""
+
+    example = {**_EXAMPLE_IN, "account_id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f"}
+
+    full_name: Name
+    first_name: NamePart | None = Field(None, description="Given name (tên), e.g. `Ánh`.")
+    last_name: NamePart | None = Field(None, description="Family name (họ), e.g. `Nguyễn`.")
+    email: Email | None = None
+    phone: Phone | None = None
+    title: Title | None = None
+    birthday: Birthday | None = None
+    gender: Gender | None = None
+    province: Area | None = None
+    do_not_contact: StrictBool = False
+    owner_id: uuid.UUID | None = Field(None, description="Default: you.")
+    tags: Tags = Field(default_factory=list)
+    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    account_id: uuid.UUID | None = Field(
+        None, description="Shortcut: link the contact to this account as its primary one."
+    )
+    account_role: ContactRole | None = Field(None, description="The part played at `account_id`.")
+
+
+class ContactUpdate(PatchModel):
+    """Only the fields sent change; account links are managed at `/contacts/{id}/accounts`."""
+
+    example = {"title": "Tổng giám đốc", "do_not_contact": True}
+
+    full_name: Name = None  # type: ignore[assignment]
+    first_name: NamePart | None = None
+    last_name: NamePart | None = None
+    email: Email | None = None
+    phone: Phone | None = None
+    title: Title | None = None
+    birthday: Birthday | None = None
+    gender: Gender | None = None
+    province: Area | None = None
+    do_not_contact: StrictBool = None  # type: ignore[assignment]
+    owner_id: uuid.UUID | None = None
+    tags: Tags = None  # type: ignore[assignment]
+    custom_fields: dict[str, Any] = None  # type: ignore[assignment]
+
+
+class ContactRead(ReadModel):
+    """`accounts` comes last: a list writes it after the contact's own columns."""
+
+    example = {
+        **_EXAMPLE_IN,
+        "id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e70",
+        "first_name": "Ánh",
+        "last_name": "Nguyễn",
+        "phone_e164": "+84912345678",
+        "do_not_contact": False,
+        "owner_id": "01936f4e-0000-7c3d-9e2f-1a2b3c4d5e6f",
+        "version": 1,
+        "created_at": "2026-11-23T04:00:00Z",
+        "updated_at": "2026-11-23T04:00:00Z",
+        "deleted_at": None,
+        "accounts": [
+            {
+                "account_id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f",
+                "role": "decision_maker",
+                "is_primary": True,
+            }
+        ],
+    }
+
+    id: uuid.UUID
+    full_name: str
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    phone_e164: str | None = Field(
+        description="Read-only: the phone in E.164, null if unparseable."
+    )
+    title: str | None
+    birthday: date | None
+    gender: Gender | None
+    province: str | None
+    do_not_contact: bool
+    owner_id: uuid.UUID | None
+    tags: list[str]
+    custom_fields: dict[str, Any]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    deleted_at: datetime | None
+    accounts: list[AccountLink]
+
+
+class ContactQuery(ListQuery):
+    sort: Literal[
+        "created_at", "-created_at", "updated_at", "-updated_at", "full_name", "-full_name",
+    ] = "-created_at"  # fmt: skip
+    owner_id: uuid.UUID | None = None
+    account_id: uuid.UUID | None = Field(None, description="Contacts linked to this account.")
+    province: Area | None = None
+    do_not_contact: bool | None = None
+    tag: list[Tag] | None = Field(None, description="Contacts carrying every given tag.")
+    created_after: Timestamp | None = None
+    created_before: Timestamp | None = None
+
+
+ContactQueryParams = Annotated[ContactQuery, Query()]
