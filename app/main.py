@@ -28,13 +28,15 @@ from app.core.routing import open_session
 from app.core.runtime import database_url, redis_url
 from app.core.settings import Settings, get_settings
 from app.custom_fields.router import router as custom_fields_router
+from app.deals.router import router as deals_router
 from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
+from app.pipelines.router import router as pipelines_router
 from app.users.router import router as users_router
 from workers.queue import queue_client
 
 API_PREFIX = "/api/v1"
-DESCRIPTION = """Sen is a self-hostable CRM API: leads, accounts and contacts, and soon deals.
+DESCRIPTION = """Sen is a self-hostable CRM API: leads, accounts, contacts, pipelines and deals.
 
 Conventions: JSON in snake_case; errors are `application/problem+json` with a stable `code`;
 lists take `limit`/`cursor` and answer `{data, next_cursor}`; GET sends an `ETag` that PATCH
@@ -51,6 +53,8 @@ TAGS = [
         "description": "Organisations: customers, prospects, partners, suppliers, competitors.",
     },
     {"name": "contacts", "description": "People, linked to accounts with a role at each."},
+    {"name": "pipelines", "description": "Sales pipelines and their ordered stages."},
+    {"name": "deals", "description": "Sales opportunities moving through pipeline stages."},
     {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
@@ -147,6 +151,8 @@ def create_app(
         lead_statuses_router,
         accounts_router,
         contacts_router,
+        pipelines_router,
+        deals_router,
         custom_fields_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

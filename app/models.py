@@ -8,6 +8,8 @@ def load_all_models() -> None:
     import app.core.history
     import app.core.idempotency
     import app.custom_fields.models
+    import app.deals.models
     import app.leads.models
+    import app.pipelines.models
     import app.users.models
     import app.workspaces.models  # noqa: F401

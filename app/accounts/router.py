@@ -14,6 +14,8 @@ from app.core.history import History
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
+from app.deals import service as deals_service
+from app.deals.schemas import DealQueryParams, DealRead
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=CommittingRoute)
 
@@ -107,3 +109,18 @@ async def list_account_contacts(
     pagination as `GET /contacts`."""
     rows = await contacts_service.list_account_contacts(ctx, account_id, query)
     return rows.response(ContactRead)
+
+
+@router.get(
+    "/{account_id}/deals",
+    summary="An account's deals",
+    response_model=Page[DealRead],
+    responses=_READ_ERRORS,
+)
+async def list_account_deals(
+    account_id: AccountID, ctx: Member, query: DealQueryParams
+) -> Response:
+    """The account's deals that you can see, with the same filters, sort and pagination as
+    `GET /deals`."""
+    rows = await deals_service.list_account_deals(ctx, account_id, query)
+    return rows.response(DealRead)

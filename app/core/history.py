@@ -16,6 +16,7 @@ from app.core import sql
 from app.core.context import Ctx
 from app.core.ids import new_id
 from app.core.models import Base, TenantMixin, utcnow
+from app.core.money import decimal_string
 
 Changes = dict[str, dict[str, Any]]
 
@@ -37,7 +38,9 @@ class RecordChange(TenantMixin, Base):
 def jsonable(value: Any) -> Any:
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, uuid.UUID | Decimal):
+    if isinstance(value, Decimal):
+        return decimal_string(value)
+    if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, Enum):
         return value.value

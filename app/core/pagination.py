@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -21,6 +22,7 @@ from sqlalchemy import ColumnElement, Select, tuple_
 from app.core import sql
 from app.core.context import Ctx
 from app.core.errors import Unprocessable
+from app.core.money import decimal_string
 from app.core.schemas import reject_nul
 from app.core.search import matches
 
@@ -85,9 +87,15 @@ class Rows(Generic[T]):
             return Response(self.page(read_model).model_dump_json(), media_type="application/json")
         data = [dict(row.items()) for row in self.data]  # type: ignore[attr-defined]
         page = {"data": data, "next_cursor": self.next_cursor}
-        # default=str: asyncpg's own UUID type (and Decimal, for money) are written as strings.
-        body = orjson.dumps(page, default=str, option=_ORJSON)
+        body = orjson.dumps(page, default=_as_json, option=_ORJSON)
         return Response(body, media_type="application/json")
+
+
+def _as_json(value: Any) -> str:
+    """What orjson leaves to us: asyncpg's own UUID type, and money (as pydantic writes it)."""
+    if isinstance(value, Decimal):
+        return decimal_string(value)
+    return str(value)
 
 
 def columns_of(table: Any, read_model: type[BaseModel]) -> list[Any]:
@@ -207,6 +215,10 @@ def equals(column: Any) -> Callable[[Any], ColumnElement[bool]]:
 
 def at_least(column: Any) -> Callable[[Any], ColumnElement[bool]]:
     return lambda value: column >= value
+
+
+def at_most(column: Any) -> Callable[[Any], ColumnElement[bool]]:
+    return lambda value: column <= value
 
 
 def before(column: Any) -> Callable[[Any], ColumnElement[bool]]:

@@ -19,6 +19,7 @@ class CustomFieldResource(StrEnum):
     lead = "lead"
     account = "account"
     contact = "contact"
+    deal = "deal"
 
 
 class CustomFieldType(StrEnum):

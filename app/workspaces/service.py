@@ -8,6 +8,7 @@ from app.core.db import enter_workspace
 from app.core.history import record_creation
 from app.core.ids import new_id
 from app.leads.statuses import seed_statuses
+from app.pipelines.service import seed_default_pipeline
 from app.users.models import User
 from app.workspaces.models import Workspace
 
@@ -15,13 +16,15 @@ from app.workspaces.models import Workspace
 async def create_workspace(
     session: AsyncSession, *, name: str, owner_email: str, owner_password: str, owner_name: str
 ) -> tuple[Workspace, User]:
-    """A new workspace with its default lead statuses and its owner; the caller commits."""
+    """A new workspace with its default lead statuses and sales pipeline, and its owner; the
+    caller commits."""
     workspace = Workspace(id=new_id(), name=name)
     await enter_workspace(session, workspace.id)
     session.add(workspace)
     await session.flush()
     ctx = Ctx(session=session, actor=SYSTEM, workspace_id=workspace.id)
     seed_statuses(ctx)
+    seed_default_pipeline(ctx)
     owner = User(
         workspace_id=workspace.id,
         id=new_id(),

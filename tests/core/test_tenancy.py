@@ -167,14 +167,16 @@ class TestOtherWorkspacesRecordsAre404:
             "field_id": await made_by_b("custom-fields", field),
             "account_id": await made_by_b("accounts", {"name": "Công ty B"}),
             "contact_id": await made_by_b("contacts", {"full_name": "Trần B"}),
+            "deal_id": await made_by_b("deals", {"name": "Hợp đồng B"}),
         }
+        pipeline = (await client.get("/api/v1/pipelines", headers=b)).json()["data"][0]
+        ids |= {"pipeline_id": pipeline["id"], "stage_id": pipeline["stages"][1]["id"]}
         # Valid bodies, so the answer is about the record, not the payload (a body-less POST
         # ignores it).
-        bodies = {
-            "PATCH": {},
-            "POST": {"account_id": ids["account_id"]},
-            "DELETE": None,
-            "GET": None,
+        posted = {
+            "accounts": {"account_id": ids["account_id"]},
+            "stage": {"stage_id": ids["stage_id"]},
+            "stages": {"name": "B", "probability": 10, "kind": "open"},
         }
         checked = []
         for path, operations in app.openapi()["paths"].items():  # type: ignore[attr-defined]
@@ -185,9 +187,8 @@ class TestOtherWorkspacesRecordsAre404:
                 continue
             for method in sorted(m.upper() for m in operations):
                 url = path.format(**{p: ids[p] for p in params})
-                response = await client.request(
-                    method, url, json=bodies[method], headers=world.owner.headers
-                )
+                body = {"PATCH": {}, "POST": posted.get(path.rsplit("/", 1)[-1])}.get(method)
+                response = await client.request(method, url, json=body, headers=world.owner.headers)
                 checked.append((method, path))
                 assert response.status_code == 404, (method, url, response.text)
 

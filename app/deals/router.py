@@ -1,0 +1,111 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from app.core.auth import Member
+from app.core.concurrency import IfMatch, set_etag
+from app.core.errors import problems
+from app.core.history import History
+from app.core.idempotency import Idempotent
+from app.core.pagination import Page
+from app.core.routing import CommittingRoute
+from app.deals import service
+from app.deals.schemas import (
+    DealCreate,
+    DealQueryParams,
+    DealRead,
+    DealUpdate,
+    MoveToStage,
+    StageHistory,
+)
+
+router = APIRouter(prefix="/deals", tags=["deals"], route_class=CommittingRoute)
+
+DealID = Annotated[uuid.UUID, Path(description="The deal's id.")]
+_READ_ERRORS = problems(401, 404, 422)
+_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
+
+
+def _read(response: Response, deal: object) -> DealRead:
+    read = DealRead.model_validate(deal)
+    set_etag(response, read.version)
+    return read
+
+
+@router.get("", summary="List deals", response_model=Page[DealRead], responses=problems(401, 422))
+async def list_deals(ctx: Member, query: DealQueryParams) -> Response:
+    """Deals you can see, newest first by default. Filters combine with AND; `q` ignores case
+    and Vietnamese diacritics over the name."""
+    return (await service.list_deals(ctx, query)).response(DealRead)
+
+
+@router.post(
+    "",
+    summary="Create a deal",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(401, 409, 413, 422),
+)
+async def create_deal(body: DealCreate, ctx: Member, _: Idempotent, response: Response) -> DealRead:
+    """In the default pipeline's first open stage unless told otherwise; the amount must fit
+    its currency's minor units (no fractions of a đồng)."""
+    return _read(response, await service.create_deal(ctx, body))
+
+
+@router.get("/{deal_id}", summary="Get a deal", responses=_READ_ERRORS)
+async def get_deal(deal_id: DealID, ctx: Member, response: Response) -> DealRead:
+    """The deal, with its version as `ETag` for a later `If-Match`."""
+    return _read(response, await service.get_deal(ctx, deal_id))
+
+
+@router.patch("/{deal_id}", summary="Update a deal", responses=_WRITE_ERRORS)
+async def update_deal(
+    deal_id: DealID, body: DealUpdate, ctx: Member, response: Response, if_match: IfMatch = None
+) -> DealRead:
+    """Only the fields you send change; `stage_id` moves the deal by the stage rules. Send
+    `If-Match` to refuse a lost update (412)."""
+    return _read(response, await service.update_deal(ctx, deal_id, body, if_match=if_match))
+
+
+@router.delete(
+    "/{deal_id}",
+    summary="Delete a deal",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 404, 412, 422),
+)
+async def delete_deal(deal_id: DealID, ctx: Member, if_match: IfMatch = None) -> None:
+    """A soft delete: the deal leaves lists (see `include_deleted`) and can be restored."""
+    await service.delete_deal(ctx, deal_id, if_match=if_match)
+
+
+@router.post("/{deal_id}/restore", summary="Restore a deleted deal", responses=_READ_ERRORS)
+async def restore_deal(deal_id: DealID, ctx: Member, response: Response) -> DealRead:
+    """Brings a soft-deleted deal back; restoring a live deal changes nothing."""
+    return _read(response, await service.restore_deal(ctx, deal_id))
+
+
+@router.get("/{deal_id}/history", summary="A deal's change history", responses=_READ_ERRORS)
+async def get_deal_history(deal_id: DealID, ctx: Member) -> History:
+    """Every change, oldest first: who, when, which fields, old → new."""
+    return await service.deal_history(ctx, deal_id)
+
+
+@router.post("/{deal_id}/stage", summary="Move a deal to a stage", responses=_WRITE_ERRORS)
+async def move_deal_to_stage(
+    deal_id: DealID,
+    body: MoveToStage,
+    ctx: Member,
+    response: Response,
+    if_match: IfMatch = None,
+) -> DealRead:
+    """A stage of the deal's own pipeline (another pipeline's is a 422). A `won` or `lost`
+    stage closes the deal (`closed_at`; lost needs `lost_reason`), an open one reopens it.
+    The first won deal of a prospect makes the account a customer."""
+    return _read(response, await service.move_deal_to_stage(ctx, deal_id, body, if_match=if_match))
+
+
+@router.get("/{deal_id}/stage-history", summary="A deal's stage moves", responses=_READ_ERRORS)
+async def get_deal_stage_history(deal_id: DealID, ctx: Member) -> StageHistory:
+    """Oldest first, the creation (from no stage) included, with the time spent in the stage
+    each move left."""
+    return await service.stage_history(ctx, deal_id)

@@ -1,0 +1,265 @@
+"""Pipelines and their stages: seeded per workspace, shaped by admins. A stage that deals are
+in never vanishes under them."""
+
+import uuid
+from collections import Counter
+from typing import Any
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import selectinload
+
+from app.core.concurrency import check_if_match
+from app.core.context import Ctx
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.ids import new_id
+from app.core.models import utcnow
+from app.deals.models import Deal
+from app.pipelines.models import Pipeline, Stage
+from app.pipelines.schemas import (
+    NewPipelineStage,
+    PipelineCreate,
+    PipelineUpdate,
+    StageCreate,
+    StageKind,
+    StageUpdate,
+)
+
+DEFAULT_PIPELINE = "Bán hàng"
+DEFAULT_STAGES = [
+    ("Tiếp cận", "Prospecting", 10, StageKind.open),
+    ("Đánh giá nhu cầu", "Qualification", 25, StageKind.open),
+    ("Gửi báo giá", "Proposal", 50, StageKind.open),
+    ("Thương lượng", "Negotiation", 75, StageKind.open),
+    ("Thắng", "Won", 100, StageKind.won),
+    ("Thua", "Lost", 0, StageKind.lost),
+]
+_STEP = 10  # positions leave room to slot a stage in between
+
+
+class PipelineNotFound(NotFound):
+    code, title = "pipeline_not_found", "Pipeline not found"
+
+
+class StageNotFound(NotFound):
+    code, title = "stage_not_found", "Stage not found"
+
+
+class PipelineInUse(Conflict):
+    code, title = "pipeline_in_use", "Deals are still in this pipeline"
+
+
+class StageInUse(Conflict):
+    code, title = "stage_in_use", "Deals are still in this stage: move them first"
+
+
+class DefaultPipelineRequired(Conflict):
+    code, title = "default_pipeline_required", "The workspace needs a default pipeline"
+
+
+class StageKindRequired(Conflict):
+    code, title = "stage_kind_required", "A pipeline needs an open, a won and a lost stage"
+
+
+def _stage(ctx: Ctx, pipeline_id: uuid.UUID, position: int, data: Any) -> Stage:
+    return Stage(
+        workspace_id=ctx.workspace_id,
+        id=new_id(),
+        pipeline_id=pipeline_id,
+        name=data.name,
+        name_en=data.name_en,
+        probability=data.probability,
+        kind=data.kind,
+        position=position,
+    )
+
+
+def seed_default_pipeline(ctx: Ctx) -> None:
+    """A new workspace's sales pipeline, stage names in Vietnamese and English."""
+    pipeline = Pipeline(
+        workspace_id=ctx.workspace_id, id=new_id(), name=DEFAULT_PIPELINE, is_default=True
+    )
+    stages = [
+        NewPipelineStage(name=vi, name_en=en, probability=probability, kind=kind)
+        for vi, en, probability, kind in DEFAULT_STAGES
+    ]
+    _attach_stages(ctx, pipeline, stages)
+    ctx.session.add(pipeline)
+
+
+def _attach_stages(ctx: Ctx, pipeline: Pipeline, stages: list[NewPipelineStage]) -> None:
+    kinds = Counter(stage.kind for stage in stages)
+    if not all(kinds[kind] for kind in StageKind):
+        raise Unprocessable(
+            [{"field": "stages", "message": "needs at least one open, one won and one lost stage"}]
+        )
+    pipeline.stages = [
+        _stage(ctx, pipeline.id, position * _STEP, data)
+        for position, data in enumerate(stages, start=1)
+    ]
+
+
+async def list_pipelines(ctx: Ctx) -> list[Pipeline]:
+    """Live pipelines, the default first, each with its stages in order."""
+    found = await ctx.session.scalars(
+        select(Pipeline)
+        .where(Pipeline.deleted_at.is_(None))
+        .options(selectinload(Pipeline.stages))
+        .order_by(Pipeline.is_default.desc(), Pipeline.name, Pipeline.id)
+    )
+    return list(found)
+
+
+async def get_pipeline(ctx: Ctx, pipeline_id: uuid.UUID, *, for_update: bool = False) -> Pipeline:
+    """A live pipeline of this workspace with its stages; else a 404."""
+    stmt = (
+        select(Pipeline)
+        .where(Pipeline.id == pipeline_id, Pipeline.deleted_at.is_(None))
+        .options(selectinload(Pipeline.stages))
+    )
+    if for_update:  # stage changes queue per pipeline; If-Match is checked under the lock
+        stmt = stmt.with_for_update(of=Pipeline)
+    found = await ctx.session.scalar(stmt)
+    if found is None:
+        raise PipelineNotFound()
+    return found
+
+
+async def default_pipeline(ctx: Ctx) -> Pipeline:
+    """Where a deal goes when none is named."""
+    found = await ctx.session.scalar(
+        select(Pipeline)
+        .where(Pipeline.is_default, Pipeline.deleted_at.is_(None))
+        .options(selectinload(Pipeline.stages))
+    )
+    if found is None:  # only if an admin removed it by hand: say so rather than guess
+        raise DefaultPipelineRequired()
+    return found
+
+
+def stage_of(pipeline: Pipeline, stage_id: uuid.UUID) -> Stage:
+    for stage in pipeline.stages:
+        if stage.id == stage_id:
+            return stage
+    raise StageNotFound()
+
+
+def first_open_stage(pipeline: Pipeline) -> Stage:
+    """A new deal's stage when none is named."""
+    return next(s for s in pipeline.stages if s.is_active and s.kind == StageKind.open)
+
+
+async def _unset_default(ctx: Ctx) -> None:
+    await ctx.session.execute(update(Pipeline).where(Pipeline.is_default).values(is_default=False))
+
+
+async def create_pipeline(ctx: Ctx, data: PipelineCreate) -> Pipeline:
+    """A pipeline and its stages, in the order given."""
+    if data.is_default:
+        await _unset_default(ctx)
+    pipeline = Pipeline(
+        workspace_id=ctx.workspace_id, id=new_id(), name=data.name, is_default=data.is_default
+    )
+    _attach_stages(ctx, pipeline, data.stages)
+    ctx.session.add(pipeline)
+    await ctx.session.flush()
+    return pipeline
+
+
+def _touch(pipeline: Pipeline) -> None:
+    """Stages are part of what a pipeline reads as: a change to one bumps its version."""
+    pipeline.updated_at = utcnow()
+
+
+async def update_pipeline(
+    ctx: Ctx, pipeline_id: uuid.UUID, data: PipelineUpdate, *, if_match: str | None
+) -> Pipeline:
+    """Rename, make default, or reorder its live stages (`stage_ids`, all of them)."""
+    pipeline = await get_pipeline(ctx, pipeline_id, for_update=True)
+    check_if_match(pipeline.version, if_match)
+    values = data.model_dump(exclude_unset=True)
+    if values.get("is_default") is False and pipeline.is_default:
+        raise DefaultPipelineRequired("Make another pipeline the default instead")
+    if values.get("is_default") and not pipeline.is_default:
+        await _unset_default(ctx)
+        await ctx.session.refresh(pipeline, ["is_default"])
+        pipeline.is_default = True
+    if "name" in values:
+        pipeline.name = values["name"]
+    if "stage_ids" in values:
+        _reorder(pipeline, values["stage_ids"])
+    _touch(pipeline)
+    await ctx.session.flush()
+    return pipeline
+
+
+def _reorder(pipeline: Pipeline, stage_ids: list[uuid.UUID]) -> None:
+    live = {stage.id: stage for stage in pipeline.stages if stage.is_active}
+    if len(stage_ids) != len(live) or set(stage_ids) != set(live):
+        raise Unprocessable(
+            [{"field": "stage_ids", "message": "list every live stage of the pipeline, once"}]
+        )
+    for position, stage_id in enumerate(stage_ids, start=1):
+        live[stage_id].position = position * _STEP
+    pipeline.stages.sort(key=lambda s: (s.position, s.id))
+
+
+async def _has_deals(ctx: Ctx, *conditions: Any) -> bool:
+    live_deal = exists().where(Deal.deleted_at.is_(None), *conditions)
+    return bool(await ctx.session.scalar(select(live_deal)))
+
+
+async def delete_pipeline(ctx: Ctx, pipeline_id: uuid.UUID, *, if_match: str | None) -> None:
+    """Removes a pipeline no deal is in; the default one stays until another takes over."""
+    pipeline = await get_pipeline(ctx, pipeline_id, for_update=True)
+    check_if_match(pipeline.version, if_match)
+    if pipeline.is_default:
+        raise DefaultPipelineRequired("Make another pipeline the default first")
+    if await _has_deals(ctx, Deal.pipeline_id == pipeline.id):
+        raise PipelineInUse()
+    pipeline.deleted_at = utcnow()
+    _touch(pipeline)
+    await ctx.session.flush()
+
+
+async def add_stage(ctx: Ctx, pipeline_id: uuid.UUID, data: StageCreate) -> Pipeline:
+    """A new stage, at `position` or after the last one."""
+    pipeline = await get_pipeline(ctx, pipeline_id, for_update=True)
+    last = max((s.position for s in pipeline.stages), default=0)
+    position = data.position if data.position is not None else last + _STEP
+    pipeline.stages.append(_stage(ctx, pipeline.id, position, data))
+    pipeline.stages.sort(key=lambda s: (s.position, s.id))
+    _touch(pipeline)
+    await ctx.session.flush()
+    return pipeline
+
+
+async def update_stage(
+    ctx: Ctx, pipeline_id: uuid.UUID, stage_id: uuid.UUID, data: StageUpdate
+) -> Pipeline:
+    """Rename, re-weigh or move one stage."""
+    pipeline = await get_pipeline(ctx, pipeline_id, for_update=True)
+    stage = stage_of(pipeline, stage_id)
+    for field, value in data.model_dump(exclude_unset=True).items():
+        setattr(stage, field, value)
+    pipeline.stages.sort(key=lambda s: (s.position, s.id))
+    _touch(pipeline)
+    await ctx.session.flush()
+    return pipeline
+
+
+async def retire_stage(ctx: Ctx, pipeline_id: uuid.UUID, stage_id: uuid.UUID) -> Pipeline:
+    """A retired stage stays for the history that mentions it but takes no more deals. Refused
+    (409) while deals are in it, or when it is the pipeline's last open, won or lost stage."""
+    pipeline = await get_pipeline(ctx, pipeline_id, for_update=True)
+    stage = stage_of(pipeline, stage_id)
+    if not stage.is_active:
+        return pipeline
+    if await _has_deals(ctx, Deal.stage_id == stage.id):
+        raise StageInUse()
+    same_kind = [s for s in pipeline.stages if s.is_active and s.kind == stage.kind]
+    if len(same_kind) == 1:
+        raise StageKindRequired()
+    stage.is_active = False
+    _touch(pipeline)
+    await ctx.session.flush()
+    return pipeline

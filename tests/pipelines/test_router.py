@@ -1,0 +1,194 @@
+"""Pipelines and their stages through the HTTP API: seeded, shaped by admins, never pulled from
+under a deal."""
+
+import httpx
+
+from tests.conftest import World
+
+PIPELINES = "/api/v1/pipelines"
+STAGES = [
+    {"name": "Tiếp cận", "probability": 10, "kind": "open"},
+    {"name": "Lái thử", "name_en": "Test drive", "probability": 40, "kind": "open"},
+    {"name": "Thắng", "probability": 100, "kind": "won"},
+    {"name": "Thua", "probability": 0, "kind": "lost"},
+]
+
+
+async def create(http: httpx.AsyncClient, world: World, **fields: object) -> dict:
+    body = {"name": "Bán xe", "stages": STAGES, **fields}
+    response = await http.post(PIPELINES, json=body, headers=world.admin.headers)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+async def default_pipeline(http: httpx.AsyncClient, world: World) -> dict:
+    listed = (await http.get(PIPELINES, headers=world.sales.headers)).json()["data"]
+    return next(p for p in listed if p["is_default"])
+
+
+class TestSeeded:
+    async def test_a_workspace_starts_with_a_bilingual_default_pipeline(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        pipeline = await default_pipeline(client, world)
+
+        names = [(s["name"], s["name_en"], s["kind"]) for s in pipeline["stages"]]
+        assert names[0] == ("Tiếp cận", "Prospecting", "open")
+        assert names[-2:] == [("Thắng", "Won", "won"), ("Thua", "Lost", "lost")]
+        positions = [s["position"] for s in pipeline["stages"]]
+        assert positions == sorted(positions)
+
+
+class TestCreatePipeline:
+    async def test_keeps_the_stages_in_the_order_given(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        pipeline = await create(client, world)
+
+        assert [s["name"] for s in pipeline["stages"]] == ["Tiếp cận", "Lái thử", "Thắng", "Thua"]
+        assert pipeline["is_default"] is False
+        assert all(s["is_active"] for s in pipeline["stages"])
+
+    async def test_without_a_won_or_lost_stage_is_422(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        response = await client.post(
+            PIPELINES,
+            json={"name": "Thiếu", "stages": [STAGES[0], STAGES[1], STAGES[2]]},
+            headers=world.admin.headers,
+        )
+
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == "stages"
+
+    async def test_only_admins_shape_pipelines(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        response = await client.post(
+            PIPELINES, json={"name": "Của tôi", "stages": STAGES}, headers=world.sales.headers
+        )
+
+        assert response.status_code == 403
+
+    async def test_a_new_default_takes_over_from_the_old_one(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        old = await default_pipeline(client, world)
+
+        new = await create(client, world, is_default=True)
+        listed = (await client.get(PIPELINES, headers=world.sales.headers)).json()["data"]
+
+        assert [p["id"] for p in listed if p["is_default"]] == [new["id"]]
+        assert old["id"] in [p["id"] for p in listed]
+
+
+class TestStages:
+    async def test_reorder_add_and_rename_move_the_version(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        pipeline = await create(client, world)
+        url = f"{PIPELINES}/{pipeline['id']}"
+        ids = [s["id"] for s in pipeline["stages"]]
+
+        reordered = await client.patch(
+            url, json={"stage_ids": [ids[1], ids[0], ids[2], ids[3]]}, headers=world.admin.headers
+        )
+        added = await client.post(
+            f"{url}/stages",
+            json={"name": "Đặt cọc", "probability": 80, "kind": "open", "position": 25},
+            headers=world.admin.headers,
+        )
+        renamed = await client.patch(
+            f"{url}/stages/{ids[0]}", json={"name": "Gặp mặt"}, headers=world.admin.headers
+        )
+
+        assert [s["id"] for s in reordered.json()["stages"]] == [ids[1], ids[0], ids[2], ids[3]]
+        assert [s["name"] for s in added.json()["stages"]] == [
+            "Lái thử", "Tiếp cận", "Đặt cọc", "Thắng", "Thua",
+        ]  # fmt: skip
+        assert renamed.json()["stages"][1]["name"] == "Gặp mặt"
+        assert renamed.json()["version"] == 4
+        assert renamed.headers["etag"] == '"4"'
+
+    async def test_a_reorder_that_leaves_out_a_stage_is_422(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        pipeline = await create(client, world)
+        ids = [s["id"] for s in pipeline["stages"]]
+
+        response = await client.patch(
+            f"{PIPELINES}/{pipeline['id']}", json={"stage_ids": ids[:3]},
+            headers=world.admin.headers,
+        )  # fmt: skip
+
+        assert response.status_code == 422
+
+    async def test_a_stage_with_deals_cannot_be_retired_until_they_move(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        pipeline = await create(client, world)
+        first, second = pipeline["stages"][0]["id"], pipeline["stages"][1]["id"]
+        deal = await client.post(
+            "/api/v1/deals",
+            json={"name": "Xe bán tải", "pipeline_id": pipeline["id"]},
+            headers=world.sales.headers,
+        )
+        stage_url = f"{PIPELINES}/{pipeline['id']}/stages/{first}"
+
+        refused = await client.delete(stage_url, headers=world.admin.headers)
+        await client.post(
+            f"/api/v1/deals/{deal.json()['id']}/stage",
+            json={"stage_id": second},
+            headers=world.sales.headers,
+        )
+        retired = await client.delete(stage_url, headers=world.admin.headers)
+        no_more = await client.post(
+            "/api/v1/deals",
+            json={"name": "Xe khác", "pipeline_id": pipeline["id"], "stage_id": first},
+            headers=world.sales.headers,
+        )
+
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "stage_in_use"
+        assert retired.status_code == 200
+        assert {s["id"]: s["is_active"] for s in retired.json()["stages"]}[first] is False
+        assert no_more.status_code == 422
+        assert no_more.json()["errors"][0]["field"] == "stage_id"
+
+    async def test_the_last_won_stage_cannot_be_retired(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        pipeline = await create(client, world)
+        won = next(s["id"] for s in pipeline["stages"] if s["kind"] == "won")
+
+        response = await client.delete(
+            f"{PIPELINES}/{pipeline['id']}/stages/{won}", headers=world.admin.headers
+        )
+
+        assert response.status_code == 409
+        assert response.json()["code"] == "stage_kind_required"
+
+
+class TestDeletePipeline:
+    async def test_an_unused_pipeline_goes_but_the_default_or_a_used_one_stays(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        unused = await create(client, world, name="Không dùng")
+        used = await create(client, world, name="Đang dùng")
+        await client.post(
+            "/api/v1/deals",
+            json={"name": "Một deal", "pipeline_id": used["id"]},
+            headers=world.sales.headers,
+        )
+        default = await default_pipeline(client, world)
+
+        gone = await client.delete(f"{PIPELINES}/{unused['id']}", headers=world.admin.headers)
+        in_use = await client.delete(f"{PIPELINES}/{used['id']}", headers=world.admin.headers)
+        needed = await client.delete(f"{PIPELINES}/{default['id']}", headers=world.admin.headers)
+        after = await client.get(f"{PIPELINES}/{unused['id']}", headers=world.admin.headers)
+
+        assert gone.status_code == 204
+        assert after.status_code == 404
+        assert in_use.status_code == 409
+        assert needed.status_code == 409
+        assert needed.json()["code"] == "default_pipeline_required"
