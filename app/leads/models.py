@@ -1,4 +1,5 @@
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -48,6 +49,10 @@ class Lead(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
     __tablename__ = "leads"
     __table_args__ = (
         tenant_fk(["owner_id"], "users"),
+        # What the lead became (leads and deals point at each other: this one is added last).
+        tenant_fk(["converted_account_id"], "accounts"),
+        tenant_fk(["converted_contact_id"], "contacts"),
+        tenant_fk(["converted_deal_id"], "deals", use_alter=True),
         ForeignKeyConstraint(
             ["workspace_id", "status"],
             ["lead_statuses.workspace_id", "lead_statuses.key"],
@@ -106,3 +111,7 @@ class Lead(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
     notes: Mapped[str | None] = mapped_column(Text)
     # Folded (lower-case, no diacritics) name, company, email and phones, for `q`.
     search_text: Mapped[str] = mapped_column(Text, default="")
+    converted_account_id: Mapped[uuid.UUID | None]
+    converted_contact_id: Mapped[uuid.UUID | None]
+    converted_deal_id: Mapped[uuid.UUID | None]
+    converted_at: Mapped[datetime | None]

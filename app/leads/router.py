@@ -1,8 +1,10 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
+from app.accounts.schemas import AccountRead, TaxCode
+from app.contacts.schemas import ContactRead
 from app.core.auth import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
@@ -10,8 +12,12 @@ from app.core.history import History
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
-from app.leads import service, statuses
+from app.deals.schemas import DealRead
+from app.leads import convert, service, statuses
 from app.leads.schemas import (
+    Conversion,
+    ConversionPreview,
+    ConvertLead,
     LeadCreate,
     LeadQueryParams,
     LeadRead,
@@ -94,6 +100,43 @@ async def restore_lead(lead_id: LeadID, ctx: Member, response: Response) -> Lead
 async def get_lead_history(lead_id: LeadID, ctx: Member) -> History:
     """Every change, oldest first: who, when, which fields, old → new."""
     return await service.lead_history(ctx, lead_id)
+
+
+@router.post(
+    "/{lead_id}/convert",
+    summary="Convert a lead",
+    responses=problems(401, 404, 409, 412, 413, 422),
+)
+async def convert_lead(
+    lead_id: LeadID, ctx: Member, _: Idempotent, body: ConvertLead | None = None
+) -> Conversion:
+    """Turns the lead into a contact, an account (new, or an existing one by `id`) and, if you
+    ask, a deal: all in one transaction, or nothing. The lead becomes `converted` and
+    read-only; converting it again, or a disqualified lead, is a 409."""
+    done = await convert.convert_lead(ctx, lead_id, body or ConvertLead())
+    return Conversion(
+        lead=LeadRead.model_validate(done.lead),
+        account=AccountRead.model_validate(done.account) if done.account else None,
+        contact=ContactRead.model_validate(done.contact),
+        deal=DealRead.model_validate(done.deal) if done.deal else None,
+    )
+
+
+@router.get(
+    "/{lead_id}/convert",
+    summary="Preview a lead's conversion",
+    responses=_READ_ERRORS,
+)
+async def preview_lead_conversion(
+    lead_id: LeadID,
+    ctx: Member,
+    tax_code: Annotated[
+        TaxCode | None, Query(description="Also match accounts by this tax code.")
+    ] = None,
+) -> ConversionPreview:
+    """Existing accounts and contacts you can see that match the lead by email or phone
+    (accounts also by company name or `tax_code`), so you can link to them instead."""
+    return await convert.preview_conversion(ctx, lead_id, tax_code=tax_code)
 
 
 @statuses_router.get("", summary="List lead statuses", responses=problems(401))

@@ -1,11 +1,14 @@
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
+from app.accounts.schemas import AccountCreate, AccountRead
+from app.contacts.schemas import ContactCreate, ContactRead
+from app.core.money import Currency
 from app.core.pagination import ListQuery
 from app.core.schemas import (
     Area,
@@ -20,6 +23,7 @@ from app.core.schemas import (
     Tags,
     Timestamp,
 )
+from app.deals.schemas import AmountIn, DealRead
 
 
 class LeadSource(StrEnum):
@@ -141,6 +145,10 @@ class LeadRead(ReadModel):
         "created_at": "2026-11-23T04:00:00Z",
         "updated_at": "2026-11-23T04:00:00Z",
         "deleted_at": None,
+        "converted_account_id": None,
+        "converted_contact_id": None,
+        "converted_deal_id": None,
+        "converted_at": None,
     }
 
     id: uuid.UUID
@@ -171,6 +179,12 @@ class LeadRead(ReadModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    converted_account_id: uuid.UUID | None = Field(description="Read-only: set by conversion.")
+    converted_contact_id: uuid.UUID | None = Field(description="Read-only: set by conversion.")
+    converted_deal_id: uuid.UUID | None = Field(description="Read-only: set by conversion.")
+    converted_at: datetime | None = Field(
+        description="Read-only: when it was converted; the lead is read-only from then on."
+    )
 
 
 class LeadQuery(ListQuery):
@@ -242,3 +256,61 @@ class LeadStatusRead(ReadModel):
 
 class LeadStatusList(BaseModel):
     data: list[LeadStatusRead]
+
+
+class ExistingRecord(InputModel):
+    """Link to a record that already exists (one `GET /leads/{id}/convert` suggested, say)."""
+
+    id: uuid.UUID
+
+
+class ConvertAccount(AccountCreate):
+    """A new account; `name` defaults to the lead's company name."""
+
+    name: Name | None = None  # type: ignore[assignment]
+
+
+class ConvertContact(ContactCreate):
+    """A new contact; every field defaults to the lead's (name, email, phone, title, province,
+    owner, tags). It is linked to the conversion's account, so `account_id` is not taken."""
+
+    full_name: Name | None = None  # type: ignore[assignment]
+
+
+class ConvertDeal(InputModel):
+    name: Name | None = Field(None, description="Default: the company's or the lead's name.")
+    pipeline_id: uuid.UUID | None = Field(None, description="Default: the default pipeline.")
+    stage_id: uuid.UUID | None = Field(None, description="Default: its first open stage.")
+    amount: AmountIn | None = None
+    currency: Currency | None = None
+    expected_close_date: date | None = None
+
+
+class ConvertLead(InputModel):
+    """Every part is optional. `account` left out: a new account named after the lead's
+    company (none if it has no company); `null`: no account. `contact` left out: a new contact
+    made from the lead. `deal` left out or `null`: no deal."""
+
+    example = {
+        "account": {"name": "Công ty TNHH Minh Phát", "tax_code": "0312345678"},
+        "contact": {"title": "Giám đốc"},
+        "deal": {"name": "Minh Phát — 3 xe tải", "amount": "2850000000"},
+    }
+
+    account: ExistingRecord | ConvertAccount | None = None
+    contact: ExistingRecord | ConvertContact = None  # type: ignore[assignment]
+    deal: ConvertDeal | None = None
+
+
+class Conversion(BaseModel):
+    lead: LeadRead
+    account: AccountRead | None
+    contact: ContactRead
+    deal: DealRead | None
+
+
+class ConversionPreview(BaseModel):
+    """Existing records that look like the lead, to offer "link to existing"."""
+
+    accounts: list[AccountRead] = Field(description="By email, phone, company name or tax code.")
+    contacts: list[ContactRead] = Field(description="By email or phone.")

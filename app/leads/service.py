@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
-from app.core.errors import NotFound
+from app.core.errors import Conflict, NotFound
 from app.core.history import History, apply_changes, history_of, insert_with_history
 from app.core.pagination import (
     Rows,
@@ -63,6 +63,10 @@ _HISTORY_FIELDS = [
 
 class LeadNotFound(NotFound):
     code, title = "lead_not_found", "Lead not found"
+
+
+class LeadConverted(Conflict):
+    code, title = "lead_converted", "A converted lead is read-only"
 
 
 def _search_text_of(lead: dict[str, Any]) -> str:
@@ -119,6 +123,8 @@ async def update_lead(
     """Applies only the fields sent; a stale If-Match is a 412."""
     lead = await get_lead(ctx, lead_id, for_update=True)
     check_if_match(lead.version, if_match)
+    if lead.converted_at is not None:
+        raise LeadConverted("It lives on as the contact, account and deal it became")
     values = data.model_dump(exclude_unset=True)
     if "status" in values and values["status"] != lead.status:
         values["status"] = (await statuses.status_for_assignment(ctx, values["status"])).key

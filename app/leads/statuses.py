@@ -68,7 +68,7 @@ async def get_status(ctx: Ctx, status_id: uuid.UUID) -> LeadStatus:
 
 
 _STATUS = LeadStatus.__table__.c
-_ASSIGNABLE = select(_STATUS.key, _STATUS.category, _STATUS.is_active)
+_ASSIGNABLE = select(_STATUS.key, _STATUS.category, _STATUS.is_active, _STATUS.position)
 
 
 async def _statuses_by_key(ctx: Ctx) -> dict[str, Any]:
@@ -76,6 +76,17 @@ async def _statuses_by_key(ctx: Ctx) -> dict[str, Any]:
         return {row.key: row for row in await read_rows(ctx, _ASSIGNABLE)}
 
     return await cached(ctx, "lead_statuses", load)
+
+
+async def status_by_key(ctx: Ctx, key: str) -> Any:
+    """A status a lead has (its key, category, is_active and position), retired or not."""
+    return (await _statuses_by_key(ctx))[key]
+
+
+async def converted_key(ctx: Ctx) -> str:
+    """The status conversion gives a lead: the first `converted` one, live ones first."""
+    found = [s for s in (await _statuses_by_key(ctx)).values() if s.category == "converted"]
+    return min(found, key=lambda s: (not s.is_active, s.position, s.key)).key  # type: ignore[no-any-return]
 
 
 async def status_for_assignment(ctx: Ctx, key: str | None) -> Any:

@@ -1,0 +1,187 @@
+"""Lead conversion: a lead becomes a contact, an account (new or existing) and optionally a
+deal, in the request's one transaction, and keeps links to what it became."""
+
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from app.accounts import service as accounts_service
+from app.accounts.models import Account
+from app.accounts.schemas import AccountCreate, AccountRead
+from app.contacts import service as contacts_service
+from app.contacts.models import Contact
+from app.contacts.schemas import AccountLinkCreate, ContactCreate, ContactRead
+from app.core import sql
+from app.core.context import Ctx
+from app.core.errors import Conflict, Unprocessable
+from app.core.history import jsonable, record_change
+from app.core.models import utcnow
+from app.core.pagination import columns_of
+from app.core.records import restrict_to_visible
+from app.deals import service as deals_service
+from app.deals.schemas import DealCreate
+from app.leads import service as leads_service
+from app.leads import statuses
+from app.leads.models import Lead
+from app.leads.schemas import (
+    ConversionPreview,
+    ConvertLead,
+    ExistingRecord,
+    StatusCategory,
+)
+
+_PREVIEW_LIMIT = 10
+
+
+class LeadAlreadyConverted(Conflict):
+    code, title = "lead_already_converted", "This lead was already converted"
+
+
+class LeadDisqualified(Conflict):
+    code, title = "lead_disqualified", "A disqualified lead can't be converted: change its status"
+
+
+def _invalid(field: str, message: str) -> Unprocessable:
+    return Unprocessable([{"field": field, "message": message}])
+
+
+async def _account(ctx: Ctx, lead: Lead, data: ConvertLead) -> Any:
+    """The existing account named, a new one, or none (explicit null; or no company)."""
+    if "account" in data.model_fields_set and data.account is None:
+        return None
+    if isinstance(data.account, ExistingRecord):
+        try:
+            return await accounts_service.get_account(ctx, data.account.id)
+        except accounts_service.AccountNotFound:
+            raise _invalid("account.id", "not an account you can see")
+    given = data.account.model_dump(exclude_unset=True) if data.account else {}
+    name = given.get("name") or lead.company_name
+    if not name:
+        if data.account is not None:
+            raise _invalid("account.name", "the lead has no company name: give one")
+        return None
+    defaults = {"industry": lead.industry, "province": lead.province, "owner_id": lead.owner_id}
+    return await accounts_service.create_account(
+        ctx, AccountCreate.model_validate({**defaults, **given, "name": name})
+    )
+
+
+async def _contact(ctx: Ctx, lead: Lead, data: ConvertLead, account: Any) -> Any:
+    """The existing contact named (linked to the account too), or a new one made from the
+    lead, linked to the account as its primary one."""
+    if isinstance(data.contact, ExistingRecord):
+        try:
+            contact = await contacts_service.get_contact(ctx, data.contact.id)
+        except contacts_service.ContactNotFound:
+            raise _invalid("contact.id", "not a contact you can see")
+        links = await contacts_service.list_links(ctx, contact.id)
+        if account is not None and all(link["account_id"] != account.id for link in links):
+            link = AccountLinkCreate(account_id=account.id, is_primary=not links)
+            return await contacts_service.link_account(ctx, contact.id, link)
+        return await contacts_service.read_contact(ctx, contact.id)
+    given = data.contact.model_dump(exclude_unset=True) if data.contact else {}
+    if "account_id" in given or "account_role" in given:
+        raise _invalid("contact.account_id", "the contact is linked to `account`")
+    defaults = {
+        "full_name": lead.full_name, "email": lead.email, "phone": lead.phone,
+        "title": lead.title, "province": lead.province, "owner_id": lead.owner_id,
+        "tags": list(lead.tags),
+    }  # fmt: skip
+    if account is not None:
+        defaults["account_id"] = account.id
+    return await contacts_service.create_contact(
+        ctx, ContactCreate.model_validate({**defaults, **given})
+    )
+
+
+async def _deal(ctx: Ctx, lead: Lead, data: ConvertLead, account: Any, contact: Any) -> Any:
+    if data.deal is None:
+        return None
+    given = data.deal.model_dump(exclude_unset=True)
+    values = {
+        "name": given.pop("name", None) or lead.company_name or lead.full_name,
+        "account_id": account.id if account is not None else None,
+        "contact_id": contact.id,
+        "owner_id": lead.owner_id,
+        **given,
+    }
+    return await deals_service.create_deal(
+        ctx, DealCreate.model_validate(values), source_lead_id=lead.id
+    )
+
+
+async def convert_lead(ctx: Ctx, lead_id: uuid.UUID, data: ConvertLead) -> SimpleNamespace:
+    """Turn a lead into a contact, an account (new or existing) and optionally a deal, all or
+    nothing; the lead becomes `converted` and read-only, and remembers what it became."""
+    # The row lock makes racing conversions queue: the first converts, the others see it.
+    lead = await leads_service.get_lead(ctx, lead_id, for_update=True)
+    if lead.converted_at is not None:
+        raise LeadAlreadyConverted()
+    category = (await statuses.status_by_key(ctx, lead.status)).category
+    if category == StatusCategory.disqualified:
+        raise LeadDisqualified()
+    account = await _account(ctx, lead, data)
+    contact = await _contact(ctx, lead, data, account)
+    deal = await _deal(ctx, lead, data, account, contact)
+    converted = {
+        "status": await statuses.converted_key(ctx),
+        "converted_account_id": account.id if account is not None else None,
+        "converted_contact_id": contact.id,
+        "converted_deal_id": deal.id if deal is not None else None,
+        "converted_at": utcnow(),
+    }
+    changes = {
+        field: {"old": jsonable(getattr(lead, field)), "new": jsonable(value)}
+        for field, value in converted.items()
+    }
+    for field, value in converted.items():
+        setattr(lead, field, value)
+    lead.updated_at = converted["converted_at"]
+    record_change(ctx, leads_service.RESOURCE, lead.id, "converted", changes)
+    await ctx.session.flush()
+    return SimpleNamespace(lead=lead, account=account, contact=contact, deal=deal)
+
+
+async def preview_conversion(
+    ctx: Ctx, lead_id: uuid.UUID, *, tax_code: str | None = None
+) -> ConversionPreview:
+    """Existing accounts and contacts the actor can see that look like the lead: the same
+    email or phone (accounts also the company name, or the tax code given)."""
+    lead = await leads_service.get_lead(ctx, lead_id)
+    account_matches = _matching(Account, lead)
+    if lead.company_name:
+        account_matches.append(func.lower(Account.name) == lead.company_name.lower())
+    if tax_code:
+        account_matches.append(Account.tax_code == tax_code)
+    accounts = await _visible_matches(ctx, Account, AccountRead, account_matches)
+    contact_rows = await _visible_matches(ctx, Contact, ContactRead, _matching(Contact, lead))
+    contacts = [await contacts_service.read_contact(ctx, row["id"]) for row in contact_rows]
+    return ConversionPreview(
+        accounts=[AccountRead.model_validate(dict(row)) for row in accounts],
+        contacts=[ContactRead.model_validate(contact) for contact in contacts],
+    )
+
+
+def _matching(model: Any, lead: Lead) -> list[Any]:
+    conditions = []
+    if lead.email:
+        conditions.append(func.lower(model.email) == lead.email.lower())
+    if lead.phone_e164:
+        conditions.append(model.phone_e164 == lead.phone_e164)
+    return conditions
+
+
+async def _visible_matches(
+    ctx: Ctx, model: Any, read_model: Any, conditions: list[Any]
+) -> list[Any]:
+    if not conditions:
+        return []
+    stmt = (
+        select(*columns_of(model.__table__, read_model))
+        .where(model.deleted_at.is_(None), or_(*conditions))
+        .order_by(model.created_at.desc(), model.id.desc())
+        .limit(_PREVIEW_LIMIT)
+    )
+    return await sql.fetch(ctx, restrict_to_visible(stmt, model, ctx.actor))
