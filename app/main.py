@@ -12,10 +12,12 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.accounts.router import router as accounts_router
+from app.activities.router import router as activities_router
+from app.activities.router import timelines_router
 from app.auth.router import keys_router as api_keys_router
 from app.auth.router import router as auth_router
 from app.contacts.router import router as contacts_router
-from app.core import idempotency, openapi
+from app.core import idempotency, jobs, openapi
 from app.core.db import make_engine, make_sessionmaker
 from app.core.errors import install_error_handlers, problem_response, problems
 from app.core.observability import (
@@ -31,12 +33,13 @@ from app.custom_fields.router import router as custom_fields_router
 from app.deals.router import router as deals_router
 from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
+from app.notifications.router import router as notifications_router
 from app.pipelines.router import router as pipelines_router
 from app.users.router import router as users_router
 from workers.queue import queue_client
 
 API_PREFIX = "/api/v1"
-DESCRIPTION = """Sen is a self-hostable CRM API: leads, accounts, contacts, pipelines and deals.
+DESCRIPTION = """Sen is a self-hostable CRM API: leads, accounts, contacts, deals, activities.
 
 Conventions: JSON in snake_case; errors are `application/problem+json` with a stable `code`;
 lists take `limit`/`cursor` and answer `{data, next_cursor}`; GET sends an `ETag` that PATCH
@@ -55,6 +58,11 @@ TAGS = [
     {"name": "contacts", "description": "People, linked to accounts with a role at each."},
     {"name": "pipelines", "description": "Sales pipelines and their ordered stages."},
     {"name": "deals", "description": "Sales opportunities moving through pipeline stages."},
+    {
+        "name": "activities",
+        "description": "Calls, emails, meetings, notes and tasks about any record; reminders.",
+    },
+    {"name": "notifications", "description": "Your inbox: reminders and what needs you."},
     {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
@@ -126,6 +134,7 @@ def create_app(
         try:
             yield
         finally:
+            await jobs.wait_for_sends()
             await app.state.redis.aclose()
             await app.state.engine.dispose()
 
@@ -153,6 +162,9 @@ def create_app(
         contacts_router,
         pipelines_router,
         deals_router,
+        activities_router,
+        timelines_router,
+        notifications_router,
         custom_fields_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -3,6 +3,7 @@
 
 def load_all_models() -> None:
     import app.accounts.models
+    import app.activities.models
     import app.auth.models
     import app.contacts.models
     import app.core.history
@@ -10,6 +11,7 @@ def load_all_models() -> None:
     import app.custom_fields.models
     import app.deals.models
     import app.leads.models
+    import app.notifications.models
     import app.pipelines.models
     import app.users.models
     import app.workspaces.models  # noqa: F401

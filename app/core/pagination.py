@@ -175,7 +175,8 @@ async def paginate(
 
     Give it `select(*columns_of(table, ReadModel))` (its columns must include `id` and the
     sort keys): a page is read-only, and it is read straight through the driver
-    (app/core/sql.py), skipping the ORM and SQLAlchemy's result layer."""
+    (app/core/sql.py), skipping the ORM and SQLAlchemy's result layer. `model` is the mapped
+    class, or any selectable with an `id` column (a union, as a subquery)."""
     name = query.sort.removeprefix("-")
     if name not in sorts:
         allowed = ", ".join(sorted(sorts))
@@ -183,12 +184,12 @@ async def paginate(
     descending = query.sort.startswith("-")
     column = sorts[name]
 
-    if query.q and search_column is not None:
+    if getattr(query, "q", None) and search_column is not None:
         condition = matches(search_column, query.q)
         if condition is not None:
             stmt = stmt.where(condition)
-    table = model.__table__.c
-    if not query.include_deleted and "deleted_at" in table:
+    table = getattr(model, "__table__", model).c
+    if not getattr(query, "include_deleted", False) and "deleted_at" in table:
         stmt = stmt.where(table.deleted_at.is_(None))
     if query.cursor:
         value, after_id = _decode_cursor(query.cursor, query.sort, column)

@@ -9,7 +9,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import idempotency
+from app.core import idempotency, jobs
 
 
 async def open_session(request: Request) -> AsyncSession:
@@ -40,8 +40,10 @@ class CommittingRoute(APIRoute):
                 if response.status_code < 400:
                     await idempotency.remember_response(request, response)
                     await session.commit()
+                    jobs.send_after_commit(session, getattr(request.app.state, "redis", None))
                 return response
             finally:
+                jobs.forget_pending(session)
                 await session.close()
 
         return committing_handler

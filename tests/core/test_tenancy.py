@@ -149,8 +149,12 @@ class TestRowLevelSecurity:
 
 class TestOtherWorkspacesRecordsAre404:
     async def test_every_record_endpoint_answers_404_for_another_workspaces_id(
-        self, client: httpx.AsyncClient, world: World, app: object
+        self, client: httpx.AsyncClient, world: World, app: object, session: AsyncSession
     ) -> None:
+        from app.core.db import enter_workspace
+        from app.core.ids import new_id
+        from app.notifications.models import Notification
+
         b = world.other_owner.headers
 
         async def made_by_b(path: str, body: dict[str, str]) -> str:
@@ -171,6 +175,19 @@ class TestOtherWorkspacesRecordsAre404:
         }
         pipeline = (await client.get("/api/v1/pipelines", headers=b)).json()["data"][0]
         ids |= {"pipeline_id": pipeline["id"], "stage_id": pipeline["stages"][1]["id"]}
+        activity = {"type": "note", "subject": "B", "related_type": "lead"}
+        ids["activity_id"] = await made_by_b(
+            "activities", activity | {"related_id": ids["lead_id"]}
+        )
+        # Notifications are written by the worker: B's owner gets one here, as a job would.
+        await enter_workspace(session, world.other_owner.workspace_id)
+        notification = Notification(
+            workspace_id=world.other_owner.workspace_id, id=new_id(),
+            user_id=world.other_owner.user_id, kind="reminder", title="B",
+        )  # fmt: skip
+        session.add(notification)
+        await session.flush()
+        ids["notification_id"] = str(notification.id)
         # Valid bodies, so the answer is about the record, not the payload (a body-less POST
         # ignores it).
         posted = {

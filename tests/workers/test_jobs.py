@@ -32,6 +32,8 @@ async def test_expired_idempotency_keys_are_forgotten_and_fresh_ones_kept(
         )
         settings = redis_settings(redis_url)
         pool = await create_pool(settings)
+        # A burst worker stops only at an empty queue: no reminder left by other tests.
+        await pool.flushdb()
         await pool.enqueue_job("forget_expired_idempotency_keys")
         worker = Worker(
             functions=FUNCTIONS,  # type: ignore[arg-type]

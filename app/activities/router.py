@@ -1,0 +1,159 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from app.activities import service, timeline
+from app.activities.schemas import (
+    ActivityCreate,
+    ActivityQueryParams,
+    ActivityRead,
+    ActivityUpdate,
+    RelatedType,
+    TimelineEntry,
+    TimelineQueryParams,
+)
+from app.core.auth import Member
+from app.core.concurrency import IfMatch, set_etag
+from app.core.errors import problems
+from app.core.history import History
+from app.core.idempotency import Idempotent
+from app.core.pagination import Page
+from app.core.routing import CommittingRoute
+
+router = APIRouter(prefix="/activities", tags=["activities"], route_class=CommittingRoute)
+timelines_router = APIRouter(route_class=CommittingRoute)
+
+ActivityID = Annotated[uuid.UUID, Path(description="The activity's id.")]
+_READ_ERRORS = problems(401, 404, 422)
+_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
+
+
+def _read(response: Response, activity: object) -> ActivityRead:
+    read = ActivityRead.model_validate(activity)
+    set_etag(response, read.version)
+    return read
+
+
+@router.get(
+    "", summary="List activities", response_model=Page[ActivityRead], responses=problems(401, 422)
+)
+async def list_activities(ctx: Member, query: ActivityQueryParams) -> Response:
+    """Activities you can see, newest first. Filter by the record they are about
+    (`related_type` + `related_id`), type, owner, completion or due range."""
+    return (await service.list_activities(ctx, query)).response(ActivityRead)
+
+
+@router.post(
+    "",
+    summary="Log or plan an activity",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(401, 409, 413, 422),
+)
+async def create_activity(
+    body: ActivityCreate, ctx: Member, _: Idempotent, response: Response
+) -> ActivityRead:
+    """About a lead, contact, account or deal you can see (422 otherwise). A `remind_at`
+    notifies the owner at that time."""
+    return _read(response, await service.create_activity(ctx, body))
+
+
+@router.get("/{activity_id}", summary="Get an activity", responses=_READ_ERRORS)
+async def get_activity(activity_id: ActivityID, ctx: Member, response: Response) -> ActivityRead:
+    """The activity, with its version as `ETag`."""
+    return _read(response, await service.get_activity(ctx, activity_id))
+
+
+@router.patch("/{activity_id}", summary="Update an activity", responses=_WRITE_ERRORS)
+async def update_activity(
+    activity_id: ActivityID,
+    body: ActivityUpdate,
+    ctx: Member,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ActivityRead:
+    """Only the fields you send change; `completed: true` stamps `completed_at` and drops the
+    pending reminder, a new `remind_at` reschedules it."""
+    return _read(response, await service.update_activity(ctx, activity_id, body, if_match=if_match))
+
+
+@router.delete(
+    "/{activity_id}",
+    summary="Delete an activity",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=problems(401, 404, 412, 422),
+)
+async def delete_activity(activity_id: ActivityID, ctx: Member, if_match: IfMatch = None) -> None:
+    """A soft delete: gone from lists, timelines and calendars, its reminder dropped."""
+    await service.delete_activity(ctx, activity_id, if_match=if_match)
+
+
+@router.post("/{activity_id}/restore", summary="Restore a deleted activity", responses=_READ_ERRORS)
+async def restore_activity(
+    activity_id: ActivityID, ctx: Member, response: Response
+) -> ActivityRead:
+    """Brings a deleted activity back, and its reminder if still to come."""
+    return _read(response, await service.restore_activity(ctx, activity_id))
+
+
+@router.get(
+    "/{activity_id}/history", summary="An activity's change history", responses=_READ_ERRORS
+)
+async def get_activity_history(activity_id: ActivityID, ctx: Member) -> History:
+    """Every change, oldest first: who, when, which fields, old → new."""
+    return await service.activity_history(ctx, activity_id)
+
+
+_TIMELINE = {
+    "response_model": Page[TimelineEntry],
+    "responses": _READ_ERRORS,
+    "description": "Its activities and what happened to it (created, field changes, stage "
+    "moves, conversion), newest first, by cursor. Contacts, accounts and deals also show the "
+    "activities of the lead they were converted from.",
+}
+
+
+@timelines_router.get(
+    "/leads/{lead_id}/timeline", summary="A lead's timeline", tags=["leads"], **_TIMELINE
+)
+async def get_lead_timeline(
+    lead_id: Annotated[uuid.UUID, Path(description="The lead's id.")],
+    ctx: Member,
+    query: TimelineQueryParams,
+) -> Page[TimelineEntry]:
+    return await timeline.record_timeline(ctx, RelatedType.lead, lead_id, query)
+
+
+@timelines_router.get(
+    "/contacts/{contact_id}/timeline", summary="A contact's timeline", tags=["contacts"],
+    **_TIMELINE,
+)  # fmt: skip
+async def get_contact_timeline(
+    contact_id: Annotated[uuid.UUID, Path(description="The contact's id.")],
+    ctx: Member,
+    query: TimelineQueryParams,
+) -> Page[TimelineEntry]:
+    return await timeline.record_timeline(ctx, RelatedType.contact, contact_id, query)
+
+
+@timelines_router.get(
+    "/accounts/{account_id}/timeline", summary="An account's timeline", tags=["accounts"],
+    **_TIMELINE,
+)  # fmt: skip
+async def get_account_timeline(
+    account_id: Annotated[uuid.UUID, Path(description="The account's id.")],
+    ctx: Member,
+    query: TimelineQueryParams,
+) -> Page[TimelineEntry]:
+    return await timeline.record_timeline(ctx, RelatedType.account, account_id, query)
+
+
+@timelines_router.get(
+    "/deals/{deal_id}/timeline", summary="A deal's timeline", tags=["deals"], **_TIMELINE
+)
+async def get_deal_timeline(
+    deal_id: Annotated[uuid.UUID, Path(description="The deal's id.")],
+    ctx: Member,
+    query: TimelineQueryParams,
+) -> Page[TimelineEntry]:
+    return await timeline.record_timeline(ctx, RelatedType.deal, deal_id, query)

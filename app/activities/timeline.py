@@ -1,0 +1,95 @@
+"""A record's timeline: its activities and everything that happened to it, newest first, in one
+keyset-paginated list (a 360° view). A converted lead's activities follow it to the contact,
+account and deal it became."""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import and_, literal, or_, select, union_all
+
+from app.activities import service
+from app.activities.models import Activity
+from app.activities.schemas import ActivityRead, RelatedType, TimelineEntry, TimelineQuery
+from app.core.context import Ctx
+from app.core.history import RecordChange
+from app.core.pagination import Page, paginate
+from app.leads.models import Lead
+
+_CONVERTED_INTO = {
+    RelatedType.contact: Lead.converted_contact_id,
+    RelatedType.account: Lead.converted_account_id,
+    RelatedType.deal: Lead.converted_deal_id,
+}
+
+
+async def _source_leads(ctx: Ctx, kind: RelatedType, record_id: uuid.UUID) -> list[uuid.UUID]:
+    column = _CONVERTED_INTO.get(kind)
+    if column is None:
+        return []
+    return list(await ctx.session.scalars(select(Lead.id).where(column == record_id)))
+
+
+def _about(kind: RelatedType, record_id: uuid.UUID, lead_ids: list[uuid.UUID]) -> Any:
+    this = and_(Activity.related_type == kind, Activity.related_id == record_id)
+    if not lead_ids:
+        return this
+    return or_(this, and_(Activity.related_type == "lead", Activity.related_id.in_(lead_ids)))
+
+
+async def record_timeline(
+    ctx: Ctx, kind: RelatedType, record_id: uuid.UUID, query: TimelineQuery
+) -> Page[TimelineEntry]:
+    """The record's timeline page; a record the actor can't see is a 404. Every activity about
+    a visible record shows, whoever logged it."""
+    record = await service.RECORDS[kind](ctx, record_id)
+    lead_ids = await _source_leads(ctx, kind, record.id)
+    activities = select(
+        literal("activity").label("kind"), Activity.id, Activity.created_at.label("at")
+    ).where(_about(kind, record.id, lead_ids), Activity.deleted_at.is_(None))
+    changes = select(
+        literal("change").label("kind"), RecordChange.id, RecordChange.at.label("at")
+    ).where(RecordChange.resource == kind.value, RecordChange.record_id == record.id)
+    entries = union_all(activities, changes).subquery("timeline")
+    rows = await paginate(
+        ctx,
+        select(entries),
+        query,
+        model=entries,
+        sorts={"at": entries.c.at},  # type: ignore[arg-type]
+    )
+    return Page[TimelineEntry](data=await _entries(ctx, rows.data), next_cursor=rows.next_cursor)
+
+
+async def _entries(ctx: Ctx, rows: list[Any]) -> list[TimelineEntry]:
+    """The page's activities and changes, loaded in two queries, in the page's order."""
+    activity_ids = [row["id"] for row in rows if row["kind"] == "activity"]
+    change_ids = [row["id"] for row in rows if row["kind"] == "change"]
+    activities = {
+        a.id: a
+        for a in await ctx.session.scalars(select(Activity).where(Activity.id.in_(activity_ids)))
+    } if activity_ids else {}  # fmt: skip
+    changes = {
+        c.id: c
+        for c in await ctx.session.scalars(
+            select(RecordChange).where(RecordChange.id.in_(change_ids))
+        )
+    } if change_ids else {}  # fmt: skip
+    entries = []
+    for row in rows:
+        if row["kind"] == "activity":
+            activity = activities[row["id"]]
+            entries.append(
+                TimelineEntry(
+                    kind="activity", id=activity.id, at=row["at"], actor_id=activity.owner_id,
+                    action=None, changes=None, activity=ActivityRead.model_validate(activity),
+                )
+            )  # fmt: skip
+        else:
+            change = changes[row["id"]]
+            entries.append(
+                TimelineEntry(
+                    kind="change", id=change.id, at=row["at"], actor_id=change.actor_id,
+                    action=change.action, changes=change.changes, activity=None,
+                )
+            )  # fmt: skip
+    return entries

@@ -1,0 +1,57 @@
+"""Jobs are enqueued only after the transaction that asked for them commits (STYLE §7): a job
+never sees data that isn't there. The queue is a nudge, not the truth: what a job does is
+recorded in PostgreSQL, and a cron sweep catches anything a lost message would have done."""
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+import structlog
+from arq.connections import ArqRedis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.context import Ctx
+
+log = structlog.get_logger("sen.jobs")
+_PENDING = "sen.jobs_after_commit"
+_in_flight: set[asyncio.Task[None]] = set()
+
+
+def enqueue_after_commit(
+    ctx: Ctx, function: str, *args: Any, job_id: str, defer_until: datetime | None = None
+) -> None:
+    """Ask for `function(*args)` once this transaction commits; `job_id` makes a repeat a no-op."""
+    pending = ctx.session.info.setdefault(_PENDING, [])
+    pending.append((function, args, {"_job_id": job_id, "_defer_until": defer_until}))
+
+
+def send_after_commit(session: AsyncSession, queue: ArqRedis | None) -> None:
+    """Hand the committed transaction's jobs to the queue, in the background: a slow or
+    absent Redis delays the jobs (the sweep delivers them), never the response."""
+    pending = session.info.pop(_PENDING, [])
+    if not pending or queue is None:
+        return
+    task = asyncio.create_task(_send(queue, pending))
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)
+
+
+def forget_pending(session: AsyncSession) -> None:
+    """A rolled-back transaction asks for nothing."""
+    session.info.pop(_PENDING, None)
+
+
+async def _send(
+    queue: ArqRedis, pending: list[tuple[str, tuple[Any, ...], dict[str, Any]]]
+) -> None:
+    for function, args, options in pending:
+        try:
+            await queue.enqueue_job(function, *args, **options)
+        except Exception as error:  # Redis down: the cron sweep does it instead
+            log.warning("job not enqueued", function=function, error=str(error))
+
+
+async def wait_for_sends() -> None:
+    """Tests and shutdown: let the background sends finish."""
+    if _in_flight:
+        await asyncio.gather(*list(_in_flight), return_exceptions=True)

@@ -1,0 +1,28 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.models import Base, TenantMixin, tenant_fk, utcnow
+
+
+class Notification(TenantMixin, Base):
+    """Something a user should know about, in their inbox until they read it."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        tenant_fk(["user_id"], "users"),
+        tenant_fk(["activity_id"], "activities"),
+        # One reminder per activity and reminder time, however often delivery runs.
+        UniqueConstraint("workspace_id", "activity_id", "remind_at"),
+        Index("ix_notifications_inbox", "workspace_id", "user_id", "read_at", "created_at"),
+    )
+
+    user_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    activity_id: Mapped[uuid.UUID | None]
+    remind_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    read_at: Mapped[datetime | None]
