@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.accounts.router import router as accounts_router
+from app.activities.router import calendar_router, timelines_router
 from app.activities.router import router as activities_router
-from app.activities.router import timelines_router
 from app.auth.router import keys_router as api_keys_router
 from app.auth.router import router as auth_router
 from app.contacts.router import router as contacts_router
@@ -62,6 +62,7 @@ TAGS = [
         "name": "activities",
         "description": "Calls, emails, meetings, notes and tasks about any record; reminders.",
     },
+    {"name": "calendar", "description": "Agendas, and the iCalendar feed calendar apps read."},
     {"name": "notifications", "description": "Your inbox: reminders and what needs you."},
     {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
     {"name": "health", "description": "Liveness and readiness."},
@@ -164,6 +165,7 @@ def create_app(
         deals_router,
         activities_router,
         timelines_router,
+        calendar_router,
         notifications_router,
         custom_fields_router,
     ):

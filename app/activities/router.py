@@ -1,28 +1,32 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.activities import service, timeline
+from app.activities import calendar, ical, service, timeline
 from app.activities.schemas import (
     ActivityCreate,
     ActivityQueryParams,
     ActivityRead,
     ActivityUpdate,
+    Agenda,
+    CalendarQueryParams,
     RelatedType,
     TimelineEntry,
     TimelineQueryParams,
 )
-from app.core.auth import Member
+from app.core.auth import Member, authenticate_calendar_feed
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.history import History
 from app.core.idempotency import Idempotent
+from app.core.models import utcnow
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
 
 router = APIRouter(prefix="/activities", tags=["activities"], route_class=CommittingRoute)
 timelines_router = APIRouter(route_class=CommittingRoute)
+calendar_router = APIRouter(tags=["calendar"], route_class=CommittingRoute)
 
 ActivityID = Annotated[uuid.UUID, Path(description="The activity's id.")]
 _READ_ERRORS = problems(401, 404, 422)
@@ -157,3 +161,44 @@ async def get_deal_timeline(
     query: TimelineQueryParams,
 ) -> Page[TimelineEntry]:
     return await timeline.record_timeline(ctx, RelatedType.deal, deal_id, query)
+
+
+_ICS_EXAMPLE = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Sen CRM//Calendar//VI\r\n"
+    "BEGIN:VEVENT\r\nUID:01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e80@crm.example.vn\r\n"
+    "DTSTART:20261125T020000Z\r\nDTEND:20261125T030000Z\r\n"
+    "SUMMARY:Lái thử xe tại showroom\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+
+@calendar_router.get("/calendar", summary="An agenda", responses=problems(401, 422))
+async def get_calendar(ctx: Member, query: CalendarQueryParams) -> Agenda:
+    """Activities with a due time in [`from`, `to`) that the user owns or takes part in
+    (default: you), by due time."""
+    found = await calendar.agenda(ctx, start=query.from_, end=query.to, owner_id=query.owner_id)
+    return Agenda(data=[ActivityRead.model_validate(a) for a in found])
+
+
+@calendar_router.get(
+    "/calendar.ics",
+    summary="Your agenda as an iCalendar feed",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "An iCalendar (RFC 5545) feed",
+            "content": {"text/calendar": {"schema": {"type": "string"}, "example": _ICS_EXAMPLE}},
+        },
+        **problems(401, 422),
+    },
+)
+async def get_calendar_feed(
+    request: Request,
+    token: Annotated[str, Query(max_length=200, description="From `POST /me/calendar-token`.")],
+) -> Response:
+    """For calendar apps that subscribe by URL (they send no header): authenticated by the
+    feed token in the query. A month back and a year ahead of your agenda."""
+    ctx = await authenticate_calendar_feed(request.state.session, token)
+    now = utcnow()
+    activities = await calendar.feed_activities(ctx, now=now)
+    body = ical.feed("Sen CRM", activities, now=now, host=request.url.hostname or "sen")
+    return Response(body, media_type="text/calendar; charset=utf-8")

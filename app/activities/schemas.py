@@ -151,3 +151,20 @@ class TimelineQuery(BaseModel):
 
 
 TimelineQueryParams = Annotated[TimelineQuery, Query()]
+
+
+class CalendarQuery(BaseModel):
+    model_config = {"populate_by_name": True}
+
+    from_: Timestamp = Field(alias="from", description="Start of the range (included).")
+    to: Timestamp = Field(description="End of the range (excluded), at most 366 days later.")
+    owner_id: uuid.UUID | None = Field(
+        None, description="Whose agenda (owned or taking part); default: yours."
+    )
+
+
+CalendarQueryParams = Annotated[CalendarQuery, Query()]
+
+
+class Agenda(BaseModel):
+    data: list[ActivityRead] = Field(description="By due time.")

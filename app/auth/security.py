@@ -69,22 +69,28 @@ def decode_access_token(secret: str, token: str) -> dict[str, Any] | None:
 
 
 API_KEY_MARK = "sen_"
+CALENDAR_TOKEN_MARK = "cal_"  # a calendar feed's token: reads one user's agenda, nothing else
+
+
+def new_secret(mark: str = API_KEY_MARK) -> tuple[str, str, str]:
+    """(full secret, public prefix, hash). Secrets are random, so a plain SHA-256 is the right
+    hash; the prefix finds the row before the hash is compared."""
+    prefix = secrets.token_hex(6)
+    key = f"{mark}{prefix}_{secrets.token_urlsafe(32)}"
+    return key, prefix, hash_api_key(key)
 
 
 def new_api_key() -> tuple[str, str, str]:
-    """(full key, public prefix, hash). Keys are random, so a plain SHA-256 is the right hash."""
-    prefix = secrets.token_hex(6)
-    key = f"{API_KEY_MARK}{prefix}_{secrets.token_urlsafe(32)}"
-    return key, prefix, hash_api_key(key)
+    return new_secret(API_KEY_MARK)
 
 
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def split_api_key(key: str) -> str | None:
-    """The prefix of a well-formed key, else None."""
-    if not key.startswith(API_KEY_MARK):
+def split_api_key(key: str, mark: str = API_KEY_MARK) -> str | None:
+    """The prefix of a well-formed key (or calendar token, with its mark), else None."""
+    if not key.startswith(mark):
         return None
-    prefix, _, secret = key[len(API_KEY_MARK) :].partition("_")
+    prefix, _, secret = key[len(mark) :].partition("_")
     return prefix if len(prefix) == 12 and secret else None

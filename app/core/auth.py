@@ -13,7 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiKey
-from app.auth.security import decode_access_token, hash_api_key, split_api_key
+from app.auth.security import (
+    CALENDAR_TOKEN_MARK,
+    decode_access_token,
+    hash_api_key,
+    split_api_key,
+)
 from app.core.context import Actor, Ctx, Role
 from app.core.db import AUTH_ROLE, driver_connection, enter_workspace
 from app.core.errors import Forbidden, Unauthorized
@@ -139,6 +144,29 @@ async def authenticate(session: AsyncSession, token: str | None) -> Ctx:
         workspace_id=user.workspace_id,
         settings_version=user.settings_version,
     )
+
+
+async def authenticate_calendar_feed(session: AsyncSession, token: str) -> Ctx:
+    """A calendar app's feed token -> the context of the user whose agenda it reads; 401 when
+    it is unknown or replaced. It authenticates nothing but `GET /calendar.ics`."""
+    prefix = split_api_key(token, CALENDAR_TOKEN_MARK)
+    if prefix is not None:
+        session.info["role"] = AUTH_ROLE  # looked up before the workspace is known
+        candidates = await session.scalars(
+            select(User).where(User.calendar_token_prefix == prefix, User.is_active)
+        )
+        digest = hash_api_key(token)
+        user = next(
+            (u for u in candidates if hmac.compare_digest(u.calendar_token_hash or "", digest)),
+            None,
+        )
+        if user is not None:
+            await enter_workspace(session, user.workspace_id)
+            caller = await _caller(session, user.workspace_id, user.id)
+            if caller is not None and caller.is_active:
+                actor = await _actor_for(session, caller, None)
+                return Ctx(session=session, actor=actor, workspace_id=caller.workspace_id)
+    raise Unauthorized("The calendar token is invalid or was replaced by a newer one")
 
 
 def requires(permission: Permission) -> Callable[..., Awaitable[Ctx]]:

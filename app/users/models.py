@@ -27,6 +27,8 @@ class User(TenantMixin, TimestampMixin, VersionedMixin, Base):
         Index("uq_users_workspace_id_email", "workspace_id", text("lower(email)"), unique=True),
         # Login looks a person up by email before the workspace is known.
         Index("ix_users_email_lower", text("lower(email)")),
+        # So does a calendar app fetching a feed, by its token's prefix.
+        Index("ix_users_calendar_token_prefix", "calendar_token_prefix"),
     )
 
     email: Mapped[str] = mapped_column(String(254))
@@ -37,3 +39,6 @@ class User(TenantMixin, TimestampMixin, VersionedMixin, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Access tokens issued before this are refused (set when the password changes).
     tokens_valid_after: Mapped[datetime | None] = mapped_column(default=None)
+    # The calendar feed's token (shown once, kept hashed); a new one replaces it.
+    calendar_token_prefix: Mapped[str | None] = mapped_column(String(16), default=None)
+    calendar_token_hash: Mapped[str | None] = mapped_column(String(64), default=None)

@@ -1,7 +1,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Request, Response, status
 
 from app.core.auth import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
@@ -10,6 +10,7 @@ from app.core.idempotency import Idempotent
 from app.core.routing import CommittingRoute
 from app.users import service
 from app.users.schemas import (
+    CalendarToken,
     MeRead,
     TeamCreate,
     TeamList,
@@ -39,6 +40,19 @@ async def get_me(ctx: Member) -> MeRead:
         workspace=WorkspaceRead.model_validate(workspace),
         visible_owner_ids=sorted(owners) if owners is not None else None,
     )
+
+
+@router.post(
+    "/me/calendar-token",
+    summary="Issue or rotate your calendar feed token",
+    responses=problems(401, 403),
+)
+async def issue_calendar_token(ctx: Member, request: Request) -> CalendarToken:
+    """A token for `GET /calendar.ics`, so a calendar app can subscribe to your agenda. Shown
+    once; issuing a new one revokes the old. API keys can't issue it (403)."""
+    token = await service.issue_calendar_token(ctx)
+    feed = str(request.url_for("get_calendar_feed").include_query_params(token=token))
+    return CalendarToken(token=token, feed_url=feed)
 
 
 @router.get("/users", summary="List users", responses=problems(401))

@@ -123,3 +123,16 @@ class MeRead(ReadModel):
     visible_owner_ids: list[uuid.UUID] | None = Field(
         description="Whose records you see; null means everyone's in the workspace."
     )
+
+
+class CalendarToken(ReadModel):
+    example = {
+        "token": "cal_3f2a9c01b7de_l8J2…",
+        "feed_url": "https://crm.example.vn/api/v1/calendar.ics?token=cal_3f2a9c01b7de_l8J2…",
+    }
+
+    token: str = Field(description="Shown once: keep it like a password.")
+    feed_url: str = Field(
+        description="Subscribe to this in a calendar app (Google, Apple, Outlook).",
+        examples=["https://crm.example.vn/api/v1/calendar.ics?token=cal_3f2a…"],
+    )

@@ -5,7 +5,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from app.auth.security import hash_password
+from app.auth.security import CALENDAR_TOKEN_MARK, hash_password, new_secret
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx, Role
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -47,6 +47,18 @@ async def get_user(ctx: Ctx, user_id: uuid.UUID, *, for_update: bool = False) ->
     if found is None:
         raise UserNotFound()
     return found
+
+
+async def issue_calendar_token(ctx: Ctx) -> str:
+    """A new calendar feed token for the actor, shown once; the previous one stops working."""
+    if ctx.actor.api_key_id is not None:
+        raise Forbidden("An API key can't issue credentials: sign in as the user")
+    user = await get_user(ctx, ctx.actor.user_id, for_update=True)  # type: ignore[arg-type]
+    token, prefix, digest = new_secret(CALENDAR_TOKEN_MARK)
+    user.calendar_token_prefix, user.calendar_token_hash = prefix, digest
+    record_change(ctx, "user", user.id, "updated", {"calendar_token": {"old": None, "new": "…"}})
+    await ctx.session.flush()
+    return token
 
 
 async def check_assignable_owner(ctx: Ctx, owner_id: uuid.UUID | None) -> None:
