@@ -35,6 +35,7 @@ from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
 from app.notifications.router import router as notifications_router
 from app.pipelines.router import router as pipelines_router
+from app.search.router import router as search_router
 from app.users.router import router as users_router
 from workers.queue import queue_client
 
@@ -64,6 +65,7 @@ TAGS = [
     },
     {"name": "calendar", "description": "Agendas, and the iCalendar feed calendar apps read."},
     {"name": "notifications", "description": "Your inbox: reminders and what needs you."},
+    {"name": "search", "description": "One search over leads, contacts, accounts and deals."},
     {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
     {"name": "health", "description": "Liveness and readiness."},
 ]
@@ -167,6 +169,7 @@ def create_app(
         timelines_router,
         calendar_router,
         notifications_router,
+        search_router,
         custom_fields_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

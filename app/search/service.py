@@ -1,0 +1,62 @@
+"""One search over leads, contacts, accounts and deals: each kind through its folded
+`search_text` and trigram index, under the actor's visibility, ranked together by similarity."""
+
+from typing import Any
+
+from sqlalchemy import Select, func, literal, select, union_all
+
+from app.accounts.models import Account
+from app.contacts.models import Contact
+from app.core import sql
+from app.core.context import Ctx
+from app.core.records import restrict_to_visible
+from app.core.search import fold, matches
+from app.deals.models import Deal
+from app.leads.models import Lead
+from app.search.schemas import SearchHit, SearchQuery, SearchResults
+
+# Each kind: its model, the title and the subtitle a hit shows.
+KINDS: list[tuple[str, Any, Any, Any]] = [
+    ("lead", Lead, Lead.full_name, Lead.company_name),
+    ("contact", Contact, Contact.full_name, Contact.email),
+    ("account", Account, Account.name, func.coalesce(Account.tax_code, Account.province)),
+    ("deal", Deal, Deal.name, Deal.status),
+]
+
+
+def search_statement(ctx: Ctx, query: SearchQuery) -> Select[Any] | None:
+    """The ranked union of the four kinds' best matches (None: no word to look for)."""
+    folded = fold(query.q)
+    branches = []
+    for kind, model, title, subtitle in KINDS:
+        condition = matches(model.search_text, query.q)
+        if condition is None:
+            return None
+        rank = func.similarity(model.search_text, folded)
+        best = (
+            select(
+                literal(kind).label("type"),
+                model.id,
+                title.label("title"),
+                subtitle.label("subtitle"),
+                rank.label("rank"),
+            )
+            .where(condition, model.deleted_at.is_(None))
+            .order_by(rank.desc(), model.id)
+            .limit(query.limit)
+        )
+        branches.append(select(restrict_to_visible(best, model, ctx.actor).subquery()))
+    hits = union_all(*branches).subquery("hits")
+    return select(hits).order_by(hits.c.rank.desc(), hits.c.type, hits.c.id).limit(query.limit)
+
+
+async def search(ctx: Ctx, query: SearchQuery) -> SearchResults:
+    """The best `limit` matches across the four kinds; words match anywhere, in any order."""
+    statement = search_statement(ctx, query)
+    rows = await sql.fetch(ctx, statement) if statement is not None else []
+    return SearchResults(
+        data=[
+            SearchHit(type=r["type"], id=r["id"], title=r["title"], subtitle=r["subtitle"])
+            for r in rows
+        ]
+    )
