@@ -10,9 +10,10 @@ from sqlalchemy import and_, literal, or_, select, union_all
 from app.activities import service
 from app.activities.models import Activity
 from app.activities.schemas import ActivityRead, RelatedType, TimelineEntry, TimelineQuery
+from app.core import sql
 from app.core.context import Ctx
 from app.core.history import RecordChange
-from app.core.pagination import Page, paginate
+from app.core.pagination import Keyset, Page
 from app.leads.models import Lead
 
 _CONVERTED_INTO = {
@@ -43,20 +44,26 @@ async def record_timeline(
     a visible record shows, whoever logged it."""
     record = await service.RECORDS[kind](ctx, record_id)
     lead_ids = await _source_leads(ctx, kind, record.id)
-    activities = select(
-        literal("activity").label("kind"), Activity.id, Activity.created_at.label("at")
-    ).where(_about(kind, record.id, lead_ids), Activity.deleted_at.is_(None))
-    changes = select(
-        literal("change").label("kind"), RecordChange.id, RecordChange.at.label("at")
-    ).where(RecordChange.resource == kind.value, RecordChange.record_id == record.id)
-    entries = union_all(activities, changes).subquery("timeline")
-    rows = await paginate(
-        ctx,
-        select(entries),
-        query,
-        model=entries,
-        sorts={"at": entries.c.at},  # type: ignore[arg-type]
+    keyset = Keyset.of(query, {"at": Activity.created_at})
+    # Each branch is paged on its own index first; PostgreSQL then merges the two short,
+    # ordered lists (a page costs the same whatever the record's past).
+    activities = keyset.page_of(
+        select(
+            literal("activity").label("kind"), Activity.id, Activity.created_at.label("at")
+        ).where(_about(kind, record.id, lead_ids), Activity.deleted_at.is_(None)),
+        Activity.created_at,
+        Activity.id,
     )
+    changes = keyset.page_of(
+        select(literal("change").label("kind"), RecordChange.id, RecordChange.at.label("at")).where(
+            RecordChange.resource == kind.value, RecordChange.record_id == record.id
+        ),
+        RecordChange.at,
+        RecordChange.id,
+    )
+    entries = union_all(activities, changes).subquery("timeline")
+    merged = keyset.page_of(select(entries), entries.c.at, entries.c.id)
+    rows = keyset.rows(await sql.fetch(ctx, merged), "at")
     return Page[TimelineEntry](data=await _entries(ctx, rows.data), next_cursor=rows.next_cursor)
 
 

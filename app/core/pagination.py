@@ -162,6 +162,44 @@ def apply_filters(stmt: Select[Any], query: BaseModel, filters: Filters) -> Sele
     return stmt
 
 
+@dataclass(frozen=True)
+class Keyset:
+    """Where a page starts in a sorted list: the sort, its direction, and the (sort value, id)
+    of the previous page's last row. Applied to one statement (`paginate`), or to each branch
+    of a union and to the union itself (a timeline), so every branch stays an index scan."""
+
+    sort: str
+    descending: bool
+    after: tuple[Any, uuid.UUID] | None
+    limit: int
+
+    @classmethod
+    def of(cls, query: Any, sorts: Sorts) -> "Keyset":
+        """The query's sort (one of `sorts`, else a 422) and cursor (a 422 if it isn't one)."""
+        name = query.sort.removeprefix("-")
+        if name not in sorts:
+            allowed = ", ".join(sorted(sorts))
+            raise Unprocessable([{"field": "sort", "message": f"sortable fields: {allowed}"}])
+        after = _decode_cursor(query.cursor, query.sort, sorts[name]) if query.cursor else None
+        return cls(query.sort, query.sort.startswith("-"), after, query.limit)
+
+    def page_of(self, stmt: Select[Any], column: Any, id_column: Any) -> Select[Any]:
+        """`stmt` after the cursor, in order, one row more than a page (to know there is more)."""
+        if self.after is not None:
+            key = tuple_(column, id_column)
+            stmt = stmt.where(key < self.after if self.descending else key > self.after)
+        order = (column.desc(), id_column.desc()) if self.descending else (column, id_column)
+        return stmt.order_by(*order).limit(self.limit + 1)
+
+    def rows(self, rows: list[Any], key: str) -> "Rows[Any]":
+        """The page, and the cursor of the next one (None at the end)."""
+        if len(rows) <= self.limit:
+            return Rows(data=rows, next_cursor=None)
+        rows = rows[: self.limit]
+        last = rows[-1]
+        return Rows(data=rows, next_cursor=_encode_cursor(self.sort, last[key], last["id"]))
+
+
 async def paginate(
     ctx: Ctx,
     stmt: Select[Any],
@@ -175,35 +213,18 @@ async def paginate(
 
     Give it `select(*columns_of(table, ReadModel))` (its columns must include `id` and the
     sort keys): a page is read-only, and it is read straight through the driver
-    (app/core/sql.py), skipping the ORM and SQLAlchemy's result layer. `model` is the mapped
-    class, or any selectable with an `id` column (a union, as a subquery)."""
-    name = query.sort.removeprefix("-")
-    if name not in sorts:
-        allowed = ", ".join(sorted(sorts))
-        raise Unprocessable([{"field": "sort", "message": f"sortable fields: {allowed}"}])
-    descending = query.sort.startswith("-")
-    column = sorts[name]
-
-    if getattr(query, "q", None) and search_column is not None:
+    (app/core/sql.py), skipping the ORM and SQLAlchemy's result layer."""
+    keyset = Keyset.of(query, sorts)
+    column = sorts[keyset.sort.removeprefix("-")]
+    if query.q and search_column is not None:
         condition = matches(search_column, query.q)
         if condition is not None:
             stmt = stmt.where(condition)
-    table = getattr(model, "__table__", model).c
-    if not getattr(query, "include_deleted", False) and "deleted_at" in table:
+    table = model.__table__.c
+    if not query.include_deleted and "deleted_at" in table:
         stmt = stmt.where(table.deleted_at.is_(None))
-    if query.cursor:
-        value, after_id = _decode_cursor(query.cursor, query.sort, column)
-        key = tuple_(column, table.id)
-        stmt = stmt.where(key < (value, after_id) if descending else key > (value, after_id))
-    order = (column.desc(), table.id.desc()) if descending else (column.asc(), table.id.asc())
-    rows = await sql.fetch(ctx, stmt.order_by(*order).limit(query.limit + 1))
-
-    next_cursor = None
-    if len(rows) > query.limit:
-        rows = rows[: query.limit]
-        last = rows[-1]
-        next_cursor = _encode_cursor(query.sort, last[column.key], last["id"])
-    return Rows(data=rows, next_cursor=next_cursor)
+    rows = await sql.fetch(ctx, keyset.page_of(stmt, column, table.id))
+    return keyset.rows(rows, column.key)
 
 
 def one_of(column: Any) -> Callable[[Any], ColumnElement[bool]]:
