@@ -20,7 +20,13 @@ from app.auth.security import (
     split_api_key,
 )
 from app.core.context import Actor, Ctx, Role
-from app.core.db import AUTH_ROLE, driver_connection, enter_workspace
+from app.core.db import (
+    AUTH_ROLE,
+    EXPECTED_SETTINGS,
+    STALE_SETTINGS,
+    driver_connection,
+    enter_workspace,
+)
 from app.core.errors import Forbidden, Unauthorized
 from app.core.models import utcnow
 from app.core.settings import get_settings
@@ -107,7 +113,29 @@ async def _user_from_api_key(session: AsyncSession, key: str) -> tuple[Caller, u
     return (user, found.id) if user else None
 
 
-async def _user_from_jwt(session: AsyncSession, token: str) -> Caller | None:
+# Callers this process has looked up, with whom they see, by (workspace, user). An entry is
+# used only while its workspace's settings version is current, which the request's BEGIN
+# message checks (migration 0008: any change to users or teams bumps the version), so a
+# cached caller costs no round trip and is never staler than a fresh look-up would be.
+_CALLERS: dict[tuple[uuid.UUID, uuid.UUID], tuple[Caller, Actor]] = {}
+_CALLERS_MAX = 10_000
+
+
+async def _still_current(session: AsyncSession, workspace_id: uuid.UUID, version: int) -> bool:
+    """Whether `version` is still the workspace's: checked in the BEGIN message when this
+    request starts the transaction (no extra round trip), else by asking."""
+    session.info[EXPECTED_SETTINGS] = version
+    driver = await driver_connection(session)
+    if session.info.pop(EXPECTED_SETTINGS, None) is None:  # it rode on BEGIN
+        return not session.info.pop(STALE_SETTINGS, False)
+    # The connection was already in a transaction (a savepoint session in tests): ask.
+    found = await driver.fetchval(
+        "SELECT settings_version FROM workspaces WHERE id = $1", workspace_id
+    )
+    return bool(found == version)
+
+
+async def _jwt_caller(session: AsyncSession, token: str) -> tuple[Caller, Actor] | None:
     claims = decode_access_token(get_settings().jwt_secret(), token)
     if claims is None:
         return None
@@ -116,28 +144,39 @@ async def _user_from_jwt(session: AsyncSession, token: str) -> Caller | None:
     except (KeyError, ValueError):
         return None
     await enter_workspace(session, workspace_id)
-    caller = await _caller(session, workspace_id, user_id)
-    valid_after = caller.tokens_valid_after if caller else None
+    key = (workspace_id, user_id)
+    found = _CALLERS.get(key)
+    if found is None or not await _still_current(session, workspace_id, found[0].settings_version):
+        caller = await _caller(session, workspace_id, user_id)
+        if caller is None:
+            return None
+        found = (caller, await _actor_for(session, caller, None))
+        if len(_CALLERS) >= _CALLERS_MAX:
+            _CALLERS.clear()
+        _CALLERS[key] = found
+    valid_after = found[0].tokens_valid_after
     if valid_after is not None and claims["iat"] < int(valid_after.timestamp()):
         return None  # issued before the password last changed
-    return caller
+    return found
 
 
 async def authenticate(session: AsyncSession, token: str | None) -> Ctx:
     """Resolve a bearer credential to a context bound to its workspace; 401 when it fails."""
     if not token:
         raise Unauthorized("Send `Authorization: Bearer <token or API key>`")
-    api_key_id = None
+    found: tuple[Caller, Actor] | None = None
     if token.startswith("sen_"):
         resolved = await _user_from_api_key(session, token)
-        user, api_key_id = resolved if resolved else (None, None)
+        if resolved is not None and resolved[0].is_active:
+            user, api_key_id = resolved
+            found = (user, await _actor_for(session, user, api_key_id))
     else:
-        user = await _user_from_jwt(session, token)
-    if user is None or not user.is_active:
+        found = await _jwt_caller(session, token)
+    if found is None or not found[0].is_active:
         error = Unauthorized("The token or API key is invalid, expired or revoked")
         error.headers["WWW-Authenticate"] = "Bearer"
         raise error
-    actor = await _actor_for(session, user, api_key_id)
+    user, actor = found
     return Ctx(
         session=session,
         actor=actor,

@@ -86,15 +86,24 @@ class SenConnection(asyncpg.Connection):
         return await super().execute(query, *args, timeout=timeout)
 
 
-def _enter_sql(role: str, workspace_id: object) -> str:
-    """The setting as literal SQL: the role is one of ours, the workspace a parsed UUID."""
+EXPECTED_SETTINGS = "sen.expected_settings_version"  # session.info: check it with BEGIN
+STALE_SETTINGS = "sen.stale_settings_version"  # session.info: the check failed
+_STALE_SQLSTATE = "SN001"  # raised by sen_check_settings_version (migration 0008)
+
+
+def _enter_sql(role: str, workspace_id: object, expected_version: int | None = None) -> str:
+    """The setting as literal SQL: the role is one of ours, the workspace a parsed UUID, the
+    version an int. With a version, a second statement fails unless it is still current."""
     if role not in (APP_ROLE, AUTH_ROLE):
         raise ValueError(f"unknown role {role!r}")
     workspace = str(uuid.UUID(str(workspace_id))) if workspace_id else ""
-    return (
+    sql = (
         f"SELECT set_config('role', '{role}', true),"
         f" set_config('sen.workspace_id', '{workspace}', true);"
     )
+    if expected_version is not None and workspace:
+        sql += f" SELECT sen_check_settings_version('{workspace}', {int(expected_version)});"
+    return sql
 
 
 @event.listens_for(Session, "after_begin")
@@ -107,7 +116,8 @@ def _enter_workspace(session: Session, _tx: SessionTransaction, connection: Conn
         return
     workspace_id = session.info.get("workspace_id")
     if isinstance(driver, SenConnection) and not driver.is_in_transaction():
-        driver._sen_enter = _enter_sql(role, workspace_id)  # rides on the coming BEGIN
+        expected = session.info.pop(EXPECTED_SETTINGS, None)  # taken: the check is sent
+        driver._sen_enter = _enter_sql(role, workspace_id, expected)  # rides on the BEGIN
     else:  # already inside a transaction (a savepoint session in tests): set it now
         connection.exec_driver_sql(_ENTER_SQL, (role, str(workspace_id or "")))
 
@@ -131,9 +141,26 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     if adapted._transaction is None:
         async with adapted._execute_mutex:
             if adapted._transaction is None:
-                await adapted._start_transaction()
+                await _begin(session, adapted, fairy.driver_connection)
     driver: asyncpg.Connection = fairy.driver_connection
     return driver
+
+
+async def _begin(session: AsyncSession, adapted: Any, driver: Any) -> None:
+    """BEGIN (with the workspace setting, and the settings-version check if one was asked
+    for). A failed check leaves that transaction aborted: roll it back, begin again without the
+    check, and say so in `session.info[STALE_SETTINGS]`."""
+    try:
+        await adapted._start_transaction()
+    except Exception as error:
+        if getattr(error, "sqlstate", None) != _STALE_SQLSTATE:
+            raise
+        await driver.execute("ROLLBACK")
+        driver._top_xact = None  # asyncpg would otherwise take the next BEGIN for a SAVEPOINT
+        session.info[STALE_SETTINGS] = True
+        role = session.info.get("role", APP_ROLE)
+        driver._sen_enter = _enter_sql(role, session.info.get("workspace_id"))
+        await adapted._start_transaction()
 
 
 async def enter_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> None:

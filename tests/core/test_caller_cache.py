@@ -1,0 +1,101 @@
+"""Each API process keeps the callers it has looked up, checked against the workspace's settings
+version in the BEGIN message of every request. A change to a user or a team must take effect on
+the very next request, as if nothing were cached (real commits: the check rides on BEGIN)."""
+
+import asyncio
+
+import httpx
+
+from tests.conftest import PASSWORD, sign_up
+
+
+async def _member(http: httpx.AsyncClient, owner: dict, email: str, **fields: object) -> dict:
+    made = await http.post(
+        "/api/v1/users",
+        json={"email": email, "full_name": "Lê Văn Bán", "password": PASSWORD, **fields},
+        headers=owner["headers"],
+    )
+    assert made.status_code == 201, made.text
+    token = await http.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
+    return {
+        "id": made.json()["id"],
+        "headers": {"Authorization": f"Bearer {token.json()['access_token']}"},
+    }
+
+
+async def test_a_deactivated_user_is_refused_at_the_next_request(
+    committing_client: httpx.AsyncClient,
+) -> None:
+    http = committing_client
+    owner = await sign_up(http, "committing-cache-active")
+    sales = await _member(http, owner, "ban@cache-active.vn")
+    assert (await http.get("/api/v1/me", headers=sales["headers"])).status_code == 200
+
+    await http.patch(
+        f"/api/v1/users/{sales['id']}", json={"is_active": False}, headers=owner["headers"]
+    )
+
+    assert (await http.get("/api/v1/me", headers=sales["headers"])).status_code == 401
+
+
+async def test_a_new_role_applies_at_the_next_request(
+    committing_client: httpx.AsyncClient,
+) -> None:
+    http = committing_client
+    owner = await sign_up(http, "committing-cache-role")
+    sales = await _member(http, owner, "ban@cache-role.vn")
+    field = {"resource": "lead", "key": "hang", "label": "Hạng", "type": "text"}
+    before = await http.post("/api/v1/custom-fields", json=field, headers=sales["headers"])
+
+    await http.patch(
+        f"/api/v1/users/{sales['id']}", json={"role": "admin"}, headers=owner["headers"]
+    )
+    after = await http.post("/api/v1/custom-fields", json=field, headers=sales["headers"])
+
+    assert before.status_code == 403
+    assert after.status_code == 201
+
+
+async def test_a_new_password_revokes_older_tokens_at_once(
+    committing_client: httpx.AsyncClient,
+) -> None:
+    http = committing_client
+    owner = await sign_up(http, "committing-cache-password")
+    assert (await http.get("/api/v1/me", headers=owner["headers"])).status_code == 200
+    me = (await http.get("/api/v1/me", headers=owner["headers"])).json()["user"]
+    await asyncio.sleep(1.1)  # tokens carry whole seconds
+
+    await http.patch(
+        f"/api/v1/users/{me['id']}", json={"password": "mật-khẩu-mới-dài-456"},
+        headers=owner["headers"],
+    )  # fmt: skip
+
+    assert (await http.get("/api/v1/me", headers=owner["headers"])).status_code == 401
+
+
+async def test_moving_to_another_team_changes_what_you_see_at_once(
+    committing_client: httpx.AsyncClient,
+) -> None:
+    http = committing_client
+    owner = await sign_up(http, "committing-cache-team")
+    north = (
+        await http.post("/api/v1/teams", json={"name": "Bắc"}, headers=owner["headers"])
+    ).json()
+    south = (
+        await http.post("/api/v1/teams", json={"name": "Nam"}, headers=owner["headers"])
+    ).json()
+    mover = await _member(http, owner, "di@cache-team.vn", role="sales", team_id=north["id"])
+    southerner = await _member(http, owner, "nam@cache-team.vn", role="sales", team_id=south["id"])
+    lead = await http.post(
+        "/api/v1/leads", json={"full_name": "Khách Miền Nam"}, headers=southerner["headers"]
+    )
+    url = f"/api/v1/leads/{lead.json()['id']}"
+    hidden = await http.get(url, headers=mover["headers"])
+
+    await http.patch(
+        f"/api/v1/users/{mover['id']}", json={"team_id": south["id"]}, headers=owner["headers"]
+    )
+    shown = await http.get(url, headers=mover["headers"])
+
+    assert hidden.status_code == 404
+    assert shown.status_code == 200
