@@ -149,7 +149,12 @@ def first_open_stage(pipeline: Pipeline) -> Stage:
 
 
 async def _unset_default(ctx: Ctx) -> None:
-    await ctx.session.execute(update(Pipeline).where(Pipeline.is_default).values(is_default=False))
+    # The old default reads differently now: its version moves too, so its ETag does.
+    await ctx.session.execute(
+        update(Pipeline)
+        .where(Pipeline.is_default)
+        .values(is_default=False, version=Pipeline.version + 1, updated_at=utcnow())
+    )
 
 
 async def create_pipeline(ctx: Ctx, data: PipelineCreate) -> Pipeline:
