@@ -25,7 +25,13 @@ from app.core.pagination import (
     paginate,
 )
 from app.core.phones import to_e164
-from app.core.records import get_visible, restore, restrict_to_visible, soft_delete
+from app.core.records import (
+    check_visible,
+    get_visible,
+    restore,
+    restrict_to_visible,
+    soft_delete,
+)
 from app.core.search import search_text
 from app.custom_fields import service as custom_fields
 from app.users import service as users_service
@@ -92,6 +98,12 @@ async def get_account(
         include_deleted=include_deleted,
         for_update=for_update,
     )
+
+
+async def check_account(ctx: Ctx, account_id: uuid.UUID) -> None:
+    """AccountNotFound unless the account is live and visible (free for one made or checked in
+    this transaction)."""
+    await check_visible(ctx, Account, account_id, not_found=AccountNotFound)
 
 
 async def _check_parent(ctx: Ctx, parent_id: uuid.UUID, *, child_id: uuid.UUID | None) -> None:

@@ -43,6 +43,7 @@ from app.core.pagination import (
 )
 from app.core.phones import to_e164
 from app.core.records import (
+    check_visible,
     flush_or_conflict,
     get_visible,
     restore,
@@ -177,6 +178,12 @@ async def get_contact(
     )
 
 
+async def check_contact(ctx: Ctx, contact_id: uuid.UUID) -> None:
+    """ContactNotFound unless the contact is live and visible (free for one made or checked in
+    this transaction)."""
+    await check_visible(ctx, Contact, contact_id, not_found=ContactNotFound)
+
+
 async def read_contact(ctx: Ctx, contact_id: uuid.UUID) -> SimpleNamespace:
     """A visible contact as it reads, with its account links."""
     return await _view(ctx, await get_contact(ctx, contact_id))
@@ -186,7 +193,7 @@ async def _linkable_account(ctx: Ctx, account_id: uuid.UUID) -> None:
     """A link needs a live account the actor can see: another team's is refused like a missing
     one (422), so the answer doesn't tell it exists."""
     try:
-        await accounts_service.get_account(ctx, account_id)
+        await accounts_service.check_account(ctx, account_id)
     except accounts_service.AccountNotFound:
         raise Unprocessable([{"field": "account_id", "message": "not an account you can see"}])
 

@@ -71,6 +71,15 @@ def record_creation(ctx: Ctx, resource: str, obj: Any, fields: list[str]) -> Non
     record_change(ctx, resource, obj.id, "created", changes)
 
 
+VISIBLE_RECORDS = "sen.visible_records"  # session.info: (model, id) made or checked
+
+
+def mark_visible(ctx: Ctx, model: Any, record_id: uuid.UUID) -> None:
+    """This transaction made the record (its owner checked) or found it visible, so
+    `records.check_visible` needs no query for it."""
+    ctx.session.info.setdefault(VISIBLE_RECORDS, set()).add((model, record_id))
+
+
 _INSERTS: dict[Any, Any] = {}
 
 
@@ -134,6 +143,7 @@ async def insert_with_history(
         "history_changes": changes,
     }
     await sql.execute(ctx, _insert_with_history_statement(model), params)
+    mark_visible(ctx, model, values["id"])  # its owner was checked: the actor may see it
     return SimpleNamespace(**values)
 
 

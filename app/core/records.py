@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from app.core.concurrency import check_if_match
 from app.core.context import Actor, Ctx
 from app.core.errors import NotFound, SenError
-from app.core.history import jsonable, record_change
+from app.core.history import VISIBLE_RECORDS, jsonable, mark_visible, record_change
 from app.core.models import utcnow
 
 T = TypeVar("T")
@@ -59,6 +59,17 @@ async def get_visible(
     ):
         raise not_found()
     return obj
+
+
+async def check_visible(
+    ctx: Ctx, model: Any, record_id: uuid.UUID, *, not_found: type[NotFound] = NotFound
+) -> None:
+    """`get_visible` when only the answer matters: a record this transaction already made or
+    checked costs no query (a conversion links records it has just created)."""
+    if (model, record_id) in ctx.session.info.get(VISIBLE_RECORDS, ()):
+        return
+    await get_visible(ctx, model, record_id, not_found=not_found)
+    mark_visible(ctx, model, record_id)
 
 
 def soft_delete(ctx: Ctx, resource: str, obj: Any, *, if_match: str | None) -> None:

@@ -31,6 +31,7 @@ from app.core.pagination import (
 )
 from app.core.records import get_visible, restore, restrict_to_visible, soft_delete
 from app.core.search import search_text
+from app.core.workspace_settings import cached
 from app.custom_fields import service as custom_fields
 from app.deals.models import Deal, StageChange
 from app.deals.schemas import (
@@ -153,12 +154,12 @@ async def _check_references(ctx: Ctx, values: dict[str, Any]) -> None:
     """The account and contact are live records the actor can see (422 otherwise)."""
     if values.get("account_id") is not None:
         try:
-            await accounts_service.get_account(ctx, values["account_id"])
+            await accounts_service.check_account(ctx, values["account_id"])
         except accounts_service.AccountNotFound:
             raise _invalid("account_id", "not an account you can see")
     if values.get("contact_id") is not None:
         try:
-            await contacts_service.get_contact(ctx, values["contact_id"])
+            await contacts_service.check_contact(ctx, values["contact_id"])
         except contacts_service.ContactNotFound:
             raise _invalid("contact_id", "not a contact you can see")
 
@@ -173,8 +174,11 @@ def _money(values: dict[str, Any], amount: Any, currency: str) -> None:
 
 
 async def _workspace_currency(ctx: Ctx) -> str:
-    workspace = await ctx.session.get(Workspace, ctx.workspace_id)
-    return workspace.default_currency if workspace else "VND"
+    async def load() -> str:
+        workspace = await ctx.session.get(Workspace, ctx.workspace_id)
+        return workspace.default_currency if workspace else "VND"
+
+    return await cached(ctx, "default_currency", load)
 
 
 async def _enter_stage(
