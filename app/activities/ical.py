@@ -1,5 +1,6 @@
 """An iCalendar (RFC 5545) feed of activities, for calendar apps that subscribe by URL."""
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -8,11 +9,15 @@ from app.activities.models import Activity
 _DEFAULT_LENGTH = timedelta(minutes=30)  # a call or task with no duration still shows up
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # CR among them: a bare one would end the line
+
+
 def _text(value: str) -> str:
-    """TEXT values escape backslashes, commas, semicolons and newlines."""
-    return (
-        value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\r\n", "\\n")
-    ).replace("\n", "\\n")
+    """TEXT values escape backslashes, commas, semicolons and newlines; other control
+    characters (a bare CR would start a line of its own in some readers) become spaces."""
+    value = value.replace("\r\n", "\n")
+    value = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    return _CONTROL.sub(" ", value.replace("\n", "\\n"))
 
 
 def _time(value: datetime) -> str:

@@ -105,7 +105,7 @@ class AlreadyLinked(Conflict):
 
 def _name_parts(full_name: str) -> dict[str, str | None]:
     """Vietnamese order: the family name (họ) comes first, the given name (tên) last."""
-    words = full_name.split()
+    words = [word[:100] for word in full_name.split()]  # a part fits its column
     if len(words) < 2:
         return {"last_name": None, "first_name": words[0] if words else None}
     return {"last_name": words[0], "first_name": words[-1]}
@@ -118,11 +118,16 @@ def _derived(values: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _links_by_contact(
-    ctx: Ctx, contact_ids: list[uuid.UUID]
+    ctx: Ctx, contact_ids: list[uuid.UUID], *, all_accounts: bool = False
 ) -> dict[uuid.UUID, list[dict[str, Any]]]:
+    """Each contact's links to live accounts the actor can see (`all_accounts`: every one, for
+    the history, which is the record's and not a viewer's)."""
     links: dict[uuid.UUID, list[dict[str, Any]]] = {i: [] for i in contact_ids}
+    stmt = _LINKS_OF.where(_LINKS.contact_id.in_(contact_ids))
+    if not all_accounts:
+        stmt = restrict_to_visible(stmt, Account, ctx.actor)
     if contact_ids:
-        for row in await sql.fetch(ctx, _LINKS_OF.where(_LINKS.contact_id.in_(contact_ids))):
+        for row in await sql.fetch(ctx, stmt):
             links[row["contact_id"]].append(
                 {
                     "account_id": row["account_id"],
@@ -277,6 +282,12 @@ async def list_links(ctx: Ctx, contact_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 async def _get_link(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID) -> AccountContact:
+    """The link, if its account is one the actor can see: another team's is not theirs to
+    change, and a 404 doesn't tell it exists."""
+    try:
+        await accounts_service.check_account(ctx, account_id)
+    except accounts_service.AccountNotFound:
+        raise AccountLinkNotFound()
     link = await ctx.session.scalar(
         select(AccountContact).where(
             AccountContact.contact_id == contact_id, AccountContact.account_id == account_id
@@ -301,21 +312,24 @@ async def _links_changed(
     """The contact's links are part of what it reads as: a change bumps its version and is
     kept in its history like any field's."""
     await ctx.session.flush()
-    view = await _view(ctx, contact)
-    if view.accounts != before:
+    after = (await _links_by_contact(ctx, [contact.id], all_accounts=True))[contact.id]
+    if after != before:
         contact.updated_at = utcnow()
-        change = {"accounts": {"old": jsonable(before), "new": jsonable(view.accounts)}}
+        change = {"accounts": {"old": jsonable(before), "new": jsonable(after)}}
         record_change(ctx, RESOURCE, contact.id, "updated", change)
         await ctx.session.flush()
-        view.version, view.updated_at = contact.version, contact.updated_at
-    return view
+    return await _view(ctx, contact)
+
+
+async def _all_links(ctx: Ctx, contact_id: uuid.UUID) -> list[dict[str, Any]]:
+    return (await _links_by_contact(ctx, [contact_id], all_accounts=True))[contact_id]
 
 
 async def link_account(ctx: Ctx, contact_id: uuid.UUID, data: AccountLinkCreate) -> SimpleNamespace:
     """Link the contact to an account it isn't linked to yet (409 if it is)."""
     contact = await get_contact(ctx, contact_id, for_update=True)
     await _linkable_account(ctx, data.account_id)
-    before = await list_links(ctx, contact.id)
+    before = await _all_links(ctx, contact.id)
     if data.is_primary:
         await _clear_primary(ctx, contact.id)
     ctx.session.add(
@@ -331,13 +345,26 @@ async def link_account(ctx: Ctx, contact_id: uuid.UUID, data: AccountLinkCreate)
     return await _links_changed(ctx, contact, before)
 
 
+async def ensure_linked(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID) -> SimpleNamespace:
+    """Link the contact to the account unless it already is (two conversions onto the same
+    records queue on the contact's row lock); primary if the contact has no primary yet."""
+    contact = await get_contact(ctx, contact_id, for_update=True)
+    links = await _all_links(ctx, contact.id)
+    if any(link["account_id"] == account_id for link in links):
+        return await _view(ctx, contact)
+    primary = not any(link["is_primary"] for link in links)
+    return await link_account(
+        ctx, contact.id, AccountLinkCreate(account_id=account_id, is_primary=primary)
+    )
+
+
 async def update_link(
     ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID, data: AccountLinkUpdate
 ) -> SimpleNamespace:
     """Change the contact's role at the account, or make it the primary one."""
     contact = await get_contact(ctx, contact_id, for_update=True)
     link = await _get_link(ctx, contact.id, account_id)
-    before = await list_links(ctx, contact.id)
+    before = await _all_links(ctx, contact.id)
     values = data.model_dump(exclude_unset=True)
     if values.get("is_primary"):
         await _clear_primary(ctx, contact.id)
@@ -351,6 +378,6 @@ async def unlink_account(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID)
     """Remove the link; the contact and the account stay."""
     contact = await get_contact(ctx, contact_id, for_update=True)
     link = await _get_link(ctx, contact.id, account_id)
-    before = await list_links(ctx, contact.id)
+    before = await _all_links(ctx, contact.id)
     await ctx.session.delete(link)
     await _links_changed(ctx, contact, before)

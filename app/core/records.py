@@ -49,8 +49,12 @@ async def get_visible(
     for_update: bool = False,
 ) -> T:
     """The record if it exists in this workspace and the actor may see it; else a 404."""
+    # Under a lock, read the row as it is now, even if this session loaded it before.
     obj = await ctx.session.get(
-        model, (ctx.workspace_id, record_id), with_for_update=for_update or None
+        model,
+        (ctx.workspace_id, record_id),
+        with_for_update=for_update or None,
+        populate_existing=for_update,
     )
     if (
         obj is None

@@ -116,7 +116,7 @@ async def _pipeline(ctx: Ctx, pipeline_id: uuid.UUID | None) -> Pipeline:
     if pipeline_id is None:
         return await pipelines_service.default_pipeline(ctx)
     try:
-        return await pipelines_service.get_pipeline(ctx, pipeline_id)
+        return await pipelines_service.get_pipeline(ctx, pipeline_id, for_share=True)
     except pipelines_service.PipelineNotFound:
         raise _invalid("pipeline_id", "no such pipeline")
 
@@ -212,7 +212,9 @@ async def _won(ctx: Ctx, account_id: uuid.UUID | None) -> None:
     """A prospect's first won deal makes it a customer, in the account's history too."""
     if account_id is None:
         return
-    account = await ctx.session.get(Account, (ctx.workspace_id, account_id))
+    account = await ctx.session.get(
+        Account, (ctx.workspace_id, account_id), with_for_update=True, populate_existing=True
+    )
     if account is not None and account.type == "prospect":
         apply_changes(ctx, accounts_service.RESOURCE, account, {"type": "customer"})
 

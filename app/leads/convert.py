@@ -12,7 +12,7 @@ from app.accounts.models import Account
 from app.accounts.schemas import AccountCreate, AccountRead
 from app.contacts import service as contacts_service
 from app.contacts.models import Contact
-from app.contacts.schemas import AccountLinkCreate, ContactCreate, ContactRead
+from app.contacts.schemas import ContactCreate, ContactRead
 from app.core import sql
 from app.core.context import Ctx
 from app.core.errors import Conflict, Unprocessable
@@ -76,10 +76,8 @@ async def _contact(ctx: Ctx, lead: Lead, data: ConvertLead, account: Any) -> Any
             contact = await contacts_service.get_contact(ctx, data.contact.id)
         except contacts_service.ContactNotFound:
             raise _invalid("contact.id", "not a contact you can see")
-        links = await contacts_service.list_links(ctx, contact.id)
-        if account is not None and all(link["account_id"] != account.id for link in links):
-            link = AccountLinkCreate(account_id=account.id, is_primary=not links)
-            return await contacts_service.link_account(ctx, contact.id, link)
+        if account is not None:
+            return await contacts_service.ensure_linked(ctx, contact.id, account.id)
         return await contacts_service.read_contact(ctx, contact.id)
     given = data.contact.model_dump(exclude_unset=True) if data.contact else {}
     if "account_id" in given or "account_role" in given:
@@ -125,6 +123,9 @@ async def convert_lead(ctx: Ctx, lead_id: uuid.UUID, data: ConvertLead) -> Simpl
     account = await _account(ctx, lead, data)
     contact = await _contact(ctx, lead, data, account)
     deal = await _deal(ctx, lead, data, account, contact)
+    if deal is not None and account is not None and deal.status == "won":
+        # A won deal made the prospect a customer: answer with the account as it is now.
+        account = await ctx.session.get(Account, (ctx.workspace_id, account.id))
     converted = {
         "status": await statuses.converted_key(ctx),
         "converted_account_id": account.id if account is not None else None,

@@ -141,6 +141,9 @@ async def delete_status(ctx: Ctx, status_id: uuid.UUID, *, if_match: str | None)
     check_if_match(status.version, if_match)
     if await ctx.session.scalar(select(exists().where(Lead.status == status.key))):
         raise LeadStatusInUse(f"Leads still have status `{status.key}`: retire it instead")
+    converted = [s for s in (await _statuses_by_key(ctx)).values() if s.category == "converted"]
+    if status.category == "converted" and len(converted) == 1:
+        raise LeadStatusInUse("Conversion needs a `converted` status: this is the last one")
     await ctx.session.delete(status)
     await ctx.session.flush()
     record_change(

@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Index, String, UniqueConstraint
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import Base, TenantMixin, tenant_fk, utcnow
@@ -14,8 +14,7 @@ class Notification(TenantMixin, Base):
     __table_args__ = (
         tenant_fk(["user_id"], "users"),
         tenant_fk(["activity_id"], "activities"),
-        # One reminder per activity and reminder time, however often delivery runs.
-        UniqueConstraint("workspace_id", "activity_id", "remind_at"),
+        Index("ix_notifications_activity", "workspace_id", "activity_id"),
         Index("ix_notifications_inbox", "workspace_id", "user_id", "read_at", "created_at"),
     )
 

@@ -4,8 +4,7 @@ and marked read by their user only."""
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, insert, select, update
 
 from app.core.context import Ctx
 from app.core.errors import NotFound
@@ -22,10 +21,10 @@ class NotificationNotFound(NotFound):
 async def notify_reminder(
     ctx: Ctx, *, user_id: uuid.UUID, activity_id: uuid.UUID, title: str, due: datetime
 ) -> None:
-    """A reminder for an activity, once per activity and reminder time."""
+    """A reminder for an activity. Once per due time: delivery locks the activity and stamps
+    `reminded_at` in the same transaction (app/activities/service.py)."""
     await ctx.session.execute(
-        insert(Notification)
-        .values(
+        insert(Notification).values(
             workspace_id=ctx.workspace_id,
             id=new_id(),
             user_id=user_id,
@@ -35,7 +34,6 @@ async def notify_reminder(
             remind_at=due,
             created_at=utcnow(),
         )
-        .on_conflict_do_nothing()
     )
 
 

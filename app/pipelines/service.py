@@ -45,11 +45,11 @@ class StageNotFound(NotFound):
 
 
 class PipelineInUse(Conflict):
-    code, title = "pipeline_in_use", "Deals are still in this pipeline"
+    code, title = "pipeline_in_use", "Deals (deleted ones too) are in this pipeline"
 
 
 class StageInUse(Conflict):
-    code, title = "stage_in_use", "Deals are still in this stage: move them first"
+    code, title = "stage_in_use", "Deals (deleted ones too) are in this stage: move them first"
 
 
 class DefaultPipelineRequired(Conflict):
@@ -109,8 +109,11 @@ async def list_pipelines(ctx: Ctx) -> list[Pipeline]:
     return list(found)
 
 
-async def get_pipeline(ctx: Ctx, pipeline_id: uuid.UUID, *, for_update: bool = False) -> Pipeline:
-    """A live pipeline of this workspace with its stages; else a 404."""
+async def get_pipeline(
+    ctx: Ctx, pipeline_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False
+) -> Pipeline:
+    """A live pipeline of this workspace with its stages; else a 404. `for_share`: a deal is
+    about to go into it, so it can't be deleted or lose a stage until this transaction ends."""
     stmt = (
         select(Pipeline)
         .where(Pipeline.id == pipeline_id, Pipeline.deleted_at.is_(None))
@@ -118,6 +121,8 @@ async def get_pipeline(ctx: Ctx, pipeline_id: uuid.UUID, *, for_update: bool = F
     )
     if for_update:  # stage changes queue per pipeline; If-Match is checked under the lock
         stmt = stmt.with_for_update(of=Pipeline)
+    elif for_share:
+        stmt = stmt.with_for_update(of=Pipeline, read=True)
     found = await ctx.session.scalar(stmt)
     if found is None:
         raise PipelineNotFound()
@@ -130,6 +135,7 @@ async def default_pipeline(ctx: Ctx) -> Pipeline:
         select(Pipeline)
         .where(Pipeline.is_default, Pipeline.deleted_at.is_(None))
         .options(selectinload(Pipeline.stages))
+        .with_for_update(of=Pipeline, read=True)  # a deal goes into it: see get_pipeline
     )
     if found is None:  # only if an admin removed it by hand: say so rather than guess
         raise DefaultPipelineRequired()
@@ -209,8 +215,8 @@ def _reorder(pipeline: Pipeline, stage_ids: list[uuid.UUID]) -> None:
 
 
 async def _has_deals(ctx: Ctx, *conditions: Any) -> bool:
-    live_deal = exists().where(Deal.deleted_at.is_(None), *conditions)
-    return bool(await ctx.session.scalar(select(live_deal)))
+    """Deleted deals count: a restored deal must find its pipeline and stage still there."""
+    return bool(await ctx.session.scalar(select(exists().where(*conditions))))
 
 
 async def delete_pipeline(ctx: Ctx, pipeline_id: uuid.UUID, *, if_match: str | None) -> None:

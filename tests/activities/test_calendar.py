@@ -91,6 +91,21 @@ class TestFeed:
         assert "DESCRIPTION:Mang theo giấy tờ\\; hồ sơ xe" in text
         assert all(len(line.encode()) <= 75 for line in feed.text.split("\r\n"))
 
+    async def test_a_bare_carriage_return_cannot_start_a_line_of_its_own(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        from datetime import UTC, datetime, timedelta
+
+        due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+        await plan(client, world.sales.headers, due, subject="Họp\rBEGIN:VEVENT\rSUMMARY:Giả")
+        token = await client.post("/api/v1/me/calendar-token", headers=world.sales.headers)
+
+        feed = await client.get("/api/v1/calendar.ics", params={"token": token.json()["token"]})
+
+        assert "\r" not in feed.text.replace("\r\n", "")
+        lines = feed.text.split("\r\n")
+        assert [line for line in lines if line.startswith("BEGIN:VEVENT")] == ["BEGIN:VEVENT"]
+
     async def test_a_replaced_or_made_up_token_is_401(
         self, client: httpx.AsyncClient, world: World
     ) -> None:

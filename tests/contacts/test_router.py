@@ -249,3 +249,36 @@ class TestChangeDeleteRestore:
         assert hidden.json()["data"] == []
         assert restored.status_code == 200
         assert [c["id"] for c in shown.json()["data"]] == [contact["id"]]
+
+
+class TestLinksToAccountsYouCannotSee:
+    async def test_are_hidden_from_you_and_not_yours_to_change(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        theirs = await account(client, world.outsider.headers, "Đội Nam")
+        contact = await create(client, world.sales.headers)
+        # An admin links the sales user's contact to another team's account.
+        linked = await client.post(
+            f"{CONTACTS}/{contact['id']}/accounts",
+            json={"account_id": theirs, "role": "billing"},
+            headers=world.admin.headers,
+        )
+
+        seen = await client.get(f"{CONTACTS}/{contact['id']}", headers=world.sales.headers)
+        removed = await client.delete(
+            f"{CONTACTS}/{contact['id']}/accounts/{theirs}", headers=world.sales.headers
+        )
+        still = await client.get(f"{CONTACTS}/{contact['id']}", headers=world.admin.headers)
+
+        assert linked.status_code == 201
+        assert seen.json()["accounts"] == []
+        assert removed.status_code == 404
+        assert [a["account_id"] for a in still.json()["accounts"]] == [theirs]
+
+    async def test_a_one_word_name_longer_than_a_name_part_is_kept_whole(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        contact = await create(client, world.sales.headers, full_name="A" * 150)
+
+        assert contact["full_name"] == "A" * 150
+        assert contact["first_name"] == "A" * 100

@@ -249,3 +249,53 @@ class TestPreview:
         body = preview.json()
         assert {a["id"] for a in body["accounts"]} == {by_name.json()["id"], by_tax.json()["id"]}
         assert [c["id"] for c in body["contacts"]] == [by_phone.json()["id"]]
+
+
+class TestConvertEdges:
+    async def test_a_won_deal_answers_with_the_account_now_a_customer(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        pipelines = await client.get("/api/v1/pipelines", headers=world.sales.headers)
+        default = next(p for p in pipelines.json()["data"] if p["is_default"])
+        won = next(s["id"] for s in default["stages"] if s["kind"] == "won")
+        made = await lead(client, world.sales.headers)
+
+        done = await convert(client, made["id"], world.sales.headers, {"deal": {"stage_id": won}})
+        account = done.json()["account"]
+        stored = await client.get(f"/api/v1/accounts/{account['id']}", headers=world.sales.headers)
+
+        assert (account["type"], account["version"]) == ("customer", 2)
+        assert stored.json() == account
+
+    async def test_onto_a_contact_already_linked_to_the_account_links_nothing_twice(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        account = await client.post(
+            "/api/v1/accounts", json={"name": "Đã liên kết"}, headers=world.sales.headers
+        )
+        contact = await client.post(
+            "/api/v1/contacts",
+            json={"full_name": "Hồ Liên", "account_id": account.json()["id"]},
+            headers=world.sales.headers,
+        )
+        made = await lead(client, world.sales.headers)
+
+        done = await convert(
+            client, made["id"], world.sales.headers,
+            {"account": {"id": account.json()["id"]}, "contact": {"id": contact.json()["id"]}},
+        )  # fmt: skip
+
+        assert done.status_code == 200
+        assert done.json()["contact"]["accounts"] == contact.json()["accounts"]
+
+    async def test_the_last_converted_status_cannot_be_deleted(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        statuses = await client.get("/api/v1/lead-statuses", headers=world.admin.headers)
+        converted = next(s for s in statuses.json()["data"] if s["key"] == "converted")
+
+        response = await client.delete(
+            f"/api/v1/lead-statuses/{converted['id']}", headers=world.admin.headers
+        )
+
+        assert response.status_code == 409

@@ -193,3 +193,27 @@ class TestDeletePipeline:
         assert in_use.status_code == 409
         assert needed.status_code == 409
         assert needed.json()["code"] == "default_pipeline_required"
+
+
+class TestDeletedDealsKeepTheirPlace:
+    async def test_a_deleted_deal_keeps_its_pipeline_and_stage_from_vanishing(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        pipeline = await create(client, world, name="Tạm")
+        first = pipeline["stages"][0]["id"]
+        deal = await client.post(
+            "/api/v1/deals", json={"name": "Sẽ xoá", "pipeline_id": pipeline["id"]},
+            headers=world.sales.headers,
+        )  # fmt: skip
+        await client.delete(f"/api/v1/deals/{deal.json()['id']}", headers=world.sales.headers)
+
+        stage = await client.delete(
+            f"{PIPELINES}/{pipeline['id']}/stages/{first}", headers=world.admin.headers
+        )
+        whole = await client.delete(f"{PIPELINES}/{pipeline['id']}", headers=world.admin.headers)
+        restored = await client.post(
+            f"/api/v1/deals/{deal.json()['id']}/restore", headers=world.sales.headers
+        )
+
+        assert (stage.status_code, whole.status_code) == (409, 409)
+        assert restored.json()["stage_id"] == first
