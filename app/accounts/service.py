@@ -24,7 +24,6 @@ from app.core.pagination import (
     one_of,
     paginate,
 )
-from app.core.phones import to_e164
 from app.core.records import (
     check_visible,
     get_visible,
@@ -32,7 +31,7 @@ from app.core.records import (
     restrict_to_visible,
     soft_delete,
 )
-from app.core.search import search_text
+from app.core.search import derived_columns
 from app.custom_fields import service as custom_fields
 from app.users import service as users_service
 
@@ -68,13 +67,6 @@ class AccountNotFound(NotFound):
 
 class AccountHierarchyCycle(Conflict):
     code, title = "account_hierarchy_cycle", "An account cannot be its own ancestor"
-
-
-def _derived(values: dict[str, Any]) -> dict[str, Any]:
-    """Columns computed from the record's own fields: the E.164 phone and the folded text."""
-    phone_e164 = to_e164(values["phone"])
-    searched = {**values, "phone_e164": phone_e164}
-    return {"phone_e164": phone_e164, "search_text": search_text(*map(searched.get, _SEARCHED))}
 
 
 async def list_accounts(ctx: Ctx, query: AccountQuery) -> Rows[Record]:
@@ -148,7 +140,7 @@ async def create_account(ctx: Ctx, data: AccountCreate) -> SimpleNamespace:
     if data.parent_id is not None:
         await _check_parent(ctx, data.parent_id, child_id=None)
     values["custom_fields"] = await custom_fields.validate_values(ctx, RESOURCE, data.custom_fields)
-    values.update(_derived(values))
+    values.update(derived_columns(values, _SEARCHED))
     return await insert_with_history(
         ctx, Account, values, resource=RESOURCE, fields=_HISTORY_FIELDS
     )
@@ -170,8 +162,7 @@ async def update_account(
             ctx, RESOURCE, values["custom_fields"], existing=account.custom_fields
         )
     if apply_changes(ctx, RESOURCE, account, values):
-        fields = {name: getattr(account, name) for name in _SEARCHED}
-        for name, value in _derived(fields).items():
+        for name, value in derived_columns(account, _SEARCHED).items():
             setattr(account, name, value)
         await ctx.session.flush()
     return account

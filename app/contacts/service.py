@@ -41,7 +41,6 @@ from app.core.pagination import (
     has_all,
     paginate,
 )
-from app.core.phones import to_e164
 from app.core.records import (
     check_visible,
     flush_or_conflict,
@@ -50,7 +49,7 @@ from app.core.records import (
     restrict_to_visible,
     soft_delete,
 )
-from app.core.search import search_text
+from app.core.search import derived_columns
 from app.custom_fields import service as custom_fields
 from app.users import service as users_service
 
@@ -109,12 +108,6 @@ def _name_parts(full_name: str) -> dict[str, str | None]:
     if len(words) < 2:
         return {"last_name": None, "first_name": words[0] if words else None}
     return {"last_name": words[0], "first_name": words[-1]}
-
-
-def _derived(values: dict[str, Any]) -> dict[str, Any]:
-    phone_e164 = to_e164(values["phone"])
-    searched = {**values, "phone_e164": phone_e164}
-    return {"phone_e164": phone_e164, "search_text": search_text(*map(searched.get, _SEARCHED))}
 
 
 async def _links_by_contact(
@@ -213,7 +206,7 @@ async def create_contact(ctx: Ctx, data: ContactCreate) -> SimpleNamespace:
     values["owner_id"] = data.owner_id or ctx.actor.user_id
     await users_service.check_assignable_owner(ctx, values["owner_id"])
     values["custom_fields"] = await custom_fields.validate_values(ctx, RESOURCE, data.custom_fields)
-    values.update(_derived(values))
+    values.update(derived_columns(values, _SEARCHED))
     if data.account_id is not None:
         await _linkable_account(ctx, data.account_id)
     contact = await insert_with_history(
@@ -247,8 +240,7 @@ async def update_contact(
             ctx, RESOURCE, values["custom_fields"], existing=contact.custom_fields
         )
     if apply_changes(ctx, RESOURCE, contact, values):
-        fields = {name: getattr(contact, name) for name in _SEARCHED}
-        for name, value in _derived(fields).items():
+        for name, value in derived_columns(contact, _SEARCHED).items():
             setattr(contact, name, value)
         await ctx.session.flush()
     return await _view(ctx, contact)

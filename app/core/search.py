@@ -4,9 +4,12 @@ an index instead of unaccent() per row."""
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_
+
+from app.core.phones import to_e164
 
 _SPACES = re.compile(r"\s+")
 
@@ -21,6 +24,18 @@ def fold(text: str) -> str:
 
 def search_text(*parts: str | None) -> str:
     return " | ".join(fold(p) for p in parts if p)
+
+
+def derived_columns(record: Any, searched: Sequence[str]) -> dict[str, Any]:
+    """The columns a record with a phone derives from its own fields: `phone_e164` (from
+    `phone`, as typed) and `search_text`, the folded `searched` fields (`phone_e164` may be one
+    of them). `record` is a dict of values or an ORM object."""
+    read = record.get if isinstance(record, dict) else lambda name: getattr(record, name)
+    derived = {"phone_e164": to_e164(read("phone"))}
+    derived["search_text"] = search_text(
+        *(derived[name] if name in derived else read(name) for name in searched)
+    )
+    return derived
 
 
 def _escape_like(term: str) -> str:

@@ -22,9 +22,8 @@ from app.core.pagination import (
     one_of,
     paginate,
 )
-from app.core.phones import to_e164
 from app.core.records import get_visible, restore, restrict_to_visible, soft_delete
-from app.core.search import search_text
+from app.core.search import derived_columns
 from app.custom_fields import service as custom_fields
 from app.leads import statuses
 from app.leads.models import Lead, LeadStatus
@@ -54,6 +53,7 @@ FILTERS = {
     "created_after": at_least(_LEADS.created_at),
     "created_before": before(_LEADS.created_at),
 }
+_SEARCHED = ("full_name", "company_name", "email", "phone", "phone_e164")
 _HISTORY_FIELDS = [
     "full_name", "company_name", "title", "email", "phone", "status", "source", "qualification",
     "score", "industry", "province", "owner_id", "tags", "utm_source", "utm_medium",
@@ -67,18 +67,6 @@ class LeadNotFound(NotFound):
 
 class LeadConverted(Conflict):
     code, title = "lead_converted", "A converted lead is read-only"
-
-
-def _search_text_of(lead: dict[str, Any]) -> str:
-    return search_text(
-        lead["full_name"], lead["company_name"], lead["email"], lead["phone"], lead["phone_e164"]
-    )
-
-
-def _refresh_derived(lead: Lead) -> None:
-    lead.phone_e164 = to_e164(lead.phone)
-    fields = ("full_name", "company_name", "email", "phone", "phone_e164")
-    lead.search_text = _search_text_of({name: getattr(lead, name) for name in fields})
 
 
 async def list_leads(ctx: Ctx, query: LeadQuery) -> Rows[Record]:
@@ -112,8 +100,7 @@ async def create_lead(ctx: Ctx, data: LeadCreate) -> SimpleNamespace:
     values["owner_id"] = data.owner_id or ctx.actor.user_id
     await users_service.check_assignable_owner(ctx, values["owner_id"])
     values["custom_fields"] = await custom_fields.validate_values(ctx, RESOURCE, data.custom_fields)
-    values["phone_e164"] = to_e164(data.phone)
-    values["search_text"] = _search_text_of(values)
+    values.update(derived_columns(values, _SEARCHED))
     return await insert_with_history(ctx, Lead, values, resource=RESOURCE, fields=_HISTORY_FIELDS)
 
 
@@ -135,7 +122,8 @@ async def update_lead(
             ctx, RESOURCE, values["custom_fields"], existing=lead.custom_fields
         )
     if apply_changes(ctx, RESOURCE, lead, values):
-        _refresh_derived(lead)
+        for name, value in derived_columns(lead, _SEARCHED).items():
+            setattr(lead, name, value)
         await ctx.session.flush()
     return lead
 
