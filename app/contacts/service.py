@@ -140,10 +140,10 @@ async def _view(ctx: Ctx, contact: Any) -> SimpleNamespace:
     return SimpleNamespace(**fields, accounts=links[contact.id])
 
 
-async def _page_with_links(ctx: Ctx, rows: Rows[Any]) -> Rows[Any]:
-    links = await _links_by_contact(ctx, [row["id"] for row in rows.data])
-    rows.data = [{**dict(row.items()), "accounts": links[row["id"]]} for row in rows.data]
-    return rows
+async def with_accounts(ctx: Ctx, rows: list[Any]) -> list[dict[str, Any]]:
+    """Contact rows (the columns ContactRead shows) with their account links, in one query."""
+    links = await _links_by_contact(ctx, [row["id"] for row in rows])
+    return [{**dict(row.items()), "accounts": links[row["id"]]} for row in rows]
 
 
 async def list_contacts(ctx: Ctx, query: ContactQuery) -> Rows[Any]:
@@ -153,7 +153,8 @@ async def list_contacts(ctx: Ctx, query: ContactQuery) -> Rows[Any]:
     rows = await paginate(
         ctx, stmt, query, model=Contact, sorts=SORTS, search_column=_CONTACTS.search_text
     )
-    return await _page_with_links(ctx, rows)
+    rows.data = await with_accounts(ctx, rows.data)
+    return rows
 
 
 async def list_account_contacts(ctx: Ctx, account_id: uuid.UUID, query: ContactQuery) -> Rows[Any]:

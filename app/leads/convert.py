@@ -158,7 +158,7 @@ async def preview_conversion(
         account_matches.append(Account.tax_code == tax_code)
     accounts = await _visible_matches(ctx, Account, AccountRead, account_matches)
     contact_rows = await _visible_matches(ctx, Contact, ContactRead, _matching(Contact, lead))
-    contacts = [await contacts_service.read_contact(ctx, row["id"]) for row in contact_rows]
+    contacts = await contacts_service.with_accounts(ctx, contact_rows)
     return ConversionPreview(
         accounts=[AccountRead.model_validate(dict(row)) for row in accounts],
         contacts=[ContactRead.model_validate(contact) for contact in contacts],
