@@ -176,22 +176,28 @@ def create_workspace(
 ) -> None:
     """A workspace and its owner, from the command line (sign-up may be turned off)."""
     from app.core.db import make_engine, make_sessionmaker
+    from app.core.errors import SenError
     from app.workspaces.service import create_workspace as create
 
     async def main() -> None:
         db_url, _ = await _urls()
         await _migrate(db_url)
         engine = make_engine(db_url)
-        async with make_sessionmaker(engine)() as session:
-            workspace, owner = await create(
-                session,
-                name=name,
-                owner_email=email,
-                owner_password=password,
-                owner_name=full_name,
-            )
-            await session.commit()
-        await engine.dispose()
+        try:
+            async with make_sessionmaker(engine)() as session:
+                workspace, owner = await create(
+                    session,
+                    name=name,
+                    owner_email=email,
+                    owner_password=password,
+                    owner_name=full_name,
+                )
+                await session.commit()
+        except SenError as error:
+            typer.echo(f"not created: {error.detail}", err=True)
+            raise typer.Exit(2)
+        finally:
+            await engine.dispose()
         typer.echo(json.dumps({"workspace_id": str(workspace.id), "owner_id": str(owner.id)}))
 
     asyncio.run(main())

@@ -26,6 +26,7 @@ from app.core.observability import (
     configure_logging,
     metrics_endpoint,
 )
+from app.core.ratelimit import RateLimiter
 from app.core.routing import open_session
 from app.core.runtime import database_url, redis_url
 from app.core.settings import Settings, get_settings
@@ -134,10 +135,12 @@ def create_app(
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         app.state.open_session = open_session
         app.state.redis = queue_client(resolved_redis)
+        app.state.rate_limiter = RateLimiter(resolved_redis)
         try:
             yield
         finally:
             await jobs.wait_for_sends()
+            await app.state.rate_limiter.aclose()
             await app.state.redis.aclose()
             await app.state.engine.dispose()
 

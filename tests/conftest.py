@@ -3,6 +3,11 @@ DATABASE_URL / REDIS_URL are set. One database per xdist worker, migrated once; 
 in a transaction rolled back at the end (the app's commits only release savepoints)."""
 
 import os
+
+# The suite signs up and logs in hundreds of times from one address: the per-IP limit is off
+# unless a test turns it on (tests/auth/test_limits.py).
+os.environ.setdefault("SEN_AUTH_REQUESTS_PER_IP", "0")
+
 import socket
 import threading
 import time
@@ -73,6 +78,7 @@ def redis_url() -> str:
 async def app(database_url: str, redis_url: str) -> AsyncIterator[FastAPI]:
     application = create_app(db_url=database_url, queue_url=redis_url)
     async with application.router.lifespan_context(application):
+        await application.state.redis.flushdb()  # counts a previous run left (rate limits)
         yield application
 
 

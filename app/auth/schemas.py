@@ -2,9 +2,10 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.core.schemas import Email, InputModel, Name, ReadModel
+from app.core.pagination import PageQuery
+from app.core.schemas import InputModel, LoginEmail, Name, ReadModel
 from app.users.schemas import Password, UserRead, WorkspaceRead
 
 
@@ -17,14 +18,55 @@ class SignupRequest(InputModel):
     }
 
     workspace_name: Name
-    email: Email
+    email: LoginEmail
     password: Password
     full_name: Name
+
+
+class LoginForm(BaseModel):
+    """The OAuth2 password form, plus the workspace to sign in to."""
+
+    model_config = ConfigDict(extra="ignore")  # OAuth2 clients also send scope, client_id…
+
+    grant_type: Annotated[str, StringConstraints(pattern="^password$")] | None = None
+    username: Annotated[str, StringConstraints(max_length=320)] = Field(description="Your email.")
+    password: Annotated[str, StringConstraints(max_length=1024)] = Field(
+        json_schema_extra={"format": "password"}
+    )
+    workspace: uuid.UUID | None = Field(
+        None,
+        description="The workspace to sign in to, when your email has an account in several. "
+        "Without it: the one you used last.",
+    )
+
+
+class WorkspaceName(ReadModel):
+    id: uuid.UUID
+    name: str
 
 
 class Token(BaseModel):
     access_token: str = Field(examples=["eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…"])
     token_type: Literal["bearer"]
+    workspace: WorkspaceName = Field(description="The workspace this token is for.")
+    other_workspaces: list[WorkspaceName] = Field(
+        description="The other workspaces where this email has an account: send one's id as "
+        "`workspace` (with that account's password) to sign in there instead."
+    )
+
+
+class InvitationAccept(InputModel):
+    example = {"token": "inv_3f2a9c01b7de_l8J2…", "password": "mật-khẩu-dài-123"}
+
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    password: Password
+
+
+class PasswordChange(InputModel):
+    example = {"current_password": "mật-khẩu-cũ-123", "new_password": "mật-khẩu-mới-456"}
+
+    current_password: Annotated[str, StringConstraints(max_length=1024)]
+    new_password: Password
 
 
 class SignupRead(BaseModel):
@@ -68,5 +110,5 @@ class ApiKeyCreated(ApiKeyRead):
     key: str
 
 
-class ApiKeyList(BaseModel):
-    data: list[ApiKeyRead]
+class ApiKeyQuery(PageQuery):
+    sort: Literal["created_at", "-created_at"] = "-created_at"

@@ -1,22 +1,35 @@
-"""Sign-up, password login and API keys."""
+"""Sign-up, password login, invitations and changing one's own password."""
 
+import hmac
 import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.models import ApiKey
-from app.auth.schemas import ApiKeyCreate, SignupRequest
-from app.auth.security import create_access_token, new_api_key, verify_password
-from app.core.context import Ctx
-from app.core.db import AUTH_ROLE
-from app.core.errors import Forbidden, NotFound, Unauthorized
-from app.core.history import jsonable, record_change, record_creation
+from app.auth.api_keys import refuse_api_key
+from app.auth.schemas import InvitationAccept, PasswordChange, SignupRequest
+from app.auth.security import (
+    INVITATION_MARK,
+    create_access_token,
+    hash_api_key,
+    split_api_key,
+    verify_password,
+)
+from app.core.context import Actor, Ctx, Role
+from app.core.db import AUTH_ROLE, enter_workspace
+from app.core.errors import Forbidden, Unauthorized, Unprocessable
 from app.core.models import utcnow
+from app.core.schemas import normalize_email
 from app.core.settings import get_settings
+from app.users import service as users_service
 from app.users.models import User
 from app.workspaces.models import Workspace
 from app.workspaces.service import create_workspace
+
+# An email in more workspaces than this is not a person's: the rest are not offered.
+_ACCOUNTS_LISTED = 50
 
 
 class SignupDisabled(Forbidden):
@@ -27,11 +40,23 @@ class WrongCredentials(Unauthorized):
     code, title = "wrong_credentials", "Wrong email or password"
 
 
-class ApiKeyNotFound(NotFound):
-    code, title = "api_key_not_found", "API key not found"
+class InvitationInvalid(Unauthorized):
+    code, title = "invitation_invalid", "This invitation is unknown, used or expired"
 
 
-def issue_token(user: User) -> str:
+@dataclass(frozen=True)
+class Login:
+    token: str
+    workspace: Any  # (id, name)
+    other_workspaces: list[Any]
+
+
+class Identity(Protocol):
+    id: uuid.UUID
+    workspace_id: uuid.UUID
+
+
+def issue_token(user: Identity) -> str:
     settings = get_settings()
     return create_access_token(
         settings.jwt_secret(),
@@ -55,73 +80,99 @@ async def sign_up(session: AsyncSession, data: SignupRequest) -> tuple[Workspace
     return workspace, owner, issue_token(owner)
 
 
-async def log_in(session: AsyncSession, email: str, password: str) -> str:
-    """An access token, or 401. Unknown emails cost one hash check too, so timing tells nothing."""
-    if "\x00" in email:  # PostgreSQL text can't hold NUL; no such user can exist
-        verify_password(password, None)
+def _accounts_of(email: str) -> Any:
+    """The active accounts with this email, the one a login without `workspace` picks first:
+    an account with a password, then the most recently used, then the newest."""
+    return (
+        select(User.id, User.workspace_id, User.password_hash, Workspace.name)
+        .join(Workspace, Workspace.id == User.workspace_id)
+        .where(User.email == email, User.is_active)
+        .order_by(
+            User.password_hash.is_(None),
+            User.last_login_at.desc().nulls_last(),
+            User.created_at.desc(),
+            User.id,
+        )
+        .limit(_ACCOUNTS_LISTED)
+    )
+
+
+async def log_in(
+    session: AsyncSession, email: str, password: str, *, workspace_id: uuid.UUID | None = None
+) -> Login:
+    """A token for one account, or 401. Exactly one password check whatever the email
+    matches (none, one, or accounts in many workspaces), so its cost tells nothing: against
+    the account in `workspace_id` if given, else the one used last."""
+    email = normalize_email(email)
+    accounts: list[Any] = []
+    if "\x00" not in email:  # PostgreSQL text can't hold NUL: no such account exists
+        session.info["role"] = AUTH_ROLE
+        accounts = list((await session.execute(_accounts_of(email))).all())
+        # The look-up's read-only transaction ends here: no connection is held while this
+        # login waits for a hashing thread.
+        await session.rollback()
+    chosen = next(
+        (a for a in accounts if workspace_id is None or a.workspace_id == workspace_id), None
+    )
+    if not await verify_password(password, chosen.password_hash if chosen else None):
         raise WrongCredentials()
-    session.info["role"] = AUTH_ROLE
-    candidates = list(
-        await session.scalars(
-            select(User).where(func.lower(User.email) == email.strip().lower(), User.is_active)
-        )
+    assert chosen is not None
+    await enter_workspace(session, chosen.workspace_id)
+    await session.execute(
+        update(User)
+        .where(User.workspace_id == chosen.workspace_id, User.id == chosen.id)
+        .values(last_login_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
-    if not candidates:
-        verify_password(password, None)
-    for user in candidates:  # one email may belong to people in several workspaces
-        if verify_password(password, user.password_hash):
-            return issue_token(user)
-    raise WrongCredentials()
+    others = [(a.workspace_id, a.name) for a in accounts if a is not chosen]
+    return Login(issue_token(chosen), (chosen.workspace_id, chosen.name), others)
 
 
-class KeysNeedASignedInUser(Forbidden):
-    code, title = "api_key_not_allowed", "API keys are managed by a signed-in user"
-
-
-def _refuse_api_key_callers(ctx: Ctx) -> None:
-    # A leaked key must not be able to mint more keys, or to revoke the owner's others.
-    if ctx.actor.api_key_id is not None:
-        raise KeysNeedASignedInUser("Sign in with your password to manage API keys")
-
-
-async def create_api_key(ctx: Ctx, data: ApiKeyCreate) -> tuple[ApiKey, str]:
-    """The key acts for the user who made it; only its hash is stored. Not with an API key."""
-    _refuse_api_key_callers(ctx)
-    key, prefix, key_hash = new_api_key()
-    api_key = ApiKey(
-        workspace_id=ctx.workspace_id,
-        user_id=ctx.actor.user_id,
-        name=data.name,
-        prefix=prefix,
-        key_hash=key_hash,
-    )
-    ctx.session.add(api_key)
-    await ctx.session.flush()
-    record_creation(ctx, "api_key", api_key, ["name", "prefix", "user_id"])
-    return api_key, key
-
-
-async def list_api_keys(ctx: Ctx) -> list[ApiKey]:
-    """Your keys; owners and admins see everyone's."""
-    stmt = select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id)
-    if not ctx.actor.is_admin:
-        stmt = stmt.where(ApiKey.user_id == ctx.actor.user_id)
-    return list(await ctx.session.scalars(stmt))
-
-
-async def revoke_api_key(ctx: Ctx, key_id: uuid.UUID) -> None:
-    """Takes effect at once: the next request with the key is a 401. Not with an API key."""
-    _refuse_api_key_callers(ctx)
-    api_key = await ctx.session.get(ApiKey, (ctx.workspace_id, key_id))
-    if api_key is None or (not ctx.actor.is_admin and api_key.user_id != ctx.actor.user_id):
-        raise ApiKeyNotFound()
-    if api_key.revoked_at is None:
-        api_key.revoked_at = utcnow()
-        record_change(
-            ctx,
-            "api_key",
-            api_key.id,
-            "deleted",
-            {"revoked_at": {"old": None, "new": jsonable(api_key.revoked_at)}},
+async def accept_invitation(session: AsyncSession, data: InvitationAccept) -> Login:
+    """The invited user chooses their password with their one-time token and is signed in;
+    the token then stops working. Unknown, used or expired tokens are a 401."""
+    prefix = split_api_key(data.token, INVITATION_MARK)
+    found = None
+    if prefix is not None:
+        session.info["role"] = AUTH_ROLE
+        candidates = await session.execute(
+            select(User.id, User.workspace_id, User.invitation_hash).where(
+                User.invitation_prefix == prefix,
+                User.is_active,
+                User.invitation_expires_at > utcnow(),
+            )
         )
-    await ctx.session.flush()
+        digest = hash_api_key(data.token)
+        found = next(
+            (c for c in candidates if hmac.compare_digest(c.invitation_hash or "", digest)), None
+        )
+    if found is None:
+        raise InvitationInvalid("Ask an admin of your workspace for a new invitation")
+    await enter_workspace(session, found.workspace_id)
+    ctx = Ctx(
+        session=session,
+        actor=Actor(user_id=found.id, role=Role.sales),  # the invited user, acting for themself
+        workspace_id=found.workspace_id,
+    )
+    user = await users_service.get_user(ctx, found.id, for_update=True)
+    if user.invitation_hash != found.invitation_hash:  # accepted a moment ago by a twin request
+        raise InvitationInvalid("This invitation was just used")
+    await users_service.set_password(ctx, user, data.password)
+    workspace = await session.get(Workspace, user.workspace_id)
+    assert workspace is not None
+    return Login(issue_token(user), (workspace.id, workspace.name), [])
+
+
+async def change_own_password(ctx: Ctx, data: PasswordChange) -> None:
+    """Your current password, then the new one. Every credential you have stops working (API
+    keys, calendar feed, other sessions) except the token that made this change."""
+    refuse_api_key(ctx, "change a password")
+    user = await users_service.get_user(ctx, ctx.actor.user_id)  # type: ignore[arg-type]
+    if not await verify_password(data.current_password, user.password_hash):
+        raise Unprocessable(
+            [{"field": "current_password", "message": "is not your current password"}]
+        )
+    user = await users_service.get_user(ctx, user.id, for_update=True)
+    await users_service.set_password(
+        ctx, user, data.new_password, keep_token_id=ctx.actor.token_id, field="new_password"
+    )

@@ -3,9 +3,10 @@
 import hmac
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, NamedTuple
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -48,7 +49,7 @@ class Permission(StrEnum):
 # request's transaction (after its workspace setting), with no ORM or compile step.
 _CALLER_SQL = (
     "SELECT u.id, u.workspace_id, u.role, u.team_id, u.is_active, w.settings_version,"
-    " u.tokens_valid_after"
+    " u.tokens_valid_after, u.kept_token_id"
     " FROM users u JOIN workspaces w ON w.id = u.workspace_id"
     " WHERE u.workspace_id = $1 AND u.id = $2"
 )
@@ -62,6 +63,17 @@ class Caller(NamedTuple):
     is_active: bool
     settings_version: int
     tokens_valid_after: datetime | None
+    kept_token_id: str | None
+
+    def accepts(self, claims: dict[str, Any]) -> bool:
+        """A token issued after the user's credentials were last revoked, or the one token
+        kept then (the one they changed their own password with)."""
+        if self.tokens_valid_after is None:
+            return True
+        return bool(
+            claims["iat"] >= self.tokens_valid_after.timestamp()
+            or claims["jti"] == self.kept_token_id
+        )
 
 
 async def _caller(
@@ -78,11 +90,19 @@ async def _actor_for(session: AsyncSession, user: Caller, api_key_id: uuid.UUID 
         return Actor(user_id=user.id, role=role, team_id=user.team_id, api_key_id=api_key_id)
     team_ids: set[uuid.UUID] = {user.team_id} if user.team_id else set()
     if role is Role.manager:
-        managed = await session.scalars(select(Team.id).where(Team.manager_id == user.id))
+        managed = await session.scalars(
+            select(Team.id).where(
+                Team.workspace_id == user.workspace_id, Team.manager_id == user.id
+            )
+        )
         team_ids |= set(managed)
     owners: set[uuid.UUID] = {user.id}
     if team_ids:
-        members = await session.scalars(select(User.id).where(User.team_id.in_(team_ids)))
+        members = await session.scalars(
+            select(User.id).where(
+                User.workspace_id == user.workspace_id, User.team_id.in_(team_ids)
+            )
+        )
         owners |= set(members)
     return Actor(
         user_id=user.id,
@@ -139,10 +159,7 @@ async def _jwt_caller(session: AsyncSession, token: str) -> tuple[Caller, Actor]
     claims = decode_access_token(get_settings().jwt_secret(), token)
     if claims is None:
         return None
-    try:
-        workspace_id, user_id = uuid.UUID(claims["wid"]), uuid.UUID(claims["sub"])
-    except (KeyError, ValueError):
-        return None
+    workspace_id, user_id = uuid.UUID(claims["wid"]), uuid.UUID(claims["sub"])
     await enter_workspace(session, workspace_id)
     key = (workspace_id, user_id)
     found = _CALLERS.get(key)
@@ -154,10 +171,9 @@ async def _jwt_caller(session: AsyncSession, token: str) -> tuple[Caller, Actor]
         if len(_CALLERS) >= _CALLERS_MAX:
             _CALLERS.clear()
         _CALLERS[key] = found
-    valid_after = found[0].tokens_valid_after
-    if valid_after is not None and claims["iat"] < int(valid_after.timestamp()):
-        return None  # issued before the password last changed
-    return found
+    if not found[0].accepts(claims):
+        return None  # issued before a new password or a deactivation
+    return found[0], replace(found[1], token_id=claims["jti"])
 
 
 async def authenticate(session: AsyncSession, token: str | None) -> Ctx:

@@ -24,6 +24,7 @@ class Actor:
     # Owners whose records this actor sees; None means every record in the workspace.
     visible_owner_ids: frozenset[uuid.UUID] | None = None
     api_key_id: uuid.UUID | None = None
+    token_id: str | None = None  # the access token's `jti`, when a JWT authenticated it
 
     @property
     def is_admin(self) -> bool:

@@ -23,11 +23,15 @@ class SenError(Exception):
     code: ClassVar[str] = "internal_error"
     title: ClassVar[str] = "Internal error"
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self, detail: str | None = None, *, retry_after: int | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
         self.headers: dict[str, str] = {}
+        if retry_after is not None:  # seconds; a client should wait at least one
+            self.headers["Retry-After"] = str(max(1, retry_after))
 
 
 class BadRequest(SenError):
@@ -69,7 +73,22 @@ class Unprocessable(SenError):
 
 
 class RateLimited(SenError):
+    """Answered with `Retry-After`: when the client may try again."""
+
     status, code, title = 429, "rate_limited", "Too many requests"
+
+
+class ServiceUnavailable(SenError):
+    """A dependency can't serve this now; `Retry-After` says when to try again."""
+
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1, **extra: Any) -> None:
+        super().__init__(detail, retry_after=retry_after, **extra)
+
+
+class ServiceBusy(ServiceUnavailable):
+    code, title = "busy", "The server is busy"
 
 
 class FieldError(BaseModel):

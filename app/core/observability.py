@@ -1,5 +1,6 @@
 """JSON logs carrying the request id, Prometheus metrics, and the request-body size limit."""
 
+import hmac
 import logging
 import re
 import sys
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import problem_body
 from app.core.paths import template_for
+from app.core.settings import get_settings
 
 REQUESTS = Counter("sen_http_requests_total", "HTTP requests", ["method", "route", "status"])
 LATENCY = Histogram(
@@ -73,10 +75,17 @@ class _StderrLogger:
 log = structlog.get_logger("sen.http")
 
 
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+_NO_STORE = (b"cache-control", b"no-store")
+_AUTH_PATHS = ("/api/v1/auth/", "/api/v1/me", "/api/v1/calendar.ics")
+
+
 class RequestMiddleware:
     """Gives each request an id (the caller's `X-Request-ID`, or a new one), echoed in the
     response and carried by its log lines; counts and times requests by route template
-    (`/api/v1/leads/{lead_id}`), not raw path. One wrapper for both: it is on every request."""
+    (`/api/v1/leads/{lead_id}`), not raw path; marks every response `nosniff`, and those for
+    a signed-in caller (or carrying a credential) `Cache-Control: no-store`. One wrapper: it
+    is on every request."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -89,14 +98,21 @@ class RequestMiddleware:
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), None)
         current = given.decode() if given and _GIVEN_ID.fullmatch(given) else uuid.uuid4().hex
         request_id.set(current)
-        echoed = (b"x-request-id", current.encode())
+        added = [(b"x-request-id", current.encode()), _NOSNIFF]
+        if scope["path"].startswith(_AUTH_PATHS) or any(
+            k == b"authorization" for k, _ in scope["headers"]
+        ):
+            added.append(_NO_STORE)  # a response for one caller is no shared cache's to keep
         status = 500
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), echoed]
+                headers = list(message.get("headers", ()))
+                if any(k.lower() == b"cache-control" for k, _ in headers):
+                    added[:] = [h for h in added if h is not _NO_STORE]
+                message["headers"] = [*headers, *added]
             await send(message)
 
         try:
@@ -172,5 +188,11 @@ async def _never_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-async def metrics_endpoint(_: Request) -> Response:
+async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics, for a scraper holding SEN_METRICS_TOKEN (unset: not served)."""
+    expected = get_settings().metrics_token
+    given = request.headers.get("authorization", "")
+    if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+        body = problem_body(404, "not_found", "Not found", "Not Found")
+        return Response(orjson.dumps(body), status_code=404, media_type="application/problem+json")
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

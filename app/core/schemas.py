@@ -8,6 +8,7 @@
 
 import json
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
@@ -92,6 +93,26 @@ _EMAIL = re.compile(EMAIL_PATTERN)
 # Lenient on purpose: CRM data is typed by people and imported from spreadsheets; the pattern in
 # the schema is exactly the rule we apply, so clients can check before they send.
 Email = Annotated[str, StringConstraints(max_length=254, pattern=EMAIL_PATTERN)]
+
+
+def normalize_email(value: str) -> str:
+    """The one form an email that identifies someone is stored, compared and indexed in: NFKC
+    (a full-width "ｏwner@" is "owner@"), then Python's lower-casing. Done here, never by
+    PostgreSQL's lower(), whose rules differ for some letters ("İ")."""
+    once = unicodedata.normalize("NFKC", value).strip().lower()
+    return unicodedata.normalize("NFKC", once)
+
+
+def _normalized_email(value: object) -> object:
+    return normalize_email(value) if isinstance(value, str) else value
+
+
+# A user's login: stored and looked up in its normal form only.
+LoginEmail = Annotated[
+    str,
+    BeforeValidator(_normalized_email),
+    StringConstraints(max_length=254, pattern=EMAIL_PATTERN),
+]
 ShortText = Annotated[str, StringConstraints(max_length=200)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=50)]

@@ -35,6 +35,14 @@ class Settings(BaseSettings):
     idempotency_hours: int = 24
     log_level: str = "INFO"
 
+    # Abuse limits (0 turns a rate limit off: offices share one IP, test suites sign up a lot).
+    login_attempts_per_email: int = 10  # failed logins per email in 15 minutes, then 429
+    auth_requests_per_ip: int = 60  # sign-ups, logins, invitations per client IP a minute
+    api_keys_per_user: int = 20  # live keys
+    invitation_days: int = 7
+    # /metrics answers only `Authorization: Bearer <this>`; unset, it is not served at all.
+    metrics_token: str | None = None
+
     def jwt_secret(self) -> str:
         """The signing key: SEN_SECRET_KEY, or one generated once and kept under data_dir."""
         if self.secret_key:

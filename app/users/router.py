@@ -1,23 +1,25 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from app.core.auth import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.idempotency import Idempotent
+from app.core.pagination import Page
 from app.core.routing import CommittingRoute
 from app.users import service
 from app.users.schemas import (
     CalendarToken,
+    Invitation,
     MeRead,
     TeamCreate,
-    TeamList,
+    TeamQuery,
     TeamRead,
     TeamUpdate,
     UserCreate,
-    UserList,
+    UserQuery,
     UserRead,
     UserUpdate,
     WorkspaceRead,
@@ -55,21 +57,34 @@ async def issue_calendar_token(ctx: Member, request: Request) -> CalendarToken:
     return CalendarToken(token=token, feed_url=feed)
 
 
-@router.get("/users", summary="List users", responses=problems(401))
-async def list_users(ctx: Member) -> UserList:
-    """Every member of the workspace, so frontends can show owners and assignees."""
-    return UserList(data=[UserRead.model_validate(u) for u in await service.list_users(ctx)])
+@router.get("/users", summary="List users", responses=problems(401, 422))
+async def list_users(ctx: Member, query: Annotated[UserQuery, Query()]) -> Page[UserRead]:
+    """Every member of the workspace, so frontends can show owners and assignees; by name."""
+    return (await service.list_users(ctx, query)).page(UserRead)
 
 
 @router.post(
     "/users",
-    summary="Add a user",
+    summary="Add or invite a user",
     status_code=status.HTTP_201_CREATED,
     responses=problems(401, 403, 409, 413, 422),
 )
 async def create_user(body: UserCreate, ctx: Admin, _: Idempotent) -> UserRead:
-    """Owners and admins only; only an owner can add another owner."""
+    """Owners and admins only; only an owner can add another owner. Without a `password` the
+    user is invited: issue their link with `POST /users/{user_id}/invitation`."""
     return UserRead.model_validate(await service.create_user(ctx, body))
+
+
+@router.post(
+    "/users/{user_id}/invitation",
+    summary="Issue a user's one-time invitation",
+    responses=problems(401, 403, 404, 409, 422),
+)
+async def invite_user(user_id: UserID, ctx: Admin) -> Invitation:
+    """A one-time token with which the user chooses their own password (a new one replaces
+    the last). Owners and admins signed in with their password only: API keys get a 403."""
+    token, expires_at = await service.invite_user(ctx, user_id)
+    return Invitation(token=token, expires_at=expires_at)
 
 
 @router.get("/users/{user_id}", summary="Get a user", responses=problems(401, 404, 422))
@@ -87,15 +102,18 @@ async def get_user(user_id: UserID, ctx: Member, response: Response) -> UserRead
 async def update_user(
     user_id: UserID, body: UserUpdate, ctx: Admin, response: Response, if_match: IfMatch = None
 ) -> UserRead:
-    """Owners and admins only. `is_active: false` signs the user out at their next request."""
+    """Owners and admins only. A new password or `is_active: false` signs the user out
+    everywhere at their next request: tokens, API keys, calendar feed (except your own token
+    when you change your own password). API keys can't change a password, email or role."""
     user = await service.update_user(ctx, user_id, body, if_match=if_match)
     set_etag(response, user.version)
     return UserRead.model_validate(user)
 
 
-@router.get("/teams", summary="List teams", responses=problems(401))
-async def list_teams(ctx: Member) -> TeamList:
-    return TeamList(data=[TeamRead.model_validate(t) for t in await service.list_teams(ctx)])
+@router.get("/teams", summary="List teams", responses=problems(401, 422))
+async def list_teams(ctx: Member, query: Annotated[TeamQuery, Query()]) -> Page[TeamRead]:
+    """The workspace's teams (departments), by name."""
+    return (await service.list_teams(ctx, query)).page(TeamRead)
 
 
 @router.post(

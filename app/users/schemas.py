@@ -1,13 +1,32 @@
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from pydantic import AfterValidator, Field, StrictBool, StringConstraints
 
+from app.auth.password_policy import MAX_LENGTH, MIN_LENGTH, password_problem
 from app.core.context import Role
-from app.core.schemas import Email, InputModel, Name, PatchModel, ReadModel
+from app.core.pagination import PageQuery
+from app.core.schemas import InputModel, LoginEmail, Name, PatchModel, ReadModel
 
-Password = Annotated[str, StringConstraints(min_length=8, max_length=128)]
+
+def _acceptable(password: str) -> str:
+    if problem := password_problem(password):
+        raise ValueError(problem)
+    return password
+
+
+Password = Annotated[
+    str,
+    StringConstraints(min_length=MIN_LENGTH, max_length=MAX_LENGTH),
+    AfterValidator(_acceptable),
+    Field(
+        description=f"{MIN_LENGTH}–{MAX_LENGTH} characters; not only spaces, not one of the "
+        "most common passwords, not the email."
+    ),
+]
+
+
 TeamName = Annotated[str, StringConstraints(min_length=1, max_length=120)]
 
 
@@ -20,10 +39,14 @@ class UserCreate(InputModel):
         "team_id": None,
     }
 
-    email: Email
+    email: LoginEmail
     full_name: Name
-    password: Password
-    role: Role = Role.sales
+    password: Password | None = Field(
+        None,
+        description="Omit it to invite the user: an owner or admin then issues a one-time link "
+        "(`POST /users/{id}/invitation`) with which they choose their own. API keys can't set it.",
+    )
+    role: Role = Field(Role.sales, description="API keys can only add `sales` users.")
     team_id: uuid.UUID | None = None
     is_active: StrictBool = True
 
@@ -31,12 +54,16 @@ class UserCreate(InputModel):
 class UserUpdate(PatchModel):
     example = {"role": "manager", "team_id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f"}
 
-    email: Email = None  # type: ignore[assignment]
+    email: LoginEmail = Field(None, description="API keys can't change it.")  # type: ignore[assignment]
     full_name: Name = None  # type: ignore[assignment]
-    password: Password = None  # type: ignore[assignment]
-    role: Role = None  # type: ignore[assignment]
+    password: Password = Field(None, description="API keys can't set it.")  # type: ignore[assignment]
+    role: Role = Field(None, description="API keys can't change it.")  # type: ignore[assignment]
     team_id: uuid.UUID | None = None
-    is_active: StrictBool = None  # type: ignore[assignment]
+    is_active: StrictBool = Field(
+        None,  # type: ignore[arg-type]
+        description="`false` signs the user out everywhere for good: their tokens, API keys, "
+        "calendar feed and invitation stop working and stay so if they are activated again.",
+    )
 
 
 class UserRead(ReadModel):
@@ -50,6 +77,7 @@ class UserRead(ReadModel):
         "version": 1,
         "created_at": "2026-11-23T04:00:00Z",
         "updated_at": "2026-11-23T04:00:00Z",
+        "has_password": True,
     }
 
     id: uuid.UUID
@@ -61,10 +89,23 @@ class UserRead(ReadModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    has_password: bool = Field(
+        description="False for an invited user who hasn't chosen a password yet."
+    )
 
 
-class UserList(BaseModel):
-    data: list[UserRead]
+class UserQuery(PageQuery):
+    sort: Literal["full_name", "-full_name", "created_at", "-created_at"] = "full_name"
+
+
+class Invitation(ReadModel):
+    example = {"token": "inv_3f2a9c01b7de_l8J2…", "expires_at": "2026-12-09T04:00:00Z"}
+
+    token: str = Field(
+        description="Shown once. Put it in a link to your app's page that sends it, with the "
+        "password the user chooses, to `POST /auth/accept-invitation`."
+    )
+    expires_at: datetime
 
 
 class TeamCreate(InputModel):
@@ -99,8 +140,8 @@ class TeamRead(ReadModel):
     created_at: datetime
 
 
-class TeamList(BaseModel):
-    data: list[TeamRead]
+class TeamQuery(PageQuery):
+    sort: Literal["name", "-name", "created_at", "-created_at"] = "name"
 
 
 class WorkspaceRead(ReadModel):

@@ -1,19 +1,40 @@
-"""Users and teams of a workspace. Only owners and admins manage them (the router checks)."""
+"""Users and teams of a workspace. Only owners and admins manage them (the router checks);
+API keys manage no credential of anyone's (passwords, emails, roles, invitations)."""
 
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
-from app.auth.security import CALENDAR_TOKEN_MARK, hash_password, new_secret
+from app.auth import api_keys as api_keys_service
+from app.auth.password_policy import password_problem
+from app.auth.security import CALENDAR_TOKEN_MARK, INVITATION_MARK, hash_password, new_secret
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx, Role
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.history import apply_changes, record_change, record_creation
 from app.core.models import utcnow
+from app.core.pagination import Keyset, Rows, columns_of
 from app.core.records import flush_or_conflict
+from app.core.settings import get_settings
+from app.core.sql import fetch
 from app.users.models import Team, User
-from app.users.schemas import TeamCreate, TeamUpdate, UserCreate, UserUpdate
+from app.users.schemas import (
+    TeamCreate,
+    TeamQuery,
+    TeamRead,
+    TeamUpdate,
+    UserCreate,
+    UserQuery,
+    UserRead,
+    UserUpdate,
+)
+
+_USERS = User.__table__.c
+_TEAMS = Team.__table__.c
+USER_SORTS = {"full_name": _USERS.full_name, "created_at": _USERS.created_at}
+TEAM_SORTS = {"name": _TEAMS.name, "created_at": _TEAMS.created_at}
 
 
 class UserNotFound(NotFound):
@@ -36,8 +57,22 @@ class TeamNameTaken(Conflict):
     code, title = "team_name_taken", "A team with this name exists"
 
 
-async def list_users(ctx: Ctx) -> list[User]:
-    return list(await ctx.session.scalars(select(User).order_by(User.full_name, User.id)))
+class UserInactive(Conflict):
+    code, title = "user_inactive", "The user is deactivated"
+
+
+async def _page(ctx: Ctx, stmt: Any, table: Any, query: Any, sorts: dict[str, Any]) -> Rows[Any]:
+    keyset = Keyset.of(query, sorts)
+    column = sorts[keyset.sort.removeprefix("-")]
+    stmt = stmt.where(table.c.workspace_id == ctx.workspace_id)
+    return keyset.rows(await fetch(ctx, keyset.page_of(stmt, column, table.c.id)), column.key)
+
+
+async def list_users(ctx: Ctx, query: UserQuery) -> Rows[Any]:
+    """Every member of the workspace, a page at a time."""
+    has_password = _USERS.password_hash.isnot(None).label("has_password")
+    listed = select(*columns_of(User.__table__, UserRead), has_password)
+    return await _page(ctx, listed, User.__table__, query, USER_SORTS)
 
 
 async def get_user(ctx: Ctx, user_id: uuid.UUID, *, for_update: bool = False) -> User:
@@ -51,8 +86,7 @@ async def get_user(ctx: Ctx, user_id: uuid.UUID, *, for_update: bool = False) ->
 
 async def issue_calendar_token(ctx: Ctx) -> str:
     """A new calendar feed token for the actor, shown once; the previous one stops working."""
-    if ctx.actor.api_key_id is not None:
-        raise Forbidden("An API key can't issue credentials: sign in as the user")
+    api_keys_service.refuse_api_key(ctx, "issue calendar tokens")
     user = await get_user(ctx, ctx.actor.user_id, for_update=True)  # type: ignore[arg-type]
     token, prefix, digest = new_secret(CALENDAR_TOKEN_MARK)
     user.calendar_token_prefix, user.calendar_token_hash = prefix, digest
@@ -76,7 +110,8 @@ async def _check_team(ctx: Ctx, team_id: uuid.UUID | None) -> None:
 
 
 async def _email_free(ctx: Ctx, email: str, *, except_id: uuid.UUID | None = None) -> None:
-    stmt = select(User.id).where(func.lower(User.email) == email.lower())
+    """`email` comes normalised (schemas' LoginEmail), as every stored one is."""
+    stmt = select(User.id).where(User.workspace_id == ctx.workspace_id, User.email == email)
     if except_id:
         stmt = stmt.where(User.id != except_id)
     if await ctx.session.scalar(stmt) is not None:
@@ -89,29 +124,59 @@ def _check_role_grant(ctx: Ctx, role: Role) -> None:
         raise Forbidden("Only an owner can make another owner")
 
 
+def check_password_choice(password: str, email: str, *, field: str = "password") -> None:
+    """422 when the policy refuses the password for this account (its own email, say)."""
+    if problem := password_problem(password, email):
+        raise Unprocessable([{"field": field, "message": problem}])
+
+
+def _refuse_credentials_by_api_key(ctx: Ctx, values: dict[str, Any]) -> None:
+    if ctx.actor.api_key_id is None:
+        return
+    if values.get("password") is not None:
+        api_keys_service.refuse_api_key(ctx, "set passwords (invite the user instead)")
+    if "email" in values:
+        api_keys_service.refuse_api_key(ctx, "change emails")
+    if "role" in values and values["role"] != Role.sales:
+        api_keys_service.refuse_api_key(ctx, "grant roles")
+
+
 async def create_user(ctx: Ctx, data: UserCreate) -> User:
+    """With a password the user can log in at once; without one they are invited (see
+    `invite_user`). API keys add `sales` users without a password only (403 otherwise)."""
+    _refuse_credentials_by_api_key(ctx, {"password": data.password, "role": data.role})
     _check_role_grant(ctx, data.role)
     await _check_team(ctx, data.team_id)
     await _email_free(ctx, data.email)
+    password_hash = None
+    if data.password is not None:
+        check_password_choice(data.password, data.email)
+        password_hash = await hash_password(data.password)
     values = data.model_dump(exclude={"password"})
-    user = User(workspace_id=ctx.workspace_id, password_hash=hash_password(data.password), **values)
+    user = User(workspace_id=ctx.workspace_id, password_hash=password_hash, **values)
     ctx.session.add(user)
     await flush_or_conflict(ctx, EmailTaken(f"{data.email} is already a user here"))
     record_creation(ctx, "user", user, ["email", "full_name", "role", "team_id", "is_active"])
     return user
 
 
+def _check_may_change(ctx: Ctx, user: User) -> None:
+    if user.role == Role.owner and ctx.actor.role is not Role.owner:
+        raise Forbidden("Only an owner can change an owner")
+
+
 async def update_user(
     ctx: Ctx, user_id: uuid.UUID, data: UserUpdate, *, if_match: str | None
 ) -> User:
     """Only an owner changes an owner (any field: password, email, role, deactivation); the
-    last active owner can't stop being one (409). A new password signs out every token issued
-    before it."""
+    last active owner can't stop being one (409). API keys change no password, email or role
+    (403). A new password or a deactivation signs the user out everywhere (`set_password`)."""
+    values: dict[str, Any] = data.model_dump(exclude_unset=True)
+    _refuse_credentials_by_api_key(ctx, values)
+    password = values.pop("password", None)
     user = await get_user(ctx, user_id, for_update=True)
     check_if_match(user.version, if_match)
-    values: dict[str, Any] = data.model_dump(exclude_unset=True)
-    if user.role == Role.owner and ctx.actor.role is not Role.owner:
-        raise Forbidden("Only an owner can change an owner")
+    _check_may_change(ctx, user)
     if "role" in values:
         _check_role_grant(ctx, values["role"])
     if user.role == Role.owner and (
@@ -124,17 +189,60 @@ async def update_user(
         await _email_free(ctx, values["email"], except_id=user.id)
     if user.id == ctx.actor.user_id and values.get("is_active") is False:
         raise Conflict("You cannot deactivate yourself")
-    if password := values.pop("password", None):
-        user.password_hash = hash_password(password)
-        user.tokens_valid_after = utcnow()
-        user.updated_at = user.tokens_valid_after
-        # History never sees hashes: only that the password changed, and by whom.
-        record_change(
-            ctx, "user", user.id, "updated", {"password": {"old": None, "new": "changed"}}
-        )
+    if values.get("is_active") is False and user.is_active:
+        await _revoke_credentials(ctx, user, keep_token_id=None)
     apply_changes(ctx, "user", user, values)
+    if password:
+        own = user.id == ctx.actor.user_id
+        await set_password(ctx, user, password, keep_token_id=ctx.actor.token_id if own else None)
     await ctx.session.flush()
     return user
+
+
+async def set_password(
+    ctx: Ctx,
+    user: User,
+    password: str,
+    *,
+    keep_token_id: str | None = None,
+    field: str = "password",
+) -> None:
+    """A new password (checked against the policy and the user's email): every credential
+    the user has stops working — tokens, API keys, calendar feed, invitation — except the
+    access token `keep_token_id` (the one that made this change)."""
+    check_password_choice(password, user.email, field=field)
+    user.password_hash = await hash_password(password)
+    await _revoke_credentials(ctx, user, keep_token_id=keep_token_id)
+    # History never sees hashes: only that the password changed, and by whom.
+    record_change(ctx, "user", user.id, "updated", {"password": {"old": None, "new": "changed"}})
+
+
+async def _revoke_credentials(ctx: Ctx, user: User, *, keep_token_id: str | None) -> None:
+    user.tokens_valid_after = utcnow()
+    user.kept_token_id = keep_token_id
+    user.updated_at = user.tokens_valid_after
+    user.calendar_token_prefix = user.calendar_token_hash = None
+    user.invitation_prefix = user.invitation_hash = user.invitation_expires_at = None
+    await api_keys_service.revoke_keys_of(ctx, user.id)
+
+
+async def invite_user(ctx: Ctx, user_id: uuid.UUID) -> tuple[str, datetime]:
+    """A one-time token with which the user chooses their password (`POST
+    /auth/accept-invitation`), valid SEN_INVITATION_DAYS; a new one replaces the last. Shown
+    once, to a signed-in owner or admin (API keys: 403); only an owner invites an owner."""
+    api_keys_service.refuse_api_key(ctx, "issue invitations")
+    user = await get_user(ctx, user_id, for_update=True)
+    _check_may_change(ctx, user)
+    if not user.is_active:
+        raise UserInactive("Activate the user first")
+    token, prefix, digest = new_secret(INVITATION_MARK)
+    expires_at = utcnow() + timedelta(days=get_settings().invitation_days)
+    user.invitation_prefix, user.invitation_hash = prefix, digest
+    user.invitation_expires_at = expires_at
+    change = {"invitation_expires_at": {"old": None, "new": expires_at.isoformat()}}
+    record_change(ctx, "user", user.id, "updated", change)
+    await ctx.session.flush()
+    return token, expires_at
 
 
 async def _another_owner_remains(ctx: Ctx, user_id: uuid.UUID) -> None:
@@ -147,8 +255,10 @@ async def _another_owner_remains(ctx: Ctx, user_id: uuid.UUID) -> None:
         raise LastOwner("Make someone else an owner first: a workspace keeps one owner")
 
 
-async def list_teams(ctx: Ctx) -> list[Team]:
-    return list(await ctx.session.scalars(select(Team).order_by(Team.name, Team.id)))
+async def list_teams(ctx: Ctx, query: TeamQuery) -> Rows[Any]:
+    """The workspace's teams, a page at a time."""
+    listed = select(*columns_of(Team.__table__, TeamRead))
+    return await _page(ctx, listed, Team.__table__, query, TEAM_SORTS)
 
 
 async def get_team(ctx: Ctx, team_id: uuid.UUID) -> Team:

@@ -7,9 +7,11 @@ from app.core.context import SYSTEM, Ctx, Role
 from app.core.db import enter_workspace
 from app.core.history import record_creation
 from app.core.ids import new_id
+from app.core.schemas import normalize_email
 from app.leads.statuses import seed_statuses
 from app.pipelines.service import seed_default_pipeline
 from app.users.models import User
+from app.users.service import check_password_choice
 from app.workspaces.models import Workspace
 
 
@@ -17,7 +19,10 @@ async def create_workspace(
     session: AsyncSession, *, name: str, owner_email: str, owner_password: str, owner_name: str
 ) -> tuple[Workspace, User]:
     """A new workspace with its default lead statuses and sales pipeline, and its owner; the
-    caller commits."""
+    caller commits. The password must pass the policy (422)."""
+    owner_email = normalize_email(owner_email)
+    check_password_choice(owner_password, owner_email)
+    password_hash = await hash_password(owner_password)
     workspace = Workspace(id=new_id(), name=name)
     await enter_workspace(session, workspace.id)
     session.add(workspace)
@@ -30,7 +35,7 @@ async def create_workspace(
         id=new_id(),
         email=owner_email,
         full_name=owner_name,
-        password_hash=hash_password(owner_password),
+        password_hash=password_hash,
         role=Role.owner,
     )
     session.add(owner)

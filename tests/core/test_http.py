@@ -7,6 +7,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.errors import PROBLEM_MEDIA_TYPE
+from app.core.settings import get_settings
 from app.main import create_app
 from tests.conftest import World
 
@@ -83,14 +84,25 @@ class TestOperations:
         assert made.headers["x-request-id"] != unfit.headers["x-request-id"] != "x" * 129
 
     async def test_metrics_count_requests_by_route(
-        self, client: httpx.AsyncClient, world: World
+        self, client: httpx.AsyncClient, world: World, monkeypatch: pytest.MonkeyPatch
     ) -> None:
+        monkeypatch.setattr(get_settings(), "metrics_token", "scraper-secret")
         await client.get("/api/v1/leads", headers=world.sales.headers)
 
-        metrics = await client.get("/metrics")
+        metrics = await client.get("/metrics", headers={"Authorization": "Bearer scraper-secret"})
 
         assert 'route="/api/v1/leads"' in metrics.text
         assert "sen_http_request_seconds_bucket" in metrics.text
+
+    async def test_metrics_are_hidden_without_the_scrapers_token(
+        self, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        unset = await client.get("/metrics")
+        monkeypatch.setattr(get_settings(), "metrics_token", "scraper-secret")
+        wrong = await client.get("/metrics", headers={"Authorization": "Bearer guess"})
+
+        assert unset.status_code == wrong.status_code == 404
+        assert "sen_http" not in unset.text + wrong.text
 
     async def test_docs_are_served_without_a_cdn(self, client: httpx.AsyncClient) -> None:
         page = await client.get("/docs")
