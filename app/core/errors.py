@@ -1,8 +1,12 @@
 """Sen's errors: each carries its HTTP status and a stable `code`; one handler renders them all
 as RFC 9457 problem+json, FastAPI's own 404/405/422 and unexpected failures included."""
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
+import asyncpg
+import redis.exceptions
+import sqlalchemy.exc
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -91,6 +95,65 @@ class ServiceBusy(ServiceUnavailable):
     code, title = "busy", "The server is busy"
 
 
+class DatabaseUnavailable(ServiceUnavailable):
+    code, title = "database_unavailable", "The database does not answer"
+
+
+class DatabaseBusy(ServiceUnavailable):
+    code, title = "database_busy", "Every database connection is in use"
+
+
+class QueryTimeout(ServiceUnavailable):
+    code, title = "query_timeout", "The request took too long"
+
+
+class QueueUnavailable(ServiceUnavailable):
+    code, title = "queue_unavailable", "Redis does not answer"
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error, what SQLAlchemy wrapped in it, and what raised it: a few links deep."""
+    seen: list[BaseException] = []
+    pending: list[BaseException | None] = [error]
+    while pending and len(seen) < 8:
+        current = pending.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        yield current
+        pending += [getattr(current, "orig", None), current.__cause__, current.__context__]
+
+
+def infrastructure_error(error: BaseException) -> ServiceUnavailable | None:
+    """The 503 a fault of the database or Redis deserves (connection lost or refused, the
+    server shutting down or starting, pool exhausted, statement timeout), or None when
+    `error` is something else. Never a 500: the client should come back shortly."""
+    for cause in _causes(error):
+        if isinstance(cause, sqlalchemy.exc.TimeoutError):
+            return DatabaseBusy("No database connection came free in time", retry_after=1)
+        if isinstance(cause, asyncpg.QueryCanceledError):
+            return QueryTimeout(
+                "The database took too long to answer; narrow the filters or the search",
+                retry_after=1,
+            )
+        if isinstance(
+            cause,
+            asyncpg.PostgresConnectionError
+            | asyncpg.exceptions.OperatorInterventionError
+            | asyncpg.exceptions.TooManyConnectionsError
+            | ConnectionError
+            | TimeoutError,
+        ) or (isinstance(cause, asyncpg.InterfaceError) and "closed" in str(cause)):
+            return DatabaseUnavailable("The database does not answer; try again", retry_after=5)
+        if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:
+            return DatabaseUnavailable("The database does not answer; try again", retry_after=5)
+        if isinstance(cause, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+            return QueueUnavailable("Redis does not answer; try again", retry_after=5)
+        if isinstance(cause, OSError):  # refused, reset, a unix socket gone with its server
+            return DatabaseUnavailable("The database does not answer; try again", retry_after=5)
+    return None
+
+
 class FieldError(BaseModel):
     field: str = Field(examples=["email"])
     message: str = Field(examples=["value is not a valid email address"])
@@ -147,7 +210,8 @@ _DESCRIPTIONS = {
     413: "Body over 1 MiB",
     422: "Invalid request: `errors` names the fields",
     429: "Rate limited",
-    503: "A dependency (database or Redis) does not answer",
+    503: "The database or Redis does not answer, or the request took too long: retry after "
+    "`Retry-After` seconds",
 }
 
 
@@ -160,7 +224,7 @@ _EXAMPLES: dict[int, tuple[str, str, str]] = {
     412: ("version_mismatch", "The record changed since you read it", "If-Match is stale"),
     413: ("payload_too_large", "Request body too large", "Bodies are limited to 1048576 bytes"),
     429: ("rate_limited", "Too many requests", "Slow down"),
-    503: ("not_ready", "Not ready", "Not answering: redis"),
+    503: ("database_unavailable", "The database does not answer", "Try again"),
 }
 
 

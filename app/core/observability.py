@@ -122,7 +122,7 @@ class RequestMiddleware:
             elapsed = time.perf_counter() - started
             REQUESTS.labels(scope["method"], route, str(status)).inc()
             LATENCY.labels(scope["method"], route).observe(elapsed)
-            if status >= 500:
+            if status >= 500 and status != 503:  # a 503 is a dependency's, logged where seen
                 log.error("request failed", method=scope["method"], route=route, status=status)
 
 

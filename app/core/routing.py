@@ -5,11 +5,16 @@ response, never a 201 for data that isn't there."""
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import structlog
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import idempotency, jobs
+from app.core.db import connection_lost
+from app.core.errors import DatabaseUnavailable, infrastructure_error
+
+log = structlog.get_logger("sen.routing")
 
 
 async def open_session(request: Request) -> AsyncSession:
@@ -42,6 +47,16 @@ class CommittingRoute(APIRoute):
                     await session.commit()
                     jobs.send_after_commit(session, getattr(request.app.state, "redis", None))
                 return response
+            except Exception as error:
+                # A fault of the database or Redis becomes its 503 here, whichever layer it
+                # surfaced in (SQLAlchemy, the driver, a socket).
+                unavailable = infrastructure_error(error)
+                if unavailable is None:
+                    raise
+                log.warning("dependency fault", code=unavailable.code, error=repr(error)[:300])
+                if isinstance(unavailable, DatabaseUnavailable):
+                    await connection_lost(session)
+                raise unavailable from error
             finally:
                 jobs.forget_pending(session)
                 await session.close()

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     idempotency_hours: int = 24
     log_level: str = "INFO"
 
+    # The API's database connections: how many (and as many again in a burst), how long a
+    # request waits for one, and how long one statement may run (then 503, never a 500).
+    db_pool_size: int = 20
+    db_pool_timeout_seconds: float = 5.0
+    statement_timeout_ms: int = 5000
+
     # Abuse limits (0 turns a rate limit off: offices share one IP, test suites sign up a lot).
     login_attempts_per_email: int = 10  # failed logins per email in 15 minutes, then 429
     auth_requests_per_ip: int = 60  # sign-ups, logins, invitations per client IP a minute
