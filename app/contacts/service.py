@@ -24,6 +24,7 @@ from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import (
     History,
+    HistoryQuery,
     apply_changes,
     history_of,
     insert_with_history,
@@ -262,10 +263,10 @@ async def restore_contact(ctx: Ctx, contact_id: uuid.UUID) -> SimpleNamespace:
     return await _view(ctx, contact)
 
 
-async def contact_history(ctx: Ctx, contact_id: uuid.UUID) -> History:
-    """Every change to the contact, its account links included, oldest first."""
+async def contact_history(ctx: Ctx, contact_id: uuid.UUID, query: HistoryQuery) -> History:
+    """A page of the contact's changes, its account links included, oldest first."""
     contact = await get_contact(ctx, contact_id, include_deleted=True)
-    return await history_of(ctx, RESOURCE, contact.id)
+    return await history_of(ctx, RESOURCE, contact.id, query)
 
 
 async def list_links(ctx: Ctx, contact_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -6,8 +6,9 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from types import SimpleNamespace
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Index, String, bindparam, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,6 +18,7 @@ from app.core.context import Ctx
 from app.core.ids import new_id
 from app.core.models import Base, TenantMixin, utcnow
 from app.core.money import decimal_string
+from app.core.pagination import Keyset, Page, PageQuery
 
 Changes = dict[str, dict[str, Any]]
 
@@ -162,6 +164,7 @@ def apply_changes(ctx: Ctx, resource: str, obj: Any, values: dict[str, Any]) -> 
 
 
 class HistoryEntry(BaseModel):
+    id: uuid.UUID
     at: datetime
     actor_id: uuid.UUID | None
     action: str = Field(examples=["updated"])
@@ -170,15 +173,35 @@ class HistoryEntry(BaseModel):
     )
 
 
-class History(BaseModel):
-    data: list[HistoryEntry]
+class History(Page[HistoryEntry]):
+    """A record's changes, oldest first, a page at a time."""
 
 
-async def history_of(ctx: Ctx, resource: str, record_id: uuid.UUID) -> History:
-    """Oldest first: the record's life as it happened."""
-    rows = await ctx.session.scalars(
-        select(RecordChange)
-        .where(RecordChange.resource == resource, RecordChange.record_id == record_id)
-        .order_by(RecordChange.at, RecordChange.id)
+class HistoryQuery(PageQuery):
+    sort: ClassVar[str] = "at"  # oldest first: the record's life as it happened
+
+
+HistoryQueryParams = Annotated[HistoryQuery, Query()]
+_HISTORY_SORTS = {"at": RecordChange.at}
+
+
+async def history_of(ctx: Ctx, resource: str, record_id: uuid.UUID, query: HistoryQuery) -> History:
+    """One page of the record's changes, oldest first, keyset on (at, id) like every list,"""
+    keyset = Keyset.of(query, _HISTORY_SORTS)
+    stmt = select(
+        RecordChange.id,
+        RecordChange.at,
+        RecordChange.actor_id,
+        RecordChange.action,
+        RecordChange.changes,
+    ).where(
+        RecordChange.workspace_id == ctx.workspace_id,
+        RecordChange.resource == resource,
+        RecordChange.record_id == record_id,
     )
-    return History(data=[HistoryEntry.model_validate(r, from_attributes=True) for r in rows])
+    result = await ctx.session.execute(keyset.page_of(stmt, RecordChange.at, RecordChange.id))
+    rows = keyset.rows(list(result.mappings()), "at")
+    return History(
+        data=[HistoryEntry.model_validate(dict(row)) for row in rows.data],
+        next_cursor=rows.next_cursor,
+    )

@@ -31,8 +31,8 @@ Sorts = Mapping[str, Any]  # "created_at" -> Lead.created_at (columns must be NO
 Filters = Mapping[str, Callable[[Any], ColumnElement[bool]]]
 
 
-class ListQuery(BaseModel):
-    """What every list endpoint accepts; a domain subclass adds its filters and `sort` choices."""
+class PageQuery(BaseModel):
+    """A page of any list: its size and where it starts."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -40,16 +40,21 @@ class ListQuery(BaseModel):
     cursor: str | None = Field(
         None, max_length=512, description="`next_cursor` of the previous page."
     )
-    sort: str = Field("-created_at", description="A sortable field; `-` for descending.")
-    q: str | None = Field(
-        None, max_length=200, description="Text search ignoring case and Vietnamese diacritics."
-    )
-    include_deleted: bool = Field(False, description="Include soft-deleted records.")
 
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
         return reject_nul(data)
+
+
+class ListQuery(PageQuery):
+    """What every list endpoint accepts; a domain subclass adds its filters and `sort` choices."""
+
+    sort: str = Field("-created_at", description="A sortable field; `-` for descending.")
+    q: str | None = Field(
+        None, max_length=200, description="Text search ignoring case and Vietnamese diacritics."
+    )
+    include_deleted: bool = Field(False, description="Include soft-deleted records.")
 
 
 T = TypeVar("T")
