@@ -100,8 +100,8 @@ async def restore_contact(contact_id: ContactID, ctx: Member, response: Response
 async def get_contact_history(
     contact_id: ContactID, ctx: Member, query: HistoryQueryParams
 ) -> History:
-    """Every change, oldest first, by cursor, account links included: who, when, which
-    fields, old → new."""
+    """Every change, oldest first, by cursor: who, when, which fields, old → new. Account
+    links to accounts you cannot see are left out."""
     return await service.contact_history(ctx, contact_id, query)
 
 
