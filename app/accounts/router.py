@@ -10,7 +10,7 @@ from app.contacts.schemas import ContactQueryParams, ContactRead
 from app.core.auth import Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
-from app.core.history import History
+from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
@@ -91,9 +91,11 @@ async def restore_account(account_id: AccountID, ctx: Member, response: Response
 
 
 @router.get("/{account_id}/history", summary="An account's change history", responses=_READ_ERRORS)
-async def get_account_history(account_id: AccountID, ctx: Member) -> History:
-    """Every change, oldest first: who, when, which fields, old → new."""
-    return await service.account_history(ctx, account_id)
+async def get_account_history(
+    account_id: AccountID, ctx: Member, query: HistoryQueryParams
+) -> History:
+    """Every change, oldest first, by cursor: who, when, which fields, old → new."""
+    return await service.account_history(ctx, account_id, query)
 
 
 @router.get(

@@ -12,7 +12,7 @@ from app.accounts.schemas import AccountCreate, AccountQuery, AccountRead, Accou
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.core.history import History, apply_changes, history_of, insert_with_history
+from app.core.history import History, HistoryQuery, apply_changes, history_of, insert_with_history
 from app.core.pagination import (
     Rows,
     apply_filters,
@@ -184,7 +184,7 @@ async def restore_account(ctx: Ctx, account_id: uuid.UUID) -> Account:
     return account
 
 
-async def account_history(ctx: Ctx, account_id: uuid.UUID) -> History:
+async def account_history(ctx: Ctx, account_id: uuid.UUID, query: HistoryQuery) -> History:
     """Every change to the account, oldest first."""
     account = await get_account(ctx, account_id, include_deleted=True)
-    return await history_of(ctx, RESOURCE, account.id)
+    return await history_of(ctx, RESOURCE, account.id, query)

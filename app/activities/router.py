@@ -18,7 +18,7 @@ from app.activities.schemas import (
 from app.core.auth import Member, authenticate_calendar_feed
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
-from app.core.history import History
+from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.models import utcnow
 from app.core.pagination import Page
@@ -103,9 +103,11 @@ async def restore_activity(
 @router.get(
     "/{activity_id}/history", summary="An activity's change history", responses=_READ_ERRORS
 )
-async def get_activity_history(activity_id: ActivityID, ctx: Member) -> History:
-    """Every change, oldest first: who, when, which fields, old → new."""
-    return await service.activity_history(ctx, activity_id)
+async def get_activity_history(
+    activity_id: ActivityID, ctx: Member, query: HistoryQueryParams
+) -> History:
+    """Every change, oldest first, by cursor: who, when, which fields, old → new."""
+    return await service.activity_history(ctx, activity_id, query)
 
 
 _TIMELINE = {

@@ -22,7 +22,7 @@ from app.contacts import service as contacts_service
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import NotFound, Unprocessable
-from app.core.history import History, apply_changes, history_of, insert_with_history
+from app.core.history import History, HistoryQuery, apply_changes, history_of, insert_with_history
 from app.core.jobs import enqueue_after_commit
 from app.core.models import utcnow
 from app.core.pagination import (
@@ -189,10 +189,10 @@ async def restore_activity(ctx: Ctx, activity_id: uuid.UUID) -> Activity:
     return activity
 
 
-async def activity_history(ctx: Ctx, activity_id: uuid.UUID) -> History:
+async def activity_history(ctx: Ctx, activity_id: uuid.UUID, query: HistoryQuery) -> History:
     """Every change to the activity, oldest first."""
     activity = await get_activity(ctx, activity_id, include_deleted=True)
-    return await history_of(ctx, RESOURCE, activity.id)
+    return await history_of(ctx, RESOURCE, activity.id, query)
 
 
 async def deliver_due_reminders(

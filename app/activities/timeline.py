@@ -12,7 +12,7 @@ from app.activities.models import Activity
 from app.activities.schemas import ActivityRead, RelatedType, TimelineEntry, TimelineQuery
 from app.core import sql
 from app.core.context import Ctx
-from app.core.history import RecordChange
+from app.core.history import RecordChange, visible_changes
 from app.core.pagination import Keyset, Page
 from app.leads.models import Lead
 
@@ -64,11 +64,14 @@ async def record_timeline(
     entries = union_all(activities, changes).subquery("timeline")
     merged = keyset.page_of(select(entries), entries.c.at, entries.c.id)
     rows = keyset.rows(await sql.fetch(ctx, merged), "at")
-    return Page[TimelineEntry](data=await _entries(ctx, rows.data), next_cursor=rows.next_cursor)
+    return Page[TimelineEntry](
+        data=await _entries(ctx, kind, rows.data), next_cursor=rows.next_cursor
+    )
 
 
-async def _entries(ctx: Ctx, rows: list[Any]) -> list[TimelineEntry]:
-    """The page's activities and changes, loaded in two queries, in the page's order."""
+async def _entries(ctx: Ctx, kind: RelatedType, rows: list[Any]) -> list[TimelineEntry]:
+    """The page's activities and changes, loaded in two queries, in the page's order; each
+    change shown as the actor may see it (links to records hidden from them left out)."""
     activity_ids = [row["id"] for row in rows if row["kind"] == "activity"]
     change_ids = [row["id"] for row in rows if row["kind"] == "change"]
     activities = {
@@ -81,6 +84,8 @@ async def _entries(ctx: Ctx, rows: list[Any]) -> list[TimelineEntry]:
             select(RecordChange).where(RecordChange.id.in_(change_ids))
         )
     } if change_ids else {}  # fmt: skip
+    shown = await visible_changes(ctx, kind.value, [changes[i].changes for i in change_ids])
+    visible = dict(zip(change_ids, shown, strict=True))
     entries = []
     for row in rows:
         if row["kind"] == "activity":
@@ -91,12 +96,12 @@ async def _entries(ctx: Ctx, rows: list[Any]) -> list[TimelineEntry]:
                     action=None, changes=None, activity=ActivityRead.model_validate(activity),
                 )
             )  # fmt: skip
-        else:
+        elif visible[row["id"]] is not None:
             change = changes[row["id"]]
             entries.append(
                 TimelineEntry(
                     kind="change", id=change.id, at=row["at"], actor_id=change.actor_id,
-                    action=change.action, changes=change.changes, activity=None,
+                    action=change.action, changes=visible[row["id"]], activity=None,
                 )
             )  # fmt: skip
     return entries

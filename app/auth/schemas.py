@@ -2,8 +2,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from app.auth.security import API_KEY_MARK
 from app.core.pagination import PageQuery
 from app.core.schemas import InputModel, LoginEmail, Name, ReadModel
 from app.users.schemas import Password, UserRead, WorkspaceRead
@@ -86,7 +87,7 @@ class ApiKeyRead(ReadModel):
     example = {
         "id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f",
         "name": "Website form sync",
-        "prefix": "3f9a1c2b7d4e",
+        "prefix": "sen_3f9a1c2b7d4e",
         "user_id": "01936f4e-0000-7c3d-9e2f-1a2b3c4d5e6f",
         "created_at": "2026-11-23T04:00:00Z",
         "last_used_at": None,
@@ -95,11 +96,17 @@ class ApiKeyRead(ReadModel):
 
     id: uuid.UUID
     name: str
-    prefix: str
+    prefix: str = Field(description="The key's first characters, to tell keys apart.")
     user_id: uuid.UUID
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+    @field_validator("prefix")
+    @classmethod
+    def _as_the_key_begins(cls, prefix: str) -> str:
+        # Stored without the mark every key starts with; shown as the key begins.
+        return prefix if prefix.startswith(API_KEY_MARK) else f"{API_KEY_MARK}{prefix}"
 
 
 class ApiKeyCreated(ApiKeyRead):

@@ -17,7 +17,7 @@ from app.contacts.schemas import (
 from app.core.auth import Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
-from app.core.history import History
+from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
@@ -97,9 +97,12 @@ async def restore_contact(contact_id: ContactID, ctx: Member, response: Response
 
 
 @router.get("/{contact_id}/history", summary="A contact's change history", responses=_READ_ERRORS)
-async def get_contact_history(contact_id: ContactID, ctx: Member) -> History:
-    """Every change, oldest first, account links included: who, when, which fields."""
-    return await service.contact_history(ctx, contact_id)
+async def get_contact_history(
+    contact_id: ContactID, ctx: Member, query: HistoryQueryParams
+) -> History:
+    """Every change, oldest first, by cursor: who, when, which fields, old → new. Account
+    links to accounts you cannot see are left out."""
+    return await service.contact_history(ctx, contact_id, query)
 
 
 @router.get("/{contact_id}/accounts", summary="A contact's accounts", responses=_READ_ERRORS)

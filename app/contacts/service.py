@@ -24,11 +24,13 @@ from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import (
     History,
+    HistoryQuery,
     apply_changes,
     history_of,
     insert_with_history,
     jsonable,
     record_change,
+    register_links,
 )
 from app.core.models import utcnow
 from app.core.pagination import (
@@ -88,6 +90,11 @@ _LINKS_OF = (
     .where(Account.deleted_at.is_(None))
     .order_by(_LINKS.is_primary.desc(), _LINKS.created_at, _LINKS.id)
 )
+
+
+# The history keeps every link (it is the record's, not a viewer's); each viewer is shown the
+# links to accounts they can see, as the contact reads.
+register_links(RESOURCE, "accounts", model=Account, key="account_id")
 
 
 class ContactNotFound(NotFound):
@@ -262,10 +269,11 @@ async def restore_contact(ctx: Ctx, contact_id: uuid.UUID) -> SimpleNamespace:
     return await _view(ctx, contact)
 
 
-async def contact_history(ctx: Ctx, contact_id: uuid.UUID) -> History:
-    """Every change to the contact, its account links included, oldest first."""
+async def contact_history(ctx: Ctx, contact_id: uuid.UUID, query: HistoryQuery) -> History:
+    """A page of the contact's changes, oldest first, its links to accounts the actor can see
+    included."""
     contact = await get_contact(ctx, contact_id, include_deleted=True)
-    return await history_of(ctx, RESOURCE, contact.id)
+    return await history_of(ctx, RESOURCE, contact.id, query)
 
 
 async def list_links(ctx: Ctx, contact_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -2,12 +2,14 @@
 transaction as the change, so history can't disagree with the data."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
 from types import SimpleNamespace
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
+from fastapi import Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Index, String, bindparam, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
@@ -17,6 +19,7 @@ from app.core.context import Ctx
 from app.core.ids import new_id
 from app.core.models import Base, TenantMixin, utcnow
 from app.core.money import decimal_string
+from app.core.pagination import Keyset, Page, PageQuery
 
 Changes = dict[str, dict[str, Any]]
 
@@ -161,7 +164,75 @@ def apply_changes(ctx: Ctx, resource: str, obj: Any, values: dict[str, Any]) -> 
     return changes
 
 
+@dataclass(frozen=True)
+class _Links:
+    model: Any  # an owned record (`owner_id`): what the listed links point at
+    key: str  # where each link keeps that record's id
+
+
+_LINKS: dict[str, dict[str, _Links]] = {}  # resource -> history field -> what it links to
+
+
+def register_links(resource: str, field: str, *, model: Any, key: str) -> None:
+    """`resource`'s history keeps `field` as lists of links (`{key: id, …}`) to `model`
+    records: a viewer is shown only the links to records they can see, as the record's own
+    read shows them (a domain registers this; the core never imports a domain)."""
+    _LINKS.setdefault(resource, {})[field] = _Links(model, key)
+
+
+def _linked_ids(changes: list[Changes], field: str, key: str) -> set[str]:
+    ids: set[str] = set()
+    for change in changes:
+        for side in change.get(field, {}).values():
+            ids.update(str(link[key]) for link in side or ())
+    return ids
+
+
+async def _visible_ids(ctx: Ctx, model: Any, ids: set[str]) -> set[str]:
+    table = model.__table__.c
+    found = await ctx.session.scalars(
+        select(table.id).where(
+            table.workspace_id == ctx.workspace_id,
+            table.id.in_([uuid.UUID(i) for i in ids]),
+            table.owner_id.in_(ctx.actor.visible_owner_ids or ()),
+        )
+    )
+    return {str(i) for i in found}
+
+
+async def visible_changes(ctx: Ctx, resource: str, changes: list[Changes]) -> list[Changes | None]:
+    """Each change as the actor may see it: links to records hidden from them are taken out of
+    the fields `register_links` named, a field left unchanged is dropped, and a change left
+    with nothing is None (not shown). History and timelines both show changes through here.
+    Actors who see every record (owners, admins) cost no query."""
+    linked = _LINKS.get(resource)
+    if not linked or ctx.actor.visible_owner_ids is None:
+        return list(changes)
+    visible: dict[str, set[str]] = {}
+    for field, links in linked.items():
+        ids = _linked_ids(changes, field, links.key)
+        visible[field] = await _visible_ids(ctx, links.model, ids) if ids else set()
+    shown_changes: list[Changes | None] = []
+    for change in changes:
+        shown = dict(change)
+        for field, links in linked.items():
+            if field not in shown:
+                continue
+            sides = {
+                side: None if value is None else
+                [link for link in value if str(link[links.key]) in visible[field]]
+                for side, value in shown[field].items()
+            }  # fmt: skip
+            if sides.get("old") == sides.get("new"):
+                del shown[field]
+            else:
+                shown[field] = sides
+        shown_changes.append(shown if shown or not change else None)
+    return shown_changes
+
+
 class HistoryEntry(BaseModel):
+    id: uuid.UUID
     at: datetime
     actor_id: uuid.UUID | None
     action: str = Field(examples=["updated"])
@@ -170,15 +241,44 @@ class HistoryEntry(BaseModel):
     )
 
 
-class History(BaseModel):
-    data: list[HistoryEntry]
+class History(Page[HistoryEntry]):
+    """A record's changes, oldest first, a page at a time."""
 
 
-async def history_of(ctx: Ctx, resource: str, record_id: uuid.UUID) -> History:
-    """Oldest first: the record's life as it happened."""
-    rows = await ctx.session.scalars(
-        select(RecordChange)
-        .where(RecordChange.resource == resource, RecordChange.record_id == record_id)
-        .order_by(RecordChange.at, RecordChange.id)
+class HistoryQuery(PageQuery):
+    sort: ClassVar[str] = "at"  # oldest first: the record's life as it happened
+
+
+HistoryQueryParams = Annotated[HistoryQuery, Query()]
+_HISTORY_SORTS = {"at": RecordChange.at}
+
+
+async def history_of(ctx: Ctx, resource: str, record_id: uuid.UUID, query: HistoryQuery) -> History:
+    """One page of the record's changes, oldest first, keyset on (at, id) like every list,
+    each shown as the actor may see it (`visible_changes`)."""
+    keyset = Keyset.of(query, _HISTORY_SORTS)
+    stmt = select(
+        RecordChange.id,
+        RecordChange.at,
+        RecordChange.actor_id,
+        RecordChange.action,
+        RecordChange.changes,
+    ).where(
+        RecordChange.workspace_id == ctx.workspace_id,
+        RecordChange.resource == resource,
+        RecordChange.record_id == record_id,
     )
-    return History(data=[HistoryEntry.model_validate(r, from_attributes=True) for r in rows])
+    result = await ctx.session.execute(keyset.page_of(stmt, RecordChange.at, RecordChange.id))
+    rows = keyset.rows(list(result.mappings()), "at")
+    shown = await visible_changes(ctx, resource, [row["changes"] for row in rows.data])
+    return History(
+        data=[
+            HistoryEntry(
+                id=row["id"], at=row["at"], actor_id=row["actor_id"], action=row["action"],
+                changes=changes,
+            )
+            for row, changes in zip(rows.data, shown, strict=True)
+            if changes is not None
+        ],
+        next_cursor=rows.next_cursor,
+    )  # fmt: skip

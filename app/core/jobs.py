@@ -11,6 +11,7 @@ from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import Ctx
+from app.core.models import utcnow
 
 log = structlog.get_logger("sen.jobs")
 _PENDING = "sen.jobs_after_commit"
@@ -20,7 +21,8 @@ _in_flight: set[asyncio.Task[None]] = set()
 def enqueue_after_commit(
     ctx: Ctx, function: str, *args: Any, job_id: str, defer_until: datetime | None = None
 ) -> None:
-    """Ask for `function(*args)` once this transaction commits; `job_id` makes a repeat a no-op."""
+    """Ask for `function(*args)` once this transaction commits; `job_id` makes a repeat a no-op.
+    A `defer_until` already past when the job is sent runs it at once."""
     pending = ctx.session.info.setdefault(_PENDING, [])
     pending.append((function, args, {"_job_id": job_id, "_defer_until": defer_until}))
 
@@ -45,6 +47,11 @@ async def _send(
     queue: ArqRedis, pending: list[tuple[str, tuple[Any, ...], dict[str, Any]]]
 ) -> None:
     for function, args, options in pending:
+        defer_until = options.get("_defer_until")
+        if defer_until is not None and defer_until <= utcnow():
+            # arq keeps a job until its time plus a day: one due over a day ago would get a
+            # negative expiry and be refused. Past is due: run it now.
+            options = {**options, "_defer_until": None}
         try:
             await queue.enqueue_job(function, *args, **options)
         except Exception as error:  # Redis down: the cron sweep does it instead

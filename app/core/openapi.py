@@ -8,7 +8,8 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, problem_example
+from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, problem_body, problem_example, problems
+from app.core.idempotency import IdempotencyKeyInvalid
 from app.core.schemas import InputModel, ReadModel
 
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -126,6 +127,26 @@ def _document_headers(method: str, path: str, operation: dict[str, Any]) -> None
             del response["headers"]
 
 
+def _document_idempotency_errors(operation: dict[str, Any]) -> None:
+    """What `Idempotency-Key` adds to any POST that takes it: an empty key is a 400, and a
+    replay whose record was since deleted or moved out of the caller's sight is a 404."""
+    if "Idempotency-Key" not in {p.get("name") for p in operation.get("parameters", [])}:
+        return
+    responses = operation.setdefault("responses", {})
+    error = IdempotencyKeyInvalid
+    invalid = problems(error)[error.status]
+    example = problem_body(error.status, error.code, error.title, "Idempotency-Key is empty")
+    invalid["content"][PROBLEM_MEDIA_TYPE]["example"] = example
+    invalid["description"] = "`Idempotency-Key` is empty or blank (`idempotency_key_invalid`)"
+    responses.setdefault(str(error.status), invalid)
+    gone = problems(404)[404]
+    gone["description"] = "Not found (a replay whose record is gone or no longer visible)"
+    responses.setdefault("404", gone)
+    ordered = sorted(responses.items())
+    responses.clear()
+    responses.update(ordered)
+
+
 def finish_spec(spec: dict[str, Any]) -> dict[str, Any]:
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     _restore_model_examples(components)
@@ -148,6 +169,7 @@ def finish_spec(spec: dict[str, Any]) -> dict[str, Any]:
                         }
                     },
                 }
+            _document_idempotency_errors(operation)
             _document_headers(method, path, operation)
             for response in responses.values():
                 for media in response.get("content", {}).values():

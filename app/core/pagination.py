@@ -32,7 +32,7 @@ Filters = Mapping[str, Callable[[Any], ColumnElement[bool]]]
 
 
 class PageQuery(BaseModel):
-    """What every paged collection accepts; a subclass narrows `sort` to its choices."""
+    """A page of any list: its size and where it starts."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -40,7 +40,6 @@ class PageQuery(BaseModel):
     cursor: str | None = Field(
         None, max_length=512, description="`next_cursor` of the previous page."
     )
-    sort: str = Field("-created_at", description="A sortable field; `-` for descending.")
 
     @model_validator(mode="before")
     @classmethod
@@ -49,8 +48,9 @@ class PageQuery(BaseModel):
 
 
 class ListQuery(PageQuery):
-    """What every record list accepts; a domain subclass adds its filters and `sort` choices."""
+    """What every list endpoint accepts; a domain subclass adds its filters and `sort` choices."""
 
+    sort: str = Field("-created_at", description="A sortable field; `-` for descending.")
     q: str | None = Field(
         None, max_length=200, description="Text search ignoring case and Vietnamese diacritics."
     )

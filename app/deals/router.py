@@ -6,7 +6,7 @@ from fastapi import APIRouter, Path, Response, status
 from app.core.auth import Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
-from app.core.history import History
+from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
@@ -85,9 +85,9 @@ async def restore_deal(deal_id: DealID, ctx: Member, response: Response) -> Deal
 
 
 @router.get("/{deal_id}/history", summary="A deal's change history", responses=_READ_ERRORS)
-async def get_deal_history(deal_id: DealID, ctx: Member) -> History:
-    """Every change, oldest first: who, when, which fields, old → new."""
-    return await service.deal_history(ctx, deal_id)
+async def get_deal_history(deal_id: DealID, ctx: Member, query: HistoryQueryParams) -> History:
+    """Every change, oldest first, by cursor: who, when, which fields, old → new."""
+    return await service.deal_history(ctx, deal_id, query)
 
 
 @router.post("/{deal_id}/stage", summary="Move a deal to a stage", responses=_WRITE_ERRORS)

@@ -14,7 +14,7 @@ from app.contacts import service as contacts_service
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import NotFound, Unprocessable
-from app.core.history import History, apply_changes, history_of, insert_with_history
+from app.core.history import History, HistoryQuery, apply_changes, history_of, insert_with_history
 from app.core.models import utcnow
 from app.core.money import in_currency
 from app.core.pagination import (
@@ -331,10 +331,10 @@ async def restore_deal(ctx: Ctx, deal_id: uuid.UUID) -> Deal:
     return deal
 
 
-async def deal_history(ctx: Ctx, deal_id: uuid.UUID) -> History:
+async def deal_history(ctx: Ctx, deal_id: uuid.UUID, query: HistoryQuery) -> History:
     """Every change to the deal, oldest first."""
     deal = await get_deal(ctx, deal_id, include_deleted=True)
-    return await history_of(ctx, RESOURCE, deal.id)
+    return await history_of(ctx, RESOURCE, deal.id, query)
 
 
 async def stage_history(ctx: Ctx, deal_id: uuid.UUID) -> StageHistory:

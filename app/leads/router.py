@@ -8,7 +8,7 @@ from app.contacts.schemas import ContactRead
 from app.core.auth import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
-from app.core.history import History
+from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
@@ -97,9 +97,9 @@ async def restore_lead(lead_id: LeadID, ctx: Member, response: Response) -> Lead
 
 
 @router.get("/{lead_id}/history", summary="A lead's change history", responses=_READ_ERRORS)
-async def get_lead_history(lead_id: LeadID, ctx: Member) -> History:
-    """Every change, oldest first: who, when, which fields, old → new."""
-    return await service.lead_history(ctx, lead_id)
+async def get_lead_history(lead_id: LeadID, ctx: Member, query: HistoryQueryParams) -> History:
+    """Every change, oldest first, by cursor: who, when, which fields, old → new."""
+    return await service.lead_history(ctx, lead_id, query)
 
 
 @router.post(

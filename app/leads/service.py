@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound
-from app.core.history import History, apply_changes, history_of, insert_with_history
+from app.core.history import History, HistoryQuery, apply_changes, history_of, insert_with_history
 from app.core.pagination import (
     Rows,
     apply_filters,
@@ -142,6 +142,6 @@ async def restore_lead(ctx: Ctx, lead_id: uuid.UUID) -> Lead:
     return lead
 
 
-async def lead_history(ctx: Ctx, lead_id: uuid.UUID) -> History:
+async def lead_history(ctx: Ctx, lead_id: uuid.UUID, query: HistoryQuery) -> History:
     lead = await get_lead(ctx, lead_id, include_deleted=True)
-    return await history_of(ctx, RESOURCE, lead.id)
+    return await history_of(ctx, RESOURCE, lead.id, query)

@@ -27,7 +27,9 @@ class StageCreate(InputModel):
     probability: Probability
     kind: StageKind
     position: Position | None = Field(
-        None, description="Where it goes; default: after the pipeline's last stage."
+        None,
+        description="Where it goes (onto another stage's position: before that stage, which "
+        "shifts down with those after it); default: after the pipeline's last stage.",
     )
 
 
@@ -39,7 +41,11 @@ class StageUpdate(PatchModel):
     name: StageName = None  # type: ignore[assignment]
     name_en: StageName | None = None
     probability: Probability = None  # type: ignore[assignment]
-    position: Position = None  # type: ignore[assignment]
+    position: Position = Field(
+        None,  # type: ignore[assignment]
+        description="Where it goes; onto another stage's position: before that stage, which "
+        "shifts down with those after it.",
+    )
 
 
 class StageRead(ReadModel):

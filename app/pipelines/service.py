@@ -232,13 +232,32 @@ async def delete_pipeline(ctx: Ctx, pipeline_id: uuid.UUID, *, if_match: str | N
     await ctx.session.flush()
 
 
+def _place(pipeline: Pipeline, stage: Stage, position: int) -> None:
+    """Put `stage` at `position`, before the stage that held it: that one, and each after it
+    it would then run into, moves a step down. Stages read in position order."""
+    stage.position = position
+    taken = position
+    others = sorted(
+        (s for s in pipeline.stages if s is not stage and s.position >= position),
+        key=lambda s: (s.position, s.id),
+    )
+    for other in others:
+        if other.position > taken:
+            break
+        other.position = taken + _STEP
+        taken = other.position
+    pipeline.stages.sort(key=lambda s: (s.position, s.id))
+
+
 async def add_stage(ctx: Ctx, pipeline_id: uuid.UUID, data: StageCreate) -> Pipeline:
-    """A new stage, at `position` or after the last one."""
+    """A new stage, at `position` (the stage there and those after it shift down) or after
+    the last one."""
     pipeline = await get_pipeline(ctx, pipeline_id, for_update=True)
     last = max((s.position for s in pipeline.stages), default=0)
     position = data.position if data.position is not None else last + _STEP
-    pipeline.stages.append(_stage(ctx, pipeline.id, position, data))
-    pipeline.stages.sort(key=lambda s: (s.position, s.id))
+    stage = _stage(ctx, pipeline.id, position, data)
+    pipeline.stages.append(stage)
+    _place(pipeline, stage, position)
     _touch(pipeline)
     await ctx.session.flush()
     return pipeline
@@ -247,12 +266,16 @@ async def add_stage(ctx: Ctx, pipeline_id: uuid.UUID, data: StageCreate) -> Pipe
 async def update_stage(
     ctx: Ctx, pipeline_id: uuid.UUID, stage_id: uuid.UUID, data: StageUpdate
 ) -> Pipeline:
-    """Rename, re-weigh or move one stage."""
+    """Rename, re-weigh or move one stage; moved onto another stage's position, it goes
+    before that stage, which shifts down with those after it."""
     pipeline = await get_pipeline(ctx, pipeline_id, for_update=True)
     stage = stage_of(pipeline, stage_id)
-    for field, value in data.model_dump(exclude_unset=True).items():
+    values = data.model_dump(exclude_unset=True)
+    position = values.pop("position", None)
+    for field, value in values.items():
         setattr(stage, field, value)
-    pipeline.stages.sort(key=lambda s: (s.position, s.id))
+    if position is not None:
+        _place(pipeline, stage, position)
     _touch(pipeline)
     await ctx.session.flush()
     return pipeline

@@ -101,12 +101,27 @@ class TestApiKeys:
         after = await client.get("/api/v1/me", headers=key_headers)
 
         assert created.status_code == 201
-        assert key.startswith(f"sen_{created.json()['prefix']}_")
+        assert key.startswith(f"{created.json()['prefix']}_")
         assert "key" not in listed.json()["data"][0]
         assert me.json()["user"]["id"] == str(world.sales.user_id)
         assert lead.json()["owner_id"] == str(world.sales.user_id)
         assert revoked.status_code == 204
         assert after.status_code == 401
+
+    async def test_the_prefix_shown_is_how_the_key_begins(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        created = await client.post(
+            "/api/v1/api-keys", json={"name": "Zalo sync"}, headers=world.sales.headers
+        )
+        listed = await client.get("/api/v1/api-keys", headers=world.sales.headers)
+
+        key, prefix = created.json()["key"], created.json()["prefix"]
+        assert key.startswith(prefix)
+        assert prefix.startswith("sen_")
+        assert len(prefix) == len("sen_") + 12
+        shown = next(k for k in listed.json()["data"] if k["id"] == created.json()["id"])
+        assert shown["prefix"] == prefix
 
     async def test_a_made_up_key_is_401(self, client: httpx.AsyncClient) -> None:
         response = await client.get(

@@ -111,6 +111,53 @@ class TestStages:
         assert renamed.json()["version"] == 4
         assert renamed.headers["etag"] == '"4"'
 
+    async def test_a_stage_moved_onto_another_stages_position_goes_there_and_the_rest_shift(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        pipeline = await create(client, world)
+        url = f"{PIPELINES}/{pipeline['id']}"
+        by_name = {s["name"]: s for s in pipeline["stages"]}
+        first = by_name["Tiếp cận"]["position"]
+        last = by_name["Thua"]["position"]
+
+        up = await client.patch(
+            f"{url}/stages/{by_name['Thắng']['id']}", json={"position": first},
+            headers=world.admin.headers,
+        )  # fmt: skip
+        down = await client.patch(
+            f"{url}/stages/{by_name['Tiếp cận']['id']}", json={"position": last},
+            headers=world.admin.headers,
+        )  # fmt: skip
+        read = await client.get(url, headers=world.sales.headers)
+
+        assert [s["name"] for s in up.json()["stages"]] == ["Thắng", "Tiếp cận", "Lái thử", "Thua"]
+        assert [s["name"] for s in down.json()["stages"]] == [
+            "Thắng", "Lái thử", "Tiếp cận", "Thua",
+        ]  # fmt: skip
+        stages = read.json()["stages"]
+        assert [s["name"] for s in stages] == ["Thắng", "Lái thử", "Tiếp cận", "Thua"]
+        positions = [s["position"] for s in stages]
+        assert positions == sorted(set(positions))  # no two stages share a place
+        assert (stages[0]["position"], stages[2]["position"]) == (first, last)
+
+    async def test_a_new_stage_at_a_taken_position_goes_before_the_stage_there(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        pipeline = await create(client, world)
+        taken = pipeline["stages"][1]["position"]
+
+        added = await client.post(
+            f"{PIPELINES}/{pipeline['id']}/stages",
+            json={"name": "Đặt cọc", "probability": 80, "kind": "open", "position": taken},
+            headers=world.admin.headers,
+        )
+
+        assert [s["name"] for s in added.json()["stages"]] == [
+            "Tiếp cận", "Đặt cọc", "Lái thử", "Thắng", "Thua",
+        ]  # fmt: skip
+        positions = [s["position"] for s in added.json()["stages"]]
+        assert positions == sorted(set(positions))
+
     async def test_a_reorder_that_leaves_out_a_stage_is_422(
         self, client: httpx.AsyncClient, world: World
     ) -> None:

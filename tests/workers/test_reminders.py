@@ -60,6 +60,10 @@ def soon(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
+def ago(days: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).isoformat()
+
+
 async def plan_call(http: httpx.AsyncClient, headers: dict[str, str], remind_at: str) -> dict:
     lead = await http.post("/api/v1/leads", json={"full_name": "Vũ Hải"}, headers=headers)
     response = await http.post(
@@ -160,3 +164,26 @@ async def test_a_reminder_whose_job_redis_lost_is_delivered_by_the_sweep(
 
     done = await committing_client.post("/api/v1/notifications/read-all", headers=headers)
     assert done.json() == {"marked": 1}
+
+
+async def test_a_reminder_set_in_the_past_is_delivered_at_once_and_nothing_is_refused(
+    committing_client: httpx.AsyncClient,
+    database_url: str,
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    owner = await sign_up(committing_client, "committing-reminders-past")
+    headers = owner["headers"]
+    # Over a day ago: past the margin arq keeps a job for, which it used to refuse.
+    activity = await plan_call(committing_client, headers, ago(days=2))
+
+    async with running_worker(database_url, redis_url):  # no sweep runs here: only the job
+
+        async def delivered() -> bool:
+            return (await inbox(committing_client, headers))["unread_count"] == 1
+
+        assert await eventually(delivered)
+
+    (notification,) = (await inbox(committing_client, headers))["data"]
+    assert notification["activity_id"] == activity["id"]
+    assert "job not enqueued" not in capsys.readouterr().err
