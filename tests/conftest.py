@@ -244,7 +244,11 @@ async def _remove_committed_workspaces(database_url: str) -> AsyncIterator[None]
     yield
     conn = await asyncpg.connect(libpq_url(database_url))
     try:
-        await conn.execute("DELETE FROM workspaces WHERE name LIKE 'committing-%'")
+        # The live server's own workspace lives the whole session (tests' committing-* ones are
+        # removed after each test, so its name must not match theirs).
+        await conn.execute(
+            "DELETE FROM workspaces WHERE name LIKE 'committing-%' OR name LIKE 'live-%'"
+        )
     finally:
         await conn.close()
 
@@ -269,7 +273,7 @@ def live_server(
         time.sleep(0.05)
     signup = httpx.post(
         f"{url}/api/v1/auth/signup",
-        json={"workspace_name": "committing-schemathesis", "email": f"{uuid.uuid4().hex}@st.vn",
+        json={"workspace_name": "live-schemathesis", "email": f"{uuid.uuid4().hex}@st.vn",
               "password": PASSWORD, "full_name": "Schemathesis"},
     )  # fmt: skip
     assert signup.status_code == 201, signup.text

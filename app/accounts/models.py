@@ -24,8 +24,10 @@ class Account(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base
     __table_args__ = (
         tenant_fk(["owner_id"], "users"),
         tenant_fk(["parent_id"], "accounts"),
-        Index("ix_accounts_recent", "workspace_id", "created_at", "id", postgresql_where=_LIVE),
-        Index("ix_accounts_name", "workspace_id", "name", "id", postgresql_where=_LIVE),
+        # Every sort is an index walk, deleted rows included (`include_deleted`).
+        Index("ix_accounts_recent", "workspace_id", "created_at", "id"),
+        Index("ix_accounts_updated", "workspace_id", "updated_at", "id"),
+        Index("ix_accounts_name", "workspace_id", "name", "id"),
         Index(
             "ix_accounts_owner_recent",
             "workspace_id",
@@ -40,6 +42,13 @@ class Account(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base
             "search_text",
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        # One- and two-letter q words (too short for trigrams) match the start of the text.
+        Index(
+            "ix_accounts_search_prefix",
+            "workspace_id",
+            "search_text",
+            postgresql_ops={"search_text": "text_pattern_ops"},
         ),
         Index("ix_accounts_tags", "tags", postgresql_using="gin"),
         # Conversion's "link to existing" preview matches by tax code, email and phone.

@@ -23,7 +23,9 @@ class Activity(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Bas
     __tablename__ = "activities"
     __table_args__ = (
         tenant_fk(["owner_id"], "users"),
-        Index("ix_activities_recent", "workspace_id", "created_at", "id", postgresql_where=_LIVE),
+        # Every sort is an index walk, deleted rows included (`include_deleted`).
+        Index("ix_activities_recent", "workspace_id", "created_at", "id"),
+        Index("ix_activities_updated", "workspace_id", "updated_at", "id"),
         # A record's timeline: its activities newest first.
         Index(
             "ix_activities_related",

@@ -25,8 +25,10 @@ class Contact(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base
     __tablename__ = "contacts"
     __table_args__ = (
         tenant_fk(["owner_id"], "users"),
-        Index("ix_contacts_recent", "workspace_id", "created_at", "id", postgresql_where=_LIVE),
-        Index("ix_contacts_full_name", "workspace_id", "full_name", "id", postgresql_where=_LIVE),
+        # Every sort is an index walk, deleted rows included (`include_deleted`).
+        Index("ix_contacts_recent", "workspace_id", "created_at", "id"),
+        Index("ix_contacts_updated", "workspace_id", "updated_at", "id"),
+        Index("ix_contacts_full_name", "workspace_id", "full_name", "id"),
         Index(
             "ix_contacts_owner_recent",
             "workspace_id",
@@ -40,6 +42,13 @@ class Contact(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base
             "search_text",
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        # One- and two-letter q words (too short for trigrams) match the start of the text.
+        Index(
+            "ix_contacts_search_prefix",
+            "workspace_id",
+            "search_text",
+            postgresql_ops={"search_text": "text_pattern_ops"},
         ),
         Index("ix_contacts_tags", "tags", postgresql_using="gin"),
         Index("ix_contacts_email", "workspace_id", text("lower(email)")),

@@ -9,6 +9,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, problem_body, problem_example, problems
+from app.core.heavy import WorkspaceBusy
 from app.core.idempotency import IdempotencyKeyInvalid
 from app.core.schemas import InputModel, ReadModel
 
@@ -147,6 +148,37 @@ def _document_idempotency_errors(operation: dict[str, Any]) -> None:
     responses.update(ordered)
 
 
+def _document_faults(path: str, operation: dict[str, Any]) -> None:
+    """What any API operation may answer whatever its own errors: 503 when the database or
+    Redis fails it (with `Retry-After`); and, for a text search (`q`), 429 when the
+    workspace has too many running (`workspace_busy`)."""
+    if not path.startswith("/api/"):
+        return
+    responses = operation.setdefault("responses", {})
+    unavailable = problems(503)[503]
+    unavailable["headers"] = {"Retry-After": _RETRY_AFTER}
+    responses.setdefault("503", unavailable)
+    params = {p.get("name") for p in operation.get("parameters", [])}
+    if "q" in params:
+        busy = problems(WorkspaceBusy)[429]
+        busy["description"] = "Too many of your workspace's searches are running (`workspace_busy`)"
+        busy["content"][PROBLEM_MEDIA_TYPE]["example"] = problem_body(
+            429, WorkspaceBusy.code, WorkspaceBusy.title, "Try again in a moment"
+        )
+        responses.setdefault("429", busy)
+    if "429" in responses:
+        responses["429"].setdefault("headers", {"Retry-After": _RETRY_AFTER})
+    ordered = sorted(responses.items())
+    responses.clear()
+    responses.update(ordered)
+
+
+_RETRY_AFTER = {
+    "description": "Seconds to wait before trying again.",
+    "schema": {"type": "integer"},
+}
+
+
 def finish_spec(spec: dict[str, Any]) -> dict[str, Any]:
     components = spec.setdefault("components", {}).setdefault("schemas", {})
     _restore_model_examples(components)
@@ -170,6 +202,7 @@ def finish_spec(spec: dict[str, Any]) -> dict[str, Any]:
                     },
                 }
             _document_idempotency_errors(operation)
+            _document_faults(path, operation)
             _document_headers(method, path, operation)
             for response in responses.values():
                 for media in response.get("content", {}).values():

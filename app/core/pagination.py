@@ -22,6 +22,7 @@ from sqlalchemy import ColumnElement, Select, tuple_
 from app.core import sql
 from app.core.context import Ctx
 from app.core.errors import Unprocessable
+from app.core.heavy import heavy_query
 from app.core.money import decimal_string
 from app.core.schemas import reject_nul
 from app.core.search import matches
@@ -221,15 +222,17 @@ async def paginate(
     (app/core/sql.py), skipping the ORM and SQLAlchemy's result layer."""
     keyset = Keyset.of(query, sorts)
     column = sorts[keyset.sort.removeprefix("-")]
-    if query.q and search_column is not None:
-        condition = matches(search_column, query.q)
-        if condition is not None:
-            stmt = stmt.where(condition)
+    searching = matches(search_column, query.q) if query.q and search_column is not None else None
+    if searching is not None:
+        stmt = stmt.where(searching)
     table = model.__table__.c
     if not query.include_deleted and "deleted_at" in table:
         stmt = stmt.where(table.deleted_at.is_(None))
-    rows = await sql.fetch(ctx, keyset.page_of(stmt, column, table.id))
-    return keyset.rows(rows, column.key)
+    page = keyset.page_of(stmt.where(table.workspace_id == ctx.workspace_id), column, table.id)
+    if searching is None:
+        return keyset.rows(await sql.fetch(ctx, page), column.key)
+    async with heavy_query(ctx):
+        return keyset.rows(await sql.fetch(ctx, page), column.key)
 
 
 def one_of(column: Any) -> Callable[[Any], ColumnElement[bool]]:

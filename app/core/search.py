@@ -42,9 +42,19 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# pg_trgm indexes words of three letters or more; a shorter pattern would be a scan.
+TRIGRAM = 3
+
+
 def matches(column: Any, q: str) -> ColumnElement[bool] | None:
-    """Every word of q appears in the folded column (each an index-served LIKE)."""
+    """Every word of q appears in the folded column, each through an index: words of three
+    letters or more anywhere (trigram index); when every word is shorter, the first matches
+    the start of the text — the name — (prefix index) and the rest anywhere among those."""
     words = [w for w in fold(q).split(" ") if w]
     if not words:
         return None
-    return and_(*(column.like(f"%{_escape_like(w)}%", escape="\\") for w in words))
+    anywhere = [w for w in words if len(w) >= TRIGRAM]
+    conditions = [column.like(f"%{_escape_like(w)}%", escape="\\") for w in words]
+    if not anywhere:
+        conditions[0] = column.like(f"{_escape_like(words[0])}%", escape="\\")
+    return and_(*conditions)

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     db_pool_timeout_seconds: float = 5.0
     statement_timeout_ms: int = 5000
+    # Text searches of one workspace running at once in one API process (0: no cap), then 429.
+    heavy_requests_per_workspace: int = 8
 
     # Abuse limits (0 turns a rate limit off: offices share one IP, test suites sign up a lot).
     login_attempts_per_email: int = 10  # failed logins per email in 15 minutes, then 429

@@ -49,7 +49,10 @@ class Deal(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
             ],
             name="fk_deals_stage_of_pipeline",
         ),
-        Index("ix_deals_recent", "workspace_id", "created_at", "id", postgresql_where=_LIVE),
+        # Every sort is an index walk, deleted rows included (`include_deleted`).
+        Index("ix_deals_recent", "workspace_id", "created_at", "id"),
+        Index("ix_deals_updated", "workspace_id", "updated_at", "id"),
+        Index("ix_deals_name", "workspace_id", "name", "id"),
         Index(
             "ix_deals_stage_recent",
             "workspace_id",
@@ -81,6 +84,13 @@ class Deal(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
             "search_text",
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        # One- and two-letter q words (too short for trigrams) match the start of the text.
+        Index(
+            "ix_deals_search_prefix",
+            "workspace_id",
+            "search_text",
+            postgresql_ops={"search_text": "text_pattern_ops"},
         ),
         Index("ix_deals_tags", "tags", postgresql_using="gin"),
     )

@@ -58,8 +58,12 @@ class Lead(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
             ["lead_statuses.workspace_id", "lead_statuses.key"],
             name="fk_leads_status_lead_statuses",
         ),
-        # Lists: a filter, newest first, keyset on (created_at, id): an index range scan.
-        Index("ix_leads_recent", "workspace_id", "created_at", "id", postgresql_where=_LIVE),
+        # Lists: every sort is an index walk, keyset on (sort key, id), deleted rows included
+        # (`include_deleted`); the common filters have their own, newest first.
+        Index("ix_leads_recent", "workspace_id", "created_at", "id"),
+        Index("ix_leads_updated", "workspace_id", "updated_at", "id"),
+        Index("ix_leads_full_name", "workspace_id", "full_name", "id"),
+        Index("ix_leads_score", "workspace_id", "score", "id"),
         Index(
             "ix_leads_status_recent",
             "workspace_id",
@@ -82,6 +86,13 @@ class Lead(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
             "search_text",
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
+        ),
+        # One- and two-letter q words (too short for trigrams) match the start of the text.
+        Index(
+            "ix_leads_search_prefix",
+            "workspace_id",
+            "search_text",
+            postgresql_ops={"search_text": "text_pattern_ops"},
         ),
         Index("ix_leads_tags", "tags", postgresql_using="gin"),
         Index("ix_leads_email", "workspace_id", text("lower(email)")),

@@ -9,6 +9,7 @@ from app.accounts.models import Account
 from app.contacts.models import Contact
 from app.core import sql
 from app.core.context import Ctx
+from app.core.heavy import heavy_query
 from app.core.records import restrict_to_visible
 from app.core.search import fold, matches
 from app.deals.models import Deal
@@ -24,28 +25,49 @@ KINDS: list[tuple[str, Any, Any, Any]] = [
 ]
 
 
+# Matches ranked per kind: a word found in most of a workspace's records is not worth ranking
+# them all (similarity() on every row); the first this many the index yields are.
+CANDIDATES = 200
+
+
 def search_statement(ctx: Ctx, query: SearchQuery) -> Select[Any] | None:
-    """The ranked union of the four kinds' best matches (None: no word to look for)."""
+    """The ranked union of the four kinds' best matches (None: no word to look for). Each
+    kind's candidates come from its index, at most CANDIDATES of them, then are ranked."""
     folded = fold(query.q)
     branches = []
     for kind, model, title, subtitle in KINDS:
         condition = matches(model.search_text, query.q)
         if condition is None:
             return None
-        rank = func.similarity(model.search_text, folded)
+        found = (
+            restrict_to_visible(
+                select(
+                    model.id,
+                    title.label("title"),
+                    subtitle.label("subtitle"),
+                    model.search_text.label("search_text"),
+                ).where(
+                    model.workspace_id == ctx.workspace_id, condition, model.deleted_at.is_(None)
+                ),
+                model,
+                ctx.actor,
+            )
+            .limit(CANDIDATES)
+            .subquery(f"{kind}_found")
+        )
+        rank = func.similarity(found.c.search_text, folded)
         best = (
             select(
                 literal(kind).label("type"),
-                model.id,
-                title.label("title"),
-                subtitle.label("subtitle"),
+                found.c.id,
+                found.c.title,
+                found.c.subtitle,
                 rank.label("rank"),
             )
-            .where(condition, model.deleted_at.is_(None))
-            .order_by(rank.desc(), model.id)
+            .order_by(rank.desc(), found.c.id)
             .limit(query.limit)
         )
-        branches.append(select(restrict_to_visible(best, model, ctx.actor).subquery()))
+        branches.append(select(best.subquery()))
     hits = union_all(*branches).subquery("hits")
     return select(hits).order_by(hits.c.rank.desc(), hits.c.type, hits.c.id).limit(query.limit)
 
@@ -53,7 +75,10 @@ def search_statement(ctx: Ctx, query: SearchQuery) -> Select[Any] | None:
 async def search(ctx: Ctx, query: SearchQuery) -> SearchResults:
     """The best `limit` matches across the four kinds; words match anywhere, in any order."""
     statement = search_statement(ctx, query)
-    rows = await sql.fetch(ctx, statement) if statement is not None else []
+    rows = []
+    if statement is not None:
+        async with heavy_query(ctx):
+            rows = await sql.fetch(ctx, statement)
     return SearchResults(
         data=[
             SearchHit(type=r["type"], id=r["id"], title=r["title"], subtitle=r["subtitle"])

@@ -72,3 +72,32 @@ async def test_each_kind_it_searches_has_a_trigram_index_on_its_folded_text(
     trigram = {row.tablename for row in rows if "(search_text gin_trgm_ops)" in row.indexdef}
 
     assert {model.__tablename__ for _, model, _, _ in KINDS} <= trigram
+
+
+async def test_one_and_two_letter_words_match_the_start_of_a_name(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    h = world.sales.headers
+    le = await make(client, h, "leads", {"full_name": "Lê Văn Tám"})
+    vo = await make(client, h, "contacts", {"full_name": "Võ Thị Lệ"})
+    await make(client, h, "leads", {"full_name": "Nguyễn Thị Lê"})  # "le" is not where it starts
+
+    two_letters = {hit["id"] for hit in await search(client, h, "le")}
+    with_a_longer_word = {hit["id"] for hit in await search(client, h, "le van")}
+    one_letter = {hit["id"] for hit in await search(client, h, "V")}
+
+    assert two_letters == {le}
+    assert with_a_longer_word == {le}
+    assert one_letter == {vo}
+
+
+async def test_a_list_q_of_short_words_matches_names_that_start_so(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    h = world.sales.headers
+    ha = await make(client, h, "leads", {"full_name": "Hà Minh Anh"})
+    await make(client, h, "leads", {"full_name": "Phạm Thu Hà"})
+
+    page = await client.get("/api/v1/leads", params={"q": "ha"}, headers=h)
+
+    assert [lead["id"] for lead in page.json()["data"]] == [ha]
