@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, StrictBool, StringConstraints
 from app.core.pagination import ListQuery
 from app.core.schemas import (
     Area,
+    CustomFieldValues,
     Email,
     InputModel,
     Name,
@@ -18,6 +19,7 @@ from app.core.schemas import (
     Tag,
     Tags,
     Timestamp,
+    Title,
 )
 
 
@@ -40,7 +42,6 @@ class ContactRole(StrEnum):
 
 
 NamePart = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Title = Annotated[str, StringConstraints(max_length=120)]
 Birthday = Annotated[date, Field(description="A calendar date, `YYYY-MM-DD`.")]
 
 
@@ -104,7 +105,7 @@ class ContactCreate(InputModel):
     do_not_contact: StrictBool = False
     owner_id: uuid.UUID | None = Field(None, description="Default: you.")
     tags: Tags = Field(default_factory=list)
-    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    custom_fields: CustomFieldValues = Field(default_factory=dict)
     account_id: uuid.UUID | None = Field(
         None, description="Shortcut: link the contact to this account as its primary one."
     )
@@ -128,7 +129,7 @@ class ContactUpdate(PatchModel):
     do_not_contact: StrictBool = None  # type: ignore[assignment]
     owner_id: uuid.UUID | None = None
     tags: Tags = None  # type: ignore[assignment]
-    custom_fields: dict[str, Any] = None  # type: ignore[assignment]
+    custom_fields: CustomFieldValues = None  # type: ignore[assignment]
 
 
 class ContactRead(ReadModel):
