@@ -1,5 +1,4 @@
-"""How many lead statuses a workspace may have (`GET /lead-statuses` is not paged), and how long
-a lead's free text may be."""
+"""How many lead statuses a workspace may have: `GET /lead-statuses` is not paged."""
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
