@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
+from app.core.limits import ACCOUNTS_PER_CONTACT
 from app.core.pagination import ListQuery
 from app.core.schemas import (
     Area,
@@ -177,7 +178,10 @@ class ContactRead(ReadModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
-    accounts: list[AccountLink]
+    accounts: list[AccountLink] = Field(
+        description="Links to live accounts you can see, the primary one first; a contact has "
+        f"at most {ACCOUNTS_PER_CONTACT}."
+    )
 
 
 class ContactQuery(ListQuery):

@@ -10,7 +10,7 @@ from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
-from app.core.limits import LEAD_STATUSES_PER_WORKSPACE
+from app.core.limits import ACCOUNTS_PER_CONTACT, LEAD_STATUSES_PER_WORKSPACE
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
 from app.deals.schemas import DealRead
@@ -106,14 +106,16 @@ async def get_lead_history(lead_id: LeadID, ctx: Member, query: HistoryQueryPara
 @router.post(
     "/{lead_id}/convert",
     summary="Convert a lead",
+    description="Turns the lead into a contact, an account (new, or an existing one by `id`) "
+    "and, if you ask, a deal: all in one transaction, or nothing. The lead becomes `converted` "
+    "and read-only; converting it again, or a disqualified lead, is a 409, and so is linking "
+    f"an existing contact that already has {ACCOUNTS_PER_CONTACT} accounts "
+    "(`account_link_limit`).",
     responses=problems(401, 404, 409, 412, 413, 422),
 )
 async def convert_lead(
     lead_id: LeadID, ctx: Member, _: Idempotent, body: ConvertLead | None = None
 ) -> Conversion:
-    """Turns the lead into a contact, an account (new, or an existing one by `id`) and, if you
-    ask, a deal: all in one transaction, or nothing. The lead becomes `converted` and
-    read-only; converting it again, or a disqualified lead, is a 409."""
     done = await convert.convert_lead(ctx, lead_id, body or ConvertLead())
     return Conversion(
         lead=LeadRead.model_validate(done.lead),
