@@ -1,6 +1,7 @@
 """The contract frontends generate clients from: committed, complete, and in step with the app."""
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,59 @@ class TestCommittedSpec:
         ]
 
         assert missing == []
+
+
+_UNBOUNDED_REPEAT = re.compile(r"(?<!\\)[*+]|\{\d+,\}")
+
+
+def _unbounded(schema: dict[str, Any], components: dict[str, Any], at: str) -> list[str]:
+    """Where `schema` lets a client send a value of any size: a string with no maxLength (or
+    enum, format or anchored pattern of bounded repeats), an array with no maxItems, an object
+    of any keys whose description states no byte limit."""
+    if "$ref" in schema:
+        return _unbounded(components[schema["$ref"].rsplit("/", 1)[-1]], components, at)
+    found: list[str] = []
+    branches = schema.get("anyOf", [])
+    decimal = {b.get("type") for b in branches} >= {"number", "string"}  # max_digits bounds it
+    for branch in branches:
+        if not (decimal and branch.get("type") == "string"):
+            found += _unbounded(branch, components, at)
+    kind = schema.get("type")
+    if kind == "string":
+        pattern = schema.get("pattern", "")
+        bounded_pattern = pattern.startswith("^") and not _UNBOUNDED_REPEAT.search(pattern)
+        if not (
+            "maxLength" in schema
+            or "enum" in schema
+            or schema.get("format") in ("uuid", "date", "date-time")
+            or bounded_pattern
+        ):
+            found.append(at)
+    elif kind == "array":
+        if "maxItems" not in schema:
+            found.append(f"{at}[]")
+        found += _unbounded(schema.get("items", {}), components, f"{at}[]")
+    elif kind == "object" or "properties" in schema:
+        for name, prop in schema.get("properties", {}).items():
+            found += _unbounded(prop, components, f"{at}.{name}")
+        if schema.get("additionalProperties") is True and "bytes" not in schema.get(
+            "description", ""
+        ):
+            found.append(f"{at}{{}}")
+    return found
+
+
+class TestInputBounds:
+    def test_every_value_a_client_sends_in_a_body_has_a_stated_maximum(self) -> None:
+        """What a request stores comes back in every response that reads it: each text,
+        list and free-form object must have a bound the spec states."""
+        spec = json.loads(SPEC.read_text())
+        components = spec["components"]["schemas"]
+        unbounded = [
+            where
+            for method, path, operation in _operations(spec)
+            for media in operation.get("requestBody", {}).get("content", {}).values()
+            for where in _unbounded(media["schema"], components, f"{method} {path} body")
+        ]
+
+        assert unbounded == []

@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints
 from app.core.pagination import ListQuery
 from app.core.schemas import (
     Area,
+    CustomFieldValues,
     Email,
     InputModel,
     Name,
@@ -74,7 +75,7 @@ class AccountCreate(InputModel):
     parent_id: uuid.UUID | None = Field(None, description="The parent organisation's id.")
     owner_id: uuid.UUID | None = Field(None, description="Default: you.")
     tags: Tags = Field(default_factory=list)
-    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    custom_fields: CustomFieldValues = Field(default_factory=dict)
 
 
 class AccountUpdate(PatchModel):
@@ -95,7 +96,7 @@ class AccountUpdate(PatchModel):
     parent_id: uuid.UUID | None = None
     owner_id: uuid.UUID | None = None
     tags: Tags = None  # type: ignore[assignment]
-    custom_fields: dict[str, Any] = None  # type: ignore[assignment]
+    custom_fields: CustomFieldValues = None  # type: ignore[assignment]
 
 
 class AccountRead(ReadModel):

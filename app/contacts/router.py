@@ -19,6 +19,7 @@ from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
+from app.core.limits import ACCOUNTS_PER_CONTACT
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
 
@@ -105,9 +106,14 @@ async def get_contact_history(
     return await service.contact_history(ctx, contact_id, query)
 
 
-@router.get("/{contact_id}/accounts", summary="A contact's accounts", responses=_READ_ERRORS)
+@router.get(
+    "/{contact_id}/accounts",
+    summary="A contact's accounts",
+    description="The accounts the contact is linked to, with their role there; the primary one "
+    f"first. Not paged: a contact is linked to at most {ACCOUNTS_PER_CONTACT} accounts.",
+    responses=_READ_ERRORS,
+)
 async def list_contact_accounts(contact_id: ContactID, ctx: Member) -> AccountLinkList:
-    """The accounts the contact is linked to, with their role there; the primary one first."""
     links = await service.list_links(ctx, contact_id)
     return AccountLinkList(data=[AccountLink.model_validate(link) for link in links])
 
@@ -115,14 +121,15 @@ async def list_contact_accounts(contact_id: ContactID, ctx: Member) -> AccountLi
 @router.post(
     "/{contact_id}/accounts",
     summary="Link a contact to an account",
+    description="Adds the link and answers with the contact. Already linked is a 409; an "
+    f"account you cannot see is a 422. A contact is linked to at most {ACCOUNTS_PER_CONTACT} "
+    "accounts: one more is a 409 `account_link_limit` (unlink one first).",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 404, 409, 413, 422),
+    responses=problems(401, 404, service.AlreadyLinked, service.TooManyAccountLinks, 413, 422),
 )
 async def link_contact_account(
     contact_id: ContactID, body: AccountLinkCreate, ctx: Member, _: Idempotent, response: Response
 ) -> ContactRead:
-    """Adds the link and answers with the contact. Already linked is a 409; an account you
-    cannot see is a 422."""
     contact = await service.link_account(ctx, contact_id, body)
     set_etag(response, contact.version)
     return ContactRead.model_validate(contact)

@@ -6,9 +6,11 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
+from app.core.limits import ACCOUNTS_PER_CONTACT
 from app.core.pagination import ListQuery
 from app.core.schemas import (
     Area,
+    CustomFieldValues,
     Email,
     InputModel,
     Name,
@@ -18,6 +20,7 @@ from app.core.schemas import (
     Tag,
     Tags,
     Timestamp,
+    Title,
 )
 
 
@@ -40,7 +43,6 @@ class ContactRole(StrEnum):
 
 
 NamePart = Annotated[str, StringConstraints(min_length=1, max_length=100)]
-Title = Annotated[str, StringConstraints(max_length=120)]
 Birthday = Annotated[date, Field(description="A calendar date, `YYYY-MM-DD`.")]
 
 
@@ -104,7 +106,7 @@ class ContactCreate(InputModel):
     do_not_contact: StrictBool = False
     owner_id: uuid.UUID | None = Field(None, description="Default: you.")
     tags: Tags = Field(default_factory=list)
-    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    custom_fields: CustomFieldValues = Field(default_factory=dict)
     account_id: uuid.UUID | None = Field(
         None, description="Shortcut: link the contact to this account as its primary one."
     )
@@ -128,7 +130,7 @@ class ContactUpdate(PatchModel):
     do_not_contact: StrictBool = None  # type: ignore[assignment]
     owner_id: uuid.UUID | None = None
     tags: Tags = None  # type: ignore[assignment]
-    custom_fields: dict[str, Any] = None  # type: ignore[assignment]
+    custom_fields: CustomFieldValues = None  # type: ignore[assignment]
 
 
 class ContactRead(ReadModel):
@@ -176,7 +178,10 @@ class ContactRead(ReadModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
-    accounts: list[AccountLink]
+    accounts: list[AccountLink] = Field(
+        description="Links to live accounts you can see, the primary one first; a contact has "
+        f"at most {ACCOUNTS_PER_CONTACT}."
+    )
 
 
 class ContactQuery(ListQuery):

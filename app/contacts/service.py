@@ -32,6 +32,7 @@ from app.core.history import (
     record_change,
     register_links,
 )
+from app.core.limits import ACCOUNTS_PER_CONTACT, LimitReached
 from app.core.models import utcnow
 from app.core.pagination import (
     Rows,
@@ -107,6 +108,10 @@ class AccountLinkNotFound(NotFound):
 
 class AlreadyLinked(Conflict):
     code, title = "already_linked", "The contact is already linked to this account"
+
+
+class TooManyAccountLinks(LimitReached):
+    code, title = "account_link_limit", "The contact is linked to as many accounts as allowed"
 
 
 def _name_parts(full_name: str) -> dict[str, str | None]:
@@ -327,10 +332,17 @@ async def _all_links(ctx: Ctx, contact_id: uuid.UUID) -> list[dict[str, Any]]:
 
 
 async def link_account(ctx: Ctx, contact_id: uuid.UUID, data: AccountLinkCreate) -> SimpleNamespace:
-    """Link the contact to an account it isn't linked to yet (409 if it is)."""
+    """Link the contact to an account it isn't linked to yet (409 if it is). At most
+    ACCOUNTS_PER_CONTACT links: 409 `account_link_limit` beyond, unlink one first."""
     contact = await get_contact(ctx, contact_id, for_update=True)
     await _linkable_account(ctx, data.account_id)
     before = await _all_links(ctx, contact.id)
+    # Counted under the contact's row lock. Links to deleted accounts don't count: nobody
+    # sees or can remove them; restoring such an account may take a contact past the cap.
+    if len(before) >= ACCOUNTS_PER_CONTACT:
+        raise TooManyAccountLinks(
+            f"A contact is linked to at most {ACCOUNTS_PER_CONTACT} accounts; unlink one first"
+        )
     if data.is_primary:
         await _clear_primary(ctx, contact.id)
     ctx.session.add(

@@ -239,10 +239,15 @@ def problem_example(status: int) -> dict[str, Any]:
 
 
 def problems(*statuses_or_errors: int | type[SenError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for a route: each error documented under application/problem+json."""
+    """OpenAPI `responses` for a route: each error documented under application/problem+json.
+    An error class puts its `code` in the status's description (and the example), so clients
+    that switch on codes find them in the spec."""
     out: dict[int | str, dict[str, Any]] = {}
+    named: dict[int, list[type[SenError]]] = {}
     for item in statuses_or_errors:
         status = item if isinstance(item, int) else item.status
+        if not isinstance(item, int):
+            named.setdefault(status, []).append(item)
         out[status] = {
             "description": _DESCRIPTIONS.get(status, "Error"),
             "content": {
@@ -252,6 +257,12 @@ def problems(*statuses_or_errors: int | type[SenError]) -> dict[int | str, dict[
                 }
             },
         }
+    for status, errors in named.items():
+        codes = ", ".join(f"`{error.code}` ({error.title})" for error in errors)
+        out[status]["description"] = f"{_DESCRIPTIONS.get(status, 'Error')}. Codes: {codes}"
+        first = errors[0]
+        example = problem_body(status, first.code, first.title, first.title)
+        out[status]["content"][PROBLEM_MEDIA_TYPE]["example"] = example
     return out
 
 

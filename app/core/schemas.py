@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from app.core.limits import CUSTOM_FIELDS_MAX_BYTES
+
 
 def _schema_extra(schema: dict[str, Any], cls: type) -> None:
     for prop in schema.get("properties", {}).values():
@@ -118,6 +120,7 @@ Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Tags = Annotated[list[Tag], Field(max_length=50)]
 Phone = Annotated[str, StringConstraints(max_length=40)]  # as typed; phone_e164 is derived
+Title = Annotated[str, StringConstraints(max_length=120)]  # a person's job title
 Area = Annotated[str, StringConstraints(max_length=100)]  # industry, province
 
 
@@ -136,3 +139,16 @@ def _storable(value: datetime) -> datetime:
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only), AfterValidator(_storable)]
+
+
+# Checked against `/custom-fields` by the custom_fields service, where the size limit is kept.
+CustomFieldValues = Annotated[
+    dict[str, Any],
+    Field(
+        description="Values of the workspace's custom fields for this resource, by key (see "
+        "`/custom-fields`); an update merges them key by key into the stored ones (null "
+        f"removes a key). The result may take at most {CUSTOM_FIELDS_MAX_BYTES} bytes "
+        f"({CUSTOM_FIELDS_MAX_BYTES // 1024} KiB) as compact UTF-8 JSON; beyond, the write "
+        "is a 422 naming `custom_fields`."
+    ),
+]

@@ -7,6 +7,7 @@ from app.core.auth import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.idempotency import Idempotent
+from app.core.limits import CUSTOM_FIELDS_PER_RESOURCE
 from app.core.routing import CommittingRoute
 from app.custom_fields import service
 from app.custom_fields.schemas import (
@@ -21,11 +22,18 @@ router = APIRouter(prefix="/custom-fields", tags=["custom-fields"], route_class=
 FieldID = Annotated[uuid.UUID, Path(description="The definition's id.")]
 
 
-@router.get("", summary="List custom field definitions", responses=problems(401, 422))
+@router.get(
+    "",
+    summary="List custom field definitions",
+    description="What frontends render in forms; records carry the values in `custom_fields`. "
+    f"Not paged: a resource has at most {CUSTOM_FIELDS_PER_RESOURCE} fields, so this is at most "
+    f"{CUSTOM_FIELDS_PER_RESOURCE * len(CustomFieldResource)} definitions "
+    f"({CUSTOM_FIELDS_PER_RESOURCE} with `resource`).",
+    responses=problems(401, 422),
+)
 async def list_custom_fields(
     ctx: Member, resource: Annotated[CustomFieldResource | None, Query()] = None
 ) -> CustomFieldList:
-    """What frontends render in forms; records carry the values in `custom_fields`."""
     found = await service.list_definitions(ctx, resource)
     return CustomFieldList(data=[CustomFieldRead.model_validate(d) for d in found])
 
@@ -33,13 +41,17 @@ async def list_custom_fields(
 @router.post(
     "",
     summary="Declare a custom field",
+    description="Admins only. `key` is unique per resource and permanent. A resource has at "
+    f"most {CUSTOM_FIELDS_PER_RESOURCE} custom fields: one more is a 409 `custom_field_limit` "
+    "(delete one first).",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 403, 409, 413, 422),
+    responses=problems(
+        401, 403, service.CustomFieldKeyTaken, service.TooManyCustomFields, 413, 422
+    ),
 )
 async def create_custom_field(
     body: CustomFieldCreate, ctx: Admin, _: Idempotent
 ) -> CustomFieldRead:
-    """Admins only. `key` is unique per resource and permanent."""
     return CustomFieldRead.model_validate(await service.create_definition(ctx, body))
 
 

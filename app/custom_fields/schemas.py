@@ -12,6 +12,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.core.limits import CUSTOM_FIELD_TEXT_CHARS
 from app.core.schemas import InputModel, PatchModel, ReadModel
 
 
@@ -50,7 +51,9 @@ class CustomFieldCreate(InputModel):
     resource: CustomFieldResource
     key: FieldKey = Field(description="Stable key used in `custom_fields` objects.")
     label: str = Field(min_length=1, max_length=120)
-    type: CustomFieldType
+    type: CustomFieldType = Field(
+        description=f"A `text` value holds at most {CUSTOM_FIELD_TEXT_CHARS} characters."
+    )
     options: list[Option] = Field(default_factory=list, max_length=200)
     required: StrictBool = False
     position: StrictInt = Field(0, ge=0, le=10_000)

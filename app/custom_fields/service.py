@@ -1,5 +1,6 @@
 """Custom field definitions, and the one validator every resource's `custom_fields` go through."""
 
+import json
 import uuid
 from datetime import date
 from typing import Any
@@ -10,12 +11,18 @@ from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import apply_changes, record_change, record_creation
+from app.core.limits import (
+    CUSTOM_FIELD_TEXT_CHARS,
+    CUSTOM_FIELDS_MAX_BYTES,
+    CUSTOM_FIELDS_PER_RESOURCE,
+    LimitReached,
+    ensure_room,
+)
 from app.core.records import flush_or_conflict, read_rows
 from app.core.workspace_settings import cached, settings_changed
 from app.custom_fields.models import CustomFieldDefinition
 from app.custom_fields.schemas import CustomFieldCreate, CustomFieldType, CustomFieldUpdate
 
-_MAX_TEXT = 2000
 _MAX_EXACT = 2**53 - 1
 
 
@@ -25,6 +32,10 @@ class CustomFieldNotFound(NotFound):
 
 class CustomFieldKeyTaken(Conflict):
     code, title = "custom_field_key_taken", "This resource already has a field with that key"
+
+
+class TooManyCustomFields(LimitReached):
+    code, title = "custom_field_limit", "This resource has as many custom fields as allowed"
 
 
 async def list_definitions(ctx: Ctx, resource: str | None = None) -> list[CustomFieldDefinition]:
@@ -44,7 +55,18 @@ async def get_definition(ctx: Ctx, definition_id: uuid.UUID) -> CustomFieldDefin
 
 
 async def create_definition(ctx: Ctx, data: CustomFieldCreate) -> CustomFieldDefinition:
-    """A key is unique per resource: a second one is a 409."""
+    """A key is unique per resource: a second one is a 409. A resource has at most
+    CUSTOM_FIELDS_PER_RESOURCE fields: 409 `custom_field_limit` beyond, delete one first."""
+    await ensure_room(
+        ctx,
+        CustomFieldDefinition.__table__,
+        CustomFieldDefinition.resource == data.resource,
+        cap=CUSTOM_FIELDS_PER_RESOURCE,
+        error=TooManyCustomFields(
+            f"A {data.resource} has at most {CUSTOM_FIELDS_PER_RESOURCE} custom fields; "
+            "delete one first"
+        ),
+    )
     definition = CustomFieldDefinition(workspace_id=ctx.workspace_id, **data.model_dump())
     ctx.session.add(definition)
     await flush_or_conflict(
@@ -96,8 +118,11 @@ async def _definitions_by_key(ctx: Ctx, resource: str) -> dict[str, Any]:
 def _coerce(definition: Any, value: Any) -> tuple[Any, str | None]:
     kind = CustomFieldType(definition.type)
     if kind is CustomFieldType.text:
-        ok = isinstance(value, str) and len(value) <= _MAX_TEXT
-        return value, None if ok else f"must be text of at most {_MAX_TEXT} characters"
+        ok = isinstance(value, str) and len(value) <= CUSTOM_FIELD_TEXT_CHARS
+        return (
+            value,
+            None if ok else f"must be text of at most {CUSTOM_FIELD_TEXT_CHARS} characters",
+        )
     if kind is CustomFieldType.number:
         ok = (
             isinstance(value, int | float)
@@ -121,11 +146,17 @@ def _coerce(definition: Any, value: Any) -> tuple[Any, str | None]:
     return value, None if ok else f"must be a list of {definition.options}"
 
 
+def stored_size(values: dict[str, Any]) -> int:
+    """Bytes of `values` as compact UTF-8 JSON: what every response carrying them spends."""
+    return len(json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode())
+
+
 async def validate_values(
     ctx: Ctx, resource: str, values: dict[str, Any], *, existing: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Merge `values` into `existing` (null removes a key); unknown keys, wrong types and
-    missing required fields are a 422 naming each field."""
+    missing required fields are a 422 naming each field, and so is a merge over
+    CUSTOM_FIELDS_MAX_BYTES (naming `custom_fields`) unless it shrinks what was stored."""
     definitions = await _definitions_by_key(ctx, resource)
     merged = dict(existing or {})
     errors: list[dict[str, str]] = []
@@ -145,6 +176,13 @@ async def validate_values(
     for key, definition in definitions.items():
         if definition.required and merged.get(key) in (None, "", []):
             errors.append({"field": f"custom_fields.{key}", "message": "required"})
+    size = stored_size(merged)
+    # A record stored before the limit existed may be over it: it can still be edited down.
+    if size > CUSTOM_FIELDS_MAX_BYTES and size > stored_size(existing or {}):
+        message = (
+            f"at most {CUSTOM_FIELDS_MAX_BYTES} bytes as JSON once merged; this would be {size}"
+        )
+        errors.append({"field": "custom_fields", "message": message})
     if errors:
         raise Unprocessable(errors)
     return merged

@@ -8,7 +8,16 @@ from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
 from app.core.money import Amount, AmountOut, Currency
 from app.core.pagination import ListQuery
-from app.core.schemas import InputModel, Name, PatchModel, ReadModel, Tag, Tags, Timestamp
+from app.core.schemas import (
+    CustomFieldValues,
+    InputModel,
+    Name,
+    PatchModel,
+    ReadModel,
+    Tag,
+    Tags,
+    Timestamp,
+)
 
 
 class DealStatus(StrEnum):
@@ -52,7 +61,7 @@ class DealCreate(InputModel):
     owner_id: uuid.UUID | None = Field(None, description="Default: you.")
     lost_reason: LostReason | None = Field(None, description="Required when the stage is `lost`.")
     tags: Tags = Field(default_factory=list)
-    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    custom_fields: CustomFieldValues = Field(default_factory=dict)
 
 
 class DealUpdate(PatchModel):
@@ -74,7 +83,7 @@ class DealUpdate(PatchModel):
     owner_id: uuid.UUID | None = None
     lost_reason: LostReason | None = None
     tags: Tags = None  # type: ignore[assignment]
-    custom_fields: dict[str, Any] = None  # type: ignore[assignment]
+    custom_fields: CustomFieldValues = None  # type: ignore[assignment]
 
 
 class MoveToStage(InputModel):

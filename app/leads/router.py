@@ -10,6 +10,7 @@ from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
+from app.core.limits import ACCOUNTS_PER_CONTACT, LEAD_STATUSES_PER_WORKSPACE
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
 from app.deals.schemas import DealRead
@@ -105,14 +106,16 @@ async def get_lead_history(lead_id: LeadID, ctx: Member, query: HistoryQueryPara
 @router.post(
     "/{lead_id}/convert",
     summary="Convert a lead",
+    description="Turns the lead into a contact, an account (new, or an existing one by `id`) "
+    "and, if you ask, a deal: all in one transaction, or nothing. The lead becomes `converted` "
+    "and read-only; converting it again, or a disqualified lead, is a 409, and so is linking "
+    f"an existing contact that already has {ACCOUNTS_PER_CONTACT} accounts "
+    "(`account_link_limit`).",
     responses=problems(401, 404, 409, 412, 413, 422),
 )
 async def convert_lead(
     lead_id: LeadID, ctx: Member, _: Idempotent, body: ConvertLead | None = None
 ) -> Conversion:
-    """Turns the lead into a contact, an account (new, or an existing one by `id`) and, if you
-    ask, a deal: all in one transaction, or nothing. The lead becomes `converted` and
-    read-only; converting it again, or a disqualified lead, is a 409."""
     done = await convert.convert_lead(ctx, lead_id, body or ConvertLead())
     return Conversion(
         lead=LeadRead.model_validate(done.lead),
@@ -139,9 +142,14 @@ async def preview_lead_conversion(
     return await convert.preview_conversion(ctx, lead_id, tax_code=tax_code)
 
 
-@statuses_router.get("", summary="List lead statuses", responses=problems(401))
+@statuses_router.get(
+    "",
+    summary="List lead statuses",
+    description="The workspace's statuses in pipeline order, retired ones included "
+    f"(`is_active`). Not paged: a workspace has at most {LEAD_STATUSES_PER_WORKSPACE}.",
+    responses=problems(401),
+)
 async def list_lead_statuses(ctx: Member) -> LeadStatusList:
-    """The workspace's statuses in pipeline order, retired ones included (`is_active`)."""
     found = await statuses.list_statuses(ctx)
     return LeadStatusList(data=[LeadStatusRead.model_validate(s) for s in found])
 
@@ -149,11 +157,15 @@ async def list_lead_statuses(ctx: Member) -> LeadStatusList:
 @statuses_router.post(
     "",
     summary="Add a lead status",
+    description="Admins only. The key is permanent; labels and position can change later. A "
+    f"workspace has at most {LEAD_STATUSES_PER_WORKSPACE} statuses, retired ones included: one "
+    "more is a 409 `lead_status_limit` (delete an unused one first).",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 403, 409, 413, 422),
+    responses=problems(
+        401, 403, statuses.LeadStatusKeyTaken, statuses.TooManyLeadStatuses, 413, 422
+    ),
 )
 async def create_lead_status(body: LeadStatusCreate, ctx: Admin, _: Idempotent) -> LeadStatusRead:
-    """Admins only. The key is permanent; labels and position can change later."""
     return LeadStatusRead.model_validate(await statuses.create_status(ctx, body))
 
 

@@ -12,6 +12,7 @@ from app.core.money import Currency
 from app.core.pagination import ListQuery
 from app.core.schemas import (
     Area,
+    CustomFieldValues,
     Email,
     InputModel,
     Name,
@@ -22,6 +23,7 @@ from app.core.schemas import (
     Tag,
     Tags,
     Timestamp,
+    Title,
 )
 from app.deals.schemas import AmountIn, DealRead
 
@@ -56,7 +58,6 @@ class StatusCategory(StrEnum):
 
 StatusKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Utm = Annotated[str, StringConstraints(max_length=200)]
-Title = Annotated[str, StringConstraints(max_length=120)]
 Notes = Annotated[str, StringConstraints(max_length=10_000)]
 Score = Annotated[StrictInt, Field(ge=0, le=100)]
 
@@ -101,7 +102,7 @@ class LeadCreate(InputModel):
     utm_campaign: Utm | None = None
     utm_term: Utm | None = None
     utm_content: Utm | None = None
-    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    custom_fields: CustomFieldValues = Field(default_factory=dict)
     notes: Notes | None = None
 
 
@@ -128,7 +129,7 @@ class LeadUpdate(PatchModel):
     utm_campaign: Utm | None = None
     utm_term: Utm | None = None
     utm_content: Utm | None = None
-    custom_fields: dict[str, Any] = None  # type: ignore[assignment]
+    custom_fields: CustomFieldValues = None  # type: ignore[assignment]
     notes: Notes | None = None
 
 

@@ -9,6 +9,7 @@ from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import apply_changes, record_change, record_creation
+from app.core.limits import LEAD_STATUSES_PER_WORKSPACE, LimitReached, ensure_room
 from app.core.records import flush_or_conflict, read_rows
 from app.core.workspace_settings import cached, settings_changed
 from app.leads.models import Lead, LeadStatus
@@ -38,6 +39,10 @@ class LeadStatusKeyTaken(Conflict):
 
 class LeadStatusInUse(Conflict):
     code, title = "lead_status_in_use", "Leads still have this status"
+
+
+class TooManyLeadStatuses(LimitReached):
+    code, title = "lead_status_limit", "The workspace has as many lead statuses as allowed"
 
 
 def seed_statuses(ctx: Ctx) -> None:
@@ -104,6 +109,17 @@ async def status_for_assignment(ctx: Ctx, key: str | None) -> Any:
 
 
 async def create_status(ctx: Ctx, data: LeadStatusCreate) -> LeadStatus:
+    """A key is unique: a second one is a 409. At most LEAD_STATUSES_PER_WORKSPACE statuses,
+    retired ones included (the list shows them): 409 `lead_status_limit` beyond."""
+    await ensure_room(
+        ctx,
+        LeadStatus.__table__,
+        cap=LEAD_STATUSES_PER_WORKSPACE,
+        error=TooManyLeadStatuses(
+            f"A workspace has at most {LEAD_STATUSES_PER_WORKSPACE} lead statuses, retired "
+            "ones included; delete an unused one first"
+        ),
+    )
     status = LeadStatus(
         workspace_id=ctx.workspace_id,
         key=data.key,

@@ -7,6 +7,7 @@ from app.core.auth import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.idempotency import Idempotent
+from app.core.limits import PIPELINES_PER_WORKSPACE, STAGES_PER_PIPELINE
 from app.core.routing import CommittingRoute
 from app.pipelines import service
 from app.pipelines.schemas import (
@@ -31,9 +32,15 @@ def _read(response: Response, pipeline: object) -> PipelineRead:
     return read
 
 
-@router.get("", summary="List pipelines", responses=problems(401))
+@router.get(
+    "",
+    summary="List pipelines",
+    description="Every pipeline, the default first, each with its stages in order. Not paged: "
+    f"a workspace has at most {PIPELINES_PER_WORKSPACE} pipelines, each with at most "
+    f"{STAGES_PER_PIPELINE} stages (retired ones included).",
+    responses=problems(401),
+)
 async def list_pipelines(ctx: Member) -> PipelineList:
-    """Every pipeline, the default first, each with its stages in order."""
     found = await service.list_pipelines(ctx)
     return PipelineList(data=[PipelineRead.model_validate(p) for p in found])
 
@@ -41,14 +48,15 @@ async def list_pipelines(ctx: Member) -> PipelineList:
 @router.post(
     "",
     summary="Create a pipeline with its stages",
+    description="Admins only. Stages keep the order given; `is_default: true` takes over from "
+    f"the current default pipeline. A workspace has at most {PIPELINES_PER_WORKSPACE} "
+    "pipelines: one more is a 409 `pipeline_limit` (delete one first).",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 403, 409, 413, 422),
+    responses=problems(401, 403, service.TooManyPipelines, 413, 422),
 )
 async def create_pipeline(
     body: PipelineCreate, ctx: Admin, _: Idempotent, response: Response
 ) -> PipelineRead:
-    """Admins only. Stages keep the order given; `is_default: true` takes over from the
-    current default pipeline."""
     return _read(response, await service.create_pipeline(ctx, body))
 
 
@@ -88,13 +96,15 @@ async def delete_pipeline(pipeline_id: PipelineID, ctx: Admin, if_match: IfMatch
 @router.post(
     "/{pipeline_id}/stages",
     summary="Add a stage",
+    description="Admins only. Answers with the whole pipeline, the new stage in its place. A "
+    f"pipeline holds at most {STAGES_PER_PIPELINE} stages, retired ones included (they stay "
+    "for history): one more is a 409 `stage_limit`.",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 403, 404, 409, 413, 422),
+    responses=problems(401, 403, 404, service.TooManyStages, 413, 422),
 )
 async def add_stage(
     pipeline_id: PipelineID, body: StageCreate, ctx: Admin, _: Idempotent, response: Response
 ) -> PipelineRead:
-    """Admins only. Answers with the whole pipeline, the new stage in its place."""
     return _read(response, await service.add_stage(ctx, pipeline_id, body))
 
 

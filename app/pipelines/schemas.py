@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
+from app.core.limits import STAGES_PER_PIPELINE
 from app.core.schemas import InputModel, PatchModel, ReadModel
 
 
@@ -83,7 +84,12 @@ class PipelineCreate(InputModel):
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
     is_default: StrictBool = Field(False, description="Where deals go when none is named.")
-    stages: list[NewPipelineStage] = Field(min_length=3, max_length=30)
+    stages: list[NewPipelineStage] = Field(
+        min_length=3,
+        max_length=STAGES_PER_PIPELINE,
+        description=f"At most {STAGES_PER_PIPELINE}, the most a pipeline holds (retired "
+        "stages included).",
+    )
 
 
 class PipelineUpdate(PatchModel):
@@ -94,7 +100,7 @@ class PipelineUpdate(PatchModel):
     name: Annotated[str, StringConstraints(min_length=1, max_length=120)] = None  # type: ignore[assignment]
     is_default: StrictBool = None  # type: ignore[assignment]
     stage_ids: list[uuid.UUID] = Field(  # type: ignore[assignment]
-        None, description="Every live stage's id, in the new order.", max_length=30
+        None, description="Every live stage's id, in the new order.", max_length=STAGES_PER_PIPELINE
     )
 
 

@@ -12,6 +12,12 @@ from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.ids import new_id
+from app.core.limits import (
+    PIPELINES_PER_WORKSPACE,
+    STAGES_PER_PIPELINE,
+    LimitReached,
+    ensure_room,
+)
 from app.core.models import utcnow
 from app.deals.models import Deal
 from app.pipelines.models import Pipeline, Stage
@@ -58,6 +64,14 @@ class DefaultPipelineRequired(Conflict):
 
 class StageKindRequired(Conflict):
     code, title = "stage_kind_required", "A pipeline needs an open, a won and a lost stage"
+
+
+class TooManyPipelines(LimitReached):
+    code, title = "pipeline_limit", "The workspace has as many pipelines as allowed"
+
+
+class TooManyStages(LimitReached):
+    code, title = "stage_limit", "The pipeline has as many stages as allowed"
 
 
 def _stage(ctx: Ctx, pipeline_id: uuid.UUID, position: int, data: Any) -> Stage:
@@ -164,7 +178,17 @@ async def _unset_default(ctx: Ctx) -> None:
 
 
 async def create_pipeline(ctx: Ctx, data: PipelineCreate) -> Pipeline:
-    """A pipeline and its stages, in the order given."""
+    """A pipeline and its stages, in the order given. At most PIPELINES_PER_WORKSPACE live
+    pipelines: 409 `pipeline_limit` beyond, delete one first."""
+    await ensure_room(
+        ctx,
+        Pipeline.__table__,
+        Pipeline.deleted_at.is_(None),
+        cap=PIPELINES_PER_WORKSPACE,
+        error=TooManyPipelines(
+            f"A workspace has at most {PIPELINES_PER_WORKSPACE} pipelines; delete one first"
+        ),
+    )
     if data.is_default:
         await _unset_default(ctx)
     pipeline = Pipeline(
@@ -251,8 +275,14 @@ def _place(pipeline: Pipeline, stage: Stage, position: int) -> None:
 
 async def add_stage(ctx: Ctx, pipeline_id: uuid.UUID, data: StageCreate) -> Pipeline:
     """A new stage, at `position` (the stage there and those after it shift down) or after
-    the last one."""
+    the last one. At most STAGES_PER_PIPELINE stages, retired ones included (they stay for
+    history and the pipeline reads with them): 409 `stage_limit` beyond."""
     pipeline = await get_pipeline(ctx, pipeline_id, for_update=True)
+    if len(pipeline.stages) >= STAGES_PER_PIPELINE:
+        raise TooManyStages(
+            f"A pipeline has at most {STAGES_PER_PIPELINE} stages, retired ones included; "
+            "make a new pipeline instead"
+        )
     last = max((s.position for s in pipeline.stages), default=0)
     position = data.position if data.position is not None else last + _STEP
     stage = _stage(ctx, pipeline.id, position, data)
