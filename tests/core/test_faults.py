@@ -120,7 +120,7 @@ async def test_database_down_is_503_and_the_service_recovers_when_it_is_back(
 
 @pytest_asyncio.fixture
 async def small_pool_app(database_url: str, redis_url: str) -> AsyncIterator[FastAPI]:
-    settings = Settings(db_pool_size=1, db_pool_timeout_seconds=0.3, statement_timeout_ms=300)
+    settings = Settings(db_pool_size=1, db_pool_timeout_seconds=0.5, statement_timeout_ms=1500)
     application = create_app(settings, db_url=database_url, queue_url=redis_url)
     async with application.router.lifespan_context(application):
         yield application
