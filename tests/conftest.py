@@ -28,8 +28,8 @@ from sqlalchemy.pool import NullPool
 
 from app.auth.service import issue_token
 from app.core import embedded
-from app.core.context import SYSTEM, Ctx, Role
-from app.core.db import libpq_url, make_engine, make_sessionmaker, with_database
+from app.core.context import SYSTEM, Actor, Ctx, Role
+from app.core.db import enter_workspace, libpq_url, make_engine, make_sessionmaker, with_database
 from app.core.migrate import upgrade
 from app.main import create_app
 from app.users import service as users_service
@@ -108,6 +108,14 @@ class World:
     teammate: Member  # team "north"
     outsider: Member  # sales in team "south"
     other_owner: Member  # workspace B
+
+
+async def acting_as(session: AsyncSession, member: Member) -> Ctx:
+    """A service context for `member` on the test's session, inside their workspace: for
+    setting up many records quickly through the services instead of the API."""
+    await enter_workspace(session, member.workspace_id)
+    actor = Actor(user_id=member.user_id, role=member.role, team_id=member.team_id)
+    return Ctx(session=session, actor=actor, workspace_id=member.workspace_id)
 
 
 async def _member(ctx: Ctx, email: str, role: Role, team_id: uuid.UUID | None) -> Member:

@@ -8,10 +8,8 @@ from app.accounts import service as accounts_service
 from app.accounts.schemas import AccountCreate
 from app.contacts import service
 from app.contacts.schemas import AccountLinkCreate, ContactCreate
-from app.core.context import Actor, Ctx, Role
-from app.core.db import enter_workspace
 from app.core.limits import ACCOUNTS_PER_CONTACT
-from tests.conftest import World
+from tests.conftest import World, acting_as
 
 CONTACTS = "/api/v1/contacts"
 
@@ -20,12 +18,7 @@ class TestAccountsPerContact:
     async def test_the_51st_account_link_is_409_and_a_conversion_onto_the_contact_saves_nothing(
         self, session: AsyncSession, client: httpx.AsyncClient, world: World
     ) -> None:
-        await enter_workspace(session, world.owner.workspace_id)
-        ctx = Ctx(
-            session=session,
-            actor=Actor(user_id=world.owner.user_id, role=Role.owner),
-            workspace_id=world.owner.workspace_id,
-        )
+        ctx = await acting_as(session, world.owner)
         contact = await service.create_contact(ctx, ContactCreate(full_name="Trần Văn Bảy"))
         accounts = [
             await accounts_service.create_account(ctx, AccountCreate(name=f"Công ty {n}"))

@@ -11,25 +11,19 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import NullPool
 
-from app.core.context import SYSTEM, Actor, Ctx, Role
+from app.core.context import SYSTEM, Ctx
 from app.core.db import enter_workspace, libpq_url, make_engine, make_sessionmaker
 from app.core.limits import CUSTOM_FIELDS_MAX_BYTES, CUSTOM_FIELDS_PER_RESOURCE
 from app.custom_fields import service
 from app.custom_fields.schemas import CustomFieldCreate, CustomFieldResource, CustomFieldType
 from app.leads.models import Lead
-from tests.conftest import World, sign_up
+from tests.conftest import World, acting_as, sign_up
 
 FIELDS = "/api/v1/custom-fields"
 PATHS = {"lead": "/api/v1/leads", "account": "/api/v1/accounts",
          "contact": "/api/v1/contacts", "deal": "/api/v1/deals"}  # fmt: skip
 NAMES = {"lead": "full_name", "account": "name", "contact": "full_name", "deal": "name"}
 LONG_VI = "ệ" * 2000  # the longest text value, 6,000 bytes in UTF-8
-
-
-async def _admin(session: AsyncSession, world: World) -> Ctx:
-    await enter_workspace(session, world.admin.workspace_id)
-    actor = Actor(user_id=world.admin.user_id, role=Role.admin)
-    return Ctx(session=session, actor=actor, workspace_id=world.admin.workspace_id)
 
 
 async def _declare_text_fields(ctx: Ctx, resource: str, count: int) -> list[str]:
@@ -50,7 +44,7 @@ class TestFieldsPerResource:
         self, session: AsyncSession, client: httpx.AsyncClient, world: World
     ) -> None:
         await _declare_text_fields(
-            await _admin(session, world), "contact", CUSTOM_FIELDS_PER_RESOURCE
+            await acting_as(session, world.admin), "contact", CUSTOM_FIELDS_PER_RESOURCE
         )
 
         refused = await client.post(
@@ -146,7 +140,7 @@ class TestRecordSize:
     async def test_a_record_over_16_kib_of_custom_fields_is_422_naming_them_and_nothing_is_saved(
         self, session: AsyncSession, client: httpx.AsyncClient, world: World, resource: str
     ) -> None:
-        keys = await _declare_text_fields(await _admin(session, world), resource, 3)
+        keys = await _declare_text_fields(await acting_as(session, world.admin), resource, 3)
         name = f"Quá tải {resource}"
 
         response = await client.post(
@@ -173,7 +167,7 @@ class TestRecordSize:
     async def test_a_patch_that_would_pass_the_limit_is_422_and_leaves_the_record_as_it_was(
         self, session: AsyncSession, client: httpx.AsyncClient, world: World
     ) -> None:
-        keys = await _declare_text_fields(await _admin(session, world), "contact", 3)
+        keys = await _declare_text_fields(await acting_as(session, world.admin), "contact", 3)
         created = await client.post(
             PATHS["contact"],
             json={"full_name": "Lê Văn Tám", "custom_fields": {keys[0]: LONG_VI, keys[1]: LONG_VI}},
@@ -202,7 +196,7 @@ class TestRecordSize:
     async def test_a_record_stored_over_the_limit_can_be_edited_down_but_not_up(
         self, session: AsyncSession, client: httpx.AsyncClient, world: World
     ) -> None:
-        keys = await _declare_text_fields(await _admin(session, world), "lead", 5)
+        keys = await _declare_text_fields(await acting_as(session, world.admin), "lead", 5)
         created = await client.post(
             PATHS["lead"], json={"full_name": "Cũ"}, headers=world.owner.headers
         )

@@ -3,12 +3,10 @@
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.context import Actor, Ctx, Role
-from app.core.db import enter_workspace
 from app.core.limits import LEAD_STATUSES_PER_WORKSPACE
 from app.leads import statuses
 from app.leads.schemas import LeadStatusCreate, LeadStatusLabels, StatusCategory
-from tests.conftest import World
+from tests.conftest import World, acting_as
 
 STATUSES = "/api/v1/lead-statuses"
 
@@ -17,12 +15,7 @@ class TestLeadStatusesPerWorkspace:
     async def test_the_51st_status_is_409_retired_ones_counting_until_one_is_deleted(
         self, session: AsyncSession, client: httpx.AsyncClient, world: World
     ) -> None:
-        await enter_workspace(session, world.admin.workspace_id)
-        ctx = Ctx(
-            session=session,
-            actor=Actor(user_id=world.admin.user_id, role=Role.admin),
-            workspace_id=world.admin.workspace_id,
-        )
+        ctx = await acting_as(session, world.admin)
         seeded = len(statuses.DEFAULT_STATUSES)
         for n in range(LEAD_STATUSES_PER_WORKSPACE - seeded):
             labels = LeadStatusLabels(vi=f"Bước {n}", en=f"Step {n}")

@@ -4,12 +4,10 @@ paged, so these caps are what keep it small."""
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.context import Actor, Ctx, Role
-from app.core.db import enter_workspace
 from app.core.limits import PIPELINES_PER_WORKSPACE, STAGES_PER_PIPELINE
 from app.pipelines import service
 from app.pipelines.schemas import NewPipelineStage, PipelineCreate
-from tests.conftest import World
+from tests.conftest import World, acting_as
 
 PIPELINES = "/api/v1/pipelines"
 ENDS = [
@@ -27,12 +25,7 @@ class TestPipelinesPerWorkspace:
     async def test_the_51st_pipeline_is_409_until_one_is_deleted(
         self, session: AsyncSession, client: httpx.AsyncClient, world: World
     ) -> None:
-        await enter_workspace(session, world.admin.workspace_id)
-        ctx = Ctx(
-            session=session,
-            actor=Actor(user_id=world.admin.user_id, role=Role.admin),
-            workspace_id=world.admin.workspace_id,
-        )
+        ctx = await acting_as(session, world.admin)
         stages = [NewPipelineStage.model_validate(s) for s in _stages(1)]
         for n in range(PIPELINES_PER_WORKSPACE - 1):  # the seeded default is the first
             await service.create_pipeline(ctx, PipelineCreate(name=f"Dòng {n}", stages=stages))
