@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     idempotency_hours: int = 24
     log_level: str = "INFO"
+    # How long the worker may stay down (Redis gone) before `serve` / `worker` give up and exit
+    # non-zero, so whoever runs them restarts the process or pages someone.
+    worker_restart_seconds: float = Field(300, gt=0)
 
     def jwt_secret(self) -> str:
         """The signing key: SEN_SECRET_KEY, or one generated once and kept under data_dir."""
