@@ -6,6 +6,7 @@ import signal
 from pathlib import Path
 from typing import Annotated
 
+import structlog
 import typer
 
 from app.core import embedded
@@ -41,21 +42,25 @@ def _api_server(db_url: str, queue_url: str, port: int, host: str):  # type: ign
     return uvicorn.Server(config)
 
 
-def _worker(db_url: str, queue_url: str):  # type: ignore[no-untyped-def]
-    from arq.worker import Worker
+async def _supervised_worker(db_url: str, queue_url: str) -> None:
+    from workers.supervisor import run_supervised
 
-    from workers.queue import redis_settings
-    from workers.settings import CRON_JOBS, FUNCTIONS, shutdown, startup
+    await run_supervised(db_url, queue_url, give_up_after=get_settings().worker_restart_seconds)
 
-    return Worker(
-        functions=FUNCTIONS,  # type: ignore[arg-type]
-        cron_jobs=CRON_JOBS,
-        redis_settings=redis_settings(queue_url),
-        on_startup=startup,
-        on_shutdown=shutdown,
-        ctx={"database_url": db_url},
-        handle_signals=False,
-    )
+
+def _exit_if_worker_failed(outcome: BaseException | None, then: str) -> None:
+    """The worker's task ended on its own: say why in one line, and exit non-zero so that a
+    process manager restarts the process (and a person hears of it)."""
+    from workers.supervisor import WorkerGaveUp
+
+    if outcome is None or isinstance(outcome, asyncio.CancelledError):
+        return
+    log = structlog.get_logger("sen.cli")
+    if isinstance(outcome, WorkerGaveUp):
+        log.error(f"worker could not be brought back; {then}", reason=str(outcome))
+    else:
+        log.error(f"worker failed; {then}", exc_info=outcome)
+    raise typer.Exit(1)
 
 
 def _exit_on_sigterm() -> None:
@@ -88,14 +93,16 @@ def serve(
             "worker; Ctrl-C stops it",
             err=True,
         )
-        worker = _worker(db_url, queue_url)
-        worker_task = asyncio.create_task(worker.async_run())
+        worker = asyncio.create_task(_supervised_worker(db_url, queue_url))
+        # A worker given up on takes the API down with it: an API whose reminders and
+        # automations silently stopped is worse than one that is visibly gone.
+        worker.add_done_callback(lambda _: setattr(server, "should_exit", True))
         try:
-            await server.serve()  # returns on Ctrl-C / SIGTERM
+            await server.serve()  # returns on Ctrl-C / SIGTERM, or when should_exit is set
         finally:
-            worker_task.cancel()
-            await asyncio.gather(worker_task, return_exceptions=True)
-            await worker.close()
+            worker.cancel()
+            (outcome,) = await asyncio.gather(worker, return_exceptions=True)
+        _exit_if_worker_failed(outcome, "stopping the API")
 
     try:
         asyncio.run(main())
@@ -123,20 +130,25 @@ def api(
 
 @cli.command()
 def worker() -> None:
-    """The arq worker alone: jobs and cron schedules."""
+    """The arq worker alone: jobs and cron schedules. Exits non-zero when Redis stays away
+    longer than SEN_WORKER_RESTART_SECONDS."""
+    from app.core.observability import configure_logging
+
+    configure_logging(get_settings().log_level)
 
     async def main() -> None:
         db_url, queue_url = await _urls()
-        running = _worker(db_url, queue_url)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        task = asyncio.create_task(running.async_run())
-        await stop.wait()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await running.close()
+        worker = asyncio.create_task(_supervised_worker(db_url, queue_url))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({worker, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        worker.cancel()
+        (outcome,) = await asyncio.gather(worker, return_exceptions=True)
+        _exit_if_worker_failed(outcome, "exiting")
 
     asyncio.run(main())
 

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+from arq.connections import ArqRedis
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
@@ -38,7 +39,7 @@ from app.notifications.router import router as notifications_router
 from app.pipelines.router import router as pipelines_router
 from app.search.router import router as search_router
 from app.users.router import router as users_router
-from workers.queue import queue_client
+from workers.queue import HEARTBEAT_KEY, queue_client
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """Sen is a self-hostable CRM API: leads, accounts, contacts, deals, activities.
@@ -80,7 +81,7 @@ class Health(BaseModel):
     status: Literal["ok", "ready"]
 
 
-def _health_router() -> APIRouter:
+def _health_router(*, check_worker: bool) -> APIRouter:
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", summary="Process is up")
@@ -90,17 +91,25 @@ def _health_router() -> APIRouter:
 
     @router.get(
         "/readyz",
-        summary="Database and Redis answer",
-        responses=problems(503),
+        summary="Database, Redis and the worker answer",
+        responses={
+            503: {
+                **problems(503)[503],
+                "description": "Not ready: `detail` names what does not answer "
+                "(`database`, `redis`, `worker`)",
+            }
+        },
     )
     async def readyz(request: Request) -> Health:
-        """200 when PostgreSQL and Redis both answer, else 503 naming the one that doesn't."""
-        return await _readiness(request.app)
+        """200 when PostgreSQL and Redis answer and a worker has polled the queue in the last
+        few seconds (its heartbeat in Redis), else 503 naming what doesn't: `database`,
+        `redis`, `worker`. The worker check is off where SEN_READYZ_CHECKS_WORKER=false."""
+        return await _readiness(request.app, check_worker=check_worker)
 
     return router
 
 
-async def _readiness(app: FastAPI) -> Any:
+async def _readiness(app: FastAPI, *, check_worker: bool) -> Any:
     failing = []
     try:
         async with app.state.engine.connect() as conn:
@@ -111,11 +120,21 @@ async def _readiness(app: FastAPI) -> Any:
         await app.state.redis.ping()
     except Exception:
         failing.append("redis")
+    # Without Redis no heartbeat can be read, and no worker can work either.
+    if check_worker and ("redis" in failing or not await _worker_beats(app.state.redis)):
+        failing.append("worker")
     if failing:
         return problem_response(
             503, "not_ready", "Not ready", f"Not answering: {', '.join(failing)}"
         )
     return Health(status="ready")
+
+
+async def _worker_beats(redis: ArqRedis) -> bool:
+    try:
+        return bool(await redis.exists(HEARTBEAT_KEY))
+    except Exception:
+        return False
 
 
 def create_app(
@@ -182,7 +201,7 @@ def create_app(
         custom_fields_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
-    app.include_router(_health_router())
+    app.include_router(_health_router(check_worker=settings.readyz_checks_worker))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -31,6 +31,7 @@ from app.core import embedded
 from app.core.context import SYSTEM, Actor, Ctx, Role
 from app.core.db import enter_workspace, libpq_url, make_engine, make_sessionmaker, with_database
 from app.core.migrate import upgrade
+from app.core.settings import Settings, get_settings
 from app.main import create_app
 from app.users import service as users_service
 from app.users.models import User
@@ -74,9 +75,15 @@ def redis_url() -> str:
     return base.rsplit("/", 1)[0] + f"/{database}" if base.startswith("redis") else base
 
 
+def without_worker() -> Settings:
+    """The suite's apps run with no worker beside them: their /readyz leaves the worker's
+    heartbeat out (tests that need a worker start one and check it)."""
+    return get_settings().model_copy(update={"readyz_checks_worker": False})
+
+
 @pytest_asyncio.fixture(scope="session")
 async def app(database_url: str, redis_url: str) -> AsyncIterator[FastAPI]:
-    application = create_app(db_url=database_url, queue_url=redis_url)
+    application = create_app(without_worker(), db_url=database_url, queue_url=redis_url)
     async with application.router.lifespan_context(application):
         await application.state.redis.flushdb()  # counts a previous run left (rate limits)
         yield application
@@ -270,7 +277,7 @@ def live_server(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = create_app(db_url=database_url, queue_url=redis_url)
+    app = create_app(without_worker(), db_url=database_url, queue_url=redis_url)
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

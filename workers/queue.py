@@ -2,6 +2,12 @@
 
 from arq.connections import ArqRedis, RedisSettings
 
+# The worker writes this key from its poll loop every HEARTBEAT_SECONDS, with a time to live
+# of HEARTBEAT_SECONDS + 1 (arq's health check), so its absence means no worker has polled
+# the queue lately. /readyz reads it.
+HEARTBEAT_KEY = "sen:worker:heartbeat"
+HEARTBEAT_SECONDS = 5
+
 
 def redis_settings(url: str) -> RedisSettings:
     """arq settings for a redis:// or unix:// URL (the embedded Redis listens on a socket)."""

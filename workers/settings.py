@@ -22,7 +22,9 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
-    await ctx["engine"].dispose()
+    engine = ctx.pop("engine", None)  # absent when startup never ran (Redis was down)
+    if engine is not None:
+        await engine.dispose()
 
 
 async def forget_expired_idempotency_keys(ctx: dict[str, Any]) -> int:

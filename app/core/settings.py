@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     idempotency_hours: int = 24
     log_level: str = "INFO"
+    # How long the worker may stay down (Redis gone) before `serve` / `worker` give up and exit
+    # non-zero, so whoever runs them restarts the process or pages someone.
+    worker_restart_seconds: float = Field(300, gt=0)
+    # /readyz also requires the worker's heartbeat. Off for an API whose readiness gates its
+    # traffic while workers are watched on their own, and for apps that run without a worker.
+    readyz_checks_worker: bool = True
 
     # The API's database connections: how many (and as many again in a burst), how long a
     # request waits for one, and how long one statement may run (then 503, never a 500).

@@ -1,15 +1,20 @@
 """HTTP behaviour every endpoint shares: problem+json, health, request ids, metrics, docs."""
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from arq import create_pool
 from fastapi import FastAPI
 
 from app.core.errors import PROBLEM_MEDIA_TYPE
 from app.core.settings import get_settings
 from app.main import create_app
 from tests.conftest import World
+from workers.queue import redis_settings
+from workers.supervisor import run_supervised
 
 
 class TestProblems:
@@ -152,3 +157,42 @@ class TestRedisDown:
         assert "redis" in ready.json()["detail"]
         assert health.status_code == 200
         assert me.status_code == 200
+
+
+class TestWorkerHeartbeat:
+    @pytest.fixture
+    async def http(self, database_url: str, redis_url: str) -> AsyncIterator[httpx.AsyncClient]:
+        """An app with the default settings, so its /readyz checks the worker's heartbeat."""
+        pool = await create_pool(redis_settings(redis_url))
+        await pool.flushdb()  # no heartbeat or job left from an earlier test
+        await pool.aclose()
+        app = create_app(db_url=database_url, queue_url=redis_url)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://sen.test"
+            ) as http,
+        ):
+            yield http
+
+    async def test_readyz_names_the_worker_until_one_beats_and_after_it_stops(
+        self, http: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        before = await http.get("/readyz")
+        worker = asyncio.create_task(run_supervised(database_url, redis_url, give_up_after=60))
+        try:
+            for _ in range(300):
+                running = await http.get("/readyz")
+                if running.status_code == 200 or worker.done():
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+        after = await http.get("/readyz")
+
+        assert before.status_code == 503
+        assert before.json()["detail"] == "Not answering: worker"
+        assert running.status_code == 200
+        assert running.json() == {"status": "ready"}
+        assert after.json()["detail"] == "Not answering: worker"  # a clean stop says so at once

@@ -42,6 +42,10 @@ async def running_worker(database_url: str, redis_url: str) -> AsyncIterator[Non
     try:
         yield
     finally:
+        # Let running jobs finish first: arq's close cancels them, and one cut off outside its
+        # own try (a sweep still going through the other workspaces) re-raises CancelledError.
+        worker.allow_pick_jobs = False
+        await asyncio.gather(*list(worker.tasks.values()), return_exceptions=True)
         await worker.close()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
