@@ -176,7 +176,7 @@ _ICS_EXAMPLE = (
 @calendar_router.get("/calendar", summary="An agenda", responses=problems(401, 422))
 async def get_calendar(ctx: Member, query: CalendarQueryParams) -> Agenda:
     """Activities with a due time in [`from`, `to`) that the user owns or takes part in
-    (default: you), by due time."""
+    (default: you), by due time: at most 2,000 (narrow the range if you get that many)."""
     found = await calendar.agenda(ctx, start=query.from_, end=query.to, owner_id=query.owner_id)
     return Agenda(data=[ActivityRead.model_validate(a) for a in found])
 

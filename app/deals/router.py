@@ -18,6 +18,7 @@ from app.deals.schemas import (
     DealUpdate,
     MoveToStage,
     StageHistory,
+    StageHistoryQueryParams,
 )
 
 router = APIRouter(prefix="/deals", tags=["deals"], route_class=CommittingRoute)
@@ -105,7 +106,9 @@ async def move_deal_to_stage(
 
 
 @router.get("/{deal_id}/stage-history", summary="A deal's stage moves", responses=_READ_ERRORS)
-async def get_deal_stage_history(deal_id: DealID, ctx: Member) -> StageHistory:
+async def get_deal_stage_history(
+    deal_id: DealID, ctx: Member, query: StageHistoryQueryParams
+) -> StageHistory:
     """Oldest first, the creation (from no stage) included, with the time spent in the stage
-    each move left."""
-    return await service.stage_history(ctx, deal_id)
+    each move left; paged by `limit`/`cursor` like every list."""
+    return await service.stage_history(ctx, deal_id, query)

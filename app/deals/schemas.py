@@ -1,13 +1,13 @@
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from fastapi import Query
 from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
 from app.core.money import Amount, AmountOut, Currency
-from app.core.pagination import ListQuery
+from app.core.pagination import ListQuery, PageQuery
 from app.core.schemas import (
     CustomFieldValues,
     InputModel,
@@ -167,4 +167,14 @@ class StageMove(BaseModel):
 
 
 class StageHistory(BaseModel):
+    """A deal's stage moves, oldest first, a page at a time."""
+
     data: list[StageMove]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at end.")
+
+
+class StageHistoryQuery(PageQuery):
+    sort: ClassVar[str] = "moved_at"  # oldest first: the deal's way through its pipeline
+
+
+StageHistoryQueryParams = Annotated[StageHistoryQuery, Query()]

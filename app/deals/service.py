@@ -18,6 +18,7 @@ from app.core.history import History, HistoryQuery, apply_changes, history_of, i
 from app.core.models import utcnow
 from app.core.money import in_currency
 from app.core.pagination import (
+    Keyset,
     Rows,
     apply_filters,
     at_least,
@@ -41,6 +42,7 @@ from app.deals.schemas import (
     DealUpdate,
     MoveToStage,
     StageHistory,
+    StageHistoryQuery,
     StageMove,
 )
 from app.pipelines import service as pipelines_service
@@ -337,12 +339,17 @@ async def deal_history(ctx: Ctx, deal_id: uuid.UUID, query: HistoryQuery) -> His
     return await history_of(ctx, RESOURCE, deal.id, query)
 
 
-async def stage_history(ctx: Ctx, deal_id: uuid.UUID) -> StageHistory:
-    """The deal's stage moves, oldest first, its creation (from no stage) the first."""
+async def stage_history(ctx: Ctx, deal_id: uuid.UUID, query: StageHistoryQuery) -> StageHistory:
+    """One page of the deal's stage moves, oldest first, its creation (from no stage) the
+    first; keyset on (moved_at, id) like every list."""
     deal = await get_deal(ctx, deal_id, include_deleted=True)
-    moves = await ctx.session.scalars(
-        select(StageChange)
-        .where(StageChange.deal_id == deal.id)
-        .order_by(StageChange.moved_at, StageChange.id)
+    keyset = Keyset.of(query, {"moved_at": StageChange.moved_at})
+    moves = select(StageChange.__table__).where(
+        StageChange.workspace_id == ctx.workspace_id, StageChange.deal_id == deal.id
     )
-    return StageHistory(data=[StageMove.model_validate(m, from_attributes=True) for m in moves])
+    page = keyset.page_of(moves, StageChange.moved_at, StageChange.id)
+    rows = keyset.rows(list((await ctx.session.execute(page)).mappings()), "moved_at")
+    return StageHistory(
+        data=[StageMove.model_validate(dict(row)) for row in rows.data],
+        next_cursor=rows.next_cursor,
+    )

@@ -232,6 +232,33 @@ class TestStageMoves:
         assert all(m["seconds_in_previous_stage"] >= 0 for m in moves[1:])
         assert patched.json()["probability"] == 90
 
+    async def test_stage_history_comes_a_page_at_a_time(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        by_name = await stages(client, world)
+        deal = await create(client, world.sales.headers)
+        for name in ("Proposal", "Negotiation", "Proposal", "Negotiation"):  # back and forth
+            await move(client, deal, world.sales.headers, stage_id=by_name[name]["id"])
+        url = f"{DEALS}/{deal['id']}/stage-history"
+
+        first = await client.get(url, params={"limit": 2}, headers=world.sales.headers)
+        rest = await client.get(
+            url, params={"limit": 2, "cursor": first.json()["next_cursor"]},
+            headers=world.sales.headers,
+        )  # fmt: skip
+        last = await client.get(
+            url, params={"limit": 2, "cursor": rest.json()["next_cursor"]},
+            headers=world.sales.headers,
+        )  # fmt: skip
+        too_many = await client.get(url, params={"limit": 201}, headers=world.sales.headers)
+
+        moves = [m["to_stage_id"] for page in (first, rest, last) for m in page.json()["data"]]
+        assert moves == [by_name[n]["id"] for n in (
+            "Prospecting", "Proposal", "Negotiation", "Proposal", "Negotiation",
+        )]  # fmt: skip
+        assert last.json()["next_cursor"] is None
+        assert too_many.status_code == 422
+
     async def test_patching_straight_to_lost_follows_the_same_rule(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
