@@ -3,6 +3,7 @@
 import httpx
 import pytest
 
+from app.core.settings import get_settings
 from tests.conftest import PASSWORD, Member, World
 
 LEADS = "/api/v1/leads"
@@ -126,3 +127,72 @@ class TestVisibility:
         )
 
         assert response.status_code == 422
+
+
+class TestCollectionsArePaged:
+    async def test_users_come_by_name_a_page_at_a_time(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        pages, cursor = [], None
+        while True:
+            params = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+            page = await client.get("/api/v1/users", params=params, headers=world.sales.headers)
+            assert page.status_code == 200, page.text
+            pages.append([u["full_name"] for u in page.json()["data"]])
+            cursor = page.json()["next_cursor"]
+            if cursor is None:
+                break
+
+        names = [name for page in pages for name in page]
+        assert all(len(page) <= 2 for page in pages)
+        assert len(names) == 6  # workspace A: its owner and five members
+        assert names == sorted(names)
+
+    async def test_teams_and_api_keys_are_paged_too(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        for name in ("Key A", "Key B", "Key C"):
+            await client.post("/api/v1/api-keys", json={"name": name}, headers=world.admin.headers)
+
+        teams = await client.get("/api/v1/teams", params={"limit": 1}, headers=world.sales.headers)
+        keys = await client.get(
+            "/api/v1/api-keys", params={"limit": 2}, headers=world.admin.headers
+        )
+        rest = await client.get(
+            "/api/v1/api-keys", params={"limit": 2, "cursor": keys.json()["next_cursor"]},
+            headers=world.admin.headers,
+        )  # fmt: skip
+
+        assert len(teams.json()["data"]) == 1
+        assert teams.json()["next_cursor"] is not None
+        assert [k["name"] for k in keys.json()["data"]] == ["Key C", "Key B"]  # newest first
+        assert "Key A" in [k["name"] for k in rest.json()["data"]]
+
+
+class TestApiKeysPerUser:
+    async def test_past_the_cap_a_new_key_is_409_until_one_is_revoked(
+        self, client: httpx.AsyncClient, world: World, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(get_settings(), "api_keys_per_user", 2)
+        made = [
+            await client.post(
+                "/api/v1/api-keys", json={"name": f"k{n}"}, headers=world.sales.headers
+            )
+            for n in range(2)
+        ]
+        refused = await client.post(
+            "/api/v1/api-keys", json={"name": "k2"}, headers=world.sales.headers
+        )
+        others = await client.post(
+            "/api/v1/api-keys", json={"name": "teammate"}, headers=world.teammate.headers
+        )
+        await client.delete(f"/api/v1/api-keys/{made[0].json()['id']}", headers=world.sales.headers)
+        after_revoking = await client.post(
+            "/api/v1/api-keys", json={"name": "k3"}, headers=world.sales.headers
+        )
+
+        assert [m.status_code for m in made] == [201, 201]
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "api_key_limit"
+        assert others.status_code == 201
+        assert after_revoking.status_code == 201
