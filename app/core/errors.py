@@ -276,7 +276,8 @@ def _validation_message(err: dict[str, Any]) -> str:
         return "unknown or read-only field"
     if err.get("type") == "json_invalid":
         return "body is not valid JSON"
-    return str(err.get("msg", "invalid value"))
+    # A rule of ours raises ValueError("why"); pydantic prefixes it, the person needs only why.
+    return str(err.get("msg", "invalid value")).removeprefix("Value error, ")
 
 
 async def _sen_error(_: Request, exc: Exception) -> JSONResponse:

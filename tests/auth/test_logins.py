@@ -182,3 +182,18 @@ class TestResponseHeaders:
         assert wrong.headers["cache-control"] == "no-store"
         assert leads.headers["cache-control"] == "no-store"
         assert "cache-control" not in health.headers
+
+
+async def test_a_refused_password_says_why_in_plain_words(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/auth/signup",
+        json={"workspace_name": "Lý do", "email": f"{uuid.uuid4().hex[:8]}@ly-do.vn",
+              "password": "password123", "full_name": "A"},
+    )  # fmt: skip
+
+    assert response.json()["errors"] == [
+        {
+            "field": "password",
+            "message": "this password is among the most common ones; choose another",
+        }
+    ]
