@@ -8,6 +8,7 @@ again (still there, still visible to the caller), else it is a 404."""
 import hashlib
 import uuid
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Any
 
 import orjson
@@ -131,9 +132,11 @@ Idempotent = Annotated[None, Depends(guard)]
 _TENANT_KEY = ["workspace_id", "id"]
 
 
+@cache
 def _tenant_models() -> dict[str, Any]:
     """Each tenant table's mapped class, by table name, from the ORM registry (the core
-    knows no domain; every model the app loaded is there)."""
+    knows no domain; every model the app loaded is there by its first request). Read once:
+    every POST with a key stores its records."""
     return {
         mapper.local_table.name: mapper.class_  # type: ignore[attr-defined]
         for mapper in Base.registry.mappers
