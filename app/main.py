@@ -32,6 +32,7 @@ from app.core.routing import open_session
 from app.core.runtime import database_url, redis_url
 from app.core.settings import Settings, get_settings
 from app.custom_fields.router import router as custom_fields_router
+from app.deals.router import accounts_router as account_deals_router
 from app.deals.router import router as deals_router
 from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
@@ -193,6 +194,7 @@ def create_app(
         contacts_router,
         pipelines_router,
         deals_router,
+        account_deals_router,
         activities_router,
         timelines_router,
         calendar_router,

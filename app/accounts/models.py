@@ -7,17 +7,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import (
     Base,
-    SoftDeleteMixin,
-    TenantMixin,
-    TimestampMixin,
-    VersionedMixin,
+    RecordMixin,
     tenant_fk,
 )
 
 _LIVE = text("deleted_at IS NULL")
 
 
-class Account(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
+class Account(RecordMixin, Base):
     """An organisation: customer, prospect, partner, supplier or competitor; may have a parent."""
 
     __tablename__ = "accounts"

@@ -5,17 +5,17 @@ from fastapi import APIRouter, Path, Response, status
 
 from app.accounts import service
 from app.accounts.schemas import AccountCreate, AccountQueryParams, AccountRead, AccountUpdate
+from app.accounts.service import ACCOUNTS
 from app.contacts import service as contacts_service
 from app.contacts.schemas import ContactQueryParams, ContactRead
+from app.core import records
 from app.core.auth import Member
-from app.core.concurrency import IfMatch, set_etag
+from app.core.concurrency import IfMatch
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
-from app.deals import service as deals_service
-from app.deals.schemas import DealQueryParams, DealRead
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=CommittingRoute)
 
@@ -30,7 +30,7 @@ _WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 async def list_accounts(ctx: Member, query: AccountQueryParams) -> Response:
     """Accounts you can see, newest first by default. Filters combine with AND; `q` ignores
     case and Vietnamese diacritics over name, tax code, email, phone and website."""
-    return (await service.list_accounts(ctx, query)).response(AccountRead)
+    return (await records.list_page(ctx, ACCOUNTS, query)).response(AccountRead)
 
 
 @router.post(
@@ -44,16 +44,14 @@ async def create_account(
 ) -> AccountRead:
     """Owner defaults to you and type to `prospect`; `phone_e164` is derived from `phone`."""
     account = await service.create_account(ctx, body)
-    set_etag(response, account.version)
-    return AccountRead.model_validate(account)
+    return await records.read_with_etag(ctx, ACCOUNTS, account, response)
 
 
 @router.get("/{account_id}", summary="Get an account", responses=_READ_ERRORS)
 async def get_account(account_id: AccountID, ctx: Member, response: Response) -> AccountRead:
     """The account, with its version as `ETag` for a later `If-Match`."""
-    account = await service.get_account(ctx, account_id)
-    set_etag(response, account.version)
-    return AccountRead.model_validate(account)
+    account = await records.get(ctx, ACCOUNTS, account_id)
+    return await records.read_with_etag(ctx, ACCOUNTS, account, response)
 
 
 @router.patch("/{account_id}", summary="Update an account", responses=_WRITE_ERRORS)
@@ -67,8 +65,7 @@ async def update_account(
     """Only the fields you send change. A `parent_id` that would put the account under itself
     is a 409; send `If-Match` to refuse a lost update (412)."""
     account = await service.update_account(ctx, account_id, body, if_match=if_match)
-    set_etag(response, account.version)
-    return AccountRead.model_validate(account)
+    return await records.read_with_etag(ctx, ACCOUNTS, account.record, response)
 
 
 @router.delete(
@@ -79,15 +76,14 @@ async def update_account(
 )
 async def delete_account(account_id: AccountID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the account leaves lists (see `include_deleted`) and can be restored."""
-    await service.delete_account(ctx, account_id, if_match=if_match)
+    await records.soft_delete(ctx, ACCOUNTS, account_id, if_match=if_match)
 
 
 @router.post("/{account_id}/restore", summary="Restore a deleted account", responses=_READ_ERRORS)
 async def restore_account(account_id: AccountID, ctx: Member, response: Response) -> AccountRead:
     """Brings a soft-deleted account back; restoring a live account changes nothing."""
-    account = await service.restore_account(ctx, account_id)
-    set_etag(response, account.version)
-    return AccountRead.model_validate(account)
+    account = await records.restore(ctx, ACCOUNTS, account_id)
+    return await records.read_with_etag(ctx, ACCOUNTS, account.record, response)
 
 
 @router.get("/{account_id}/history", summary="An account's change history", responses=_READ_ERRORS)
@@ -95,7 +91,7 @@ async def get_account_history(
     account_id: AccountID, ctx: Member, query: HistoryQueryParams
 ) -> History:
     """Every change, oldest first, by cursor: who, when, which fields, old → new."""
-    return await service.account_history(ctx, account_id, query)
+    return await records.history(ctx, ACCOUNTS, account_id, query)
 
 
 @router.get(
@@ -111,18 +107,3 @@ async def list_account_contacts(
     pagination as `GET /contacts`."""
     rows = await contacts_service.list_account_contacts(ctx, account_id, query)
     return rows.response(ContactRead)
-
-
-@router.get(
-    "/{account_id}/deals",
-    summary="An account's deals",
-    response_model=Page[DealRead],
-    responses=_READ_ERRORS,
-)
-async def list_account_deals(
-    account_id: AccountID, ctx: Member, query: DealQueryParams
-) -> Response:
-    """The account's deals that you can see, with the same filters, sort and pagination as
-    `GET /deals`."""
-    rows = await deals_service.list_account_deals(ctx, account_id, query)
-    return rows.response(DealRead)

@@ -1,12 +1,12 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import Field, StringConstraints
 
-from app.core.pagination import ListQuery
+from app.core.pagination import RecordListQuery, Sortable
 from app.core.schemas import (
     Area,
     CustomFieldValues,
@@ -18,7 +18,6 @@ from app.core.schemas import (
     ReadModel,
     Tag,
     Tags,
-    Timestamp,
 )
 
 
@@ -136,10 +135,8 @@ class AccountRead(ReadModel):
     deleted_at: datetime | None
 
 
-class AccountQuery(ListQuery):
-    sort: Literal[
-        "created_at", "-created_at", "updated_at", "-updated_at", "name", "-name",
-    ] = "-created_at"  # fmt: skip
+class AccountQuery(RecordListQuery):
+    sort: Annotated[str, Sortable("created_at", "updated_at", "name")] = "-created_at"
     type: list[AccountType] | None = Field(None, description="Account types (repeat for several).")
     owner_id: uuid.UUID | None = None
     parent_id: uuid.UUID | None = Field(None, description="Direct subsidiaries of this account.")
@@ -147,8 +144,6 @@ class AccountQuery(ListQuery):
     province: Area | None = None
     industry: Area | None = None
     tag: list[Tag] | None = Field(None, description="Accounts carrying every given tag.")
-    created_after: Timestamp | None = None
-    created_before: Timestamp | None = None
 
 
 AccountQueryParams = Annotated[AccountQuery, Query()]

@@ -16,11 +16,12 @@ MAX_ITEMS = 2000
 FEED_PAST, FEED_AHEAD = timedelta(days=30), timedelta(days=365)
 
 
-def _agenda(owner_id: uuid.UUID | None, start: datetime, end: datetime) -> Select[Any]:
+def _agenda(ctx: Ctx, owner_id: uuid.UUID | None, start: datetime, end: datetime) -> Select[Any]:
     """Live activities due in [start, end) that the user owns or takes part in."""
     return (
         select(Activity)
         .where(
+            Activity.workspace_id == ctx.workspace_id,
             or_(Activity.owner_id == owner_id, Activity.participants.contains([owner_id])),
             Activity.due_at >= start,
             Activity.due_at < end,
@@ -41,13 +42,13 @@ async def agenda(
     if end - start > MAX_RANGE:
         raise Unprocessable([{"field": "to", "message": "at most 366 days after `from`"}])
     owner = owner_id or ctx.actor.user_id
-    stmt = _agenda(owner, start, end)
+    stmt = _agenda(ctx, owner, start, end)
     if owner != ctx.actor.user_id:  # someone else's agenda: what the actor may see of it
-        stmt = restrict_to_visible(stmt, Activity, ctx.actor)
+        stmt = restrict_to_visible(stmt, Activity.__table__, ctx.actor)
     return list(await ctx.session.scalars(stmt))
 
 
 async def feed_activities(ctx: Ctx, *, now: datetime) -> list[Activity]:
     """What a subscribed calendar shows: a month back, a year ahead."""
-    stmt = _agenda(ctx.actor.user_id, now - FEED_PAST, now + FEED_AHEAD)
+    stmt = _agenda(ctx, ctx.actor.user_id, now - FEED_PAST, now + FEED_AHEAD)
     return list(await ctx.session.scalars(stmt))

@@ -7,17 +7,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import (
     Base,
-    SoftDeleteMixin,
-    TenantMixin,
-    TimestampMixin,
-    VersionedMixin,
+    RecordMixin,
     tenant_fk,
 )
 
 _LIVE = text("deleted_at IS NULL")
 
 
-class Activity(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
+class Activity(RecordMixin, Base):
     """A call, email, meeting, note or task about one lead, contact, account or deal."""
 
     __tablename__ = "activities"

@@ -15,8 +15,10 @@ from app.activities.schemas import (
     TimelineEntry,
     TimelineQueryParams,
 )
+from app.activities.service import ACTIVITIES
+from app.core import records
 from app.core.auth import Member, authenticate_calendar_feed
-from app.core.concurrency import IfMatch, set_etag
+from app.core.concurrency import IfMatch
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
@@ -33,19 +35,13 @@ _READ_ERRORS = problems(401, 404, 422)
 _WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 
 
-def _read(response: Response, activity: object) -> ActivityRead:
-    read = ActivityRead.model_validate(activity)
-    set_etag(response, read.version)
-    return read
-
-
 @router.get(
     "", summary="List activities", response_model=Page[ActivityRead], responses=problems(401, 422)
 )
 async def list_activities(ctx: Member, query: ActivityQueryParams) -> Response:
     """Activities you can see, newest first. Filter by the record they are about
     (`related_type` + `related_id`), type, owner, completion or due range."""
-    return (await service.list_activities(ctx, query)).response(ActivityRead)
+    return (await records.list_page(ctx, ACTIVITIES, query)).response(ActivityRead)
 
 
 @router.post(
@@ -59,13 +55,15 @@ async def create_activity(
 ) -> ActivityRead:
     """About a lead, contact, account or deal you can see (422 otherwise). A `remind_at`
     notifies the owner at that time."""
-    return _read(response, await service.create_activity(ctx, body))
+    activity = await service.create_activity(ctx, body)
+    return await records.read_with_etag(ctx, ACTIVITIES, activity, response)
 
 
 @router.get("/{activity_id}", summary="Get an activity", responses=_READ_ERRORS)
 async def get_activity(activity_id: ActivityID, ctx: Member, response: Response) -> ActivityRead:
     """The activity, with its version as `ETag`."""
-    return _read(response, await service.get_activity(ctx, activity_id))
+    activity = await records.get(ctx, ACTIVITIES, activity_id)
+    return await records.read_with_etag(ctx, ACTIVITIES, activity, response)
 
 
 @router.patch("/{activity_id}", summary="Update an activity", responses=_WRITE_ERRORS)
@@ -78,7 +76,8 @@ async def update_activity(
 ) -> ActivityRead:
     """Only the fields you send change; `completed: true` stamps `completed_at` and drops the
     pending reminder, a new `remind_at` reschedules it."""
-    return _read(response, await service.update_activity(ctx, activity_id, body, if_match=if_match))
+    activity = await service.update_activity(ctx, activity_id, body, if_match=if_match)
+    return await records.read_with_etag(ctx, ACTIVITIES, activity.record, response)
 
 
 @router.delete(
@@ -89,7 +88,7 @@ async def update_activity(
 )
 async def delete_activity(activity_id: ActivityID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: gone from lists, timelines and calendars, its reminder dropped."""
-    await service.delete_activity(ctx, activity_id, if_match=if_match)
+    await records.soft_delete(ctx, ACTIVITIES, activity_id, if_match=if_match)
 
 
 @router.post("/{activity_id}/restore", summary="Restore a deleted activity", responses=_READ_ERRORS)
@@ -97,7 +96,8 @@ async def restore_activity(
     activity_id: ActivityID, ctx: Member, response: Response
 ) -> ActivityRead:
     """Brings a deleted activity back, and its reminder if still to come."""
-    return _read(response, await service.restore_activity(ctx, activity_id))
+    activity = await service.restore_activity(ctx, activity_id)
+    return await records.read_with_etag(ctx, ACTIVITIES, activity.record, response)
 
 
 @router.get(
@@ -107,7 +107,7 @@ async def get_activity_history(
     activity_id: ActivityID, ctx: Member, query: HistoryQueryParams
 ) -> History:
     """Every change, oldest first, by cursor: who, when, which fields, old → new."""
-    return await service.activity_history(ctx, activity_id, query)
+    return await records.history(ctx, ACTIVITIES, activity_id, query)
 
 
 _TIMELINE = {

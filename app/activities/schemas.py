@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Query
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
-from app.core.pagination import ListQuery
+from app.core.pagination import ListQuery, Sortable
 from app.core.schemas import InputModel, PatchModel, ReadModel, Timestamp
 
 
@@ -118,7 +118,7 @@ class ActivityRead(ReadModel):
 
 
 class ActivityQuery(ListQuery):
-    sort: Literal["created_at", "-created_at", "updated_at", "-updated_at"] = "-created_at"
+    sort: Annotated[str, Sortable("created_at", "updated_at")] = "-created_at"
     related_type: RelatedType | None = None
     related_id: uuid.UUID | None = Field(None, description="Activities about this record.")
     type: list[ActivityType] | None = Field(None, description="Types (repeat for several).")

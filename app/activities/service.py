@@ -2,11 +2,9 @@
 and the only place that writes them."""
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from asyncpg import Record
 from sqlalchemy import select, update
 
 from app.accounts import service as accounts_service
@@ -19,52 +17,25 @@ from app.activities.schemas import (
     RelatedType,
 )
 from app.contacts import service as contacts_service
-from app.core.concurrency import check_if_match
+from app.core import records
 from app.core.context import Ctx
 from app.core.errors import NotFound, Unprocessable
-from app.core.history import History, HistoryQuery, apply_changes, history_of, insert_with_history
 from app.core.jobs import enqueue_after_commit
 from app.core.models import utcnow
-from app.core.pagination import (
-    Rows,
-    apply_filters,
-    at_least,
-    before,
-    columns_of,
-    equals,
-    one_of,
-    paginate,
-)
-from app.core.records import get_visible, restore, restrict_to_visible, soft_delete
+from app.core.pagination import at_least, before, equals, one_of
+from app.core.records import Patched, Resource
 from app.deals import service as deals_service
 from app.leads import service as leads_service
 from app.notifications import service as notifications
 from app.users import service as users_service
 from app.users.models import User
 
-RESOURCE = "activity"
-_ACTIVITIES = Activity.__table__.c
-_LISTED = columns_of(Activity.__table__, ActivityRead)
-SORTS = {"created_at": _ACTIVITIES.created_at, "updated_at": _ACTIVITIES.updated_at}
-FILTERS = {
-    "related_type": equals(_ACTIVITIES.related_type),
-    "related_id": equals(_ACTIVITIES.related_id),
-    "type": one_of(_ACTIVITIES.type),
-    "owner_id": equals(_ACTIVITIES.owner_id),
-    "completed": equals(_ACTIVITIES.completed),
-    "due_after": at_least(_ACTIVITIES.due_at),
-    "due_before": before(_ACTIVITIES.due_at),
-}
-_HISTORY_FIELDS = [
-    "type", "subject", "body", "due_at", "duration_minutes", "outcome", "completed",
-    "remind_at", "owner_id", "participants", "related_type", "related_id",
-]  # fmt: skip
-# How each kind of record is fetched, visibility and 404 included.
-RECORDS: dict[RelatedType, Callable[[Ctx, uuid.UUID], Awaitable[Any]]] = {
-    RelatedType.lead: leads_service.get_lead,
-    RelatedType.contact: contacts_service.get_contact,
-    RelatedType.account: accounts_service.get_account,
-    RelatedType.deal: deals_service.get_deal,
+# The kind of record an activity is about, and its declaration (visibility and 404 included).
+RELATED: dict[RelatedType, Resource[Any, Any]] = {
+    RelatedType.lead: leads_service.LEADS,
+    RelatedType.contact: contacts_service.CONTACTS,
+    RelatedType.account: accounts_service.ACCOUNTS,
+    RelatedType.deal: deals_service.DEALS,
 }
 DELIVER_REMINDER = "deliver_reminder"  # the worker's job (workers/settings.py)
 
@@ -76,7 +47,7 @@ class ActivityNotFound(NotFound):
 async def related_record(ctx: Ctx, related_type: RelatedType, related_id: uuid.UUID) -> Any:
     """The record an activity is about: it exists in this workspace and the actor sees it."""
     try:
-        return await RECORDS[related_type](ctx, related_id)
+        return await records.get(ctx, RELATED[related_type], related_id)
     except NotFound:
         raise Unprocessable(
             [{"field": "related_id", "message": f"not a {related_type.value} you can see"}]
@@ -95,6 +66,30 @@ async def _check_participants(ctx: Ctx, participants: list[uuid.UUID]) -> None:
         )
 
 
+_HISTORY = (
+    "type", "subject", "body", "due_at", "duration_minutes", "outcome", "completed",
+    "remind_at", "owner_id", "participants", "related_type", "related_id",
+)  # fmt: skip
+ACTIVITIES = Resource(
+    model=Activity,
+    name="activity",
+    read=ActivityRead,
+    query=ActivityQuery,
+    not_found=ActivityNotFound,
+    filters={
+        "related_type": equals("related_type"),
+        "related_id": equals("related_id"),
+        "type": one_of("type"),
+        "owner_id": equals("owner_id"),
+        "completed": equals("completed"),
+        "due_after": at_least("due_at"),
+        "due_before": before("due_at"),
+    },
+    history=_HISTORY,
+    owner_check=users_service.check_assignable_owner,
+)
+
+
 def _schedule_reminder(ctx: Ctx, activity_id: uuid.UUID, remind_at: datetime | None) -> None:
     """Nudge the worker to deliver at `remind_at`, after this transaction commits. A job for an
     older time finds nothing due and does nothing; the sweep delivers a nudge that got lost."""
@@ -110,39 +105,14 @@ def _schedule_reminder(ctx: Ctx, activity_id: uuid.UUID, remind_at: datetime | N
     )
 
 
-async def list_activities(ctx: Ctx, query: ActivityQuery) -> Rows[Record]:
-    """Activities visible to the actor, filtered, sorted and paginated by cursor."""
-    stmt = restrict_to_visible(select(*_LISTED), Activity, ctx.actor)
-    stmt = apply_filters(stmt, query, FILTERS)
-    return await paginate(ctx, stmt, query, model=Activity, sorts=SORTS)
-
-
-async def get_activity(
-    ctx: Ctx, activity_id: uuid.UUID, *, include_deleted: bool = False, for_update: bool = False
-) -> Activity:
-    """A visible activity; another workspace's or an invisible one is a 404."""
-    return await get_visible(
-        ctx,
-        Activity,
-        activity_id,
-        not_found=ActivityNotFound,
-        include_deleted=include_deleted,
-        for_update=for_update,
-    )
-
-
-async def create_activity(ctx: Ctx, data: ActivityCreate) -> Any:
+async def create_activity(ctx: Ctx, data: ActivityCreate) -> Activity:
     """About a record the actor can see; owner defaults to the creator; a `remind_at`
     schedules the owner's reminder."""
     await related_record(ctx, data.related_type, data.related_id)
-    values: dict[str, Any] = data.model_dump()
-    values["owner_id"] = data.owner_id or ctx.actor.user_id
-    await users_service.check_assignable_owner(ctx, values["owner_id"])
     await _check_participants(ctx, data.participants)
+    values: dict[str, Any] = data.model_dump()
     values["completed_at"] = utcnow() if data.completed else None
-    activity = await insert_with_history(
-        ctx, Activity, values, resource=RESOURCE, fields=_HISTORY_FIELDS
-    )
+    activity = await records.create(ctx, ACTIVITIES, values)
     if not data.completed:
         _schedule_reminder(ctx, activity.id, data.remind_at)
     return activity
@@ -150,49 +120,37 @@ async def create_activity(ctx: Ctx, data: ActivityCreate) -> Any:
 
 async def update_activity(
     ctx: Ctx, activity_id: uuid.UUID, data: ActivityUpdate, *, if_match: str | None
-) -> Activity:
+) -> Patched[Activity]:
     """Applies only the fields sent: completing stamps `completed_at` (and drops the pending
     reminder), a new `remind_at` reschedules it."""
-    activity = await get_activity(ctx, activity_id, for_update=True)
-    check_if_match(activity.version, if_match)
+
+    async def rules(activity: Activity, values: dict[str, Any]) -> dict[str, Any]:
+        await _check_participants(ctx, values.get("participants") or [])
+        if "completed" in values and values["completed"] != activity.completed:
+            values["completed_at"] = utcnow() if values["completed"] else None
+        if "remind_at" in values and values["remind_at"] != activity.remind_at:
+            activity.reminded_at = None  # a new time is a new reminder (a receipt, not history)
+        return values
+
     values = data.model_dump(exclude_unset=True)
-    if values.get("owner_id") != activity.owner_id:
-        await users_service.check_assignable_owner(ctx, values.get("owner_id"))
-    await _check_participants(ctx, values.get("participants") or [])
-    if "completed" in values and values["completed"] != activity.completed:
-        values["completed_at"] = utcnow() if values["completed"] else None
-    rescheduled = "remind_at" in values and values["remind_at"] != activity.remind_at
-    if apply_changes(ctx, RESOURCE, activity, values):
-        if rescheduled:
-            activity.reminded_at = None
-        await ctx.session.flush()
-    if (rescheduled or values.get("completed") is False) and not activity.completed:
+    patched = await records.patch(
+        ctx, ACTIVITIES, activity_id, values, if_match=if_match, rules=rules
+    )
+    activity = patched.record
+    if (
+        "remind_at" in patched.changes or values.get("completed") is False
+    ) and not activity.completed:
         _schedule_reminder(ctx, activity.id, activity.remind_at)
-    return activity
+    return patched
 
 
-async def delete_activity(ctx: Ctx, activity_id: uuid.UUID, *, if_match: str | None) -> None:
-    """Soft delete: gone from lists and calendars, its reminder dropped; restorable."""
-    activity = await get_activity(ctx, activity_id, for_update=True)
-    soft_delete(ctx, RESOURCE, activity, if_match=if_match)
-    await ctx.session.flush()
-
-
-async def restore_activity(ctx: Ctx, activity_id: uuid.UUID) -> Activity:
+async def restore_activity(ctx: Ctx, activity_id: uuid.UUID) -> Patched[Activity]:
     """Brings a deleted activity back, with its reminder if it is still to come."""
-    activity = await get_activity(ctx, activity_id, include_deleted=True, for_update=True)
-    was_deleted = activity.deleted_at is not None
-    restore(ctx, RESOURCE, activity)
-    await ctx.session.flush()
-    if was_deleted and not activity.completed:
+    restored = await records.restore(ctx, ACTIVITIES, activity_id)
+    activity = restored.record
+    if restored.changes and not activity.completed:
         _schedule_reminder(ctx, activity.id, activity.remind_at)
-    return activity
-
-
-async def activity_history(ctx: Ctx, activity_id: uuid.UUID, query: HistoryQuery) -> History:
-    """Every change to the activity, oldest first."""
-    activity = await get_activity(ctx, activity_id, include_deleted=True)
-    return await history_of(ctx, RESOURCE, activity.id, query)
+    return restored
 
 
 async def deliver_due_reminders(

@@ -10,24 +10,11 @@ from sqlalchemy import and_, literal, or_, select, union_all
 from app.activities import service
 from app.activities.models import Activity
 from app.activities.schemas import ActivityRead, RelatedType, TimelineEntry, TimelineQuery
-from app.core import sql
+from app.core import records
 from app.core.context import Ctx
 from app.core.history import RecordChange, visible_changes
 from app.core.pagination import Keyset, Page
-from app.leads.models import Lead
-
-_CONVERTED_INTO = {
-    RelatedType.contact: Lead.converted_contact_id,
-    RelatedType.account: Lead.converted_account_id,
-    RelatedType.deal: Lead.converted_deal_id,
-}
-
-
-async def _source_leads(ctx: Ctx, kind: RelatedType, record_id: uuid.UUID) -> list[uuid.UUID]:
-    column = _CONVERTED_INTO.get(kind)
-    if column is None:
-        return []
-    return list(await ctx.session.scalars(select(Lead.id).where(column == record_id)))
+from app.leads import service as leads_service
 
 
 def _about(kind: RelatedType, record_id: uuid.UUID, lead_ids: list[uuid.UUID]) -> Any:
@@ -42,28 +29,34 @@ async def record_timeline(
 ) -> Page[TimelineEntry]:
     """The record's timeline page; a record the actor can't see is a 404. Every activity about
     a visible record shows, whoever logged it."""
-    record = await service.RECORDS[kind](ctx, record_id)
-    lead_ids = await _source_leads(ctx, kind, record.id)
+    record = await records.get(ctx, service.RELATED[kind], record_id)
+    lead_ids = await leads_service.leads_converted_into(ctx, kind.value, record.id)
     keyset = Keyset.of(query, {"at": Activity.created_at})
     # Each branch is paged on its own index first; PostgreSQL then merges the two short,
     # ordered lists (a page costs the same whatever the record's past).
     activities = keyset.page_of(
         select(
             literal("activity").label("kind"), Activity.id, Activity.created_at.label("at")
-        ).where(_about(kind, record.id, lead_ids), Activity.deleted_at.is_(None)),
+        ).where(
+            Activity.workspace_id == ctx.workspace_id,
+            _about(kind, record.id, lead_ids),
+            Activity.deleted_at.is_(None),
+        ),
         Activity.created_at,
         Activity.id,
     )
     changes = keyset.page_of(
         select(literal("change").label("kind"), RecordChange.id, RecordChange.at.label("at")).where(
-            RecordChange.resource == kind.value, RecordChange.record_id == record.id
+            RecordChange.workspace_id == ctx.workspace_id,
+            RecordChange.resource == kind.value,
+            RecordChange.record_id == record.id,
         ),
         RecordChange.at,
         RecordChange.id,
     )
     entries = union_all(activities, changes).subquery("timeline")
     merged = keyset.page_of(select(entries), entries.c.at, entries.c.id)
-    rows = keyset.rows(await sql.fetch(ctx, merged), "at")
+    rows = keyset.rows(await records.fetch(ctx, merged), "at")
     return Page[TimelineEntry](
         data=await _entries(ctx, kind, rows.data), next_cursor=rows.next_cursor
     )
@@ -76,12 +69,16 @@ async def _entries(ctx: Ctx, kind: RelatedType, rows: list[Any]) -> list[Timelin
     change_ids = [row["id"] for row in rows if row["kind"] == "change"]
     activities = {
         a.id: a
-        for a in await ctx.session.scalars(select(Activity).where(Activity.id.in_(activity_ids)))
+        for a in await ctx.session.scalars(select(Activity).where(
+            Activity.workspace_id == ctx.workspace_id, Activity.id.in_(activity_ids)
+        ))
     } if activity_ids else {}  # fmt: skip
     changes = {
         c.id: c
         for c in await ctx.session.scalars(
-            select(RecordChange).where(RecordChange.id.in_(change_ids))
+            select(RecordChange).where(
+                RecordChange.workspace_id == ctx.workspace_id, RecordChange.id.in_(change_ids)
+            )
         )
     } if change_ids else {}  # fmt: skip
     shown = await visible_changes(ctx, kind.value, [changes[i].changes for i in change_ids])

@@ -8,10 +8,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import (
     Base,
-    SoftDeleteMixin,
+    RecordMixin,
     TenantMixin,
-    TimestampMixin,
-    VersionedMixin,
     tenant_fk,
     utcnow,
 )
@@ -19,7 +17,7 @@ from app.core.models import (
 _LIVE = text("deleted_at IS NULL")
 
 
-class Contact(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
+class Contact(RecordMixin, Base):
     """A person; linked to zero or more accounts through `AccountContact`."""
 
     __tablename__ = "contacts"

@@ -14,8 +14,10 @@ from app.contacts.schemas import (
     ContactRead,
     ContactUpdate,
 )
+from app.contacts.service import CONTACTS
+from app.core import records
 from app.core.auth import Member
-from app.core.concurrency import IfMatch, set_etag
+from app.core.concurrency import IfMatch
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
@@ -52,16 +54,14 @@ async def create_contact(
     """Owner defaults to you. `account_id` links the contact to that account as its primary
     one; a 422 if it is not an account you can see."""
     contact = await service.create_contact(ctx, body)
-    set_etag(response, contact.version)
-    return ContactRead.model_validate(contact)
+    return await records.read_with_etag(ctx, CONTACTS, contact, response)
 
 
 @router.get("/{contact_id}", summary="Get a contact", responses=_READ_ERRORS)
 async def get_contact(contact_id: ContactID, ctx: Member, response: Response) -> ContactRead:
     """The contact with its accounts, and its version as `ETag` for a later `If-Match`."""
-    contact = await service.read_contact(ctx, contact_id)
-    set_etag(response, contact.version)
-    return ContactRead.model_validate(contact)
+    contact = await records.get(ctx, CONTACTS, contact_id)
+    return await records.read_with_etag(ctx, CONTACTS, contact, response)
 
 
 @router.patch("/{contact_id}", summary="Update a contact", responses=_WRITE_ERRORS)
@@ -74,8 +74,7 @@ async def update_contact(
 ) -> ContactRead:
     """Only the fields you send change. Send `If-Match` to refuse a lost update (412)."""
     contact = await service.update_contact(ctx, contact_id, body, if_match=if_match)
-    set_etag(response, contact.version)
-    return ContactRead.model_validate(contact)
+    return await records.read_with_etag(ctx, CONTACTS, contact.record, response)
 
 
 @router.delete(
@@ -86,15 +85,14 @@ async def update_contact(
 )
 async def delete_contact(contact_id: ContactID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the contact leaves lists (see `include_deleted`) and can be restored."""
-    await service.delete_contact(ctx, contact_id, if_match=if_match)
+    await records.soft_delete(ctx, CONTACTS, contact_id, if_match=if_match)
 
 
 @router.post("/{contact_id}/restore", summary="Restore a deleted contact", responses=_READ_ERRORS)
 async def restore_contact(contact_id: ContactID, ctx: Member, response: Response) -> ContactRead:
     """Brings a soft-deleted contact back; restoring a live contact changes nothing."""
-    contact = await service.restore_contact(ctx, contact_id)
-    set_etag(response, contact.version)
-    return ContactRead.model_validate(contact)
+    contact = await records.restore(ctx, CONTACTS, contact_id)
+    return await records.read_with_etag(ctx, CONTACTS, contact.record, response)
 
 
 @router.get("/{contact_id}/history", summary="A contact's change history", responses=_READ_ERRORS)
@@ -103,7 +101,7 @@ async def get_contact_history(
 ) -> History:
     """Every change, oldest first, by cursor: who, when, which fields, old → new. Account
     links to accounts you cannot see are left out."""
-    return await service.contact_history(ctx, contact_id, query)
+    return await records.history(ctx, CONTACTS, contact_id, query)
 
 
 @router.get(
@@ -131,8 +129,7 @@ async def link_contact_account(
     contact_id: ContactID, body: AccountLinkCreate, ctx: Member, _: Idempotent, response: Response
 ) -> ContactRead:
     contact = await service.link_account(ctx, contact_id, body)
-    set_etag(response, contact.version)
-    return ContactRead.model_validate(contact)
+    return await records.read_with_etag(ctx, CONTACTS, contact, response)
 
 
 @router.patch(
@@ -149,8 +146,7 @@ async def update_contact_account(
 ) -> ContactRead:
     """Sets the role, or makes this the primary account (the previous primary stops being)."""
     contact = await service.update_link(ctx, contact_id, account_id, body)
-    set_etag(response, contact.version)
-    return ContactRead.model_validate(contact)
+    return await records.read_with_etag(ctx, CONTACTS, contact, response)
 
 
 @router.delete(

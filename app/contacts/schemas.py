@@ -1,13 +1,13 @@
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import BaseModel, Field, StrictBool, StringConstraints
 
 from app.core.limits import ACCOUNTS_PER_CONTACT
-from app.core.pagination import ListQuery
+from app.core.pagination import RecordListQuery, Sortable
 from app.core.schemas import (
     Area,
     CustomFieldValues,
@@ -19,7 +19,6 @@ from app.core.schemas import (
     ReadModel,
     Tag,
     Tags,
-    Timestamp,
     Title,
 )
 
@@ -184,17 +183,13 @@ class ContactRead(ReadModel):
     )
 
 
-class ContactQuery(ListQuery):
-    sort: Literal[
-        "created_at", "-created_at", "updated_at", "-updated_at", "full_name", "-full_name",
-    ] = "-created_at"  # fmt: skip
+class ContactQuery(RecordListQuery):
+    sort: Annotated[str, Sortable("created_at", "updated_at", "full_name")] = "-created_at"
     owner_id: uuid.UUID | None = None
     account_id: uuid.UUID | None = Field(None, description="Contacts linked to this account.")
     province: Area | None = None
     do_not_contact: bool | None = None
     tag: list[Tag] | None = Field(None, description="Contacts carrying every given tag.")
-    created_after: Timestamp | None = None
-    created_before: Timestamp | None = None
 
 
 ContactQueryParams = Annotated[ContactQuery, Query()]

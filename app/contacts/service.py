@@ -2,7 +2,6 @@
 writes them."""
 
 import uuid
-from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import select, update
@@ -18,84 +17,22 @@ from app.contacts.schemas import (
     ContactRead,
     ContactUpdate,
 )
-from app.core import sql
-from app.core.concurrency import check_if_match
+from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.core.history import (
-    History,
-    HistoryQuery,
-    apply_changes,
-    history_of,
-    insert_with_history,
-    jsonable,
-    record_change,
-    register_links,
-)
+from app.core.history import jsonable, record_change, register_links
 from app.core.limits import ACCOUNTS_PER_CONTACT, LimitReached
 from app.core.models import utcnow
-from app.core.pagination import (
-    Rows,
-    apply_filters,
-    at_least,
-    before,
-    columns_of,
-    equals,
-    has_all,
-    paginate,
-)
-from app.core.records import (
-    check_visible,
-    flush_or_conflict,
-    get_visible,
-    restore,
-    restrict_to_visible,
-    soft_delete,
-)
-from app.core.search import derived_columns
+from app.core.pagination import FilterOn, Rows, equals, has_all
+from app.core.records import Patched, Resource, flush_or_conflict, restrict_to_visible
 from app.custom_fields import service as custom_fields
 from app.users import service as users_service
 
-RESOURCE = "contact"
-_CONTACTS = Contact.__table__.c
 _LINKS = AccountContact.__table__.c
-_LISTED = columns_of(Contact.__table__, ContactRead)
-SORTS = {
-    "created_at": _CONTACTS.created_at,
-    "updated_at": _CONTACTS.updated_at,
-    "full_name": _CONTACTS.full_name,
-}
-FILTERS = {
-    "owner_id": equals(_CONTACTS.owner_id),
-    "account_id": lambda account_id: _CONTACTS.id.in_(
-        select(_LINKS.contact_id).where(_LINKS.account_id == account_id)
-    ),
-    "province": equals(_CONTACTS.province),
-    "do_not_contact": equals(_CONTACTS.do_not_contact),
-    "tag": has_all(_CONTACTS.tags),
-    "created_after": at_least(_CONTACTS.created_at),
-    "created_before": before(_CONTACTS.created_at),
-}
-_HISTORY_FIELDS = [
-    "full_name", "first_name", "last_name", "email", "phone", "title", "birthday", "gender",
-    "province", "do_not_contact", "owner_id", "tags", "custom_fields",
-]  # fmt: skip
-_SEARCHED = ("full_name", "email", "phone", "phone_e164")
-# A contact's links as it reads them: live accounts only, the primary one first.
-_LINKS_OF = (
-    select(_LINKS.contact_id, _LINKS.account_id, _LINKS.role, _LINKS.is_primary)
-    .join(
-        Account.__table__,
-        (Account.workspace_id == _LINKS.workspace_id) & (Account.id == _LINKS.account_id),
-    )
-    .where(Account.deleted_at.is_(None))
-    .order_by(_LINKS.is_primary.desc(), _LINKS.created_at, _LINKS.id)
-)
-
-
+_ACCOUNTS = Account.__table__.c
 # The history keeps every link (it is the record's, not a viewer's); each viewer is shown the
 # links to accounts they can see, as the contact reads.
-register_links(RESOURCE, "accounts", model=Account, key="account_id")
+register_links("contact", "accounts", model=Account, key="account_id")
 
 
 class ContactNotFound(NotFound):
@@ -114,6 +51,48 @@ class TooManyAccountLinks(LimitReached):
     code, title = "account_link_limit", "The contact is linked to as many accounts as allowed"
 
 
+def _linked_to(on: FilterOn, account_id: uuid.UUID) -> Any:
+    return on.columns.id.in_(
+        select(_LINKS.contact_id).where(
+            _LINKS.workspace_id == on.workspace_id, _LINKS.account_id == account_id
+        )
+    )
+
+
+async def _with_links(ctx: Ctx, contact: Contact) -> ContactRead:
+    """The contact as it reads: its columns and its links to accounts the actor can see."""
+    fields = {
+        name: getattr(contact, name) for name in ContactRead.model_fields if name != "accounts"
+    }
+    links = await _links_by_contact(ctx, [contact.id])
+    return ContactRead.model_validate({**fields, "accounts": links[contact.id]})
+
+
+_HISTORY = (
+    "full_name", "first_name", "last_name", "email", "phone", "title", "birthday", "gender",
+    "province", "do_not_contact", "owner_id", "tags", "custom_fields",
+)  # fmt: skip
+CONTACTS = Resource(
+    model=Contact,
+    name="contact",
+    read=ContactRead,
+    query=ContactQuery,
+    not_found=ContactNotFound,
+    filters={
+        "owner_id": equals("owner_id"),
+        "account_id": _linked_to,
+        "province": equals("province"),
+        "do_not_contact": equals("do_not_contact"),
+        "tag": has_all("tags"),
+    },
+    searched=("full_name", "email", "phone", "phone_e164"),
+    history=_HISTORY,
+    owner_check=users_service.check_assignable_owner,
+    custom_fields=custom_fields.validate_values,
+    present=_with_links,
+)
+
+
 def _name_parts(full_name: str) -> dict[str, str | None]:
     """Vietnamese order: the family name (họ) comes first, the given name (tên) last."""
     words = [word[:100] for word in full_name.split()]  # a part fits its column
@@ -128,11 +107,23 @@ async def _links_by_contact(
     """Each contact's links to live accounts the actor can see (`all_accounts`: every one, for
     the history, which is the record's and not a viewer's)."""
     links: dict[uuid.UUID, list[dict[str, Any]]] = {i: [] for i in contact_ids}
-    stmt = _LINKS_OF.where(_LINKS.contact_id.in_(contact_ids))
+    stmt = (
+        select(_LINKS.contact_id, _LINKS.account_id, _LINKS.role, _LINKS.is_primary)
+        .join(
+            Account.__table__,
+            (_ACCOUNTS.workspace_id == _LINKS.workspace_id) & (_ACCOUNTS.id == _LINKS.account_id),
+        )
+        .where(
+            _LINKS.workspace_id == ctx.workspace_id,
+            _LINKS.contact_id.in_(contact_ids),
+            _ACCOUNTS.deleted_at.is_(None),
+        )
+        .order_by(_LINKS.is_primary.desc(), _LINKS.created_at, _LINKS.id)
+    )  # live accounts only, the primary one first
     if not all_accounts:
-        stmt = restrict_to_visible(stmt, Account, ctx.actor)
+        stmt = restrict_to_visible(stmt, Account.__table__, ctx.actor)
     if contact_ids:
-        for row in await sql.fetch(ctx, stmt):
+        for row in await records.fetch(ctx, stmt):
             links[row["contact_id"]].append(
                 {
                     "account_id": row["account_id"],
@@ -143,15 +134,6 @@ async def _links_by_contact(
     return links
 
 
-async def _view(ctx: Ctx, contact: Any) -> SimpleNamespace:
-    """The contact as it reads: its columns and its account links."""
-    fields = {
-        name: getattr(contact, name) for name in ContactRead.model_fields if name != "accounts"
-    }
-    links = await _links_by_contact(ctx, [contact.id])
-    return SimpleNamespace(**fields, accounts=links[contact.id])
-
-
 async def with_accounts(ctx: Ctx, rows: list[Any]) -> list[dict[str, Any]]:
     """Contact rows (the columns ContactRead shows) with their account links, in one query."""
     links = await _links_by_contact(ctx, [row["id"] for row in rows])
@@ -160,71 +142,36 @@ async def with_accounts(ctx: Ctx, rows: list[Any]) -> list[dict[str, Any]]:
 
 async def list_contacts(ctx: Ctx, query: ContactQuery) -> Rows[Any]:
     """Contacts visible to the actor, filtered, sorted and paginated, each with its accounts."""
-    stmt = restrict_to_visible(select(*_LISTED), Contact, ctx.actor)
-    stmt = apply_filters(stmt, query, FILTERS)
-    rows = await paginate(
-        ctx, stmt, query, model=Contact, sorts=SORTS, search_column=_CONTACTS.search_text
-    )
+    rows = await records.list_page(ctx, CONTACTS, query)
     rows.data = await with_accounts(ctx, rows.data)
     return rows
 
 
 async def list_account_contacts(ctx: Ctx, account_id: uuid.UUID, query: ContactQuery) -> Rows[Any]:
     """The contacts of an account the actor can see (404 otherwise) that the actor can see."""
-    await accounts_service.get_account(ctx, account_id)
+    await records.get(ctx, accounts_service.ACCOUNTS, account_id)
     return await list_contacts(ctx, query.model_copy(update={"account_id": account_id}))
-
-
-async def get_contact(
-    ctx: Ctx, contact_id: uuid.UUID, *, include_deleted: bool = False, for_update: bool = False
-) -> Contact:
-    """A visible contact; another workspace's or an invisible one is a 404."""
-    return await get_visible(
-        ctx,
-        Contact,
-        contact_id,
-        not_found=ContactNotFound,
-        include_deleted=include_deleted,
-        for_update=for_update,
-    )
-
-
-async def check_contact(ctx: Ctx, contact_id: uuid.UUID) -> None:
-    """ContactNotFound unless the contact is live and visible (free for one made or checked in
-    this transaction)."""
-    await check_visible(ctx, Contact, contact_id, not_found=ContactNotFound)
-
-
-async def read_contact(ctx: Ctx, contact_id: uuid.UUID) -> SimpleNamespace:
-    """A visible contact as it reads, with its account links."""
-    return await _view(ctx, await get_contact(ctx, contact_id))
 
 
 async def _linkable_account(ctx: Ctx, account_id: uuid.UUID) -> None:
     """A link needs a live account the actor can see: another team's is refused like a missing
     one (422), so the answer doesn't tell it exists."""
     try:
-        await accounts_service.check_account(ctx, account_id)
+        await records.get(ctx, accounts_service.ACCOUNTS, account_id)
     except accounts_service.AccountNotFound:
         raise Unprocessable([{"field": "account_id", "message": "not an account you can see"}])
 
 
-async def create_contact(ctx: Ctx, data: ContactCreate) -> SimpleNamespace:
+async def create_contact(ctx: Ctx, data: ContactCreate) -> Contact:
     """Owner defaults to the creator; family and given names come from `full_name` unless sent;
     `account_id` links the new contact to that account as its primary one."""
     values: dict[str, Any] = data.model_dump(exclude={"account_id", "account_role"})
     parts = _name_parts(data.full_name)
     values["last_name"] = data.last_name or parts["last_name"]
     values["first_name"] = data.first_name or parts["first_name"]
-    values["owner_id"] = data.owner_id or ctx.actor.user_id
-    await users_service.check_assignable_owner(ctx, values["owner_id"])
-    values["custom_fields"] = await custom_fields.validate_values(ctx, RESOURCE, data.custom_fields)
-    values.update(derived_columns(values, _SEARCHED))
     if data.account_id is not None:
         await _linkable_account(ctx, data.account_id)
-    contact = await insert_with_history(
-        ctx, Contact, values, resource=RESOURCE, fields=_HISTORY_FIELDS
-    )
+    contact = await records.create(ctx, CONTACTS, values)
     if data.account_id is not None:
         ctx.session.add(
             AccountContact(
@@ -236,54 +183,20 @@ async def create_contact(ctx: Ctx, data: ContactCreate) -> SimpleNamespace:
             )
         )
         await ctx.session.flush()
-    return await _view(ctx, contact)
+    return contact
 
 
 async def update_contact(
     ctx: Ctx, contact_id: uuid.UUID, data: ContactUpdate, *, if_match: str | None
-) -> SimpleNamespace:
+) -> Patched[Contact]:
     """Applies only the fields sent; a stale If-Match is a 412."""
-    contact = await get_contact(ctx, contact_id, for_update=True)
-    check_if_match(contact.version, if_match)
     values = data.model_dump(exclude_unset=True)
-    if values.get("owner_id") != contact.owner_id:
-        await users_service.check_assignable_owner(ctx, values.get("owner_id"))
-    if "custom_fields" in values:
-        values["custom_fields"] = await custom_fields.validate_values(
-            ctx, RESOURCE, values["custom_fields"], existing=contact.custom_fields
-        )
-    if apply_changes(ctx, RESOURCE, contact, values):
-        for name, value in derived_columns(contact, _SEARCHED).items():
-            setattr(contact, name, value)
-        await ctx.session.flush()
-    return await _view(ctx, contact)
-
-
-async def delete_contact(ctx: Ctx, contact_id: uuid.UUID, *, if_match: str | None) -> None:
-    """Soft delete: hidden from lists, kept with its links and history, restorable."""
-    contact = await get_contact(ctx, contact_id, for_update=True)
-    soft_delete(ctx, RESOURCE, contact, if_match=if_match)
-    await ctx.session.flush()
-
-
-async def restore_contact(ctx: Ctx, contact_id: uuid.UUID) -> SimpleNamespace:
-    """Brings a soft-deleted contact back; restoring a live one changes nothing."""
-    contact = await get_contact(ctx, contact_id, include_deleted=True, for_update=True)
-    restore(ctx, RESOURCE, contact)
-    await ctx.session.flush()
-    return await _view(ctx, contact)
-
-
-async def contact_history(ctx: Ctx, contact_id: uuid.UUID, query: HistoryQuery) -> History:
-    """A page of the contact's changes, oldest first, its links to accounts the actor can see
-    included."""
-    contact = await get_contact(ctx, contact_id, include_deleted=True)
-    return await history_of(ctx, RESOURCE, contact.id, query)
+    return await records.patch(ctx, CONTACTS, contact_id, values, if_match=if_match)
 
 
 async def list_links(ctx: Ctx, contact_id: uuid.UUID) -> list[dict[str, Any]]:
     """The contact's accounts, the primary one first."""
-    contact = await get_contact(ctx, contact_id)
+    contact = await records.get(ctx, CONTACTS, contact_id)
     return (await _links_by_contact(ctx, [contact.id]))[contact.id]
 
 
@@ -291,12 +204,14 @@ async def _get_link(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID) -> A
     """The link, if its account is one the actor can see: another team's is not theirs to
     change, and a 404 doesn't tell it exists."""
     try:
-        await accounts_service.check_account(ctx, account_id)
+        await records.get(ctx, accounts_service.ACCOUNTS, account_id)
     except accounts_service.AccountNotFound:
         raise AccountLinkNotFound()
     link = await ctx.session.scalar(
         select(AccountContact).where(
-            AccountContact.contact_id == contact_id, AccountContact.account_id == account_id
+            AccountContact.workspace_id == ctx.workspace_id,
+            AccountContact.contact_id == contact_id,
+            AccountContact.account_id == account_id,
         )
     )
     if link is None:
@@ -307,14 +222,16 @@ async def _get_link(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID) -> A
 async def _clear_primary(ctx: Ctx, contact_id: uuid.UUID) -> None:
     await ctx.session.execute(
         update(AccountContact)
-        .where(AccountContact.contact_id == contact_id, AccountContact.is_primary)
+        .where(
+            AccountContact.workspace_id == ctx.workspace_id,
+            AccountContact.contact_id == contact_id,
+            AccountContact.is_primary,
+        )
         .values(is_primary=False)
     )
 
 
-async def _links_changed(
-    ctx: Ctx, contact: Contact, before: list[dict[str, Any]]
-) -> SimpleNamespace:
+async def _links_changed(ctx: Ctx, contact: Contact, before: list[dict[str, Any]]) -> Contact:
     """The contact's links are part of what it reads as: a change bumps its version and is
     kept in its history like any field's."""
     await ctx.session.flush()
@@ -322,19 +239,19 @@ async def _links_changed(
     if after != before:
         contact.updated_at = utcnow()
         change = {"accounts": {"old": jsonable(before), "new": jsonable(after)}}
-        record_change(ctx, RESOURCE, contact.id, "updated", change)
+        record_change(ctx, CONTACTS.name, contact.id, "updated", change)
         await ctx.session.flush()
-    return await _view(ctx, contact)
+    return contact
 
 
 async def _all_links(ctx: Ctx, contact_id: uuid.UUID) -> list[dict[str, Any]]:
     return (await _links_by_contact(ctx, [contact_id], all_accounts=True))[contact_id]
 
 
-async def link_account(ctx: Ctx, contact_id: uuid.UUID, data: AccountLinkCreate) -> SimpleNamespace:
+async def link_account(ctx: Ctx, contact_id: uuid.UUID, data: AccountLinkCreate) -> Contact:
     """Link the contact to an account it isn't linked to yet (409 if it is). At most
     ACCOUNTS_PER_CONTACT links: 409 `account_link_limit` beyond, unlink one first."""
-    contact = await get_contact(ctx, contact_id, for_update=True)
+    contact = await records.get(ctx, CONTACTS, contact_id, for_update=True)
     await _linkable_account(ctx, data.account_id)
     before = await _all_links(ctx, contact.id)
     # Counted under the contact's row lock. Links to deleted accounts don't count: nobody
@@ -358,13 +275,13 @@ async def link_account(ctx: Ctx, contact_id: uuid.UUID, data: AccountLinkCreate)
     return await _links_changed(ctx, contact, before)
 
 
-async def ensure_linked(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID) -> SimpleNamespace:
+async def ensure_linked(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID) -> Contact:
     """Link the contact to the account unless it already is (two conversions onto the same
     records queue on the contact's row lock); primary if the contact has no primary yet."""
-    contact = await get_contact(ctx, contact_id, for_update=True)
+    contact = await records.get(ctx, CONTACTS, contact_id, for_update=True)
     links = await _all_links(ctx, contact.id)
     if any(link["account_id"] == account_id for link in links):
-        return await _view(ctx, contact)
+        return contact
     primary = not any(link["is_primary"] for link in links)
     return await link_account(
         ctx, contact.id, AccountLinkCreate(account_id=account_id, is_primary=primary)
@@ -373,9 +290,9 @@ async def ensure_linked(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID) 
 
 async def update_link(
     ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID, data: AccountLinkUpdate
-) -> SimpleNamespace:
+) -> Contact:
     """Change the contact's role at the account, or make it the primary one."""
-    contact = await get_contact(ctx, contact_id, for_update=True)
+    contact = await records.get(ctx, CONTACTS, contact_id, for_update=True)
     link = await _get_link(ctx, contact.id, account_id)
     before = await _all_links(ctx, contact.id)
     values = data.model_dump(exclude_unset=True)
@@ -389,7 +306,7 @@ async def update_link(
 
 async def unlink_account(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID) -> None:
     """Remove the link; the contact and the account stay."""
-    contact = await get_contact(ctx, contact_id, for_update=True)
+    contact = await records.get(ctx, CONTACTS, contact_id, for_update=True)
     link = await _get_link(ctx, contact.id, account_id)
     before = await _all_links(ctx, contact.id)
     await ctx.session.delete(link)

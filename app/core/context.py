@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
+from sqlalchemy import ColumnElement, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
@@ -34,6 +35,13 @@ class Actor:
         if self.visible_owner_ids is None:
             return True
         return owner_id is not None and owner_id in self.visible_owner_ids
+
+    def sees_rows_of(self, table: Table) -> ColumnElement[bool] | None:
+        """The condition on `table`'s rows this actor may see (DESIGN §4: sales and managers
+        see what they or their teams own); None when they see every row."""
+        if self.visible_owner_ids is None or "owner_id" not in table.c:
+            return None
+        return table.c.owner_id.in_(self.visible_owner_ids)
 
 
 SYSTEM = Actor(user_id=None, role=Role.owner)

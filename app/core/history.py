@@ -6,17 +6,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from types import SimpleNamespace
 from typing import Annotated, Any, ClassVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Index, String, bindparam, insert, select
+from sqlalchemy import Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core import sql
 from app.core.context import Ctx
-from app.core.ids import new_id
 from app.core.models import Base, TenantMixin, utcnow
 from app.core.money import decimal_string
 from app.core.pagination import Keyset, Page, PageQuery
@@ -74,84 +71,11 @@ def record_creation(ctx: Ctx, resource: str, obj: Any, fields: list[str]) -> Non
     record_change(ctx, resource, obj.id, "created", changes)
 
 
-VISIBLE_RECORDS = "sen.visible_records"  # session.info: (model, id) made or checked
-
-
-def mark_visible(ctx: Ctx, model: Any, record_id: uuid.UUID) -> None:
-    """This transaction made the record (its owner checked) or found it visible, so
-    `records.check_visible` needs no query for it."""
-    ctx.session.info.setdefault(VISIBLE_RECORDS, set()).add((model, record_id))
-
-
-_INSERTS: dict[Any, Any] = {}
-
-
-def _insert_with_history_statement(model: Any) -> Any:
-    """Built once per model, with bound parameters only, so each call just binds values
-    (building `.values(...)` per call costs a fifth of a create's CPU)."""
-    statement = _INSERTS.get(model)
-    if statement is None:
-        history = RecordChange.__table__
-        logged = (
-            insert(history)
-            .values({c.name: bindparam(f"history_{c.name}", type_=c.type) for c in history.c})
-            .cte("logged")
-        )
-        table = model.__table__
-        statement = (
-            insert(table)
-            .values({c.name: bindparam(c.name, type_=c.type) for c in table.c})
-            .add_cte(logged)
-        )
-        _INSERTS[model] = statement
-    return statement
-
-
-def _with_column_defaults(ctx: Ctx, model: Any, values: dict[str, Any]) -> dict[str, Any]:
-    """Every column bound: the value given, else the column's Python default, else None; the
-    record is the context's workspace's, created and updated at the same instant."""
-    now = utcnow()
-    complete = {"workspace_id": ctx.workspace_id, "created_at": now, "updated_at": now, **values}
-    for column in model.__table__.c:
-        if column.name in complete:
-            continue
-        default = column.default
-        if default is None:
-            complete[column.name] = None
-        elif default.is_callable:
-            complete[column.name] = default.arg(None)  # type: ignore[attr-defined]
-        else:
-            complete[column.name] = default.arg  # type: ignore[attr-defined]
-    return complete
-
-
-async def insert_with_history(
-    ctx: Ctx, model: Any, values: dict[str, Any], *, resource: str, fields: list[str]
-) -> SimpleNamespace:
-    """INSERT a record and its `created` history row in one statement (the history row as a
-    data-modifying CTE: one round trip, no unit of work). Columns missing from `values` take
-    their Python default. Returns the stored values (what the new record reads as); the record
-    is not in the session's identity map, so load it to change it in the same transaction."""
-    values = _with_column_defaults(ctx, model, values)
-    changes = {f: {"old": None, "new": jsonable(values.get(f))} for f in fields}
-    params = {
-        **values,
-        "history_workspace_id": ctx.workspace_id,
-        "history_id": new_id(),
-        "history_resource": resource,
-        "history_record_id": values["id"],
-        "history_action": "created",
-        "history_actor_id": ctx.actor.user_id,
-        "history_at": utcnow(),
-        "history_changes": changes,
-    }
-    await sql.execute(ctx, _insert_with_history_statement(model), params)
-    mark_visible(ctx, model, values["id"])  # its owner was checked: the actor may see it
-    return SimpleNamespace(**values)
-
-
-def apply_changes(ctx: Ctx, resource: str, obj: Any, values: dict[str, Any]) -> Changes:
-    """Set the fields whose value differs and keep the diff; the caller flushes."""
+def apply_changes(
+    ctx: Ctx, resource: str, obj: Any, values: dict[str, Any], *, action: str = "updated"
+) -> Changes:
+    """Set the fields whose value differs and keep the diff as one `action` entry; the caller
+    flushes."""
     changes: Changes = {}
     for field, new in values.items():
         old = getattr(obj, field)
@@ -160,7 +84,7 @@ def apply_changes(ctx: Ctx, resource: str, obj: Any, values: dict[str, Any]) -> 
             setattr(obj, field, new)
     if changes:
         obj.updated_at = utcnow()
-        record_change(ctx, resource, obj.id, "updated", changes)
+        record_change(ctx, resource, obj.id, action, changes)
     return changes
 
 
@@ -189,14 +113,12 @@ def _linked_ids(changes: list[Changes], field: str, key: str) -> set[str]:
 
 
 async def _visible_ids(ctx: Ctx, model: Any, ids: set[str]) -> set[str]:
-    table = model.__table__.c
-    found = await ctx.session.scalars(
-        select(table.id).where(
-            table.workspace_id == ctx.workspace_id,
-            table.id.in_([uuid.UUID(i) for i in ids]),
-            table.owner_id.in_(ctx.actor.visible_owner_ids or ()),
-        )
+    table = model.__table__
+    stmt = select(table.c.id).where(
+        table.c.workspace_id == ctx.workspace_id, table.c.id.in_([uuid.UUID(i) for i in ids])
     )
+    visible = ctx.actor.sees_rows_of(table)
+    found = await ctx.session.scalars(stmt if visible is None else stmt.where(visible))
     return {str(i) for i in found}
 
 

@@ -19,10 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.context import Ctx
-from app.core.errors import BadRequest, Conflict
-from app.core.history import VISIBLE_RECORDS
+from app.core.errors import BadRequest, Conflict, NotFound
 from app.core.models import Base, TenantMixin, utcnow
-from app.core.records import get_visible
+from app.core.records import find_visible, records_in_use
 
 REPLAY_HEADER = "Idempotent-Replayed"
 REPLAYED_HEADERS = ("ETag", "Location")  # what a replay repeats besides the body
@@ -163,8 +162,7 @@ def _records_about(ctx: Ctx, response: Response) -> list[list[str]] | None:
         ids = _ids_in(orjson.loads(bytes(response.body)))
     except orjson.JSONDecodeError:
         return None
-    known = list(ctx.session.info.get(VISIBLE_RECORDS, ()))
-    known += [(key[0], key[1][-1]) for key in ctx.session.identity_map]
+    known = records_in_use(ctx) | {(key[0], key[1][-1]) for key in ctx.session.identity_map}
     tenant = set(_tenant_models().values())
     found = {
         (model.__table__.name, str(record_id))
@@ -180,8 +178,8 @@ async def _check_still_visible(ctx: Ctx, records: list[list[str]]) -> None:
     models = _tenant_models() if records else {}
     for table, record_id in records:
         model = models.get(table)
-        if model is not None:
-            await get_visible(ctx, model, uuid.UUID(record_id))
+        if model is not None and await find_visible(ctx, model, uuid.UUID(record_id)) is None:
+            raise NotFound()
 
 
 async def remember_response(request: Request, response: Response) -> None:

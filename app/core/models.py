@@ -63,6 +63,11 @@ class VersionedMixin:
         return {"version_id_col": cls.version}  # type: ignore[attr-defined]
 
 
+class RecordMixin(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin):
+    """What a CRM record is made of (a lead, an account, ...): tenant key, timestamps, soft
+    delete and version. The resource layer (app/core/records.py) works on these."""
+
+
 def tenant_fk(
     columns: list[str], table: str, *, name: str | None = None, use_alter: bool = False
 ) -> ForeignKeyConstraint:

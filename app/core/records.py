@@ -1,23 +1,425 @@
-"""Fetching one visible record, soft delete and restore: the same rules for every resource."""
+"""The resource layer: what every kind of CRM record (lead, account, contact, deal, activity,
+and each one the next steps add) does the same way, written once.
+
+A domain declares its records with one `Resource` (docs/decisions/0005-resource-layer.md) and
+keeps only its own rules; these operations take the declaration: `get`, `list_page`, `create`,
+`patch`, `soft_delete`, `restore`, `history`, `read`/`read_with_etag`. Every statement they build
+names the workspace (`workspace_id = :ws`, row locks included); RLS is the wall behind it.
+"""
 
 import uuid
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Generic, Protocol, TypeVar
 
-from sqlalchemy import Row, Select
+from fastapi import Response
+from pydantic import BaseModel
+from sqlalchemy import Column, ColumnElement, Select, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 
-from app.core.concurrency import check_if_match
+from app.core import sql
+from app.core.concurrency import check_if_match, set_etag
 from app.core.context import Actor, Ctx
 from app.core.errors import NotFound, SenError
-from app.core.history import VISIBLE_RECORDS, jsonable, mark_visible, record_change
-from app.core.models import utcnow
+from app.core.history import (
+    Changes,
+    History,
+    HistoryQuery,
+    RecordChange,
+    apply_changes,
+    history_of,
+    jsonable,
+    record_change,
+)
+from app.core.ids import new_id
+from app.core.models import RecordMixin, utcnow
+from app.core.pagination import (
+    CREATED_FILTERS,
+    FilterOn,
+    Filters,
+    ListQuery,
+    Rows,
+    apply_filters,
+    columns_of,
+    paginate,
+    sortable_fields,
+)
+from app.core.phones import to_e164
+from app.core.search import search_text
 
 T = TypeVar("T")
+M = TypeVar("M", bound=RecordMixin)
+R = TypeVar("R", bound=BaseModel)
 
 
-async def read_rows(ctx: Ctx, stmt: Select[Any]) -> list[Row[Any]]:
+class OwnerCheck(Protocol):
+    """Refuses an owner the actor may not give a record to (the users domain's rule)."""
+
+    async def __call__(self, ctx: Ctx, owner_id: uuid.UUID | None, /) -> None: ...
+
+
+class CustomFieldsCheck(Protocol):
+    """Validates custom field values sent for `resource` and merges them into `existing`
+    (the custom_fields domain's rule)."""
+
+    async def __call__(
+        self,
+        ctx: Ctx,
+        resource: str,
+        values: dict[str, Any],
+        /,
+        *,
+        existing: dict[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, eq=False)
+class Resource(Generic[M, R]):
+    """One kind of record, declared once in its domain package.
+
+    `query`'s `sort` (a `Sortable`) names the sortable columns; `filters` map its other
+    parameters to conditions (a `created_after`/`created_before` pair comes with every record).
+    `searched` columns are folded into `search_text` for `q=`. A table with `owner_id` is
+    owned: sales staff see only their team's records, and `owner_check` vets each new owner.
+    `present` shapes a record for reading when its read model holds more than its columns."""
+
+    model: type[M]
+    name: str  # the history's and custom fields' name for it: "lead"
+    read: type[R]
+    query: type[ListQuery]
+    not_found: type[NotFound]
+    filters: Filters = field(default_factory=dict)
+    searched: tuple[str, ...] = ()
+    history: tuple[str, ...] = ()  # the fields its `created` history entry keeps
+    owner_check: OwnerCheck | None = None
+    custom_fields: CustomFieldsCheck | None = None
+    present: Callable[[Ctx, M], Awaitable[R]] | None = None
+
+    def __post_init__(self) -> None:
+        if self.owned and self.owner_check is None:
+            raise TypeError(f"{self.name}: an owned resource needs an owner_check")
+        missing = set(self.sorts) - set(self.table.c.keys())  # fail at import, not per request
+        if missing:
+            raise TypeError(f"{self.name}: no column for sorts {sorted(missing)}")
+
+    @cached_property
+    def table(self) -> Table:
+        return self.model.__table__  # type: ignore[attr-defined, no-any-return]
+
+    @cached_property
+    def owned(self) -> bool:
+        return "owner_id" in self.table.c
+
+    @cached_property
+    def listed(self) -> list[Column[Any]]:
+        """The columns a list page selects: the read model's, in its order."""
+        return columns_of(self.table, self.read)
+
+    @cached_property
+    def sorts(self) -> dict[str, Column[Any]]:
+        return {name: self.table.c[name] for name in sortable_fields(self.query)}
+
+    @cached_property
+    def all_filters(self) -> Filters:
+        return {**CREATED_FILTERS, **self.filters}
+
+    @cached_property
+    def insert_statement(self) -> Any:
+        return _insert_with_history(self.table)
+
+
+@dataclass
+class Patched(Generic[M]):
+    """A record after a patch, and what changed (field -> old/new), for the caller's rules."""
+
+    record: M
+    changes: Changes
+
+
+def restrict_to_visible(stmt: Select[Any], table: Table, actor: Actor) -> Select[Any]:
+    """`stmt` narrowed to the rows of `table` the actor may see."""
+    condition = actor.sees_rows_of(table)
+    return stmt if condition is None else stmt.where(condition)
+
+
+async def find_visible(
+    ctx: Ctx,
+    model: type[T],
+    record_id: uuid.UUID,
+    *,
+    include_deleted: bool = False,
+    for_update: bool = False,
+    any_owner: bool = False,
+) -> T | None:
+    """The row of any tenant model by id if it is in this workspace, live (or
+    `include_deleted`) and the actor may see it (or `any_owner`); else None."""
+    obj = await ctx.session.get(
+        model,
+        (ctx.workspace_id, record_id),
+        with_for_update=for_update or None,
+        populate_existing=for_update,  # under a lock, the row as it is now
+    )
+    if (
+        obj is None
+        or (not include_deleted and getattr(obj, "deleted_at", None) is not None)
+        or (
+            not any_owner
+            and hasattr(obj, "owner_id")
+            and not ctx.actor.can_see_owner(obj.owner_id)
+        )
+    ):
+        return None
+    return obj
+
+
+async def get(
+    ctx: Ctx,
+    resource: Resource[M, R],
+    record_id: uuid.UUID,
+    *,
+    include_deleted: bool = False,
+    for_update: bool = False,
+    any_owner: bool = False,
+) -> M:
+    """The record if it is in this workspace and the actor may see it; else `not_found`.
+    `for_update` locks the row (writers queue, each checks If-Match against the version it
+    changes); a record this transaction made or read costs no query. `any_owner` skips the
+    visibility rule, for a domain rule that reaches past it (a won deal's account)."""
+    obj = await find_visible(
+        ctx,
+        resource.model,
+        record_id,
+        include_deleted=include_deleted,
+        for_update=for_update,
+        any_owner=any_owner,
+    )
+    if obj is None:
+        raise resource.not_found()
+    _in_use(ctx, resource, obj)
+    return obj
+
+
+RECORDS_IN_USE = "sen.records_in_use"
+
+
+def _in_use(ctx: Ctx, resource: Resource[M, R], obj: M) -> None:
+    """Note that this transaction read or made the record: an idempotent POST's stored answer
+    names the records it is about (app/core/idempotency.py), and the session's identity map
+    holds objects only weakly."""
+    ctx.session.info.setdefault(RECORDS_IN_USE, set()).add((resource.model, obj.id))
+
+
+def records_in_use(ctx: Ctx) -> set[tuple[type[Any], uuid.UUID]]:
+    """The (model, id) of every record this transaction read or made through this layer."""
+    return set(ctx.session.info.get(RECORDS_IN_USE, ()))
+
+
+async def list_page(
+    ctx: Ctx,
+    resource: Resource[M, R],
+    query: ListQuery,
+    *,
+    where: Iterable[ColumnElement[bool]] = (),
+) -> Rows[Any]:
+    """A page of the records the actor can see, filtered, searched, sorted, by cursor."""
+    stmt = restrict_to_visible(select(*resource.listed), resource.table, ctx.actor).where(*where)
+    stmt = apply_filters(
+        stmt, query, resource.all_filters, FilterOn(resource.table.c, ctx.workspace_id)
+    )
+    search_column = resource.table.c.search_text if resource.searched else None
+    return await paginate(
+        ctx, stmt, query, table=resource.table, sorts=resource.sorts, search_column=search_column
+    )
+
+
+async def fetch(ctx: Ctx, stmt: Select[Any]) -> list[Mapping[str, Any]]:
+    """Rows of a read-only select on the resource layer's fast path (app/core/sql.py), in the
+    request's transaction: for a domain's lists beside a page (a contact's account links)."""
+    return await sql.fetch(ctx, stmt)
+
+
+def _derived(resource: Resource[M, R], read: Callable[[str], Any]) -> dict[str, Any]:
+    """The columns a record derives from its own fields: `phone_e164` from `phone` as typed,
+    and `search_text`, the folded `searched` fields."""
+    derived: dict[str, Any] = {}
+    if "phone_e164" in resource.table.c:
+        derived["phone_e164"] = to_e164(read("phone"))
+    if resource.searched:
+        parts = (derived[n] if n in derived else read(n) for n in resource.searched)
+        derived["search_text"] = search_text(*parts)
+    return derived
+
+
+async def create(ctx: Ctx, resource: Resource[M, R], values: dict[str, Any]) -> M:
+    """A new record from `values` (the domain's rules already applied): its owner defaults to
+    the actor and is vetted, custom fields are validated, derived columns filled; stored with
+    its `created` history entry."""
+    values = dict(values)
+    if resource.owned:
+        values["owner_id"] = values.get("owner_id") or ctx.actor.user_id
+        await resource.owner_check(ctx, values["owner_id"])  # type: ignore[misc]
+    if resource.custom_fields is not None:
+        sent = values.get("custom_fields") or {}
+        values["custom_fields"] = await resource.custom_fields(ctx, resource.name, sent)
+    values.update(_derived(resource, values.get))
+    return await insert_record(ctx, resource, values)
+
+
+def _insert_with_history(table: Table) -> Any:
+    """The record's INSERT with its history row as a data-modifying CTE: one round trip, no
+    unit of work. Built once per table with bound parameters only, so each call just binds
+    values (building `.values(...)` per call costs a fifth of a create's CPU)."""
+    history = RecordChange.__table__
+    logged = (
+        insert(history)
+        .values({c.name: bindparam(f"history_{c.name}", type_=c.type) for c in history.c})
+        .cte("logged")
+    )
+    return (
+        insert(table)
+        .values({c.name: bindparam(c.name, type_=c.type) for c in table.c})
+        .add_cte(logged)
+    )
+
+
+def _with_column_defaults(ctx: Ctx, table: Table, values: dict[str, Any]) -> dict[str, Any]:
+    """Every column bound: the value given, else the column's Python default, else None; the
+    record is the context's workspace's, created and updated at the same instant."""
+    now = utcnow()
+    complete = {"workspace_id": ctx.workspace_id, "created_at": now, "updated_at": now, **values}
+    for column in table.c:
+        if column.name in complete:
+            continue
+        default: Any = column.default
+        if default is None:
+            complete[column.name] = None
+        else:
+            complete[column.name] = default.arg(None) if default.is_callable else default.arg
+    return complete
+
+
+async def insert_record(ctx: Ctx, resource: Resource[M, R], values: dict[str, Any]) -> M:
+    """INSERT the record and its history row in one statement, then put it into the session's
+    identity map as loaded (no SQL sent): `get` finds it, a change to it is an UPDATE."""
+    values = _with_column_defaults(ctx, resource.table, values)
+    changes = {f: {"old": None, "new": jsonable(values.get(f))} for f in resource.history}
+    params = {
+        **values,
+        "history_workspace_id": ctx.workspace_id,
+        "history_id": new_id(),
+        "history_resource": resource.name,
+        "history_record_id": values["id"],
+        "history_action": "created",
+        "history_actor_id": ctx.actor.user_id,
+        "history_at": utcnow(),
+        "history_changes": changes,
+    }
+    await sql.execute(ctx, resource.insert_statement, params)
+    obj = resource.model(**values)
+    make_transient_to_detached(obj)
+    ctx.session.add(obj)
+    _in_use(ctx, resource, obj)
+    return obj
+
+
+PatchRules = Callable[[M, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+async def patch(
+    ctx: Ctx,
+    resource: Resource[M, R],
+    record_id: uuid.UUID,
+    values: dict[str, Any],
+    *,
+    if_match: str | None,
+    rules: PatchRules[M] | None = None,
+) -> Patched[M]:
+    """Change the fields in `values` (a PATCH's fields sent): row lock, If-Match (412), the
+    domain's `rules` (which may refuse, or return the values to apply), then `apply_patch`."""
+    obj = await get(ctx, resource, record_id, for_update=True)
+    check_if_match(obj.version, if_match)
+    if rules is not None:
+        values = await rules(obj, values)
+    return Patched(obj, await apply_patch(ctx, resource, obj, values))
+
+
+async def apply_patch(
+    ctx: Ctx, resource: Resource[M, R], obj: M, values: dict[str, Any]
+) -> Changes:
+    """Apply `values` to a record this transaction holds: a new owner vetted, custom fields
+    merged, the fields that differ set in one history entry, derived columns refreshed."""
+    owner = values.get("owner_id")
+    if resource.owned and "owner_id" in values and owner != obj.owner_id:  # type: ignore[attr-defined]
+        await resource.owner_check(ctx, owner)  # type: ignore[misc]
+    if resource.custom_fields is not None and "custom_fields" in values:
+        values = dict(values)
+        values["custom_fields"] = await resource.custom_fields(
+            ctx,
+            resource.name,
+            values["custom_fields"],
+            existing=obj.custom_fields,  # type: ignore[attr-defined]
+        )
+    changes = apply_changes(ctx, resource.name, obj, values)
+    if changes:
+        for name, value in _derived(resource, lambda n: getattr(obj, n)).items():
+            setattr(obj, name, value)
+        await ctx.session.flush()
+    return changes
+
+
+async def soft_delete(
+    ctx: Ctx, resource: Resource[M, R], record_id: uuid.UUID, *, if_match: str | None
+) -> M:
+    """Hidden from lists (see `include_deleted`), kept with its history, restorable."""
+    obj = await get(ctx, resource, record_id, for_update=True)
+    check_if_match(obj.version, if_match)
+    obj.deleted_at = utcnow()
+    obj.updated_at = obj.deleted_at
+    change = {"deleted_at": {"old": None, "new": jsonable(obj.deleted_at)}}
+    record_change(ctx, resource.name, obj.id, "deleted", change)
+    await ctx.session.flush()
+    return obj
+
+
+async def restore(ctx: Ctx, resource: Resource[M, R], record_id: uuid.UUID) -> Patched[M]:
+    """Brings a soft-deleted record back; restoring a live one changes nothing."""
+    obj = await get(ctx, resource, record_id, include_deleted=True, for_update=True)
+    if obj.deleted_at is None:
+        return Patched(obj, {})
+    change = {"deleted_at": {"old": jsonable(obj.deleted_at), "new": None}}
+    obj.deleted_at = None
+    obj.updated_at = utcnow()
+    record_change(ctx, resource.name, obj.id, "restored", change)
+    await ctx.session.flush()
+    return Patched(obj, change)
+
+
+async def history(
+    ctx: Ctx, resource: Resource[M, R], record_id: uuid.UUID, query: HistoryQuery
+) -> History:
+    """A page of the record's changes, oldest first (deleted records have theirs too)."""
+    obj = await get(ctx, resource, record_id, include_deleted=True)
+    return await history_of(ctx, resource.name, obj.id, query)
+
+
+async def read(ctx: Ctx, resource: Resource[M, R], obj: M) -> R:
+    """The record as its read model shows it."""
+    if resource.present is not None:
+        return await resource.present(ctx, obj)
+    return resource.read.model_validate(obj)
+
+
+async def read_with_etag(ctx: Ctx, resource: Resource[M, R], obj: M, response: Response) -> R:
+    """The record as it reads, its version sent as `ETag` for a later `If-Match`."""
+    set_etag(response, obj.version)
+    return await read(ctx, resource, obj)
+
+
+async def read_rows(ctx: Ctx, stmt: Select[Any]) -> list[Any]:
     """Run a read-only Core select in the request's transaction: plain rows, no ORM identity
-    map. For look-ups on a hot path (a status, the custom field definitions) and lists."""
+    map. For look-ups on a hot path (a status, the custom field definitions)."""
     connection = await ctx.session.connection()
     return list((await connection.execute(stmt)).all())
 
@@ -30,71 +432,3 @@ async def flush_or_conflict(ctx: Ctx, conflict: SenError) -> None:
             await ctx.session.flush()
     except IntegrityError:
         raise conflict
-
-
-def restrict_to_visible(stmt: Select[Any], model: Any, actor: Actor) -> Select[Any]:
-    """Sales and managers see what they or their teams own (DESIGN §4)."""
-    if actor.visible_owner_ids is None:
-        return stmt
-    return stmt.where(model.__table__.c.owner_id.in_(actor.visible_owner_ids))
-
-
-async def get_visible(
-    ctx: Ctx,
-    model: type[T],
-    record_id: uuid.UUID,
-    *,
-    not_found: type[NotFound] = NotFound,
-    include_deleted: bool = False,
-    for_update: bool = False,
-) -> T:
-    """The record if it exists in this workspace and the actor may see it; else a 404."""
-    # Under a lock, read the row as it is now, even if this session loaded it before.
-    obj = await ctx.session.get(
-        model,
-        (ctx.workspace_id, record_id),
-        with_for_update=for_update or None,
-        populate_existing=for_update,
-    )
-    if (
-        obj is None
-        or (not include_deleted and getattr(obj, "deleted_at", None) is not None)
-        or (hasattr(obj, "owner_id") and not ctx.actor.can_see_owner(obj.owner_id))
-    ):
-        raise not_found()
-    return obj
-
-
-async def check_visible(
-    ctx: Ctx, model: Any, record_id: uuid.UUID, *, not_found: type[NotFound] = NotFound
-) -> None:
-    """`get_visible` when only the answer matters: a record this transaction already made or
-    checked costs no query (a conversion links records it has just created)."""
-    if (model, record_id) in ctx.session.info.get(VISIBLE_RECORDS, ()):
-        return
-    await get_visible(ctx, model, record_id, not_found=not_found)
-    mark_visible(ctx, model, record_id)
-
-
-def soft_delete(ctx: Ctx, resource: str, obj: Any, *, if_match: str | None) -> None:
-    check_if_match(obj.version, if_match)
-    obj.deleted_at = utcnow()
-    obj.updated_at = obj.deleted_at
-    record_change(
-        ctx,
-        resource,
-        obj.id,
-        "deleted",
-        {"deleted_at": {"old": None, "new": jsonable(obj.deleted_at)}},
-    )
-
-
-def restore(ctx: Ctx, resource: str, obj: Any) -> None:
-    if obj.deleted_at is None:
-        return
-    old = obj.deleted_at
-    obj.deleted_at = None
-    obj.updated_at = utcnow()
-    record_change(
-        ctx, resource, obj.id, "restored", {"deleted_at": {"old": jsonable(old), "new": None}}
-    )

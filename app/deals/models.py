@@ -18,10 +18,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import (
     Base,
-    SoftDeleteMixin,
+    RecordMixin,
     TenantMixin,
-    TimestampMixin,
-    VersionedMixin,
     tenant_fk,
     utcnow,
 )
@@ -29,7 +27,7 @@ from app.core.models import (
 _LIVE = text("deleted_at IS NULL")
 
 
-class Deal(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
+class Deal(RecordMixin, Base):
     """One sales opportunity moving through the stages of its pipeline until won or lost."""
 
     __tablename__ = "deals"

@@ -3,8 +3,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from app.core import records
 from app.core.auth import Member
-from app.core.concurrency import IfMatch, set_etag
+from app.core.concurrency import IfMatch
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
@@ -20,25 +21,24 @@ from app.deals.schemas import (
     StageHistory,
     StageHistoryQueryParams,
 )
+from app.deals.service import DEALS
 
 router = APIRouter(prefix="/deals", tags=["deals"], route_class=CommittingRoute)
 
+# The deals of an account are deals: their route lives here, under the accounts' path.
+accounts_router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=CommittingRoute)
+
 DealID = Annotated[uuid.UUID, Path(description="The deal's id.")]
+AccountID = Annotated[uuid.UUID, Path(description="The account's id.")]
 _READ_ERRORS = problems(401, 404, 422)
 _WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
-
-
-def _read(response: Response, deal: object) -> DealRead:
-    read = DealRead.model_validate(deal)
-    set_etag(response, read.version)
-    return read
 
 
 @router.get("", summary="List deals", response_model=Page[DealRead], responses=problems(401, 422))
 async def list_deals(ctx: Member, query: DealQueryParams) -> Response:
     """Deals you can see, newest first by default. Filters combine with AND; `q` ignores case
     and Vietnamese diacritics over the name."""
-    return (await service.list_deals(ctx, query)).response(DealRead)
+    return (await records.list_page(ctx, DEALS, query)).response(DealRead)
 
 
 @router.post(
@@ -50,13 +50,15 @@ async def list_deals(ctx: Member, query: DealQueryParams) -> Response:
 async def create_deal(body: DealCreate, ctx: Member, _: Idempotent, response: Response) -> DealRead:
     """In the default pipeline's first open stage unless told otherwise; the amount must fit
     its currency's minor units (no fractions of a đồng)."""
-    return _read(response, await service.create_deal(ctx, body))
+    deal = await service.create_deal(ctx, body)
+    return await records.read_with_etag(ctx, DEALS, deal, response)
 
 
 @router.get("/{deal_id}", summary="Get a deal", responses=_READ_ERRORS)
 async def get_deal(deal_id: DealID, ctx: Member, response: Response) -> DealRead:
     """The deal, with its version as `ETag` for a later `If-Match`."""
-    return _read(response, await service.get_deal(ctx, deal_id))
+    deal = await records.get(ctx, DEALS, deal_id)
+    return await records.read_with_etag(ctx, DEALS, deal, response)
 
 
 @router.patch("/{deal_id}", summary="Update a deal", responses=_WRITE_ERRORS)
@@ -65,7 +67,8 @@ async def update_deal(
 ) -> DealRead:
     """Only the fields you send change; `stage_id` moves the deal by the stage rules. Send
     `If-Match` to refuse a lost update (412)."""
-    return _read(response, await service.update_deal(ctx, deal_id, body, if_match=if_match))
+    deal = await service.update_deal(ctx, deal_id, body, if_match=if_match)
+    return await records.read_with_etag(ctx, DEALS, deal.record, response)
 
 
 @router.delete(
@@ -76,19 +79,20 @@ async def update_deal(
 )
 async def delete_deal(deal_id: DealID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the deal leaves lists (see `include_deleted`) and can be restored."""
-    await service.delete_deal(ctx, deal_id, if_match=if_match)
+    await records.soft_delete(ctx, DEALS, deal_id, if_match=if_match)
 
 
 @router.post("/{deal_id}/restore", summary="Restore a deleted deal", responses=_READ_ERRORS)
 async def restore_deal(deal_id: DealID, ctx: Member, response: Response) -> DealRead:
     """Brings a soft-deleted deal back; restoring a live deal changes nothing."""
-    return _read(response, await service.restore_deal(ctx, deal_id))
+    deal = await records.restore(ctx, DEALS, deal_id)
+    return await records.read_with_etag(ctx, DEALS, deal.record, response)
 
 
 @router.get("/{deal_id}/history", summary="A deal's change history", responses=_READ_ERRORS)
 async def get_deal_history(deal_id: DealID, ctx: Member, query: HistoryQueryParams) -> History:
     """Every change, oldest first, by cursor: who, when, which fields, old → new."""
-    return await service.deal_history(ctx, deal_id, query)
+    return await records.history(ctx, DEALS, deal_id, query)
 
 
 @router.post("/{deal_id}/stage", summary="Move a deal to a stage", responses=_WRITE_ERRORS)
@@ -102,7 +106,8 @@ async def move_deal_to_stage(
     """A stage of the deal's own pipeline (another pipeline's is a 422). A `won` or `lost`
     stage closes the deal (`closed_at`; lost needs `lost_reason`), an open one reopens it.
     The first won deal of a prospect makes the account a customer."""
-    return _read(response, await service.move_deal_to_stage(ctx, deal_id, body, if_match=if_match))
+    deal = await service.move_deal_to_stage(ctx, deal_id, body, if_match=if_match)
+    return await records.read_with_etag(ctx, DEALS, deal.record, response)
 
 
 @router.get("/{deal_id}/stage-history", summary="A deal's stage moves", responses=_READ_ERRORS)
@@ -112,3 +117,18 @@ async def get_deal_stage_history(
     """Oldest first, the creation (from no stage) included, with the time spent in the stage
     each move left; paged by `limit`/`cursor` like every list."""
     return await service.stage_history(ctx, deal_id, query)
+
+
+@accounts_router.get(
+    "/{account_id}/deals",
+    summary="An account's deals",
+    response_model=Page[DealRead],
+    responses=_READ_ERRORS,
+)
+async def list_account_deals(
+    account_id: AccountID, ctx: Member, query: DealQueryParams
+) -> Response:
+    """The account's deals that you can see, with the same filters, sort and pagination as
+    `GET /deals`."""
+    rows = await service.list_account_deals(ctx, account_id, query)
+    return rows.response(DealRead)

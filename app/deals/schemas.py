@@ -1,13 +1,13 @@
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field, StrictInt, StringConstraints
 
 from app.core.money import Amount, AmountOut, Currency
-from app.core.pagination import ListQuery, PageQuery
+from app.core.pagination import PageQuery, RecordListQuery, Sortable
 from app.core.schemas import (
     CustomFieldValues,
     InputModel,
@@ -16,7 +16,6 @@ from app.core.schemas import (
     ReadModel,
     Tag,
     Tags,
-    Timestamp,
 )
 
 
@@ -136,10 +135,8 @@ class DealRead(ReadModel):
     deleted_at: datetime | None
 
 
-class DealQuery(ListQuery):
-    sort: Literal[
-        "created_at", "-created_at", "updated_at", "-updated_at", "name", "-name",
-    ] = "-created_at"  # fmt: skip
+class DealQuery(RecordListQuery):
+    sort: Annotated[str, Sortable("created_at", "updated_at", "name")] = "-created_at"
     pipeline_id: uuid.UUID | None = None
     stage_id: list[uuid.UUID] | None = Field(None, description="Stages (repeat for several).")
     status: list[DealStatus] | None = Field(None, description="open, won, lost (repeat).")
@@ -151,8 +148,6 @@ class DealQuery(ListQuery):
     expected_close_after: date | None = Field(None, description="Expected to close on or after.")
     expected_close_before: date | None = Field(None, description="Expected to close before.")
     tag: list[Tag] | None = Field(None, description="Deals carrying every given tag.")
-    created_after: Timestamp | None = None
-    created_before: Timestamp | None = None
 
 
 DealQueryParams = Annotated[DealQuery, Query()]

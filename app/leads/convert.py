@@ -2,7 +2,7 @@
 deal, in the request's one transaction, and keeps links to what it became."""
 
 import uuid
-from types import SimpleNamespace
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -13,16 +13,16 @@ from app.accounts.schemas import AccountCreate, AccountRead
 from app.contacts import service as contacts_service
 from app.contacts.models import Contact
 from app.contacts.schemas import ContactCreate, ContactRead
-from app.core import sql
+from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, Unprocessable
-from app.core.history import jsonable, record_change
+from app.core.history import apply_changes
 from app.core.models import utcnow
 from app.core.pagination import columns_of
 from app.core.records import restrict_to_visible
 from app.deals import service as deals_service
+from app.deals.models import Deal
 from app.deals.schemas import DealCreate
-from app.leads import service as leads_service
 from app.leads import statuses
 from app.leads.models import Lead
 from app.leads.schemas import (
@@ -31,6 +31,7 @@ from app.leads.schemas import (
     ExistingRecord,
     StatusCategory,
 )
+from app.leads.service import LEADS
 
 _PREVIEW_LIMIT = 10
 
@@ -43,17 +44,27 @@ class LeadDisqualified(Conflict):
     code, title = "lead_disqualified", "A disqualified lead can't be converted: change its status"
 
 
+@dataclass(frozen=True)
+class ConvertedLead:
+    """What a conversion made of the lead, as this transaction holds them."""
+
+    lead: Lead
+    contact: Contact
+    account: Account | None
+    deal: Deal | None
+
+
 def _invalid(field: str, message: str) -> Unprocessable:
     return Unprocessable([{"field": field, "message": message}])
 
 
-async def _account(ctx: Ctx, lead: Lead, data: ConvertLead) -> Any:
+async def _account(ctx: Ctx, lead: Lead, data: ConvertLead) -> Account | None:
     """The existing account named, a new one, or none (explicit null; or no company)."""
     if "account" in data.model_fields_set and data.account is None:
         return None
     if isinstance(data.account, ExistingRecord):
         try:
-            return await accounts_service.get_account(ctx, data.account.id)
+            return await records.get(ctx, accounts_service.ACCOUNTS, data.account.id)
         except accounts_service.AccountNotFound:
             raise _invalid("account.id", "not an account you can see")
     given = data.account.model_dump(exclude_unset=True) if data.account else {}
@@ -68,17 +79,17 @@ async def _account(ctx: Ctx, lead: Lead, data: ConvertLead) -> Any:
     )
 
 
-async def _contact(ctx: Ctx, lead: Lead, data: ConvertLead, account: Any) -> Any:
+async def _contact(ctx: Ctx, lead: Lead, data: ConvertLead, account: Account | None) -> Contact:
     """The existing contact named (linked to the account too), or a new one made from the
     lead, linked to the account as its primary one."""
     if isinstance(data.contact, ExistingRecord):
         try:
-            contact = await contacts_service.get_contact(ctx, data.contact.id)
+            contact = await records.get(ctx, contacts_service.CONTACTS, data.contact.id)
         except contacts_service.ContactNotFound:
             raise _invalid("contact.id", "not a contact you can see")
         if account is not None:
             return await contacts_service.ensure_linked(ctx, contact.id, account.id)
-        return await contacts_service.read_contact(ctx, contact.id)
+        return contact
     given = data.contact.model_dump(exclude_unset=True) if data.contact else {}
     if "account_id" in given or "account_role" in given:
         raise _invalid("contact.account_id", "the contact is linked to `account`")
@@ -94,7 +105,9 @@ async def _contact(ctx: Ctx, lead: Lead, data: ConvertLead, account: Any) -> Any
     )
 
 
-async def _deal(ctx: Ctx, lead: Lead, data: ConvertLead, account: Any, contact: Any) -> Any:
+async def _deal(
+    ctx: Ctx, lead: Lead, data: ConvertLead, account: Account | None, contact: Contact
+) -> Deal | None:
     if data.deal is None:
         return None
     given = data.deal.model_dump(exclude_unset=True)
@@ -110,11 +123,11 @@ async def _deal(ctx: Ctx, lead: Lead, data: ConvertLead, account: Any, contact: 
     )
 
 
-async def convert_lead(ctx: Ctx, lead_id: uuid.UUID, data: ConvertLead) -> SimpleNamespace:
+async def convert_lead(ctx: Ctx, lead_id: uuid.UUID, data: ConvertLead) -> ConvertedLead:
     """Turn a lead into a contact, an account (new or existing) and optionally a deal, all or
     nothing; the lead becomes `converted` and read-only, and remembers what it became."""
     # The row lock makes racing conversions queue: the first converts, the others see it.
-    lead = await leads_service.get_lead(ctx, lead_id, for_update=True)
+    lead = await records.get(ctx, LEADS, lead_id, for_update=True)
     if lead.converted_at is not None:
         raise LeadAlreadyConverted()
     category = (await statuses.status_by_key(ctx, lead.status)).category
@@ -123,9 +136,6 @@ async def convert_lead(ctx: Ctx, lead_id: uuid.UUID, data: ConvertLead) -> Simpl
     account = await _account(ctx, lead, data)
     contact = await _contact(ctx, lead, data, account)
     deal = await _deal(ctx, lead, data, account, contact)
-    if deal is not None and account is not None and deal.status == "won":
-        # A won deal made the prospect a customer: answer with the account as it is now.
-        account = await ctx.session.get(Account, (ctx.workspace_id, account.id))
     converted = {
         "status": await statuses.converted_key(ctx),
         "converted_account_id": account.id if account is not None else None,
@@ -133,16 +143,9 @@ async def convert_lead(ctx: Ctx, lead_id: uuid.UUID, data: ConvertLead) -> Simpl
         "converted_deal_id": deal.id if deal is not None else None,
         "converted_at": utcnow(),
     }
-    changes = {
-        field: {"old": jsonable(getattr(lead, field)), "new": jsonable(value)}
-        for field, value in converted.items()
-    }
-    for field, value in converted.items():
-        setattr(lead, field, value)
-    lead.updated_at = converted["converted_at"]
-    record_change(ctx, leads_service.RESOURCE, lead.id, "converted", changes)
+    apply_changes(ctx, LEADS.name, lead, converted, action="converted")
     await ctx.session.flush()
-    return SimpleNamespace(lead=lead, account=account, contact=contact, deal=deal)
+    return ConvertedLead(lead=lead, contact=contact, account=account, deal=deal)
 
 
 async def preview_conversion(
@@ -150,7 +153,7 @@ async def preview_conversion(
 ) -> ConversionPreview:
     """Existing accounts and contacts the actor can see that look like the lead: the same
     email or phone (accounts also the company name, or the tax code given)."""
-    lead = await leads_service.get_lead(ctx, lead_id)
+    lead = await records.get(ctx, LEADS, lead_id)
     account_matches = _matching(Account, lead)
     if lead.company_name:
         account_matches.append(func.lower(Account.name) == lead.company_name.lower())
@@ -181,8 +184,8 @@ async def _visible_matches(
         return []
     stmt = (
         select(*columns_of(model.__table__, read_model))
-        .where(model.deleted_at.is_(None), or_(*conditions))
+        .where(model.workspace_id == ctx.workspace_id, model.deleted_at.is_(None), or_(*conditions))
         .order_by(model.created_at.desc(), model.id.desc())
         .limit(_PREVIEW_LIMIT)
     )
-    return await sql.fetch(ctx, restrict_to_visible(stmt, model, ctx.actor))
+    return await records.fetch(ctx, restrict_to_visible(stmt, model.__table__, ctx.actor))

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import (
     Base,
-    SoftDeleteMixin,
+    RecordMixin,
     TenantMixin,
     TimestampMixin,
     VersionedMixin,
@@ -45,7 +45,7 @@ class LeadStatus(TenantMixin, TimestampMixin, VersionedMixin, Base):
         return {"vi": self.label_vi, "en": self.label_en}
 
 
-class Lead(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Base):
+class Lead(RecordMixin, Base):
     __tablename__ = "leads"
     __table_args__ = (
         tenant_fk(["owner_id"], "users"),

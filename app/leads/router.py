@@ -4,7 +4,8 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.accounts.schemas import AccountRead, TaxCode
-from app.contacts.schemas import ContactRead
+from app.contacts.service import CONTACTS
+from app.core import records
 from app.core.auth import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
@@ -28,6 +29,7 @@ from app.leads.schemas import (
     LeadStatusUpdate,
     LeadUpdate,
 )
+from app.leads.service import LEADS
 
 router = APIRouter(prefix="/leads", tags=["leads"], route_class=CommittingRoute)
 statuses_router = APIRouter(
@@ -44,7 +46,7 @@ _WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 async def list_leads(ctx: Member, query: LeadQueryParams) -> Response:
     """Leads you can see, newest first by default. Filters combine with AND; `q` ignores case
     and Vietnamese diacritics over name, company, email and phone."""
-    return (await service.list_leads(ctx, query)).response(LeadRead)
+    return (await records.list_page(ctx, LEADS, query)).response(LeadRead)
 
 
 @router.post(
@@ -56,16 +58,15 @@ async def list_leads(ctx: Member, query: LeadQueryParams) -> Response:
 async def create_lead(body: LeadCreate, ctx: Member, _: Idempotent, response: Response) -> LeadRead:
     """Owner defaults to you and status to `new`; `phone_e164` is derived from `phone`."""
     lead = await service.create_lead(ctx, body)
-    set_etag(response, lead.version)
-    return LeadRead.model_validate(lead)
+    return await records.read_with_etag(ctx, LEADS, lead, response)
 
 
 @router.get("/{lead_id}", summary="Get a lead", responses=_READ_ERRORS)
 async def get_lead(lead_id: LeadID, ctx: Member, response: Response) -> LeadRead:
     """The lead, with its version as `ETag` for a later `If-Match`."""
-    lead = await service.get_lead(ctx, lead_id)
-    set_etag(response, lead.version)
-    return LeadRead.model_validate(lead)
+    return await records.read_with_etag(
+        ctx, LEADS, await records.get(ctx, LEADS, lead_id), response
+    )
 
 
 @router.patch("/{lead_id}", summary="Update a lead", responses=_WRITE_ERRORS)
@@ -74,8 +75,7 @@ async def update_lead(
 ) -> LeadRead:
     """Only the fields you send change. Send `If-Match` to refuse a lost update (412)."""
     lead = await service.update_lead(ctx, lead_id, body, if_match=if_match)
-    set_etag(response, lead.version)
-    return LeadRead.model_validate(lead)
+    return await records.read_with_etag(ctx, LEADS, lead.record, response)
 
 
 @router.delete(
@@ -86,21 +86,20 @@ async def update_lead(
 )
 async def delete_lead(lead_id: LeadID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the lead leaves lists (see `include_deleted`) and can be restored."""
-    await service.delete_lead(ctx, lead_id, if_match=if_match)
+    await records.soft_delete(ctx, LEADS, lead_id, if_match=if_match)
 
 
 @router.post("/{lead_id}/restore", summary="Restore a deleted lead", responses=_READ_ERRORS)
 async def restore_lead(lead_id: LeadID, ctx: Member, response: Response) -> LeadRead:
     """Brings a soft-deleted lead back; restoring a live lead changes nothing."""
-    lead = await service.restore_lead(ctx, lead_id)
-    set_etag(response, lead.version)
-    return LeadRead.model_validate(lead)
+    lead = await records.restore(ctx, LEADS, lead_id)
+    return await records.read_with_etag(ctx, LEADS, lead.record, response)
 
 
 @router.get("/{lead_id}/history", summary="A lead's change history", responses=_READ_ERRORS)
 async def get_lead_history(lead_id: LeadID, ctx: Member, query: HistoryQueryParams) -> History:
     """Every change, oldest first, by cursor: who, when, which fields, old → new."""
-    return await service.lead_history(ctx, lead_id, query)
+    return await records.history(ctx, LEADS, lead_id, query)
 
 
 @router.post(
@@ -118,9 +117,9 @@ async def convert_lead(
 ) -> Conversion:
     done = await convert.convert_lead(ctx, lead_id, body or ConvertLead())
     return Conversion(
-        lead=LeadRead.model_validate(done.lead),
+        lead=await records.read(ctx, LEADS, done.lead),
         account=AccountRead.model_validate(done.account) if done.account else None,
-        contact=ContactRead.model_validate(done.contact),
+        contact=await records.read(ctx, CONTACTS, done.contact),
         deal=DealRead.model_validate(done.deal) if done.deal else None,
     )
 

@@ -1,7 +1,7 @@
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Query
 from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
 from app.accounts.schemas import AccountCreate, AccountRead
 from app.contacts.schemas import ContactCreate, ContactRead
 from app.core.money import Currency
-from app.core.pagination import ListQuery
+from app.core.pagination import RecordListQuery, Sortable
 from app.core.schemas import (
     Area,
     CustomFieldValues,
@@ -22,7 +22,6 @@ from app.core.schemas import (
     ShortText,
     Tag,
     Tags,
-    Timestamp,
     Title,
 )
 from app.deals.schemas import AmountIn, DealRead
@@ -188,19 +187,14 @@ class LeadRead(ReadModel):
     )
 
 
-class LeadQuery(ListQuery):
-    sort: Literal[
-        "created_at", "-created_at", "updated_at", "-updated_at", "full_name", "-full_name",
-        "score", "-score",
-    ] = "-created_at"  # fmt: skip
+class LeadQuery(RecordListQuery):
+    sort: Annotated[str, Sortable("created_at", "updated_at", "full_name", "score")] = "-created_at"
     status: list[StatusKey] | None = Field(None, description="Status keys (repeat for several).")
     status_category: StatusCategory | None = None
     source: list[LeadSource] | None = None
     owner_id: uuid.UUID | None = None
     qualification: Qualification | None = None
     tag: list[Tag] | None = Field(None, description="Leads carrying every given tag.")
-    created_after: Timestamp | None = None
-    created_before: Timestamp | None = None
 
 
 LeadQueryParams = Annotated[LeadQuery, Query()]

@@ -7,7 +7,7 @@ from sqlalchemy import Select, func, literal, select, union_all
 
 from app.accounts.models import Account
 from app.contacts.models import Contact
-from app.core import sql
+from app.core import records
 from app.core.context import Ctx
 from app.core.heavy import heavy_query
 from app.core.records import restrict_to_visible
@@ -49,7 +49,7 @@ def search_statement(ctx: Ctx, query: SearchQuery) -> Select[Any] | None:
                 ).where(
                     model.workspace_id == ctx.workspace_id, condition, model.deleted_at.is_(None)
                 ),
-                model,
+                model.__table__,
                 ctx.actor,
             )
             .limit(CANDIDATES)
@@ -78,7 +78,7 @@ async def search(ctx: Ctx, query: SearchQuery) -> SearchResults:
     rows = []
     if statement is not None:
         async with heavy_query(ctx):
-            rows = await sql.fetch(ctx, statement)
+            rows = await records.fetch(ctx, statement)
     return SearchResults(
         data=[
             SearchHit(type=r["type"], id=r["id"], title=r["title"], subtitle=r["subtitle"])

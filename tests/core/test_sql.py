@@ -1,5 +1,7 @@
 """Statements sent straight to the driver (app/core/sql.py) behave as through SQLAlchemy."""
 
+from dataclasses import replace
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -8,9 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import sql
 from app.core.context import Actor, Ctx, Role
 from app.core.db import enter_workspace
-from app.core.history import RecordChange, insert_with_history
+from app.core.history import RecordChange
 from app.core.ids import new_id
+from app.core.records import insert_record
 from app.leads.models import Lead
+from app.leads.service import LEADS
 from tests.conftest import World
 
 
@@ -42,9 +46,12 @@ async def test_an_insert_and_its_history_land_with_json_and_arrays_intact(
     ctx = await _ctx(session, world)
     values = _lead(world)
 
-    await insert_with_history(ctx, Lead, values, resource="lead", fields=["full_name", "tags"])
+    await insert_record(ctx, replace(LEADS, history=("full_name", "tags")), values)
 
-    stored = await session.get(Lead, (world.owner.workspace_id, values["id"]))
+    # Read back from the database, not the identity map the insert put it in.
+    stored = await session.get(
+        Lead, (world.owner.workspace_id, values["id"]), populate_existing=True
+    )
     assert stored is not None
     assert stored.custom_fields == {"hạng": "vàng"}
     assert stored.tags == ["vip"]
@@ -65,7 +72,7 @@ async def test_a_unique_violation_is_the_integrity_error_the_409_handler_knows(
 ) -> None:
     ctx = await _ctx(session, world)
     values = _lead(world)
-    await insert_with_history(ctx, Lead, values, resource="lead", fields=[])
+    await insert_record(ctx, LEADS, values)
 
     with pytest.raises(IntegrityError):
-        await insert_with_history(ctx, Lead, dict(values), resource="lead", fields=[])
+        await insert_record(ctx, LEADS, dict(values))
