@@ -165,9 +165,7 @@ async def find_visible(
         obj is None
         or (not include_deleted and getattr(obj, "deleted_at", None) is not None)
         or (
-            not any_owner
-            and hasattr(obj, "owner_id")
-            and not ctx.actor.can_see_owner(obj.owner_id)
+            not any_owner and hasattr(obj, "owner_id") and not ctx.actor.can_see_owner(obj.owner_id)
         )
     ):
         return None
