@@ -27,8 +27,6 @@ from app.core.settings import Settings
 from app.main import create_app
 from tests.conftest import PASSWORD
 
-pytestmark = pytest.mark.committing
-
 
 def _serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
     with socket.socket() as probe:
