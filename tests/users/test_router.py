@@ -5,6 +5,7 @@ import pytest
 
 from app.core.settings import get_settings
 from tests.conftest import PASSWORD, Member, World
+from tests.factories import make_api_key, make_lead
 
 LEADS = "/api/v1/leads"
 
@@ -72,10 +73,6 @@ class TestManagingUsers:
 
 
 class TestVisibility:
-    async def _lead_of(self, client: httpx.AsyncClient, member: Member) -> str:
-        response = await client.post(LEADS, json={"full_name": "Khách"}, headers=member.headers)
-        return response.json()["id"]
-
     async def _visible(self, client: httpx.AsyncClient, member: Member) -> set[str]:
         page = await client.get(LEADS, params={"limit": 200}, headers=member.headers)
         return {lead["id"] for lead in page.json()["data"]}
@@ -83,9 +80,9 @@ class TestVisibility:
     async def test_sales_see_their_own_and_their_teams_records_only(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        mine = await self._lead_of(client, world.sales)
-        teammates = await self._lead_of(client, world.teammate)
-        outsiders = await self._lead_of(client, world.outsider)
+        mine = (await make_lead(client, world.sales.headers))["id"]
+        teammates = (await make_lead(client, world.teammate.headers))["id"]
+        outsiders = (await make_lead(client, world.outsider.headers))["id"]
 
         visible = await self._visible(client, world.sales)
 
@@ -101,8 +98,8 @@ class TestVisibility:
     async def test_managers_see_the_teams_they_manage(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        north = await self._lead_of(client, world.sales)
-        south = await self._lead_of(client, world.outsider)
+        north = (await make_lead(client, world.sales.headers))["id"]
+        south = (await make_lead(client, world.outsider.headers))["id"]
 
         visible = await self._visible(client, world.manager)
 
@@ -112,8 +109,8 @@ class TestVisibility:
     async def test_admins_see_everything_in_the_workspace(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        north = await self._lead_of(client, world.sales)
-        south = await self._lead_of(client, world.outsider)
+        north = (await make_lead(client, world.sales.headers))["id"]
+        south = (await make_lead(client, world.outsider.headers))["id"]
 
         assert {north, south} <= await self._visible(client, world.admin)
 
@@ -152,7 +149,7 @@ class TestCollectionsArePaged:
         self, client: httpx.AsyncClient, world: World
     ) -> None:
         for name in ("Key A", "Key B", "Key C"):
-            await client.post("/api/v1/api-keys", json={"name": name}, headers=world.admin.headers)
+            await make_api_key(client, world.admin.headers, name=name)
 
         teams = await client.get("/api/v1/teams", params={"limit": 1}, headers=world.sales.headers)
         keys = await client.get(
