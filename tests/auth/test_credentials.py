@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.settings import get_settings
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, sign_up
 from tests.factories import bearer, log_in, make_api_key, make_member
 
 NEW_PASSWORD = "mật-khẩu-mới-dài-789"
@@ -106,6 +106,17 @@ class TestApiKeysMintNothing:
         assert invited.json()["role"] == "sales"
         assert invited.json()["has_password"] is False
         assert login.status_code == 401
+
+    async def test_an_api_key_cannot_mint_another(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        made = await make_api_key(client, world.sales.headers, name="k")
+        key_headers = bearer(made["key"])
+
+        response = await client.post("/api/v1/api-keys", json={"name": "k2"}, headers=key_headers)
+
+        assert response.status_code == 403
+        assert response.json()["code"] == "api_key_not_allowed"
 
     async def test_a_signed_in_owner_can_still_do_all_of_it(
         self, client: httpx.AsyncClient, world: World
@@ -268,6 +279,28 @@ class TestRevocation:
             "jwt": 200, "api_key": 401, "calendar": 401,
         }  # fmt: skip
         assert (await client.get("/api/v1/me", headers=on_phone)).status_code == 401
+
+    async def test_a_new_password_set_on_your_own_user_keeps_only_the_token_you_used(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        account = await sign_up(client, "Mat Khau")
+        on_laptop = await log_in(client, account["email"])
+        changed = await client.patch(
+            f"/api/v1/users/{account['user_id']}",
+            json={"password": "mat-khau-moi-456"},
+            headers=account["headers"],
+        )
+        other_token = await client.get("/api/v1/me", headers=on_laptop)
+        own_token = await client.get("/api/v1/me", headers=account["headers"])
+        login = await client.post(
+            "/api/v1/auth/token",
+            data={"username": account["email"], "password": "mat-khau-moi-456"},
+        )
+
+        assert changed.status_code == 200
+        assert other_token.status_code == 401
+        assert own_token.status_code == 200  # the one that made the change
+        assert login.status_code == 200
 
 
 def _signed(claims: dict[str, Any]) -> dict[str, str]:

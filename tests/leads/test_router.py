@@ -1,11 +1,20 @@
 """Leads through the HTTP API, as a frontend uses them."""
 
+import asyncio
+import base64
+import json
+
 import httpx
 
-from tests.conftest import World
+from tests.conftest import World, sign_up
 from tests.factories import make_lead
 
 LEADS = "/api/v1/leads"
+
+
+def _cursor(*parts: object) -> str:
+    """A cursor as the API encodes one: well formed, whatever its values."""
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
 
 
 class TestCreateLead:
@@ -120,6 +129,31 @@ class TestListLeads:
         assert response.status_code == 422
         assert response.json()["errors"][0]["field"] == "cursor"
 
+    async def test_a_well_formed_cursor_whose_values_do_not_fit_its_sort_is_422(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        crafted = [
+            ("-created_at", _cursor("-created_at", "2026-11-23T00:00:00+00:00", 1)),
+            ("score", _cursor("score", 99999, "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f")),
+            ("full_name", _cursor("full_name", "\u0000", "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f")),
+        ]
+        for sort, cursor in crafted:
+            response = await client.get(
+                LEADS, params={"sort": sort, "cursor": cursor}, headers=world.sales.headers
+            )
+            assert response.status_code == 422, (sort, response.text)
+
+    async def test_a_date_time_outside_what_can_be_stored_is_422(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        response = await client.get(
+            LEADS,
+            params={"created_after": "0001-01-01T00:00:00+01:00"},
+            headers=world.sales.headers,
+        )
+
+        assert response.status_code == 422
+
     async def test_filters_combine_with_and(self, client: httpx.AsyncClient, world: World) -> None:
         hot_fb = await make_lead(client, world.sales.headers, status="hot", source="facebook")
         await make_lead(client, world.sales.headers, status="hot", source="zalo")
@@ -225,6 +259,20 @@ class TestUpdateLead:
         )
 
         assert response.status_code == 200
+
+    async def test_two_racing_patches_with_the_same_if_match_one_wins_one_is_412(
+        self, committing_client: httpx.AsyncClient
+    ) -> None:
+        account = await sign_up(committing_client, "committing-race")
+        lead = await make_lead(committing_client, account["headers"], full_name="Đua")
+        url = f"{LEADS}/{lead['id']}"
+        headers = {**account["headers"], "If-Match": '"1"'}
+
+        results = await asyncio.gather(
+            *(committing_client.patch(url, json={"score": n}, headers=headers) for n in (1, 2))
+        )
+
+        assert sorted(r.status_code for r in results) == [200, 412]
 
     async def test_null_for_a_required_field_is_422(
         self, client: httpx.AsyncClient, world: World

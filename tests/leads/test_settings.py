@@ -186,3 +186,27 @@ class TestCustomFields:
 
         assert again.status_code == 409
         assert no_options.status_code == 422
+
+    async def test_a_number_too_big_for_a_client_to_hold_is_422(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        await make_custom_field(client, world.admin.headers, key="big", label="Big", type="number")
+
+        response = await client.post(
+            "/api/v1/leads",
+            json={"full_name": "A", "custom_fields": {"big": 10**20}},
+            headers=world.sales.headers,
+        )
+
+        assert response.status_code == 422
+
+    async def test_null_for_a_required_setting_of_a_field_is_422(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        made = await make_custom_field(client, world.admin.headers, key="n", label="N", type="text")
+
+        response = await client.patch(
+            f"{FIELDS}/{made['id']}", json={"label": None}, headers=world.admin.headers
+        )
+
+        assert response.status_code == 422

@@ -72,6 +72,28 @@ class TestManagingUsers:
         assert response.status_code == 409
 
 
+class TestOwnersAreProtected:
+    async def test_an_admin_cannot_change_an_owners_password_or_lock_them_out(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        url = f"/api/v1/users/{world.owner.user_id}"
+        for body in ({"password": "chiem-quyen-123"}, {"is_active": False}, {"email": "x@a.vn"}):
+            response = await client.patch(url, json=body, headers=world.admin.headers)
+            assert response.status_code == 403, body
+
+    async def test_the_last_owner_cannot_stop_being_one(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        response = await client.patch(
+            f"/api/v1/users/{world.owner.user_id}",
+            json={"role": "sales"},
+            headers=world.owner.headers,
+        )
+
+        assert response.status_code == 409
+        assert response.json()["code"] == "last_owner"
+
+
 class TestVisibility:
     async def _visible(self, client: httpx.AsyncClient, member: Member) -> set[str]:
         page = await client.get(LEADS, params={"limit": 200}, headers=member.headers)
