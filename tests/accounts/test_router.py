@@ -4,15 +4,9 @@ import httpx
 import pytest
 
 from tests.conftest import World
+from tests.factories import make_account, make_custom_field
 
 ACCOUNTS = "/api/v1/accounts"
-
-
-async def create(http: httpx.AsyncClient, headers: dict[str, str], **fields: object) -> dict:
-    body = {"name": "Công ty TNHH Minh Phát", **fields}
-    response = await http.post(ACCOUNTS, json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 async def patch(
@@ -25,7 +19,7 @@ class TestCreateAccount:
     async def test_defaults_owner_and_type_and_normalises_phone(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        account = await create(client, world.sales.headers, phone="028 3823 4567")
+        account = await make_account(client, world.sales.headers, phone="028 3823 4567")
 
         assert account["owner_id"] == str(world.sales.user_id)
         assert account["type"] == "prospect"
@@ -37,7 +31,7 @@ class TestCreateAccount:
     async def test_takes_an_enterprise_or_branch_tax_code(
         self, client: httpx.AsyncClient, world: World, tax_code: str
     ) -> None:
-        account = await create(client, world.sales.headers, tax_code=tax_code)
+        account = await make_account(client, world.sales.headers, tax_code=tax_code)
 
         assert account["tax_code"] == tax_code
 
@@ -67,14 +61,12 @@ class TestCreateAccount:
     async def test_custom_fields_declared_for_accounts_are_checked(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        await client.post(
-            "/api/v1/custom-fields",
-            json={"resource": "account", "key": "von_dieu_le", "label": "Vốn điều lệ",
-                  "type": "number"},
-            headers=world.admin.headers,
+        await make_custom_field(
+            client, world.admin.headers, resource="account", key="von_dieu_le",
+            label="Vốn điều lệ", type="number",
         )  # fmt: skip
 
-        good = await create(client, world.sales.headers, custom_fields={"von_dieu_le": 5e9})
+        good = await make_account(client, world.sales.headers, custom_fields={"von_dieu_le": 5e9})
         bad = await client.post(
             ACCOUNTS,
             json={"name": "A", "custom_fields": {"von_dieu_le": "năm tỷ"}},
@@ -90,9 +82,11 @@ class TestListAccounts:
     async def test_q_ignores_case_and_diacritics_and_finds_by_tax_code(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        dong_a = await create(client, world.sales.headers, name="Công ty Cổ phần Đông Á")
-        taxed = await create(client, world.sales.headers, name="Hòa Bình", tax_code="0101234567")
-        await create(client, world.sales.headers, name="Thành Công")
+        dong_a = await make_account(client, world.sales.headers, name="Công ty Cổ phần Đông Á")
+        taxed = await make_account(
+            client, world.sales.headers, name="Hòa Bình", tax_code="0101234567"
+        )
+        await make_account(client, world.sales.headers, name="Thành Công")
 
         async def search(q: str) -> list[str]:
             page = await client.get(ACCOUNTS, params={"q": q}, headers=world.sales.headers)
@@ -104,9 +98,15 @@ class TestListAccounts:
     async def test_filters_by_type_and_tag_and_sorts_by_name(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        b = await create(client, world.sales.headers, name="Bảo Long", type="partner", tags=["hn"])
-        a = await create(client, world.sales.headers, name="An Phú", type="supplier", tags=["hn"])
-        await create(client, world.sales.headers, name="Cát Tường", type="partner", tags=["hcm"])
+        b = await make_account(
+            client, world.sales.headers, name="Bảo Long", type="partner", tags=["hn"]
+        )
+        a = await make_account(
+            client, world.sales.headers, name="An Phú", type="supplier", tags=["hn"]
+        )
+        await make_account(
+            client, world.sales.headers, name="Cát Tường", type="partner", tags=["hcm"]
+        )
 
         page = await client.get(
             ACCOUNTS,
@@ -119,8 +119,8 @@ class TestListAccounts:
     async def test_a_sales_user_sees_their_teams_accounts_only(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        mine = await create(client, world.teammate.headers, name="Đội Bắc")
-        theirs = await create(client, world.outsider.headers, name="Đội Nam")
+        mine = await make_account(client, world.teammate.headers, name="Đội Bắc")
+        theirs = await make_account(client, world.outsider.headers, name="Đội Nam")
 
         page = await client.get(ACCOUNTS, headers=world.sales.headers)
         alone = await client.get(f"{ACCOUNTS}/{theirs['id']}", headers=world.sales.headers)
@@ -135,12 +135,12 @@ class TestHierarchy:
     async def test_subsidiaries_list_under_their_parent(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        group = await create(client, world.sales.headers, name="Tập đoàn Minh Phát")
-        branch = await create(
+        group = await make_account(client, world.sales.headers, name="Tập đoàn Minh Phát")
+        branch = await make_account(
             client, world.sales.headers, name="Chi nhánh Đà Nẵng", parent_id=group["id"],
             tax_code="0312345678-002",
         )  # fmt: skip
-        await create(client, world.sales.headers, name="Độc lập")
+        await make_account(client, world.sales.headers, name="Độc lập")
 
         page = await client.get(
             ACCOUNTS, params={"parent_id": group["id"]}, headers=world.sales.headers
@@ -151,9 +151,11 @@ class TestHierarchy:
     async def test_a_parent_that_would_close_a_loop_is_409_and_changes_nothing(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        top = await create(client, world.sales.headers, name="Mẹ")
-        middle = await create(client, world.sales.headers, name="Con", parent_id=top["id"])
-        bottom = await create(client, world.sales.headers, name="Cháu", parent_id=middle["id"])
+        top = await make_account(client, world.sales.headers, name="Mẹ")
+        middle = await make_account(client, world.sales.headers, name="Con", parent_id=top["id"])
+        bottom = await make_account(
+            client, world.sales.headers, name="Cháu", parent_id=middle["id"]
+        )
 
         loop = await patch(client, top["id"], world.sales.headers, parent_id=bottom["id"])
         itself = await patch(client, top["id"], world.sales.headers, parent_id=top["id"])
@@ -168,9 +170,9 @@ class TestHierarchy:
     async def test_moving_a_branch_under_a_sibling_is_allowed(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        top = await create(client, world.sales.headers, name="Mẹ")
-        left = await create(client, world.sales.headers, name="Trái", parent_id=top["id"])
-        right = await create(client, world.sales.headers, name="Phải", parent_id=top["id"])
+        top = await make_account(client, world.sales.headers, name="Mẹ")
+        left = await make_account(client, world.sales.headers, name="Trái", parent_id=top["id"])
+        right = await make_account(client, world.sales.headers, name="Phải", parent_id=top["id"])
 
         moved = await patch(client, right["id"], world.sales.headers, parent_id=left["id"])
 
@@ -180,8 +182,8 @@ class TestHierarchy:
     async def test_a_parent_you_cannot_see_is_422_and_nothing_is_stored(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        other_team = await create(client, world.outsider.headers, name="Đội Nam")
-        other_workspace = await create(client, world.other_owner.headers, name="Đối thủ")
+        other_team = await make_account(client, world.outsider.headers, name="Đội Nam")
+        other_workspace = await make_account(client, world.other_owner.headers, name="Đối thủ")
 
         for parent in (other_team, other_workspace):
             response = await client.post(
@@ -199,7 +201,9 @@ class TestChangeDeleteRestore:
     async def test_only_sent_fields_change_and_history_keeps_old_and_new(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        account = await create(client, world.sales.headers, industry="Ô tô", phone="0912345678")
+        account = await make_account(
+            client, world.sales.headers, industry="Ô tô", phone="0912345678"
+        )
 
         changed = await patch(
             client, account["id"], world.sales.headers, type="customer", phone="0987 654 321"
@@ -218,7 +222,7 @@ class TestChangeDeleteRestore:
         assert entries[1]["actor_id"] == str(world.sales.user_id)
 
     async def test_stale_if_match_is_412(self, client: httpx.AsyncClient, world: World) -> None:
-        account = await create(client, world.sales.headers)
+        account = await make_account(client, world.sales.headers)
         await patch(client, account["id"], world.sales.headers, industry="Xây dựng")
 
         stale = await client.patch(
@@ -232,7 +236,7 @@ class TestChangeDeleteRestore:
     async def test_deleted_account_leaves_lists_and_comes_back(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        account = await create(client, world.sales.headers, name="Tạm ngưng")
+        account = await make_account(client, world.sales.headers, name="Tạm ngưng")
         url = f"{ACCOUNTS}/{account['id']}"
 
         deleted = await client.delete(url, headers=world.sales.headers)

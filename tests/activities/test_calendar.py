@@ -3,31 +3,25 @@
 import httpx
 
 from tests.conftest import World
+from tests.factories import bearer, make_activity, make_api_key
 
-
-async def plan(
-    http: httpx.AsyncClient, headers: dict[str, str], due_at: str, **fields: object
-) -> dict:
-    lead = await http.post("/api/v1/leads", json={"full_name": "Đỗ Hùng"}, headers=headers)
-    body = {"type": "meeting", "subject": "Gặp anh Hùng", "related_type": "lead",
-            "related_id": lead.json()["id"], "due_at": due_at, **fields}  # fmt: skip
-    response = await http.post("/api/v1/activities", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
+MEETING = {"type": "meeting", "subject": "Gặp anh Hùng"}
 
 
 class TestAgenda:
     async def test_what_you_own_or_attend_in_the_range_by_due_time(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        later = await plan(client, world.sales.headers, "2026-12-03T09:00:00+07:00")
-        earlier = await plan(client, world.sales.headers, "2026-12-01T09:00:00+07:00")
-        invited = await plan(
-            client, world.teammate.headers, "2026-12-02T09:00:00+07:00",
+        mine, theirs = world.sales.headers, world.teammate.headers
+        later = await make_activity(client, mine, **MEETING, due_at="2026-12-03T09:00:00+07:00")
+        earlier = await make_activity(client, mine, **MEETING, due_at="2026-12-01T09:00:00+07:00")
+        invited = await make_activity(
+            client, theirs, **MEETING, due_at="2026-12-02T09:00:00+07:00",
             participants=[str(world.sales.user_id)],
         )  # fmt: skip
-        await plan(client, world.sales.headers, "2026-12-20T09:00:00+07:00")  # out of range
-        await plan(client, world.teammate.headers, "2026-12-02T10:00:00+07:00")  # not mine
+        # Not on the agenda: one of mine out of the range, one in it that is not mine.
+        await make_activity(client, mine, **MEETING, due_at="2026-12-20T09:00:00+07:00")
+        await make_activity(client, theirs, **MEETING, due_at="2026-12-02T10:00:00+07:00")
 
         agenda = await client.get(
             "/api/v1/calendar",
@@ -41,7 +35,9 @@ class TestAgenda:
     async def test_another_teams_agenda_shows_only_what_you_may_see(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        await plan(client, world.outsider.headers, "2026-12-02T09:00:00+07:00")
+        await make_activity(
+            client, world.outsider.headers, **MEETING, due_at="2026-12-02T09:00:00+07:00"
+        )
 
         agenda = await client.get(
             "/api/v1/calendar",
@@ -71,9 +67,10 @@ class TestFeed:
         from datetime import UTC, datetime, timedelta
 
         due = (datetime.now(UTC) + timedelta(days=2)).replace(microsecond=0)
-        meeting = await plan(
-            client, world.sales.headers, due.isoformat(), subject="Ký hợp đồng, bàn giao xe",
-            duration_minutes=90, body="Mang theo giấy tờ; hồ sơ xe",
+        meeting = await make_activity(
+            client, world.sales.headers, type="meeting", due_at=due.isoformat(),
+            subject="Ký hợp đồng, bàn giao xe", duration_minutes=90,
+            body="Mang theo giấy tờ; hồ sơ xe",
         )  # fmt: skip
         issued = await client.post("/api/v1/me/calendar-token", headers=world.sales.headers)
         token = issued.json()["token"]
@@ -97,7 +94,10 @@ class TestFeed:
         from datetime import UTC, datetime, timedelta
 
         due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-        await plan(client, world.sales.headers, due, subject="Họp\rBEGIN:VEVENT\rSUMMARY:Giả")
+        await make_activity(
+            client, world.sales.headers, type="meeting", due_at=due,
+            subject="Họp\rBEGIN:VEVENT\rSUMMARY:Giả",
+        )  # fmt: skip
         token = await client.post("/api/v1/me/calendar-token", headers=world.sales.headers)
 
         feed = await client.get("/api/v1/calendar.ics", params={"token": token.json()["token"]})
@@ -122,13 +122,8 @@ class TestFeed:
     async def test_an_api_key_cannot_issue_a_feed_token(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        key = await client.post(
-            "/api/v1/api-keys", json={"name": "tích hợp"}, headers=world.sales.headers
-        )
+        key = await make_api_key(client, world.sales.headers)
 
-        response = await client.post(
-            "/api/v1/me/calendar-token",
-            headers={"Authorization": f"Bearer {key.json()['key']}"},
-        )
+        response = await client.post("/api/v1/me/calendar-token", headers=bearer(key["key"]))
 
         assert response.status_code == 403

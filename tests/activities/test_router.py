@@ -3,35 +3,19 @@
 import httpx
 
 from tests.conftest import World
+from tests.factories import make_activity, make_lead
 
 ACTIVITIES = "/api/v1/activities"
-
-
-async def a_lead(http: httpx.AsyncClient, headers: dict[str, str], **fields: object) -> dict:
-    body = {"full_name": "Phạm Minh Châu", "company_name": "Châu Á Logistics", **fields}
-    response = await http.post("/api/v1/leads", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def log(
-    http: httpx.AsyncClient, headers: dict[str, str], related: tuple[str, str], **fields: object
-) -> dict:
-    body = {"type": "call", "subject": "Gọi giới thiệu", "related_type": related[0],
-            "related_id": related[1], **fields}  # fmt: skip
-    response = await http.post(ACTIVITIES, json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 class TestActivities:
     async def test_logged_about_a_visible_record_owned_by_you(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await a_lead(client, world.sales.headers)
+        lead = await make_lead(client, world.sales.headers)
 
-        activity = await log(
-            client, world.sales.headers, ("lead", lead["id"]), type="meeting",
+        activity = await make_activity(
+            client, world.sales.headers, related_id=lead["id"], type="meeting",
             due_at="2026-11-25T09:00:00+07:00", duration_minutes=60,
             participants=[str(world.teammate.user_id)],
         )  # fmt: skip
@@ -44,8 +28,8 @@ class TestActivities:
     async def test_a_record_you_cannot_see_or_that_does_not_exist_is_422(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        other_team = await a_lead(client, world.outsider.headers)
-        other_workspace = await a_lead(client, world.other_owner.headers)
+        other_team = await make_lead(client, world.outsider.headers)
+        other_workspace = await make_lead(client, world.other_owner.headers)
 
         for related in (
             ("lead", other_team["id"]),
@@ -64,7 +48,7 @@ class TestActivities:
     async def test_participants_must_be_active_users_of_the_workspace(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await a_lead(client, world.sales.headers)
+        lead = await make_lead(client, world.sales.headers)
 
         response = await client.post(
             ACTIVITIES,
@@ -79,8 +63,8 @@ class TestActivities:
     async def test_completing_stamps_completed_at_and_reopening_clears_it(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await a_lead(client, world.sales.headers)
-        task = await log(client, world.sales.headers, ("lead", lead["id"]), type="task")
+        lead = await make_lead(client, world.sales.headers)
+        task = await make_activity(client, world.sales.headers, related_id=lead["id"], type="task")
         url = f"{ACTIVITIES}/{task['id']}"
 
         done = await client.patch(
@@ -95,14 +79,12 @@ class TestActivities:
     async def test_filters_by_record_type_completion_and_due_range(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await a_lead(client, world.sales.headers)
-        related = ("lead", lead["id"])
-        match = await log(client, world.sales.headers, related, due_at="2026-12-01T03:00:00Z")
-        await log(client, world.sales.headers, related, due_at="2026-12-09T03:00:00Z")
-        await log(client, world.sales.headers, related, type="email", due_at="2026-12-01T04:00:00Z")
-        await log(
-            client, world.sales.headers, related, due_at="2026-12-01T05:00:00Z", completed=True
-        )
+        lead = await make_lead(client, world.sales.headers)
+        sales, on_lead = world.sales.headers, {"related_id": lead["id"]}
+        match = await make_activity(client, sales, **on_lead, due_at="2026-12-01T03:00:00Z")
+        await make_activity(client, sales, **on_lead, due_at="2026-12-09T03:00:00Z")
+        await make_activity(client, sales, **on_lead, type="email", due_at="2026-12-01T04:00:00Z")
+        await make_activity(client, sales, **on_lead, due_at="2026-12-01T05:00:00Z", completed=True)
 
         page = await client.get(
             ACTIVITIES,
@@ -119,13 +101,17 @@ class TestTimeline:
     async def test_activities_and_changes_newest_first_paged_without_gaps(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await a_lead(client, world.sales.headers)
-        first = await log(client, world.sales.headers, ("lead", lead["id"]))
+        lead = await make_lead(client, world.sales.headers)
+        first = await make_activity(client, world.sales.headers, related_id=lead["id"])
         await client.patch(
             f"/api/v1/leads/{lead['id']}", json={"status": "contacted"}, headers=world.sales.headers
         )
-        second = await log(client, world.sales.headers, ("lead", lead["id"]), type="email")
-        deleted = await log(client, world.sales.headers, ("lead", lead["id"]), subject="Nhầm")
+        second = await make_activity(
+            client, world.sales.headers, related_id=lead["id"], type="email"
+        )
+        deleted = await make_activity(
+            client, world.sales.headers, related_id=lead["id"], subject="Nhầm"
+        )
         await client.delete(f"{ACTIVITIES}/{deleted['id']}", headers=world.sales.headers)
 
         seen, cursor = [], None
@@ -152,8 +138,8 @@ class TestTimeline:
     async def test_a_converted_leads_activities_follow_it_to_what_it_became(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await a_lead(client, world.sales.headers)
-        call = await log(client, world.sales.headers, ("lead", lead["id"]))
+        lead = await make_lead(client, world.sales.headers, company_name="Châu Á Logistics")
+        call = await make_activity(client, world.sales.headers, related_id=lead["id"])
         done = await client.post(
             f"/api/v1/leads/{lead['id']}/convert", json={"deal": {}}, headers=world.sales.headers
         )
@@ -173,7 +159,7 @@ class TestTimeline:
     async def test_a_record_you_cannot_see_has_no_timeline_for_you(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        theirs = await a_lead(client, world.outsider.headers)
+        theirs = await make_lead(client, world.outsider.headers)
 
         response = await client.get(
             f"/api/v1/leads/{theirs['id']}/timeline", headers=world.sales.headers

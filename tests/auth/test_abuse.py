@@ -17,17 +17,10 @@ from fastapi import FastAPI
 
 from app.core.settings import get_settings
 from app.main import create_app
-from tests.conftest import PASSWORD, LiveServer
+from tests.conftest import PASSWORD, LiveServer, sign_up
 
 TOKEN = "/api/v1/auth/token"
 SIGNUP = "/api/v1/auth/signup"
-
-
-async def _sign_up(http: httpx.AsyncClient, email: str, name: str) -> httpx.Response:
-    body = {"workspace_name": name, "email": email, "password": PASSWORD, "full_name": "Ánh"}
-    response = await http.post(SIGNUP, json=body)
-    assert response.status_code == 201, response.text
-    return response
 
 
 async def _timed_login(http: httpx.AsyncClient, email: str, password: str) -> float:
@@ -44,7 +37,7 @@ class TestPasswordChecksStayOffTheEventLoop:
         """Against a real server on a socket: its event loop is what a login could block."""
         async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
             email = f"{uuid.uuid4().hex[:8]}@committing-storm.vn"
-            await _sign_up(http, email, "committing-storm")
+            await sign_up(http, "committing-storm", email=email)
             one_login = statistics.median(
                 [await _timed_login(http, email, "sai-mat-khau") for _ in range(3)]
             )
@@ -73,7 +66,7 @@ class TestOneCheckPerLogin:
         http = committing_client
         shared = f"{uuid.uuid4().hex[:8]}@committing-shared.vn"
         for n in range(6):  # the attack: one victim's email attached to many workspaces
-            await _sign_up(http, shared, f"committing-shared-{n}")
+            await sign_up(http, f"committing-shared-{n}", email=shared)
         unknown = f"{uuid.uuid4().hex[:8]}@nobody.vn"
 
         rounds = [
@@ -93,7 +86,7 @@ class TestOneCheckPerLogin:
     ) -> None:
         http = committing_client
         known = f"{uuid.uuid4().hex[:8]}@committing-timing.vn"
-        await _sign_up(http, known, "committing-timing")
+        await sign_up(http, "committing-timing", email=known)
 
         rounds = [
             (
@@ -118,7 +111,7 @@ class TestFailedLoginsPerEmail:
         self, client: httpx.AsyncClient
     ) -> None:
         email = f"{uuid.uuid4().hex[:8]}@limit.vn"
-        await _sign_up(client, email, "Giới hạn")
+        await sign_up(client, "Giới hạn", email=email)
         failures = [
             await client.post(TOKEN, data={"username": email, "password": "sai-mat-khau"})
             for _ in range(3)
@@ -136,7 +129,7 @@ class TestFailedLoginsPerEmail:
     @pytest.mark.usefixtures("limits_on")
     async def test_successful_logins_are_not_counted(self, client: httpx.AsyncClient) -> None:
         email = f"{uuid.uuid4().hex[:8]}@limit.vn"
-        await _sign_up(client, email, "Đăng nhập nhiều")
+        await sign_up(client, "Đăng nhập nhiều", email=email)
 
         logins = [
             await client.post(TOKEN, data={"username": email, "password": PASSWORD})

@@ -10,7 +10,8 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.settings import get_settings
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, sign_up
+from tests.factories import bearer, log_in, make_api_key, make_member
 
 NEW_PASSWORD = "mật-khẩu-mới-dài-789"
 # Operations a credential is made, changed or revoked through, whatever their body says.
@@ -24,12 +25,6 @@ CREDENTIAL_OPERATIONS = {
 # A password anywhere is a credential; an email or a role is one on a user (a lead's email is not).
 SECRET_FIELDS = {"password", "new_password"}
 IDENTITY_FIELDS = {"email", "role"}
-
-
-async def _api_key(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, str]:
-    made = await client.post("/api/v1/api-keys", json={"name": "tích hợp"}, headers=headers)
-    assert made.status_code == 201, made.text
-    return {"Authorization": f"Bearer {made.json()['key']}"}
 
 
 def _operations(app: FastAPI) -> list[tuple[str, str, dict[str, Any]]]:
@@ -59,7 +54,7 @@ class TestApiKeysMintNothing:
     ) -> None:
         """Walks the whole spec: wherever a body can carry a password, email or role, or an
         operation makes or revokes a credential, the owner's own API key gets a 403."""
-        key = await _api_key(client, world.owner.headers)
+        key = bearer((await make_api_key(client, world.owner.headers))["key"])
         target = str(world.sales.user_id)
         values = {
             "password": NEW_PASSWORD,
@@ -97,7 +92,7 @@ class TestApiKeysMintNothing:
     async def test_an_api_key_may_invite_a_sales_user_who_has_no_password(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        key = await _api_key(client, world.admin.headers)
+        key = bearer((await make_api_key(client, world.admin.headers))["key"])
         email = f"{uuid.uuid4().hex[:8]}@moi.vn"
 
         invited = await client.post(
@@ -111,6 +106,17 @@ class TestApiKeysMintNothing:
         assert invited.json()["role"] == "sales"
         assert invited.json()["has_password"] is False
         assert login.status_code == 401
+
+    async def test_an_api_key_cannot_mint_another(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        made = await make_api_key(client, world.sales.headers, name="k")
+        key_headers = bearer(made["key"])
+
+        response = await client.post("/api/v1/api-keys", json={"name": "k2"}, headers=key_headers)
+
+        assert response.status_code == 403
+        assert response.json()["code"] == "api_key_not_allowed"
 
     async def test_a_signed_in_owner_can_still_do_all_of_it(
         self, client: httpx.AsyncClient, world: World
@@ -199,7 +205,7 @@ class TestInvitations:
 
 
 async def _every_credential(client: httpx.AsyncClient, member_headers: dict[str, str]) -> dict:
-    key = await _api_key(client, member_headers)
+    key = bearer((await make_api_key(client, member_headers))["key"])
     calendar = await client.post("/api/v1/me/calendar-token", headers=member_headers)
     return {"jwt": member_headers, "api_key": key, "calendar": calendar.json()["token"]}
 
@@ -217,7 +223,7 @@ class TestRevocation:
     async def test_deactivation_revokes_every_credential_for_good(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        seller = await _new_member(client, world)
+        seller = await make_member(client, world.admin.headers)
         credentials = await _every_credential(client, seller["headers"])
         url = f"/api/v1/users/{seller['id']}"
         before = await _still_working(client, credentials)
@@ -236,7 +242,7 @@ class TestRevocation:
     async def test_a_password_set_by_an_admin_revokes_keys_and_feeds_too(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        seller = await _new_member(client, world)
+        seller = await make_member(client, world.admin.headers)
         credentials = await _every_credential(client, seller["headers"])
 
         changed = await client.patch(
@@ -252,12 +258,9 @@ class TestRevocation:
     async def test_changing_your_own_password_keeps_only_the_token_you_used(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        seller = await _new_member(client, world)
+        seller = await make_member(client, world.admin.headers)
         credentials = await _every_credential(client, seller["headers"])
-        other_session = await client.post(
-            "/api/v1/auth/token", data={"username": seller["email"], "password": PASSWORD}
-        )
-        on_phone = {"Authorization": f"Bearer {other_session.json()['access_token']}"}
+        on_phone = await log_in(client, seller["email"])
 
         wrong = await client.post(
             "/api/v1/auth/password",
@@ -277,25 +280,31 @@ class TestRevocation:
         }  # fmt: skip
         assert (await client.get("/api/v1/me", headers=on_phone)).status_code == 401
 
+    async def test_a_new_password_set_on_your_own_user_keeps_only_the_token_you_used(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        account = await sign_up(client, "Mat Khau")
+        on_laptop = await log_in(client, account["email"])
+        changed = await client.patch(
+            f"/api/v1/users/{account['user_id']}",
+            json={"password": "mat-khau-moi-456"},
+            headers=account["headers"],
+        )
+        other_token = await client.get("/api/v1/me", headers=on_laptop)
+        own_token = await client.get("/api/v1/me", headers=account["headers"])
+        login = await client.post(
+            "/api/v1/auth/token",
+            data={"username": account["email"], "password": "mat-khau-moi-456"},
+        )
 
-async def _new_member(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
-    email = f"{uuid.uuid4().hex[:8]}@a.vn"
-    made = await client.post(
-        "/api/v1/users", json={"email": email, "full_name": "Lý Thu", "password": PASSWORD},
-        headers=world.admin.headers,
-    )  # fmt: skip
-    login = await client.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
-    token = login.json()["access_token"]
-    return {
-        "id": made.json()["id"],
-        "email": email,
-        "headers": {"Authorization": f"Bearer {token}"},
-    }
+        assert changed.status_code == 200
+        assert other_token.status_code == 401
+        assert own_token.status_code == 200  # the one that made the change
+        assert login.status_code == 200
 
 
 def _signed(claims: dict[str, Any]) -> dict[str, str]:
-    token = jwt.encode(claims, get_settings().jwt_secret(), algorithm="HS256")
-    return {"Authorization": f"Bearer {token}"}
+    return bearer(jwt.encode(claims, get_settings().jwt_secret(), algorithm="HS256"))
 
 
 class TestTokenClaims:

@@ -5,17 +5,9 @@ import uuid
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD, World
+from tests.conftest import PASSWORD, World, sign_up
 
 TOKEN = "/api/v1/auth/token"
-
-
-async def _sign_up(http: httpx.AsyncClient, email: str, workspace: str) -> httpx.Response:
-    return await http.post(
-        "/api/v1/auth/signup",
-        json={"workspace_name": workspace, "email": email, "password": PASSWORD,
-              "full_name": "Phạm Hai Nơi"},
-    )  # fmt: skip
 
 
 async def _workspace_of(http: httpx.AsyncClient, login: httpx.Response) -> str:
@@ -29,8 +21,8 @@ class TestOneEmailInSeveralWorkspaces:
         self, client: httpx.AsyncClient
     ) -> None:
         email = f"{uuid.uuid4().hex[:8]}@hai-noi.vn"
-        first = (await _sign_up(client, email, "Chi nhánh Hà Nội")).json()["workspace"]["id"]
-        second = (await _sign_up(client, email, "Chi nhánh Sài Gòn")).json()["workspace"]["id"]
+        first = (await sign_up(client, "Chi nhánh Hà Nội", email=email))["workspace_id"]
+        second = (await sign_up(client, "Chi nhánh Sài Gòn", email=email))["workspace_id"]
 
         to_first = await client.post(
             TOKEN, data={"username": email, "password": PASSWORD, "workspace": first}
@@ -48,8 +40,8 @@ class TestOneEmailInSeveralWorkspaces:
         self, client: httpx.AsyncClient
     ) -> None:
         email = f"{uuid.uuid4().hex[:8]}@hai-noi.vn"
-        first = (await _sign_up(client, email, "Kho Bắc")).json()["workspace"]["id"]
-        second = (await _sign_up(client, email, "Kho Nam")).json()["workspace"]["id"]
+        first = (await sign_up(client, "Kho Bắc", email=email))["workspace_id"]
+        second = (await sign_up(client, "Kho Nam", email=email))["workspace_id"]
 
         await client.post(TOKEN, data={"username": email, "password": PASSWORD, "workspace": first})
         after_first = await client.post(TOKEN, data={"username": email, "password": PASSWORD})
@@ -79,7 +71,11 @@ class TestEmailsHaveOneForm:
         self, client: httpx.AsyncClient
     ) -> None:
         email = f"İstanbul-{uuid.uuid4().hex[:6]}@example.com"
-        signup = await _sign_up(client, email, "Istanbul")
+        signup = await client.post(
+            "/api/v1/auth/signup",
+            json={"workspace_name": "Istanbul", "email": email, "password": PASSWORD,
+                  "full_name": "Phạm Hai Nơi"},
+        )  # fmt: skip
 
         login = await client.post(TOKEN, data={"username": email, "password": PASSWORD})
 

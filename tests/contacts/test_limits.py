@@ -10,6 +10,7 @@ from app.contacts import service
 from app.contacts.schemas import AccountLinkCreate, ContactCreate
 from app.core.limits import ACCOUNTS_PER_CONTACT
 from tests.conftest import World, acting_as
+from tests.factories import make_lead
 
 CONTACTS = "/api/v1/contacts"
 
@@ -26,10 +27,8 @@ class TestAccountsPerContact:
         ]
         for account in accounts[:-1]:
             await service.link_account(ctx, contact.id, AccountLinkCreate(account_id=account.id))
-        lead = await client.post(
-            "/api/v1/leads",
-            json={"full_name": "Trần Văn Bảy", "company_name": "Công ty Mới"},
-            headers=world.owner.headers,
+        lead = await make_lead(
+            client, world.owner.headers, full_name="Trần Văn Bảy", company_name="Công ty Mới"
         )
 
         refused = await client.post(
@@ -38,13 +37,11 @@ class TestAccountsPerContact:
             headers=world.owner.headers,
         )
         converted = await client.post(
-            f"/api/v1/leads/{lead.json()['id']}/convert",
+            f"/api/v1/leads/{lead['id']}/convert",
             json={"contact": {"id": str(contact.id)}},
             headers=world.owner.headers,
         )
-        lead_after = await client.get(
-            f"/api/v1/leads/{lead.json()['id']}", headers=world.owner.headers
-        )
+        lead_after = await client.get(f"/api/v1/leads/{lead['id']}", headers=world.owner.headers)
         accounts_after = await client.get(
             "/api/v1/accounts", params={"limit": 200}, headers=world.owner.headers
         )

@@ -3,30 +3,18 @@
 import httpx
 
 from tests.conftest import World
+from tests.factories import make_account, make_contact
 
 CONTACTS = "/api/v1/contacts"
 ACCOUNTS = "/api/v1/accounts"
-
-
-async def create(http: httpx.AsyncClient, headers: dict[str, str], **fields: object) -> dict:
-    body = {"full_name": "Nguyễn Văn Ánh", **fields}
-    response = await http.post(CONTACTS, json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def account(http: httpx.AsyncClient, headers: dict[str, str], name: str) -> str:
-    response = await http.post(ACCOUNTS, json={"name": name}, headers=headers)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
 
 
 class TestCreateContact:
     async def test_takes_family_and_given_names_from_a_vietnamese_full_name(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        contact = await create(client, world.sales.headers, full_name="Trần Thị Thu Hà")
-        named = await create(
+        contact = await make_contact(client, world.sales.headers, full_name="Trần Thị Thu Hà")
+        named = await make_contact(
             client, world.sales.headers, full_name="Lê Minh", first_name="Minh Anh"
         )
 
@@ -39,9 +27,9 @@ class TestCreateContact:
     async def test_account_id_makes_a_primary_link_with_its_role(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        account_id = await account(client, world.sales.headers, "Minh Phát")
+        account_id = (await make_account(client, world.sales.headers, name="Minh Phát"))["id"]
 
-        contact = await create(
+        contact = await make_contact(
             client, world.sales.headers, account_id=account_id, account_role="decision_maker",
             phone="0912 345 678", birthday="1985-04-30",
         )  # fmt: skip
@@ -55,8 +43,10 @@ class TestCreateContact:
     async def test_an_account_of_another_team_or_workspace_is_422_and_nothing_is_stored(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        other_team = await account(client, world.outsider.headers, "Đội Nam")
-        other_workspace = await account(client, world.other_owner.headers, "Đối thủ")
+        other_team = (await make_account(client, world.outsider.headers, name="Đội Nam"))["id"]
+        other_workspace = (await make_account(client, world.other_owner.headers, name="Đối thủ"))[
+            "id"
+        ]
 
         for account_id in (other_team, other_workspace):
             response = await client.post(
@@ -86,11 +76,11 @@ class TestListContacts:
     async def test_q_ignores_diacritics_and_pages_carry_the_account_links(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        account_id = await account(client, world.sales.headers, "Đông Á")
-        dang = await create(
+        account_id = (await make_account(client, world.sales.headers, name="Đông Á"))["id"]
+        dang = await make_contact(
             client, world.sales.headers, full_name="Đặng Thị Hoa", account_id=account_id
         )
-        await create(client, world.sales.headers, full_name="Trần Bình")
+        await make_contact(client, world.sales.headers, full_name="Trần Bình")
 
         page = await client.get(CONTACTS, params={"q": "dang hoa"}, headers=world.sales.headers)
         alone = await client.get(f"{CONTACTS}/{dang['id']}", headers=world.sales.headers)
@@ -101,9 +91,9 @@ class TestListContacts:
     async def test_an_accounts_contacts_are_the_ones_linked_to_it(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        account_id = await account(client, world.sales.headers, "Hòa Bình")
-        linked = await create(client, world.sales.headers, account_id=account_id)
-        await create(client, world.sales.headers, full_name="Không Liên Quan")
+        account_id = (await make_account(client, world.sales.headers, name="Hòa Bình"))["id"]
+        linked = await make_contact(client, world.sales.headers, account_id=account_id)
+        await make_contact(client, world.sales.headers, full_name="Không Liên Quan")
 
         by_filter = await client.get(
             CONTACTS, params={"account_id": account_id}, headers=world.sales.headers
@@ -118,7 +108,7 @@ class TestListContacts:
     async def test_another_teams_account_has_no_contacts_to_show_you(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        theirs = await account(client, world.outsider.headers, "Đội Nam")
+        theirs = (await make_account(client, world.outsider.headers, name="Đội Nam"))["id"]
 
         response = await client.get(f"{ACCOUNTS}/{theirs}/contacts", headers=world.sales.headers)
 
@@ -129,9 +119,9 @@ class TestAccountLinks:
     async def test_a_second_primary_link_takes_over_and_the_contact_version_moves(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        first = await account(client, world.sales.headers, "Thứ nhất")
-        second = await account(client, world.sales.headers, "Thứ hai")
-        contact = await create(client, world.sales.headers, account_id=first)
+        first = (await make_account(client, world.sales.headers, name="Thứ nhất"))["id"]
+        second = (await make_account(client, world.sales.headers, name="Thứ hai"))["id"]
+        contact = await make_contact(client, world.sales.headers, account_id=first)
 
         linked = await client.post(
             f"{CONTACTS}/{contact['id']}/accounts",
@@ -151,8 +141,8 @@ class TestAccountLinks:
         ]
 
     async def test_linking_twice_is_409(self, client: httpx.AsyncClient, world: World) -> None:
-        account_id = await account(client, world.sales.headers, "Hai lần")
-        contact = await create(client, world.sales.headers, account_id=account_id)
+        account_id = (await make_account(client, world.sales.headers, name="Hai lần"))["id"]
+        contact = await make_contact(client, world.sales.headers, account_id=account_id)
 
         again = await client.post(
             f"{CONTACTS}/{contact['id']}/accounts",
@@ -166,8 +156,8 @@ class TestAccountLinks:
     async def test_a_sales_user_cannot_link_another_teams_account(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        theirs = await account(client, world.outsider.headers, "Đội Nam")
-        contact = await create(client, world.sales.headers)
+        theirs = (await make_account(client, world.outsider.headers, name="Đội Nam"))["id"]
+        contact = await make_contact(client, world.sales.headers)
 
         response = await client.post(
             f"{CONTACTS}/{contact['id']}/accounts",
@@ -181,8 +171,8 @@ class TestAccountLinks:
     async def test_role_changes_and_unlinking_are_kept_in_history(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        account_id = await account(client, world.sales.headers, "Lịch sử")
-        contact = await create(client, world.sales.headers, account_id=account_id)
+        account_id = (await make_account(client, world.sales.headers, name="Lịch sử"))["id"]
+        contact = await make_contact(client, world.sales.headers, account_id=account_id)
         link_url = f"{CONTACTS}/{contact['id']}/accounts/{account_id}"
 
         changed = await client.patch(
@@ -208,8 +198,8 @@ class TestAccountLinks:
     async def test_a_deleted_account_drops_out_of_the_contacts_links(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        account_id = await account(client, world.sales.headers, "Giải thể")
-        contact = await create(client, world.sales.headers, account_id=account_id)
+        account_id = (await make_account(client, world.sales.headers, name="Giải thể"))["id"]
+        contact = await make_contact(client, world.sales.headers, account_id=account_id)
 
         await client.delete(f"{ACCOUNTS}/{account_id}", headers=world.sales.headers)
         after = await client.get(f"{CONTACTS}/{contact['id']}", headers=world.sales.headers)
@@ -221,7 +211,7 @@ class TestChangeDeleteRestore:
     async def test_only_sent_fields_change_and_stale_if_match_is_412(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        contact = await create(client, world.sales.headers, title="Trưởng phòng")
+        contact = await make_contact(client, world.sales.headers, title="Trưởng phòng")
         url = f"{CONTACTS}/{contact['id']}"
 
         changed = await client.patch(
@@ -238,7 +228,7 @@ class TestChangeDeleteRestore:
     async def test_deleted_contact_leaves_lists_and_comes_back(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        contact = await create(client, world.sales.headers, full_name="Võ Tạm Ẩn")
+        contact = await make_contact(client, world.sales.headers, full_name="Võ Tạm Ẩn")
         url = f"{CONTACTS}/{contact['id']}"
 
         await client.delete(url, headers=world.sales.headers)
@@ -255,8 +245,8 @@ class TestLinksToAccountsYouCannotSee:
     async def test_are_hidden_from_you_and_not_yours_to_change(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        theirs = await account(client, world.outsider.headers, "Đội Nam")
-        contact = await create(client, world.sales.headers)
+        theirs = (await make_account(client, world.outsider.headers, name="Đội Nam"))["id"]
+        contact = await make_contact(client, world.sales.headers)
         # An admin links the sales user's contact to another team's account.
         linked = await client.post(
             f"{CONTACTS}/{contact['id']}/accounts",
@@ -278,7 +268,7 @@ class TestLinksToAccountsYouCannotSee:
     async def test_a_one_word_name_longer_than_a_name_part_is_kept_whole(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        contact = await create(client, world.sales.headers, full_name="A" * 150)
+        contact = await make_contact(client, world.sales.headers, full_name="A" * 150)
 
         assert contact["full_name"] == "A" * 150
         assert contact["first_name"] == "A" * 100

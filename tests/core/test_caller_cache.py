@@ -4,21 +4,8 @@ the very next request, as if nothing were cached (real commits: the check rides 
 
 import httpx
 
-from tests.conftest import PASSWORD, sign_up
-
-
-async def _member(http: httpx.AsyncClient, owner: dict, email: str, **fields: object) -> dict:
-    made = await http.post(
-        "/api/v1/users",
-        json={"email": email, "full_name": "Lê Văn Bán", "password": PASSWORD, **fields},
-        headers=owner["headers"],
-    )
-    assert made.status_code == 201, made.text
-    token = await http.post("/api/v1/auth/token", data={"username": email, "password": PASSWORD})
-    return {
-        "id": made.json()["id"],
-        "headers": {"Authorization": f"Bearer {token.json()['access_token']}"},
-    }
+from tests.conftest import sign_up
+from tests.factories import log_in, make_lead, make_member, make_team
 
 
 async def test_a_deactivated_user_is_refused_at_the_next_request(
@@ -26,7 +13,7 @@ async def test_a_deactivated_user_is_refused_at_the_next_request(
 ) -> None:
     http = committing_client
     owner = await sign_up(http, "committing-cache-active")
-    sales = await _member(http, owner, "ban@cache-active.vn")
+    sales = await make_member(http, owner["headers"], email="ban@cache-active.vn")
     assert (await http.get("/api/v1/me", headers=sales["headers"])).status_code == 200
 
     await http.patch(
@@ -41,7 +28,7 @@ async def test_a_new_role_applies_at_the_next_request(
 ) -> None:
     http = committing_client
     owner = await sign_up(http, "committing-cache-role")
-    sales = await _member(http, owner, "ban@cache-role.vn")
+    sales = await make_member(http, owner["headers"], email="ban@cache-role.vn")
     field = {"resource": "lead", "key": "hang", "label": "Hạng", "type": "text"}
     before = await http.post("/api/v1/custom-fields", json=field, headers=sales["headers"])
 
@@ -59,10 +46,7 @@ async def test_a_new_password_revokes_other_tokens_at_once(
 ) -> None:
     http = committing_client
     owner = await sign_up(http, "committing-cache-password")
-    phone = await http.post(
-        "/api/v1/auth/token", data={"username": owner["email"], "password": PASSWORD}
-    )
-    on_phone = {"Authorization": f"Bearer {phone.json()['access_token']}"}
+    on_phone = await log_in(http, owner["email"])
     assert (await http.get("/api/v1/me", headers=on_phone)).status_code == 200  # cached now
     me = (await http.get("/api/v1/me", headers=owner["headers"])).json()["user"]
 
@@ -82,18 +66,16 @@ async def test_moving_to_another_team_changes_what_you_see_at_once(
 ) -> None:
     http = committing_client
     owner = await sign_up(http, "committing-cache-team")
-    north = (
-        await http.post("/api/v1/teams", json={"name": "Bắc"}, headers=owner["headers"])
-    ).json()
-    south = (
-        await http.post("/api/v1/teams", json={"name": "Nam"}, headers=owner["headers"])
-    ).json()
-    mover = await _member(http, owner, "di@cache-team.vn", role="sales", team_id=north["id"])
-    southerner = await _member(http, owner, "nam@cache-team.vn", role="sales", team_id=south["id"])
-    lead = await http.post(
-        "/api/v1/leads", json={"full_name": "Khách Miền Nam"}, headers=southerner["headers"]
+    north = await make_team(http, owner["headers"], name="Bắc")
+    south = await make_team(http, owner["headers"], name="Nam")
+    mover = await make_member(
+        http, owner["headers"], email="di@cache-team.vn", role="sales", team_id=north["id"]
     )
-    url = f"/api/v1/leads/{lead.json()['id']}"
+    southerner = await make_member(
+        http, owner["headers"], email="nam@cache-team.vn", role="sales", team_id=south["id"]
+    )
+    lead = await make_lead(http, southerner["headers"], full_name="Khách Miền Nam")
+    url = f"/api/v1/leads/{lead['id']}"
     hidden = await http.get(url, headers=mover["headers"])
 
     await http.patch(

@@ -25,9 +25,8 @@ from app.core.migrate import upgrade
 from app.core.runtime import ensure_database
 from app.core.settings import Settings
 from app.main import create_app
-from tests.conftest import PASSWORD
-
-pytestmark = pytest.mark.committing
+from tests.conftest import PASSWORD, sign_up
+from tests.factories import make_lead
 
 
 def _serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
@@ -72,12 +71,7 @@ async def test_database_down_is_503_and_the_service_recovers_when_it_is_back(
     server, thread, base = _serve(create_app(db_url=url, queue_url=redis_url))
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
-            signup = await http.post(
-                "/api/v1/auth/signup",
-                json={"workspace_name": "Mất điện", "email": "sap@mat-dien.vn",
-                      "password": PASSWORD, "full_name": "Vận Hành"},
-            )  # fmt: skip
-            headers = {"Authorization": f"Bearer {signup.json()['access_token']}"}
+            headers = (await sign_up(http, "Mất điện", email="sap@mat-dien.vn"))["headers"]
             before = await http.get("/api/v1/leads", headers=headers)
             ports = {_client_port(before)}
 
@@ -126,23 +120,12 @@ async def small_pool_app(database_url: str, redis_url: str) -> AsyncIterator[Fas
         yield application
 
 
-async def _committed_owner(http: httpx.AsyncClient) -> dict[str, str]:
-    email = f"{uuid.uuid4().hex[:8]}@committing-faults.vn"
-    signup = await http.post(
-        "/api/v1/auth/signup",
-        json={"workspace_name": "committing-faults", "email": email, "password": PASSWORD,
-              "full_name": "Chủ"},
-    )  # fmt: skip
-    assert signup.status_code == 201, signup.text
-    return {"Authorization": f"Bearer {signup.json()['access_token']}"}
-
-
 async def test_an_exhausted_pool_is_503_and_frees_up(
     small_pool_app: FastAPI, committing_client: httpx.AsyncClient
 ) -> None:
     transport = httpx.ASGITransport(app=small_pool_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://sen.test") as http:
-        headers = await _committed_owner(http)
+        headers = (await sign_up(http, "committing-faults"))["headers"]
         engine = small_pool_app.state.engine
         async with engine.connect() as first, engine.connect() as second:
             await first.exec_driver_sql("SELECT 1")
@@ -161,11 +144,9 @@ async def test_a_statement_past_the_timeout_is_503_and_changes_nothing(
 ) -> None:
     transport = httpx.ASGITransport(app=small_pool_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://sen.test") as http:
-        headers = await _committed_owner(http)
+        headers = (await sign_up(http, "committing-faults"))["headers"]
         workspace = (await http.get("/api/v1/me", headers=headers)).json()["workspace"]["id"]
-        lead = (
-            await http.post("/api/v1/leads", json={"full_name": "Bị Khóa"}, headers=headers)
-        ).json()
+        lead = await make_lead(http, headers, full_name="Bị Khóa")
         holder = await asyncpg.connect(libpq_url(database_url))
         try:
             async with holder.transaction():  # another writer holds the row past the timeout

@@ -15,29 +15,24 @@ from app.core.db import enter_workspace
 from app.core.history import HistoryQuery, RecordChange, history_of
 from app.core.models import utcnow
 from tests.conftest import World
+from tests.factories import (
+    Maker,
+    make_account,
+    make_activity,
+    make_contact,
+    make_deal,
+    make_lead,
+)
 
 API = "/api/v1"
 
-
-async def _created(http: httpx.AsyncClient, world: World, path: str, body: dict) -> dict:
-    response = await http.post(f"{API}/{path}", json=body, headers=world.sales.headers)
-    assert response.status_code == 201, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-async def _activity(http: httpx.AsyncClient, world: World) -> dict:
-    lead = await _created(http, world, "leads", {"full_name": "Vũ Hải"})
-    body = {"type": "call", "subject": "Gọi", "related_type": "lead", "related_id": lead["id"]}
-    return await _created(http, world, "activities", body)
-
-
 # Each resource with a history: how to make one, and a field to change.
-RESOURCES = {
-    "leads": ({"full_name": "Trần Thị Lan"}, "full_name"),
-    "accounts": ({"name": "Minh Phát"}, "name"),
-    "contacts": ({"full_name": "Nguyễn Văn Ánh"}, "full_name"),
-    "deals": ({"name": "Xe tải 2026"}, "name"),
-    "activities": (None, "subject"),
+RESOURCES: dict[str, tuple[Maker, str]] = {
+    "leads": (make_lead, "full_name"),
+    "accounts": (make_account, "name"),
+    "contacts": (make_contact, "full_name"),
+    "deals": (make_deal, "name"),
+    "activities": (make_activity, "subject"),
 }
 
 
@@ -58,11 +53,8 @@ class TestHistoryIsPaged:
     async def test_every_records_history_comes_a_page_at_a_time_oldest_first(
         self, client: httpx.AsyncClient, world: World, path: str
     ) -> None:
-        body, field = RESOURCES[path]
-        record = (
-            await _activity(client, world) if body is None
-            else await _created(client, world, path, body)
-        )  # fmt: skip
+        make, field = RESOURCES[path]
+        record = await make(client, world.sales.headers)
         url = f"{API}/{path}/{record['id']}"
         for value in ("Một", "Hai", "Ba"):
             changed = await client.patch(url, json={field: value}, headers=world.sales.headers)
@@ -79,7 +71,7 @@ class TestHistoryIsPaged:
     async def test_a_long_history_answers_fifty_changes_by_default(
         self, client: httpx.AsyncClient, world: World, session: AsyncSession
     ) -> None:
-        lead = await _created(client, world, "leads", {"full_name": "Ghi chú dài"})
+        lead = await make_lead(client, world.sales.headers, full_name="Ghi chú dài")
         start = utcnow()
         session.add_all(
             RecordChange(
@@ -107,7 +99,7 @@ class TestHistoryIsPaged:
     async def test_a_cursor_that_is_not_a_history_cursor_is_422(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await _created(client, world, "leads", {"full_name": "Lạc"})
+        lead = await make_lead(client, world.sales.headers, full_name="Lạc")
 
         response = await client.get(
             f"{API}/leads/{lead['id']}/history",
@@ -124,12 +116,9 @@ async def _contact_linked_to_a_hidden_account(
 ) -> tuple[dict, str, str]:
     """A sales user's contact, linked by them to their own account and by an admin to an
     account of another team (hidden from the sales user), whose role there then changes."""
-    seen = await _created(http, world, "accounts", {"name": "Thấy được"})
-    hidden = await http.post(
-        f"{API}/accounts", json={"name": "Đội Nam"}, headers=world.outsider.headers
-    )
-    hidden_id = hidden.json()["id"]
-    contact = await _created(http, world, "contacts", {"full_name": "Lê Văn Tám"})
+    seen = await make_account(http, world.sales.headers, name="Thấy được")
+    hidden_id = (await make_account(http, world.outsider.headers, name="Đội Nam"))["id"]
+    contact = await make_contact(http, world.sales.headers, full_name="Lê Văn Tám")
     links = f"{API}/contacts/{contact['id']}/accounts"
     mine = await http.post(
         links, json={"account_id": seen["id"], "role": "influencer"}, headers=world.sales.headers

@@ -56,6 +56,16 @@ class TestProblems:
         assert response.status_code == 422
         assert response.headers["content-type"] == PROBLEM_MEDIA_TYPE
 
+    async def test_a_lone_surrogate_in_json_is_422(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        response = await client.post(
+            "/api/v1/leads", content=b'{"full_name": "\\ud800"}',
+            headers={**world.sales.headers, "content-type": "application/json"},
+        )  # fmt: skip
+
+        assert response.status_code == 422
+
     async def test_an_unexpected_error_is_a_generic_500_problem_without_a_trace(
         self, app: FastAPI, client: httpx.AsyncClient
     ) -> None:

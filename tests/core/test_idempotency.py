@@ -7,6 +7,7 @@ import httpx
 from fastapi import FastAPI
 
 from tests.conftest import World, sign_up
+from tests.factories import make_lead
 
 LEADS = "/api/v1/leads"
 
@@ -147,11 +148,10 @@ class TestReplays:
     async def test_a_conversion_replay_is_404_once_a_record_it_made_is_out_of_sight(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        made = await client.post(
-            LEADS, json={"full_name": "Lý Chuyển", "company_name": "Công ty Chuyển Đổi"},
-            headers=world.sales.headers,
-        )  # fmt: skip
-        url = f"{LEADS}/{made.json()['id']}/convert"
+        made = await make_lead(
+            client, world.sales.headers, full_name="Lý Chuyển", company_name="Công ty Chuyển Đổi"
+        )
+        url = f"{LEADS}/{made['id']}/convert"
         headers = {**world.sales.headers, "Idempotency-Key": "convert-1"}
         first = await client.post(url, headers=headers)
         again = await client.post(url, headers=headers)

@@ -13,6 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import libpq_url
 from tests.conftest import World
+from tests.factories import (
+    make_account,
+    make_activity,
+    make_api_key,
+    make_contact,
+    make_custom_field,
+    make_deal,
+    make_lead,
+    make_team,
+)
 
 NON_TENANT = {"workspaces", "alembic_version"}
 ENTER = "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', :w, true)"
@@ -156,29 +166,24 @@ class TestOtherWorkspacesRecordsAre404:
         from app.notifications.models import Notification
 
         b = world.other_owner.headers
-
-        async def made_by_b(path: str, body: dict[str, str]) -> str:
-            return (await client.post(f"/api/v1/{path}", json=body, headers=b)).json()["id"]
-
         statuses = (await client.get("/api/v1/lead-statuses", headers=b)).json()["data"]
-        field = {"resource": "lead", "key": "b", "label": "B", "type": "text"}
         ids = {
-            "lead_id": await made_by_b("leads", {"full_name": "B"}),
+            "lead_id": (await make_lead(client, b, full_name="B"))["id"],
             "user_id": str(world.other_owner.user_id),
-            "team_id": await made_by_b("teams", {"name": "B team"}),
+            "team_id": (await make_team(client, b, name="B team"))["id"],
             "status_id": statuses[0]["id"],
-            "key_id": await made_by_b("api-keys", {"name": "b"}),
-            "field_id": await made_by_b("custom-fields", field),
-            "account_id": await made_by_b("accounts", {"name": "Công ty B"}),
-            "contact_id": await made_by_b("contacts", {"full_name": "Trần B"}),
-            "deal_id": await made_by_b("deals", {"name": "Hợp đồng B"}),
+            "key_id": (await make_api_key(client, b, name="b"))["id"],
+            "field_id": (await make_custom_field(client, b, key="b", label="B"))["id"],
+            "account_id": (await make_account(client, b, name="Công ty B"))["id"],
+            "contact_id": (await make_contact(client, b, full_name="Trần B"))["id"],
+            "deal_id": (await make_deal(client, b, name="Hợp đồng B"))["id"],
         }
         pipeline = (await client.get("/api/v1/pipelines", headers=b)).json()["data"][0]
         ids |= {"pipeline_id": pipeline["id"], "stage_id": pipeline["stages"][1]["id"]}
-        activity = {"type": "note", "subject": "B", "related_type": "lead"}
-        ids["activity_id"] = await made_by_b(
-            "activities", activity | {"related_id": ids["lead_id"]}
+        activity = await make_activity(
+            client, b, type="note", subject="B", related_id=ids["lead_id"]
         )
+        ids["activity_id"] = activity["id"]
         # Notifications are written by the worker: B's owner gets one here, as a job would.
         await enter_workspace(session, world.other_owner.workspace_id)
         notification = Notification(

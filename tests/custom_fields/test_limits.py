@@ -18,6 +18,7 @@ from app.custom_fields import service
 from app.custom_fields.schemas import CustomFieldCreate, CustomFieldResource, CustomFieldType
 from app.leads.models import Lead
 from tests.conftest import World, acting_as, sign_up
+from tests.factories import make_lead
 
 FIELDS = "/api/v1/custom-fields"
 PATHS = {"lead": "/api/v1/leads", "account": "/api/v1/accounts",
@@ -197,10 +198,8 @@ class TestRecordSize:
         self, session: AsyncSession, client: httpx.AsyncClient, world: World
     ) -> None:
         keys = await _declare_text_fields(await acting_as(session, world.admin), "lead", 5)
-        created = await client.post(
-            PATHS["lead"], json={"full_name": "Cũ"}, headers=world.owner.headers
-        )
-        lead_id = uuid.UUID(created.json()["id"])
+        created = await make_lead(client, world.owner.headers, full_name="Cũ")
+        lead_id = uuid.UUID(created["id"])
         await enter_workspace(session, world.owner.workspace_id)
         await session.execute(  # as a record saved before the limit existed
             update(Lead)

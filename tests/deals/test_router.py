@@ -4,21 +4,14 @@ import httpx
 import pytest
 
 from tests.conftest import World
+from tests.factories import default_pipeline, make_account, make_deal, make_pipeline
 
 DEALS = "/api/v1/deals"
 
 
-async def create(http: httpx.AsyncClient, headers: dict[str, str], **fields: object) -> dict:
-    body = {"name": "Minh Phát — 3 xe tải", **fields}
-    response = await http.post(DEALS, json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
 async def stages(http: httpx.AsyncClient, world: World) -> dict[str, dict]:
     """The default pipeline's stages by English name."""
-    listed = (await http.get("/api/v1/pipelines", headers=world.sales.headers)).json()["data"]
-    default = next(p for p in listed if p["is_default"])
+    default = await default_pipeline(http, world.sales.headers)
     return {s["name_en"]: s for s in default["stages"]}
 
 
@@ -34,7 +27,7 @@ class TestCreateDeal:
     ) -> None:
         by_name = await stages(client, world)
 
-        deal = await create(client, world.sales.headers, amount="2850000000")
+        deal = await make_deal(client, world.sales.headers, amount="2850000000")
         history = await client.get(
             f"{DEALS}/{deal['id']}/stage-history", headers=world.sales.headers
         )
@@ -62,7 +55,7 @@ class TestCreateDeal:
     async def test_an_amount_is_written_with_its_currencys_minor_units(
         self, client: httpx.AsyncClient, world: World, amount: str, currency: str, stored: str
     ) -> None:
-        deal = await create(client, world.sales.headers, amount=amount, currency=currency)
+        deal = await make_deal(client, world.sales.headers, amount=amount, currency=currency)
 
         listed = await client.get(
             DEALS, params={"q": "minh phat", "amount_min": amount}, headers=world.sales.headers
@@ -94,9 +87,7 @@ class TestCreateDeal:
         self, client: httpx.AsyncClient, world: World
     ) -> None:
         theirs = (await client.get("/api/v1/pipelines", headers=world.other_owner.headers)).json()
-        account = await client.post(
-            "/api/v1/accounts", json={"name": "Đối thủ"}, headers=world.other_owner.headers
-        )
+        account = await make_account(client, world.other_owner.headers, name="Đối thủ")
 
         on_pipeline = await client.post(
             DEALS,
@@ -105,7 +96,7 @@ class TestCreateDeal:
         )
         on_account = await client.post(
             DEALS,
-            json={"name": "Lạc đường", "account_id": account.json()["id"]},
+            json={"name": "Lạc đường", "account_id": account["id"]},
             headers=world.sales.headers,
         )
         listed = await client.get(DEALS, params={"q": "lac duong"}, headers=world.sales.headers)
@@ -122,11 +113,8 @@ class TestStageMoves:
         self, client: httpx.AsyncClient, world: World
     ) -> None:
         by_name = await stages(client, world)
-        account = await client.post(
-            "/api/v1/accounts", json={"name": "Hòa Phát"}, headers=world.sales.headers
-        )
-        account_id = account.json()["id"]
-        deal = await create(client, world.sales.headers, account_id=account_id)
+        account_id = (await make_account(client, world.sales.headers, name="Hòa Phát"))["id"]
+        deal = await make_deal(client, world.sales.headers, account_id=account_id)
 
         won = await move(client, deal, world.sales.headers, stage_id=by_name["Won"]["id"])
         account_now = await client.get(
@@ -144,7 +132,7 @@ class TestStageMoves:
         self, client: httpx.AsyncClient, world: World
     ) -> None:
         by_name = await stages(client, world)
-        deal = await create(client, world.sales.headers)
+        deal = await make_deal(client, world.sales.headers)
         lost_id = by_name["Lost"]["id"]
 
         no_reason = await move(client, deal, world.sales.headers, stage_id=lost_id)
@@ -169,20 +157,10 @@ class TestStageMoves:
     async def test_a_stage_of_another_pipeline_is_422(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        other = await client.post(
-            "/api/v1/pipelines",
-            json={"name": "Dịch vụ", "stages": [
-                {"name": "Mở", "probability": 10, "kind": "open"},
-                {"name": "Thắng", "probability": 100, "kind": "won"},
-                {"name": "Thua", "probability": 0, "kind": "lost"},
-            ]},
-            headers=world.admin.headers,
-        )  # fmt: skip
-        deal = await create(client, world.sales.headers)
+        other = await make_pipeline(client, world.admin.headers, name="Dịch vụ")
+        deal = await make_deal(client, world.sales.headers)
 
-        response = await move(
-            client, deal, world.sales.headers, stage_id=other.json()["stages"][0]["id"]
-        )
+        response = await move(client, deal, world.sales.headers, stage_id=other["stages"][0]["id"])
 
         assert response.status_code == 422
         assert response.json()["errors"][0]["field"] == "stage_id"
@@ -191,7 +169,7 @@ class TestStageMoves:
         self, client: httpx.AsyncClient, world: World
     ) -> None:
         by_name = await stages(client, world)
-        deal = await create(client, world.sales.headers)
+        deal = await make_deal(client, world.sales.headers)
         await client.patch(
             f"{DEALS}/{deal['id']}", json={"amount": "100000000"}, headers=world.sales.headers
         )
@@ -210,7 +188,7 @@ class TestStageMoves:
         self, client: httpx.AsyncClient, world: World
     ) -> None:
         by_name = await stages(client, world)
-        deal = await create(client, world.sales.headers)
+        deal = await make_deal(client, world.sales.headers)
 
         await move(client, deal, world.sales.headers, stage_id=by_name["Proposal"]["id"])
         patched = await client.patch(
@@ -236,7 +214,7 @@ class TestStageMoves:
         self, client: httpx.AsyncClient, world: World
     ) -> None:
         by_name = await stages(client, world)
-        deal = await create(client, world.sales.headers)
+        deal = await make_deal(client, world.sales.headers)
         for name in ("Proposal", "Negotiation", "Proposal", "Negotiation"):  # back and forth
             await move(client, deal, world.sales.headers, stage_id=by_name[name]["id"])
         url = f"{DEALS}/{deal['id']}/stage-history"
@@ -263,7 +241,7 @@ class TestStageMoves:
         self, client: httpx.AsyncClient, world: World
     ) -> None:
         by_name = await stages(client, world)
-        deal = await create(client, world.sales.headers)
+        deal = await make_deal(client, world.sales.headers)
 
         response = await client.patch(
             f"{DEALS}/{deal['id']}",
@@ -279,7 +257,7 @@ class TestListDeals:
     async def test_a_deal_reads_the_same_in_a_list_as_on_its_own(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        deal = await create(
+        deal = await make_deal(
             client, world.sales.headers, name="Giống hệt", amount="1500000000",
             expected_close_date="2027-01-20", tags=["xe tải"],
         )  # fmt: skip
@@ -294,19 +272,19 @@ class TestListDeals:
         self, client: httpx.AsyncClient, world: World
     ) -> None:
         by_name = await stages(client, world)
-        match = await create(
+        match = await make_deal(
             client, world.sales.headers, name="Đúng", amount="500000000",
             expected_close_date="2027-01-20",
         )  # fmt: skip
-        await create(
+        await make_deal(
             client, world.sales.headers, name="Quá nhỏ", amount="1000",
             expected_close_date="2027-01-20",
         )  # fmt: skip
-        await create(
+        await make_deal(
             client, world.sales.headers, name="Quá muộn", amount="500000000",
             expected_close_date="2027-03-01",
         )  # fmt: skip
-        closed = await create(client, world.sales.headers, name="Đã thắng", amount="500000000")
+        closed = await make_deal(client, world.sales.headers, name="Đã thắng", amount="500000000")
         await move(client, closed, world.sales.headers, stage_id=by_name["Won"]["id"])
 
         page = await client.get(
@@ -324,12 +302,9 @@ class TestListDeals:
     async def test_an_accounts_deals_and_another_teams_deals(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        account = await client.post(
-            "/api/v1/accounts", json={"name": "Thành Công"}, headers=world.sales.headers
-        )
-        account_id = account.json()["id"]
-        ours = await create(client, world.sales.headers, account_id=account_id)
-        theirs = await create(client, world.outsider.headers, name="Đội Nam")
+        account_id = (await make_account(client, world.sales.headers, name="Thành Công"))["id"]
+        ours = await make_deal(client, world.sales.headers, account_id=account_id)
+        theirs = await make_deal(client, world.outsider.headers, name="Đội Nam")
 
         by_account = await client.get(
             f"/api/v1/accounts/{account_id}/deals", headers=world.sales.headers

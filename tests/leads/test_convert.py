@@ -5,19 +5,15 @@ import asyncio
 import httpx
 
 from tests.conftest import World, sign_up
+from tests.factories import default_pipeline, make_account, make_contact, make_lead, make_pipeline
 
 LEADS = "/api/v1/leads"
-
-
-async def lead(http: httpx.AsyncClient, headers: dict[str, str], **fields: object) -> dict:
-    body = {
-        "full_name": "Nguyễn Văn Ánh", "company_name": "Công ty TNHH Minh Phát",
-        "email": "anh@minhphat.vn", "phone": "0912 345 678", "title": "Giám đốc",
-        "province": "Hà Nội", "industry": "Ô tô", **fields,
-    }  # fmt: skip
-    response = await http.post(LEADS, json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
+# The lead most tests convert: what its contact, account and deal are made from.
+MINH_PHAT = {
+    "full_name": "Nguyễn Văn Ánh", "company_name": "Công ty TNHH Minh Phát",
+    "email": "anh@minhphat.vn", "phone": "0912 345 678", "title": "Giám đốc",
+    "province": "Hà Nội", "industry": "Ô tô",
+}  # fmt: skip
 
 
 async def convert(
@@ -35,7 +31,7 @@ class TestConvert:
     async def test_by_default_a_company_account_and_a_linked_contact_from_the_lead(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        made = await lead(client, world.sales.headers)
+        made = await make_lead(client, world.sales.headers, **MINH_PHAT)
 
         response = await convert(client, made["id"], world.sales.headers)
         history = await client.get(f"{LEADS}/{made['id']}/history", headers=world.sales.headers)
@@ -64,7 +60,7 @@ class TestConvert:
     async def test_with_a_deal_that_points_at_all_three(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        made = await lead(client, world.sales.headers)
+        made = await make_lead(client, world.sales.headers, **MINH_PHAT)
 
         response = await convert(
             client, made["id"], world.sales.headers,
@@ -84,30 +80,30 @@ class TestConvert:
     async def test_links_to_an_existing_account_and_contact_instead_of_making_new_ones(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        account = await client.post(
-            "/api/v1/accounts", json={"name": "Minh Phát (cũ)"}, headers=world.sales.headers
+        account = await make_account(client, world.sales.headers, name="Minh Phát (cũ)")
+        contact = await make_contact(client, world.sales.headers, full_name="Nguyễn Văn Ánh")
+        made = await make_lead(
+            client, world.sales.headers, **(MINH_PHAT | {"company_name": "Minh Phát Mới Tinh"})
         )
-        contact = await client.post(
-            "/api/v1/contacts", json={"full_name": "Nguyễn Văn Ánh"}, headers=world.sales.headers
-        )
-        made = await lead(client, world.sales.headers, company_name="Minh Phát Mới Tinh")
 
         response = await convert(
             client, made["id"], world.sales.headers,
-            {"account": {"id": account.json()["id"]}, "contact": {"id": contact.json()["id"]}},
+            {"account": {"id": account["id"]}, "contact": {"id": contact["id"]}},
         )  # fmt: skip
 
         done = response.json()
-        assert done["account"]["id"] == account.json()["id"]
-        assert done["contact"]["id"] == contact.json()["id"]
-        assert done["contact"]["accounts"][0]["account_id"] == account.json()["id"]
+        assert done["account"]["id"] == account["id"]
+        assert done["contact"]["id"] == contact["id"]
+        assert done["contact"]["accounts"][0]["account_id"] == account["id"]
         assert await count(client, "accounts", "moi tinh", world.sales.headers) == 0
 
     async def test_no_account_when_asked_or_when_the_lead_has_no_company(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        with_company = await lead(client, world.sales.headers)
-        without = await lead(client, world.sales.headers, company_name=None)
+        with_company = await make_lead(client, world.sales.headers, **MINH_PHAT)
+        without = await make_lead(
+            client, world.sales.headers, **(MINH_PHAT | {"company_name": None})
+        )
 
         asked = await convert(client, with_company["id"], world.sales.headers, {"account": None})
         default = await convert(client, without["id"], world.sales.headers)
@@ -119,7 +115,7 @@ class TestConvert:
     async def test_a_converted_lead_is_read_only_and_cannot_convert_again(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        made = await lead(client, world.sales.headers)
+        made = await make_lead(client, world.sales.headers, **MINH_PHAT)
         await convert(client, made["id"], world.sales.headers)
 
         again = await convert(client, made["id"], world.sales.headers)
@@ -135,7 +131,7 @@ class TestConvert:
     async def test_a_disqualified_lead_converts_only_once_its_status_changes(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        made = await lead(client, world.sales.headers, status="disqualified")
+        made = await make_lead(client, world.sales.headers, **MINH_PHAT, status="disqualified")
 
         refused = await convert(client, made["id"], world.sales.headers)
         await client.patch(
@@ -152,17 +148,11 @@ class TestConvert:
     ) -> None:
         owner = await sign_up(committing_client, "committing-convert-fails")
         headers = owner["headers"]
-        made = await lead(committing_client, headers, company_name="Nửa Vời")
-        other = await committing_client.post(
-            "/api/v1/pipelines",
-            json={"name": "Khác", "stages": [
-                {"name": "Mở", "probability": 10, "kind": "open"},
-                {"name": "Thắng", "probability": 100, "kind": "won"},
-                {"name": "Thua", "probability": 0, "kind": "lost"},
-            ]},
-            headers=headers,
-        )  # fmt: skip
-        stage_of_other = other.json()["stages"][0]["id"]
+        made = await make_lead(
+            committing_client, headers, **(MINH_PHAT | {"company_name": "Nửa Vời"})
+        )
+        other = await make_pipeline(committing_client, headers, name="Khác")
+        stage_of_other = other["stages"][0]["id"]
 
         # The account and the contact are made before the deal's stage turns out wrong.
         response = await convert(
@@ -181,7 +171,7 @@ class TestConvert:
     ) -> None:
         owner = await sign_up(committing_client, "committing-convert-race")
         headers = owner["headers"]
-        made = await lead(committing_client, headers)
+        made = await make_lead(committing_client, headers, **MINH_PHAT)
 
         responses = await asyncio.gather(
             *(
@@ -202,17 +192,15 @@ class TestConvert:
     async def test_another_workspaces_or_teams_account_is_422_and_nothing_is_stored(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        made = await lead(client, world.sales.headers, full_name="Lạc Lối")
-        other_team = await client.post(
-            "/api/v1/accounts", json={"name": "Đội Nam"}, headers=world.outsider.headers
+        made = await make_lead(
+            client, world.sales.headers, **(MINH_PHAT | {"full_name": "Lạc Lối"})
         )
-        other_workspace = await client.post(
-            "/api/v1/accounts", json={"name": "Đối thủ"}, headers=world.other_owner.headers
-        )
+        other_team = await make_account(client, world.outsider.headers, name="Đội Nam")
+        other_workspace = await make_account(client, world.other_owner.headers, name="Đối thủ")
 
         for account in (other_team, other_workspace):
             response = await convert(
-                client, made["id"], world.sales.headers, {"account": {"id": account.json()["id"]}}
+                client, made["id"], world.sales.headers, {"account": {"id": account["id"]}}
             )
             assert response.status_code == 422
             assert response.json()["errors"][0]["field"] == "account.id"
@@ -223,23 +211,15 @@ class TestPreview:
     async def test_offers_visible_look_alikes_by_email_phone_name_or_tax_code(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        by_phone = await client.post(
-            "/api/v1/contacts", json={"full_name": "Ánh N.", "phone": "+84 912 345 678"},
-            headers=world.sales.headers,
-        )  # fmt: skip
-        by_name = await client.post(
-            "/api/v1/accounts", json={"name": "công ty tnhh minh phát"},
-            headers=world.sales.headers,
-        )  # fmt: skip
-        by_tax = await client.post(
-            "/api/v1/accounts", json={"name": "MP Holdings", "tax_code": "0312345678"},
-            headers=world.sales.headers,
-        )  # fmt: skip
-        await client.post(
-            "/api/v1/accounts", json={"name": "Công ty TNHH Minh Phát"},
-            headers=world.outsider.headers,
-        )  # fmt: skip
-        made = await lead(client, world.sales.headers)
+        by_phone = await make_contact(
+            client, world.sales.headers, full_name="Ánh N.", phone="+84 912 345 678"
+        )
+        by_name = await make_account(client, world.sales.headers, name="công ty tnhh minh phát")
+        by_tax = await make_account(
+            client, world.sales.headers, name="MP Holdings", tax_code="0312345678"
+        )
+        await make_account(client, world.outsider.headers, name="Công ty TNHH Minh Phát")
+        made = await make_lead(client, world.sales.headers, **MINH_PHAT)
 
         preview = await client.get(
             f"{LEADS}/{made['id']}/convert", params={"tax_code": "0312345678"},
@@ -247,18 +227,17 @@ class TestPreview:
         )  # fmt: skip
 
         body = preview.json()
-        assert {a["id"] for a in body["accounts"]} == {by_name.json()["id"], by_tax.json()["id"]}
-        assert [c["id"] for c in body["contacts"]] == [by_phone.json()["id"]]
+        assert {a["id"] for a in body["accounts"]} == {by_name["id"], by_tax["id"]}
+        assert [c["id"] for c in body["contacts"]] == [by_phone["id"]]
 
 
 class TestConvertEdges:
     async def test_a_won_deal_answers_with_the_account_now_a_customer(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        pipelines = await client.get("/api/v1/pipelines", headers=world.sales.headers)
-        default = next(p for p in pipelines.json()["data"] if p["is_default"])
+        default = await default_pipeline(client, world.sales.headers)
         won = next(s["id"] for s in default["stages"] if s["kind"] == "won")
-        made = await lead(client, world.sales.headers)
+        made = await make_lead(client, world.sales.headers, **MINH_PHAT)
 
         done = await convert(client, made["id"], world.sales.headers, {"deal": {"stage_id": won}})
         account = done.json()["account"]
@@ -270,23 +249,19 @@ class TestConvertEdges:
     async def test_onto_a_contact_already_linked_to_the_account_links_nothing_twice(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        account = await client.post(
-            "/api/v1/accounts", json={"name": "Đã liên kết"}, headers=world.sales.headers
+        account = await make_account(client, world.sales.headers, name="Đã liên kết")
+        contact = await make_contact(
+            client, world.sales.headers, full_name="Hồ Liên", account_id=account["id"]
         )
-        contact = await client.post(
-            "/api/v1/contacts",
-            json={"full_name": "Hồ Liên", "account_id": account.json()["id"]},
-            headers=world.sales.headers,
-        )
-        made = await lead(client, world.sales.headers)
+        made = await make_lead(client, world.sales.headers, **MINH_PHAT)
 
         done = await convert(
             client, made["id"], world.sales.headers,
-            {"account": {"id": account.json()["id"]}, "contact": {"id": contact.json()["id"]}},
+            {"account": {"id": account["id"]}, "contact": {"id": contact["id"]}},
         )  # fmt: skip
 
         assert done.status_code == 200
-        assert done.json()["contact"]["accounts"] == contact.json()["accounts"]
+        assert done.json()["contact"]["accounts"] == contact["accounts"]
 
     async def test_the_last_converted_status_cannot_be_deleted(
         self, client: httpx.AsyncClient, world: World

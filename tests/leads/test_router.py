@@ -1,24 +1,27 @@
 """Leads through the HTTP API, as a frontend uses them."""
 
+import asyncio
+import base64
+import json
+
 import httpx
 
-from tests.conftest import World
+from tests.conftest import World, sign_up
+from tests.factories import make_lead
 
 LEADS = "/api/v1/leads"
 
 
-async def create(http: httpx.AsyncClient, headers: dict[str, str], **fields: object) -> dict:
-    body = {"full_name": "Nguyễn Văn Ánh", **fields}
-    response = await http.post(LEADS, json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return response.json()
+def _cursor(*parts: object) -> str:
+    """A cursor as the API encodes one: well formed, whatever its values."""
+    return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
 
 
 class TestCreateLead:
     async def test_defaults_owner_status_and_normalises_phone(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await create(client, world.sales.headers, phone="0912 345 678")
+        lead = await make_lead(client, world.sales.headers, phone="0912 345 678")
 
         assert lead["owner_id"] == str(world.sales.user_id)
         assert lead["status"] == "new"
@@ -29,7 +32,7 @@ class TestCreateLead:
     async def test_unparseable_phone_is_kept_as_typed(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await create(client, world.sales.headers, phone="gọi sau 5h")
+        lead = await make_lead(client, world.sales.headers, phone="gọi sau 5h")
 
         assert lead["phone"] == "gọi sau 5h"
         assert lead["phone_e164"] is None
@@ -83,7 +86,9 @@ class TestListLeads:
     async def test_pages_by_cursor_without_gaps_or_repeats(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        made = [await create(client, world.sales.headers, full_name=f"Lead {i}") for i in range(7)]
+        made = [
+            await make_lead(client, world.sales.headers, full_name=f"Lead {i}") for i in range(7)
+        ]
 
         seen: list[str] = []
         cursor = None
@@ -99,7 +104,7 @@ class TestListLeads:
 
     async def test_sort_by_name_ascending(self, client: httpx.AsyncClient, world: World) -> None:
         for name in ("Chi", "An", "Bình"):
-            await create(client, world.sales.headers, full_name=name)
+            await make_lead(client, world.sales.headers, full_name=name)
 
         page = await client.get(LEADS, params={"sort": "full_name"}, headers=world.sales.headers)
 
@@ -124,10 +129,35 @@ class TestListLeads:
         assert response.status_code == 422
         assert response.json()["errors"][0]["field"] == "cursor"
 
+    async def test_a_well_formed_cursor_whose_values_do_not_fit_its_sort_is_422(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        crafted = [
+            ("-created_at", _cursor("-created_at", "2026-11-23T00:00:00+00:00", 1)),
+            ("score", _cursor("score", 99999, "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f")),
+            ("full_name", _cursor("full_name", "\u0000", "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f")),
+        ]
+        for sort, cursor in crafted:
+            response = await client.get(
+                LEADS, params={"sort": sort, "cursor": cursor}, headers=world.sales.headers
+            )
+            assert response.status_code == 422, (sort, response.text)
+
+    async def test_a_date_time_outside_what_can_be_stored_is_422(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        response = await client.get(
+            LEADS,
+            params={"created_after": "0001-01-01T00:00:00+01:00"},
+            headers=world.sales.headers,
+        )
+
+        assert response.status_code == 422
+
     async def test_filters_combine_with_and(self, client: httpx.AsyncClient, world: World) -> None:
-        hot_fb = await create(client, world.sales.headers, status="hot", source="facebook")
-        await create(client, world.sales.headers, status="hot", source="zalo")
-        await create(client, world.sales.headers, status="new", source="facebook")
+        hot_fb = await make_lead(client, world.sales.headers, status="hot", source="facebook")
+        await make_lead(client, world.sales.headers, status="hot", source="zalo")
+        await make_lead(client, world.sales.headers, status="new", source="facebook")
 
         page = await client.get(
             LEADS, params={"status": "hot", "source": "facebook"}, headers=world.sales.headers
@@ -138,9 +168,9 @@ class TestListLeads:
     async def test_a_repeated_filter_matches_any_of_its_values(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        hot = await create(client, world.sales.headers, status="hot")
-        new = await create(client, world.sales.headers, status="new")
-        await create(client, world.sales.headers, status="contacted")
+        hot = await make_lead(client, world.sales.headers, status="hot")
+        new = await make_lead(client, world.sales.headers, status="new")
+        await make_lead(client, world.sales.headers, status="contacted")
 
         page = await client.get(
             LEADS, params=[("status", "new"), ("status", "hot")], headers=world.sales.headers
@@ -151,9 +181,9 @@ class TestListLeads:
     async def test_status_category_and_tag_filters(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        hot = await create(client, world.sales.headers, status="hot", tags=["vip", "hn"])
-        await create(client, world.sales.headers, status="potential", tags=["hn"])
-        await create(client, world.sales.headers, status="new", tags=["vip", "hn"])
+        hot = await make_lead(client, world.sales.headers, status="hot", tags=["vip", "hn"])
+        await make_lead(client, world.sales.headers, status="potential", tags=["hn"])
+        await make_lead(client, world.sales.headers, status="new", tags=["vip", "hn"])
 
         page = await client.get(
             LEADS,
@@ -166,9 +196,9 @@ class TestListLeads:
     async def test_q_ignores_case_and_vietnamese_diacritics(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        anh = await create(client, world.sales.headers, full_name="Nguyễn Văn Ánh")
-        dang = await create(client, world.sales.headers, full_name="Đặng Thị Hoa")
-        await create(client, world.sales.headers, full_name="Trần Bình")
+        anh = await make_lead(client, world.sales.headers, full_name="Nguyễn Văn Ánh")
+        dang = await make_lead(client, world.sales.headers, full_name="Đặng Thị Hoa")
+        await make_lead(client, world.sales.headers, full_name="Trần Bình")
 
         async def search(q: str) -> list[str]:
             page = await client.get(LEADS, params={"q": q}, headers=world.sales.headers)
@@ -181,7 +211,7 @@ class TestListLeads:
     async def test_q_finds_by_phone_as_typed_or_international(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await create(client, world.sales.headers, phone="0912 345 678")
+        lead = await make_lead(client, world.sales.headers, phone="0912 345 678")
 
         for q in ("0912 345", "+84912345678"):
             page = await client.get(LEADS, params={"q": q}, headers=world.sales.headers)
@@ -192,7 +222,7 @@ class TestUpdateLead:
     async def test_only_sent_fields_change_and_version_moves(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await create(client, world.sales.headers, company_name="Minh Phát", score=10)
+        lead = await make_lead(client, world.sales.headers, company_name="Minh Phát", score=10)
 
         response = await client.patch(
             f"{LEADS}/{lead['id']}", json={"score": 70}, headers=world.sales.headers
@@ -207,7 +237,7 @@ class TestUpdateLead:
     async def test_stale_if_match_is_412_and_changes_nothing(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await create(client, world.sales.headers)
+        lead = await make_lead(client, world.sales.headers)
         url = f"{LEADS}/{lead['id']}"
         await client.patch(url, json={"score": 5}, headers=world.sales.headers)
 
@@ -220,7 +250,7 @@ class TestUpdateLead:
         assert (await client.get(url, headers=world.sales.headers)).json()["score"] == 5
 
     async def test_current_if_match_applies(self, client: httpx.AsyncClient, world: World) -> None:
-        lead = await create(client, world.sales.headers)
+        lead = await make_lead(client, world.sales.headers)
         url = f"{LEADS}/{lead['id']}"
         etag = (await client.get(url, headers=world.sales.headers)).headers["etag"]
 
@@ -230,10 +260,24 @@ class TestUpdateLead:
 
         assert response.status_code == 200
 
+    async def test_two_racing_patches_with_the_same_if_match_one_wins_one_is_412(
+        self, committing_client: httpx.AsyncClient
+    ) -> None:
+        account = await sign_up(committing_client, "committing-race")
+        lead = await make_lead(committing_client, account["headers"], full_name="Đua")
+        url = f"{LEADS}/{lead['id']}"
+        headers = {**account["headers"], "If-Match": '"1"'}
+
+        results = await asyncio.gather(
+            *(committing_client.patch(url, json={"score": n}, headers=headers) for n in (1, 2))
+        )
+
+        assert sorted(r.status_code for r in results) == [200, 412]
+
     async def test_null_for_a_required_field_is_422(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await create(client, world.sales.headers)
+        lead = await make_lead(client, world.sales.headers)
 
         response = await client.patch(
             f"{LEADS}/{lead['id']}", json={"full_name": None}, headers=world.sales.headers
@@ -242,7 +286,7 @@ class TestUpdateLead:
         assert response.status_code == 422
 
     async def test_phone_change_renormalises(self, client: httpx.AsyncClient, world: World) -> None:
-        lead = await create(client, world.sales.headers, phone="0912 345 678")
+        lead = await make_lead(client, world.sales.headers, phone="0912 345 678")
 
         response = await client.patch(
             f"{LEADS}/{lead['id']}", json={"phone": "028 3822 1234"}, headers=world.sales.headers
@@ -253,7 +297,7 @@ class TestUpdateLead:
     async def test_owner_must_be_a_user_of_the_workspace(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await create(client, world.owner.headers)
+        lead = await make_lead(client, world.owner.headers)
 
         response = await client.patch(
             f"{LEADS}/{lead['id']}",
@@ -269,7 +313,7 @@ class TestDeleteAndRestore:
     async def test_deleted_lead_leaves_lists_and_comes_back(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await create(client, world.sales.headers)
+        lead = await make_lead(client, world.sales.headers)
         url = f"{LEADS}/{lead['id']}"
 
         assert (await client.delete(url, headers=world.sales.headers)).status_code == 204
@@ -289,7 +333,7 @@ class TestDeleteAndRestore:
     async def test_delete_with_stale_if_match_is_412(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await create(client, world.sales.headers)
+        lead = await make_lead(client, world.sales.headers)
         url = f"{LEADS}/{lead['id']}"
         await client.patch(url, json={"score": 1}, headers=world.sales.headers)
 
@@ -303,7 +347,7 @@ class TestHistory:
     async def test_keeps_who_when_and_old_to_new(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        lead = await create(client, world.sales.headers, status="new")
+        lead = await make_lead(client, world.sales.headers, status="new")
         url = f"{LEADS}/{lead['id']}"
         await client.patch(url, json={"status": "contacted"}, headers=world.teammate.headers)
         await client.delete(url, headers=world.sales.headers)

@@ -3,6 +3,7 @@
 import httpx
 
 from tests.conftest import World
+from tests.factories import make_custom_field, make_lead
 
 STATUSES = "/api/v1/lead-statuses"
 FIELDS = "/api/v1/custom-fields"
@@ -78,9 +79,7 @@ class TestLeadStatuses:
     async def test_status_in_use_cannot_be_deleted_but_an_unused_one_can(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        await client.post(
-            "/api/v1/leads", json={"full_name": "A", "status": "hot"}, headers=world.sales.headers
-        )
+        await make_lead(client, world.sales.headers, full_name="A", status="hot")
         in_use = await client.delete(
             f"{STATUSES}/{await _status_id(client, world, 'hot')}", headers=world.admin.headers
         )
@@ -105,21 +104,15 @@ class TestLeadStatuses:
 
 
 class TestCustomFields:
-    async def _declare(self, client: httpx.AsyncClient, world: World, **field: object) -> dict:
-        response = await client.post(
-            FIELDS, json={"resource": "lead", **field}, headers=world.admin.headers
-        )
-        assert response.status_code == 201, response.text
-        return response.json()
-
     async def test_values_are_checked_against_their_definitions(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        await self._declare(client, world, key="budget", label="Ngân sách", type="number")
-        await self._declare(
-            client, world, key="car", label="Dòng xe", type="select", options=["SUV", "Sedan"]
+        admin = world.admin.headers
+        await make_custom_field(client, admin, key="budget", label="Ngân sách", type="number")
+        await make_custom_field(
+            client, admin, key="car", label="Dòng xe", type="select", options=["SUV", "Sedan"]
         )
-        await self._declare(client, world, key="visit", label="Ngày đến", type="date")
+        await make_custom_field(client, admin, key="visit", label="Ngày đến", type="date")
 
         good = await client.post(
             "/api/v1/leads",
@@ -146,24 +139,25 @@ class TestCustomFields:
     async def test_required_field_must_be_given_and_patches_merge(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        await self._declare(client, world, key="region", label="Vùng", type="text", required=True)
-        await self._declare(client, world, key="vip", label="VIP", type="boolean")
+        admin = world.admin.headers
+        await make_custom_field(
+            client, admin, key="region", label="Vùng", type="text", required=True
+        )
+        await make_custom_field(client, admin, key="vip", label="VIP", type="boolean")
 
         missing = await client.post(
             "/api/v1/leads", json={"full_name": "A"}, headers=world.sales.headers
         )
-        lead = await client.post(
-            "/api/v1/leads",
-            json={"full_name": "A", "custom_fields": {"region": "Bắc"}},
-            headers=world.sales.headers,
+        lead = await make_lead(
+            client, world.sales.headers, full_name="A", custom_fields={"region": "Bắc"}
         )
         patched = await client.patch(
-            f"/api/v1/leads/{lead.json()['id']}",
+            f"/api/v1/leads/{lead['id']}",
             json={"custom_fields": {"vip": True}},
             headers=world.sales.headers,
         )
         cleared = await client.patch(
-            f"/api/v1/leads/{lead.json()['id']}",
+            f"/api/v1/leads/{lead['id']}",
             json={"custom_fields": {"region": None}},
             headers=world.sales.headers,
         )
@@ -175,7 +169,9 @@ class TestCustomFields:
     async def test_duplicate_key_is_409_and_select_needs_options(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        await self._declare(client, world, key="size", label="Quy mô", type="text")
+        await make_custom_field(
+            client, world.admin.headers, key="size", label="Quy mô", type="text"
+        )
 
         again = await client.post(
             FIELDS,
@@ -190,3 +186,27 @@ class TestCustomFields:
 
         assert again.status_code == 409
         assert no_options.status_code == 422
+
+    async def test_a_number_too_big_for_a_client_to_hold_is_422(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        await make_custom_field(client, world.admin.headers, key="big", label="Big", type="number")
+
+        response = await client.post(
+            "/api/v1/leads",
+            json={"full_name": "A", "custom_fields": {"big": 10**20}},
+            headers=world.sales.headers,
+        )
+
+        assert response.status_code == 422
+
+    async def test_null_for_a_required_setting_of_a_field_is_422(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        made = await make_custom_field(client, world.admin.headers, key="n", label="N", type="text")
+
+        response = await client.patch(
+            f"{FIELDS}/{made['id']}", json={"label": None}, headers=world.admin.headers
+        )
+
+        assert response.status_code == 422

@@ -4,33 +4,16 @@ under a deal."""
 import httpx
 
 from tests.conftest import World
+from tests.factories import PIPELINE_STAGES, default_pipeline, make_deal, make_pipeline
 
 PIPELINES = "/api/v1/pipelines"
-STAGES = [
-    {"name": "Tiếp cận", "probability": 10, "kind": "open"},
-    {"name": "Lái thử", "name_en": "Test drive", "probability": 40, "kind": "open"},
-    {"name": "Thắng", "probability": 100, "kind": "won"},
-    {"name": "Thua", "probability": 0, "kind": "lost"},
-]
-
-
-async def create(http: httpx.AsyncClient, world: World, **fields: object) -> dict:
-    body = {"name": "Bán xe", "stages": STAGES, **fields}
-    response = await http.post(PIPELINES, json=body, headers=world.admin.headers)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def default_pipeline(http: httpx.AsyncClient, world: World) -> dict:
-    listed = (await http.get(PIPELINES, headers=world.sales.headers)).json()["data"]
-    return next(p for p in listed if p["is_default"])
 
 
 class TestSeeded:
     async def test_a_workspace_starts_with_a_bilingual_default_pipeline(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        pipeline = await default_pipeline(client, world)
+        pipeline = await default_pipeline(client, world.sales.headers)
 
         names = [(s["name"], s["name_en"], s["kind"]) for s in pipeline["stages"]]
         assert names[0] == ("Tiếp cận", "Prospecting", "open")
@@ -43,7 +26,7 @@ class TestCreatePipeline:
     async def test_keeps_the_stages_in_the_order_given(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        pipeline = await create(client, world)
+        pipeline = await make_pipeline(client, world.admin.headers)
 
         assert [s["name"] for s in pipeline["stages"]] == ["Tiếp cận", "Lái thử", "Thắng", "Thua"]
         assert pipeline["is_default"] is False
@@ -54,7 +37,7 @@ class TestCreatePipeline:
     ) -> None:
         response = await client.post(
             PIPELINES,
-            json={"name": "Thiếu", "stages": [STAGES[0], STAGES[1], STAGES[2]]},
+            json={"name": "Thiếu", "stages": PIPELINE_STAGES[:3]},
             headers=world.admin.headers,
         )
 
@@ -65,7 +48,9 @@ class TestCreatePipeline:
         self, client: httpx.AsyncClient, world: World
     ) -> None:
         response = await client.post(
-            PIPELINES, json={"name": "Của tôi", "stages": STAGES}, headers=world.sales.headers
+            PIPELINES,
+            json={"name": "Của tôi", "stages": PIPELINE_STAGES},
+            headers=world.sales.headers,
         )
 
         assert response.status_code == 403
@@ -73,9 +58,9 @@ class TestCreatePipeline:
     async def test_a_new_default_takes_over_from_the_old_one(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        old = await default_pipeline(client, world)
+        old = await default_pipeline(client, world.sales.headers)
 
-        new = await create(client, world, is_default=True)
+        new = await make_pipeline(client, world.admin.headers, is_default=True)
         listed = (await client.get(PIPELINES, headers=world.sales.headers)).json()["data"]
 
         assert [p["id"] for p in listed if p["is_default"]] == [new["id"]]
@@ -87,7 +72,7 @@ class TestStages:
     async def test_reorder_add_and_rename_move_the_version(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        pipeline = await create(client, world)
+        pipeline = await make_pipeline(client, world.admin.headers)
         url = f"{PIPELINES}/{pipeline['id']}"
         ids = [s["id"] for s in pipeline["stages"]]
 
@@ -114,7 +99,7 @@ class TestStages:
     async def test_a_stage_moved_onto_another_stages_position_goes_there_and_the_rest_shift(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        pipeline = await create(client, world)
+        pipeline = await make_pipeline(client, world.admin.headers)
         url = f"{PIPELINES}/{pipeline['id']}"
         by_name = {s["name"]: s for s in pipeline["stages"]}
         first = by_name["Tiếp cận"]["position"]
@@ -143,7 +128,7 @@ class TestStages:
     async def test_a_new_stage_at_a_taken_position_goes_before_the_stage_there(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        pipeline = await create(client, world)
+        pipeline = await make_pipeline(client, world.admin.headers)
         taken = pipeline["stages"][1]["position"]
 
         added = await client.post(
@@ -161,7 +146,7 @@ class TestStages:
     async def test_a_reorder_that_leaves_out_a_stage_is_422(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        pipeline = await create(client, world)
+        pipeline = await make_pipeline(client, world.admin.headers)
         ids = [s["id"] for s in pipeline["stages"]]
 
         response = await client.patch(
@@ -174,18 +159,16 @@ class TestStages:
     async def test_a_stage_with_deals_cannot_be_retired_until_they_move(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        pipeline = await create(client, world)
+        pipeline = await make_pipeline(client, world.admin.headers)
         first, second = pipeline["stages"][0]["id"], pipeline["stages"][1]["id"]
-        deal = await client.post(
-            "/api/v1/deals",
-            json={"name": "Xe bán tải", "pipeline_id": pipeline["id"]},
-            headers=world.sales.headers,
+        deal = await make_deal(
+            client, world.sales.headers, name="Xe bán tải", pipeline_id=pipeline["id"]
         )
         stage_url = f"{PIPELINES}/{pipeline['id']}/stages/{first}"
 
         refused = await client.delete(stage_url, headers=world.admin.headers)
         await client.post(
-            f"/api/v1/deals/{deal.json()['id']}/stage",
+            f"/api/v1/deals/{deal['id']}/stage",
             json={"stage_id": second},
             headers=world.sales.headers,
         )
@@ -206,7 +189,7 @@ class TestStages:
     async def test_the_last_won_stage_cannot_be_retired(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        pipeline = await create(client, world)
+        pipeline = await make_pipeline(client, world.admin.headers)
         won = next(s["id"] for s in pipeline["stages"] if s["kind"] == "won")
 
         response = await client.delete(
@@ -221,14 +204,10 @@ class TestDeletePipeline:
     async def test_an_unused_pipeline_goes_but_the_default_or_a_used_one_stays(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        unused = await create(client, world, name="Không dùng")
-        used = await create(client, world, name="Đang dùng")
-        await client.post(
-            "/api/v1/deals",
-            json={"name": "Một deal", "pipeline_id": used["id"]},
-            headers=world.sales.headers,
-        )
-        default = await default_pipeline(client, world)
+        unused = await make_pipeline(client, world.admin.headers, name="Không dùng")
+        used = await make_pipeline(client, world.admin.headers, name="Đang dùng")
+        await make_deal(client, world.sales.headers, name="Một deal", pipeline_id=used["id"])
+        default = await default_pipeline(client, world.sales.headers)
 
         gone = await client.delete(f"{PIPELINES}/{unused['id']}", headers=world.admin.headers)
         in_use = await client.delete(f"{PIPELINES}/{used['id']}", headers=world.admin.headers)
@@ -246,20 +225,19 @@ class TestDeletedDealsKeepTheirPlace:
     async def test_a_deleted_deal_keeps_its_pipeline_and_stage_from_vanishing(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        pipeline = await create(client, world, name="Tạm")
+        pipeline = await make_pipeline(client, world.admin.headers, name="Tạm")
         first = pipeline["stages"][0]["id"]
-        deal = await client.post(
-            "/api/v1/deals", json={"name": "Sẽ xoá", "pipeline_id": pipeline["id"]},
-            headers=world.sales.headers,
-        )  # fmt: skip
-        await client.delete(f"/api/v1/deals/{deal.json()['id']}", headers=world.sales.headers)
+        deal = await make_deal(
+            client, world.sales.headers, name="Sẽ xoá", pipeline_id=pipeline["id"]
+        )
+        await client.delete(f"/api/v1/deals/{deal['id']}", headers=world.sales.headers)
 
         stage = await client.delete(
             f"{PIPELINES}/{pipeline['id']}/stages/{first}", headers=world.admin.headers
         )
         whole = await client.delete(f"{PIPELINES}/{pipeline['id']}", headers=world.admin.headers)
         restored = await client.post(
-            f"/api/v1/deals/{deal.json()['id']}/restore", headers=world.sales.headers
+            f"/api/v1/deals/{deal['id']}/restore", headers=world.sales.headers
         )
 
         assert (stage.status_code, whole.status_code) == (409, 409)

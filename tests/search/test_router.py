@@ -5,12 +5,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
-
-
-async def make(http: httpx.AsyncClient, headers: dict[str, str], path: str, body: dict) -> str:
-    response = await http.post(f"/api/v1/{path}", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    return str(response.json()["id"])
+from tests.factories import make_account, make_contact, make_deal, make_lead
 
 
 async def search(http: httpx.AsyncClient, headers: dict[str, str], q: str) -> list[dict]:
@@ -23,13 +18,11 @@ async def test_finds_every_kind_ignoring_case_and_diacritics(
     client: httpx.AsyncClient, world: World
 ) -> None:
     h = world.sales.headers
-    lead = await make(client, h, "leads", {"full_name": "Đặng Quốc Bảo", "company_name": "Bảo Tín"})
-    contact = await make(client, h, "contacts", {"full_name": "Đặng Thu Thảo"})
-    account = await make(
-        client, h, "accounts", {"name": "Đặng Gia Trading", "tax_code": "0109876543"}
-    )
-    deal = await make(client, h, "deals", {"name": "Đặng Gia — 5 xe"})
-    await make(client, h, "leads", {"full_name": "Trần Văn Tú"})
+    lead = (await make_lead(client, h, full_name="Đặng Quốc Bảo", company_name="Bảo Tín"))["id"]
+    contact = (await make_contact(client, h, full_name="Đặng Thu Thảo"))["id"]
+    account = (await make_account(client, h, name="Đặng Gia Trading", tax_code="0109876543"))["id"]
+    deal = (await make_deal(client, h, name="Đặng Gia — 5 xe"))["id"]
+    await make_lead(client, h, full_name="Trần Văn Tú")
 
     hits = await search(client, h, "DANG")
 
@@ -42,8 +35,8 @@ async def test_finds_every_kind_ignoring_case_and_diacritics(
 
 async def test_the_closest_match_comes_first(client: httpx.AsyncClient, world: World) -> None:
     h = world.sales.headers
-    await make(client, h, "contacts", {"full_name": "Nguyễn Văn Ánh Dương Hoàng Long"})
-    exact = await make(client, h, "leads", {"full_name": "Nguyễn Văn Ánh"})
+    await make_contact(client, h, full_name="Nguyễn Văn Ánh Dương Hoàng Long")
+    exact = (await make_lead(client, h, full_name="Nguyễn Văn Ánh"))["id"]
 
     hits = await search(client, h, "nguyen van anh")
 
@@ -52,8 +45,8 @@ async def test_the_closest_match_comes_first(client: httpx.AsyncClient, world: W
 
 
 async def test_only_what_you_may_see(client: httpx.AsyncClient, world: World) -> None:
-    await make(client, world.outsider.headers, "accounts", {"name": "Bí Mật Đội Nam"})
-    await make(client, world.other_owner.headers, "leads", {"full_name": "Bí Mật Đối Thủ"})
+    await make_account(client, world.outsider.headers, name="Bí Mật Đội Nam")
+    await make_lead(client, world.other_owner.headers, full_name="Bí Mật Đối Thủ")
 
     assert await search(client, world.sales.headers, "bi mat") == []
     assert len(await search(client, world.owner.headers, "bi mat")) == 1
@@ -78,9 +71,9 @@ async def test_one_and_two_letter_words_match_the_start_of_a_name(
     client: httpx.AsyncClient, world: World
 ) -> None:
     h = world.sales.headers
-    le = await make(client, h, "leads", {"full_name": "Lê Văn Tám"})
-    vo = await make(client, h, "contacts", {"full_name": "Võ Thị Lệ"})
-    await make(client, h, "leads", {"full_name": "Nguyễn Thị Lê"})  # "le" is not where it starts
+    le = (await make_lead(client, h, full_name="Lê Văn Tám"))["id"]
+    vo = (await make_contact(client, h, full_name="Võ Thị Lệ"))["id"]
+    await make_lead(client, h, full_name="Nguyễn Thị Lê")  # "le" is not where it starts
 
     two_letters = {hit["id"] for hit in await search(client, h, "le")}
     with_a_longer_word = {hit["id"] for hit in await search(client, h, "le van")}
@@ -95,8 +88,8 @@ async def test_a_list_q_of_short_words_matches_names_that_start_so(
     client: httpx.AsyncClient, world: World
 ) -> None:
     h = world.sales.headers
-    ha = await make(client, h, "leads", {"full_name": "Hà Minh Anh"})
-    await make(client, h, "leads", {"full_name": "Phạm Thu Hà"})
+    ha = (await make_lead(client, h, full_name="Hà Minh Anh"))["id"]
+    await make_lead(client, h, full_name="Phạm Thu Hà")
 
     page = await client.get("/api/v1/leads", params={"q": "ha"}, headers=h)
 

@@ -5,6 +5,7 @@ import pytest
 
 from app.core.settings import get_settings
 from tests.conftest import PASSWORD, Member, World
+from tests.factories import make_api_key, make_lead
 
 LEADS = "/api/v1/leads"
 
@@ -71,11 +72,29 @@ class TestManagingUsers:
         assert response.status_code == 409
 
 
-class TestVisibility:
-    async def _lead_of(self, client: httpx.AsyncClient, member: Member) -> str:
-        response = await client.post(LEADS, json={"full_name": "Khách"}, headers=member.headers)
-        return response.json()["id"]
+class TestOwnersAreProtected:
+    async def test_an_admin_cannot_change_an_owners_password_or_lock_them_out(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        url = f"/api/v1/users/{world.owner.user_id}"
+        for body in ({"password": "chiem-quyen-123"}, {"is_active": False}, {"email": "x@a.vn"}):
+            response = await client.patch(url, json=body, headers=world.admin.headers)
+            assert response.status_code == 403, body
 
+    async def test_the_last_owner_cannot_stop_being_one(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        response = await client.patch(
+            f"/api/v1/users/{world.owner.user_id}",
+            json={"role": "sales"},
+            headers=world.owner.headers,
+        )
+
+        assert response.status_code == 409
+        assert response.json()["code"] == "last_owner"
+
+
+class TestVisibility:
     async def _visible(self, client: httpx.AsyncClient, member: Member) -> set[str]:
         page = await client.get(LEADS, params={"limit": 200}, headers=member.headers)
         return {lead["id"] for lead in page.json()["data"]}
@@ -83,9 +102,9 @@ class TestVisibility:
     async def test_sales_see_their_own_and_their_teams_records_only(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        mine = await self._lead_of(client, world.sales)
-        teammates = await self._lead_of(client, world.teammate)
-        outsiders = await self._lead_of(client, world.outsider)
+        mine = (await make_lead(client, world.sales.headers))["id"]
+        teammates = (await make_lead(client, world.teammate.headers))["id"]
+        outsiders = (await make_lead(client, world.outsider.headers))["id"]
 
         visible = await self._visible(client, world.sales)
 
@@ -101,8 +120,8 @@ class TestVisibility:
     async def test_managers_see_the_teams_they_manage(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        north = await self._lead_of(client, world.sales)
-        south = await self._lead_of(client, world.outsider)
+        north = (await make_lead(client, world.sales.headers))["id"]
+        south = (await make_lead(client, world.outsider.headers))["id"]
 
         visible = await self._visible(client, world.manager)
 
@@ -112,8 +131,8 @@ class TestVisibility:
     async def test_admins_see_everything_in_the_workspace(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
-        north = await self._lead_of(client, world.sales)
-        south = await self._lead_of(client, world.outsider)
+        north = (await make_lead(client, world.sales.headers))["id"]
+        south = (await make_lead(client, world.outsider.headers))["id"]
 
         assert {north, south} <= await self._visible(client, world.admin)
 
@@ -152,7 +171,7 @@ class TestCollectionsArePaged:
         self, client: httpx.AsyncClient, world: World
     ) -> None:
         for name in ("Key A", "Key B", "Key C"):
-            await client.post("/api/v1/api-keys", json={"name": name}, headers=world.admin.headers)
+            await make_api_key(client, world.admin.headers, name=name)
 
         teams = await client.get("/api/v1/teams", params={"limit": 1}, headers=world.sales.headers)
         keys = await client.get(

@@ -13,6 +13,7 @@ from arq.worker import Worker
 
 from app.core import jobs
 from tests.conftest import sign_up
+from tests.factories import make_activity
 from workers.queue import redis_settings
 from workers.settings import FUNCTIONS, shutdown, startup
 
@@ -69,16 +70,10 @@ def ago(days: float) -> str:
 
 
 async def plan_call(http: httpx.AsyncClient, headers: dict[str, str], remind_at: str) -> dict:
-    lead = await http.post("/api/v1/leads", json={"full_name": "Vũ Hải"}, headers=headers)
-    response = await http.post(
-        "/api/v1/activities",
-        json={"type": "call", "subject": "Gọi lại anh Hải", "related_type": "lead",
-              "related_id": lead.json()["id"], "remind_at": remind_at},
-        headers=headers,
-    )  # fmt: skip
-    assert response.status_code == 201, response.text
+    """A call to remind its owner of, once its reminder job is on the queue."""
+    activity = await make_activity(http, headers, subject="Gọi lại anh Hải", remind_at=remind_at)
     await jobs.wait_for_sends()
-    return response.json()
+    return activity
 
 
 async def inbox(http: httpx.AsyncClient, headers: dict[str, str]) -> dict:

@@ -1,0 +1,160 @@
+"""Records for tests, made the way a client makes them: through the public HTTP API.
+
+One maker per resource, `await make_lead(client, headers, **fields) -> dict`: it posts a valid
+body (the defaults below, overridden by `fields`), asserts the 201 and returns the JSON. The
+headers say who makes it (`world.sales.headers`, or a `sign_up(...)["headers"]` for a
+workspace of the test's own, from tests/conftest.py). Pass every value a test asserts on or
+searches by, even when it equals a default, unless the test is about that default.
+
+A test about creating a record (its status code, its refusals) posts itself; these are for the
+records a test needs before the behaviour it is about. Many records at once (hundreds, for
+limits and query plans) are made through the services with `acting_as`, which is faster.
+"""
+
+import uuid
+from collections.abc import Awaitable, Mapping
+from typing import Any, Protocol
+
+import httpx
+
+from tests.conftest import PASSWORD
+
+API = "/api/v1"
+
+# A pipeline of a car dealer: two open stages, then the won and the lost end.
+PIPELINE_STAGES: list[dict[str, object]] = [
+    {"name": "Tiếp cận", "probability": 10, "kind": "open"},
+    {"name": "Lái thử", "name_en": "Test drive", "probability": 40, "kind": "open"},
+    {"name": "Thắng", "probability": 100, "kind": "won"},
+    {"name": "Thua", "probability": 0, "kind": "lost"},
+]
+
+
+class Maker(Protocol):
+    """What every `make_*` below is, for tests parametrized over resources."""
+
+    def __call__(
+        self, http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+    ) -> Awaitable[dict[str, Any]]: ...
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Headers that present `token` (an access token or an API key)."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:8]}"
+
+
+async def _made(
+    http: httpx.AsyncClient, path: str, headers: Mapping[str, str], body: dict[str, object]
+) -> dict[str, Any]:
+    response = await http.post(f"{API}/{path}", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    made: dict[str, Any] = response.json()
+    return made
+
+
+# Sales records
+
+
+async def make_lead(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    return await _made(http, "leads", headers, {"full_name": "Nguyễn Văn Ánh", **fields})
+
+
+async def make_account(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    return await _made(http, "accounts", headers, {"name": "Công ty TNHH Minh Phát", **fields})
+
+
+async def make_contact(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    return await _made(http, "contacts", headers, {"full_name": "Nguyễn Văn Ánh", **fields})
+
+
+async def make_deal(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    return await _made(http, "deals", headers, {"name": "Minh Phát — 3 xe tải", **fields})
+
+
+async def make_activity(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    """A call about a lead; without a `related_id`, about a new lead of the same maker."""
+    body: dict[str, object] = {"type": "call", "subject": "Gọi giới thiệu", "related_type": "lead"}
+    body |= fields
+    if "related_id" not in body:
+        body["related_id"] = (await make_lead(http, headers))["id"]
+    return await _made(http, "activities", headers, body)
+
+
+# Setup an admin shapes
+
+
+async def make_pipeline(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    """A pipeline with `PIPELINE_STAGES`; only admins and owners may make one."""
+    body = {"name": "Bán xe", "stages": PIPELINE_STAGES}
+    return await _made(http, "pipelines", headers, body | fields)
+
+
+async def default_pipeline(http: httpx.AsyncClient, headers: Mapping[str, str]) -> dict[str, Any]:
+    """The pipeline every workspace starts with (seeded, not made)."""
+    listed = await http.get(f"{API}/pipelines", headers=headers)
+    assert listed.status_code == 200, listed.text
+    return next(p for p in listed.json()["data"] if p["is_default"])
+
+
+async def make_custom_field(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    """A text field on leads unless `fields` say otherwise; admins and owners only."""
+    body = {"resource": "lead", "key": _unique("truong_"), "label": "Trường", "type": "text"}
+    return await _made(http, "custom-fields", headers, body | fields)
+
+
+# People and credentials
+
+
+async def make_user(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    """A member of the maker's workspace (a sales user unless `role` says otherwise)."""
+    body = {"email": f"{_unique('')}@a.vn", "full_name": "Lý Thu", "password": PASSWORD}
+    return await _made(http, "users", headers, body | fields)
+
+
+async def make_member(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    """`make_user`, signed in: the user's JSON and the `headers` of their access token."""
+    user = await make_user(http, headers, **fields)
+    password = fields.get("password", PASSWORD)
+    return user | {"headers": await log_in(http, user["email"], str(password))}
+
+
+async def log_in(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, str]:
+    """A fresh access token for `email` (another device's session), as headers."""
+    response = await http.post(f"{API}/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return bearer(response.json()["access_token"])
+
+
+async def make_team(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    return await _made(http, "teams", headers, {"name": _unique("Đội "), **fields})
+
+
+async def make_api_key(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    """A key of the maker's; its secret, shown this once, is `["key"]` (see `bearer`)."""
+    return await _made(http, "api-keys", headers, {"name": "tích hợp", **fields})
