@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import Field, StringConstraints
+from pydantic import MISSING, Field, StringConstraints
 
 from app.core.pagination import RecordListQuery, Sortable
 from app.core.schemas import (
@@ -82,20 +82,20 @@ class AccountUpdate(PatchModel):
 
     example = {"type": "customer", "parent_id": None, "tags": ["đại lý", "miền nam"]}
 
-    name: Name = None  # type: ignore[assignment]
-    type: AccountType = None  # type: ignore[assignment]
-    tax_code: TaxCode | None = None
-    industry: Area | None = None
-    size: Size | None = None
-    website: Website | None = None
-    email: Email | None = None
-    phone: Phone | None = None
-    address: Address | None = None
-    province: Area | None = None
-    parent_id: uuid.UUID | None = None
-    owner_id: uuid.UUID | None = None
-    tags: Tags = None  # type: ignore[assignment]
-    custom_fields: CustomFieldValues = None  # type: ignore[assignment]
+    name: Name | MISSING = MISSING
+    type: AccountType | MISSING = MISSING
+    tax_code: TaxCode | MISSING | None = MISSING
+    industry: Area | MISSING | None = MISSING
+    size: Size | MISSING | None = MISSING
+    website: Website | MISSING | None = MISSING
+    email: Email | MISSING | None = MISSING
+    phone: Phone | MISSING | None = MISSING
+    address: Address | MISSING | None = MISSING
+    province: Area | MISSING | None = MISSING
+    parent_id: uuid.UUID | MISSING | None = MISSING
+    owner_id: uuid.UUID | MISSING | None = MISSING
+    tags: Tags | MISSING = MISSING
+    custom_fields: CustomFieldValues | MISSING = MISSING
 
 
 class AccountRead(ReadModel):

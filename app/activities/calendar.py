@@ -2,21 +2,22 @@
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import or_, select
 
 from app.activities.models import Activity
 from app.core.context import Ctx
 from app.core.errors import Unprocessable
+from app.core.models import table_of
 from app.core.records import restrict_to_visible
+from app.core.sql import AnySelect
 
 MAX_RANGE = timedelta(days=366)
 MAX_ITEMS = 2000
 FEED_PAST, FEED_AHEAD = timedelta(days=30), timedelta(days=365)
 
 
-def _agenda(ctx: Ctx, owner_id: uuid.UUID | None, start: datetime, end: datetime) -> Select[Any]:
+def _agenda(ctx: Ctx, owner_id: uuid.UUID | None, start: datetime, end: datetime) -> AnySelect:
     """Live activities due in [start, end) that the user owns or takes part in."""
     return (
         select(Activity)
@@ -44,7 +45,7 @@ async def agenda(
     owner = owner_id or ctx.actor.user_id
     stmt = _agenda(ctx, owner, start, end)
     if owner != ctx.actor.user_id:  # someone else's agenda: what the actor may see of it
-        stmt = restrict_to_visible(stmt, Activity.__table__, ctx.actor)
+        stmt = restrict_to_visible(stmt, table_of(Activity), ctx.actor)
     return list(await ctx.session.scalars(stmt))
 
 

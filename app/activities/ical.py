@@ -26,7 +26,7 @@ def _time(value: datetime) -> str:
 
 def _fold(line: str) -> str:
     """Lines longer than 75 octets continue on the next line after a space (UTF-8 safe)."""
-    encoded, parts = line.encode(), []
+    encoded, parts = line.encode(), list[str]()
     while len(encoded) > 75:
         cut = 75 if not parts else 74
         while cut and (encoded[cut] & 0xC0) == 0x80:  # don't split a multi-byte character

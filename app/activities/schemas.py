@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from app.core.pagination import ListQuery, Sortable
 from app.core.schemas import InputModel, PatchModel, ReadModel, Timestamp
@@ -68,16 +68,16 @@ class ActivityUpdate(PatchModel):
 
     example = {"completed": True, "outcome": "Khách đồng ý đặt cọc"}
 
-    type: ActivityType = None  # type: ignore[assignment]
-    subject: Subject = None  # type: ignore[assignment]
-    body: Body | None = None
-    due_at: Timestamp | None = None
-    duration_minutes: Duration | None = None
-    outcome: Outcome | None = None
-    completed: StrictBool = None  # type: ignore[assignment]
-    remind_at: Timestamp | None = None
-    owner_id: uuid.UUID | None = None
-    participants: Participants = None  # type: ignore[assignment]
+    type: ActivityType | MISSING = MISSING
+    subject: Subject | MISSING = MISSING
+    body: Body | MISSING | None = MISSING
+    due_at: Timestamp | MISSING | None = MISSING
+    duration_minutes: Duration | MISSING | None = MISSING
+    outcome: Outcome | MISSING | None = MISSING
+    completed: StrictBool | MISSING = MISSING
+    remind_at: Timestamp | MISSING | None = MISSING
+    owner_id: uuid.UUID | MISSING | None = MISSING
+    participants: Participants | MISSING = MISSING
 
 
 class ActivityRead(ReadModel):

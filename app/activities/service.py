@@ -21,7 +21,7 @@ from app.core import records
 from app.core.context import Ctx
 from app.core.errors import NotFound, Unprocessable
 from app.core.jobs import enqueue_after_commit
-from app.core.models import utcnow
+from app.core.models import table_of, utcnow
 from app.core.pagination import at_least, before, equals, one_of
 from app.core.records import Patched, Resource
 from app.deals import service as deals_service
@@ -158,7 +158,7 @@ async def deliver_due_reminders(
 ) -> int:
     """Turn every reminder due by `now` (or just this activity's) into a notification for the
     activity's owner, once: running it again, or beside another run, delivers nothing more."""
-    table = Activity.__table__
+    table = table_of(Activity)
     due = (
         select(table.c.id, table.c.owner_id, table.c.subject, table.c.remind_at)
         .where(

@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel, Field, StrictBool, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StrictBool, StringConstraints
 
 from app.core.limits import ACCOUNTS_PER_CONTACT
 from app.core.pagination import RecordListQuery, Sortable
@@ -66,8 +66,8 @@ class AccountLinkCreate(InputModel):
 class AccountLinkUpdate(PatchModel):
     example = {"role": "billing", "is_primary": True}
 
-    role: ContactRole | None = None
-    is_primary: StrictBool = None  # type: ignore[assignment]
+    role: ContactRole | MISSING | None = MISSING
+    is_primary: StrictBool | MISSING = MISSING
 
 
 class AccountLinkList(BaseModel):
@@ -117,19 +117,19 @@ class ContactUpdate(PatchModel):
 
     example = {"title": "Tổng giám đốc", "do_not_contact": True}
 
-    full_name: Name = None  # type: ignore[assignment]
-    first_name: NamePart | None = None
-    last_name: NamePart | None = None
-    email: Email | None = None
-    phone: Phone | None = None
-    title: Title | None = None
-    birthday: Birthday | None = None
-    gender: Gender | None = None
-    province: Area | None = None
-    do_not_contact: StrictBool = None  # type: ignore[assignment]
-    owner_id: uuid.UUID | None = None
-    tags: Tags = None  # type: ignore[assignment]
-    custom_fields: CustomFieldValues = None  # type: ignore[assignment]
+    full_name: Name | MISSING = MISSING
+    first_name: NamePart | MISSING | None = MISSING
+    last_name: NamePart | MISSING | None = MISSING
+    email: Email | MISSING | None = MISSING
+    phone: Phone | MISSING | None = MISSING
+    title: Title | MISSING | None = MISSING
+    birthday: Birthday | MISSING | None = MISSING
+    gender: Gender | MISSING | None = MISSING
+    province: Area | MISSING | None = MISSING
+    do_not_contact: StrictBool | MISSING = MISSING
+    owner_id: uuid.UUID | MISSING | None = MISSING
+    tags: Tags | MISSING = MISSING
+    custom_fields: CustomFieldValues | MISSING = MISSING
 
 
 class ContactRead(ReadModel):

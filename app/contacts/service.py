@@ -22,7 +22,7 @@ from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import jsonable, record_change, register_links
 from app.core.limits import ACCOUNTS_PER_CONTACT, LimitReached
-from app.core.models import utcnow
+from app.core.models import table_of, utcnow
 from app.core.pagination import FilterOn, Rows, equals, has_all
 from app.core.records import Patched, Resource, flush_or_conflict, restrict_to_visible
 from app.custom_fields import service as custom_fields
@@ -121,7 +121,7 @@ async def _links_by_contact(
         .order_by(_LINKS.is_primary.desc(), _LINKS.created_at, _LINKS.id)
     )  # live accounts only, the primary one first
     if not all_accounts:
-        stmt = restrict_to_visible(stmt, Account.__table__, ctx.actor)
+        stmt = restrict_to_visible(stmt, table_of(Account), ctx.actor)
     if contact_ids:
         for row in await records.fetch(ctx, stmt):
             links[row["contact_id"]].append(

@@ -162,7 +162,8 @@ def _records_about(ctx: Ctx, response: Response) -> list[list[str]] | None:
         ids = _ids_in(orjson.loads(bytes(response.body)))
     except orjson.JSONDecodeError:
         return None
-    known = records_in_use(ctx) | {(key[0], key[1][-1]) for key in ctx.session.identity_map}
+    loaded = ctx.session.identity_map.keys()
+    known = records_in_use(ctx) | {(key[0], key[1][-1]) for key in loaded}
     tenant = set(_tenant_models().values())
     found = {
         (model.__table__.name, str(record_id))

@@ -12,13 +12,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import orjson
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
 from pydantic_core import core_schema
-from sqlalchemy import ColumnElement, Select, Table, tuple_
+from sqlalchemy import ColumnElement, Table, tuple_
 
 from app.core import sql
 from app.core.context import Ctx
@@ -27,6 +27,7 @@ from app.core.heavy import heavy_query
 from app.core.money import decimal_string
 from app.core.schemas import Timestamp, reject_nul
 from app.core.search import matches
+from app.core.sql import AnySelect
 
 _ORJSON = orjson.OPT_UTC_Z
 Sorts = Mapping[str, Any]  # "created_at" -> Lead.created_at (columns must be NOT NULL)
@@ -117,7 +118,7 @@ class Rows(Generic[T]):
 
     def page(self, read_model: type[BaseModel]) -> Page[Any]:
         return Page[read_model](  # type: ignore[valid-type]
-            data=[read_model.model_validate(dict(row)) for row in self.data],
+            data=[read_model.model_validate(dict(cast(Any, row))) for row in self.data],
             next_cursor=self.next_cursor,
         )
 
@@ -201,9 +202,7 @@ def _decode_cursor(cursor: str, sort: str, column: Any) -> tuple[Any, uuid.UUID]
         raise _bad_cursor()
 
 
-def apply_filters(
-    stmt: Select[Any], query: BaseModel, filters: Filters, on: FilterOn
-) -> Select[Any]:
+def apply_filters(stmt: AnySelect, query: BaseModel, filters: Filters, on: FilterOn) -> AnySelect:
     """Each declared filter whose query parameter was given becomes an AND-ed condition."""
     for name, condition in filters.items():
         value = getattr(query, name, None)
@@ -233,7 +232,7 @@ class Keyset:
         after = _decode_cursor(query.cursor, query.sort, sorts[name]) if query.cursor else None
         return cls(query.sort, query.sort.startswith("-"), after, query.limit)
 
-    def page_of(self, stmt: Select[Any], column: Any, id_column: Any) -> Select[Any]:
+    def page_of(self, stmt: AnySelect, column: Any, id_column: Any) -> AnySelect:
         """`stmt` after the cursor, in order, one row more than a page (to know there is more)."""
         if self.after is not None:
             key = tuple_(column, id_column)
@@ -252,7 +251,7 @@ class Keyset:
 
 async def paginate(
     ctx: Ctx,
-    stmt: Select[Any],
+    stmt: AnySelect,
     query: ListQuery,
     *,
     table: Table,
@@ -283,31 +282,31 @@ def one_of(name: str) -> Filter:
     """`?status=a&status=b`: the column is one of the values."""
 
     def condition(on: FilterOn, values: Any) -> ColumnElement[bool]:
-        column = on.columns[name]
-        return column.in_(values) if len(values) > 1 else column == values[0]  # type: ignore[no-any-return]
+        column: ColumnElement[Any] = on.columns[name]
+        return column.in_(values) if len(values) > 1 else column == values[0]
 
     return condition
 
 
 def equals(name: str) -> Filter:
-    return lambda on, value: on.columns[name] == value  # type: ignore[no-any-return]
+    return lambda on, value: on.columns[name] == value
 
 
 def at_least(name: str) -> Filter:
-    return lambda on, value: on.columns[name] >= value  # type: ignore[no-any-return]
+    return lambda on, value: on.columns[name] >= value
 
 
 def at_most(name: str) -> Filter:
-    return lambda on, value: on.columns[name] <= value  # type: ignore[no-any-return]
+    return lambda on, value: on.columns[name] <= value
 
 
 def before(name: str) -> Filter:
-    return lambda on, value: on.columns[name] < value  # type: ignore[no-any-return]
+    return lambda on, value: on.columns[name] < value
 
 
 def has_all(name: str) -> Filter:
     """Array column contains every given value (`?tag=a&tag=b`)."""
-    return lambda on, value: on.columns[name].contains(list(value))  # type: ignore[no-any-return]
+    return lambda on, value: on.columns[name].contains(list(value))
 
 
 CREATED_FILTERS: Filters = {

@@ -8,14 +8,15 @@ names the workspace (`workspace_id = :ws`, row locks included); RLS is the wall 
 """
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
 
+import asyncpg
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import Column, ColumnElement, Select, Table, bindparam, insert, select
+from sqlalchemy import Column, ColumnElement, Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -34,7 +35,7 @@ from app.core.history import (
     record_change,
 )
 from app.core.ids import new_id
-from app.core.models import RecordMixin, utcnow
+from app.core.models import RecordMixin, table_of, utcnow
 from app.core.pagination import (
     CREATED_FILTERS,
     FilterOn,
@@ -48,6 +49,7 @@ from app.core.pagination import (
 )
 from app.core.phones import to_e164
 from app.core.search import search_text
+from app.core.sql import AnySelect
 
 T = TypeVar("T")
 M = TypeVar("M", bound=RecordMixin)
@@ -106,7 +108,7 @@ class Resource(Generic[M, R]):
 
     @cached_property
     def table(self) -> Table:
-        return self.model.__table__  # type: ignore[attr-defined, no-any-return]
+        return table_of(self.model)
 
     @cached_property
     def owned(self) -> bool:
@@ -138,7 +140,7 @@ class Patched(Generic[M]):
     changes: Changes
 
 
-def restrict_to_visible(stmt: Select[Any], table: Table, actor: Actor) -> Select[Any]:
+def restrict_to_visible(stmt: AnySelect, table: Table, actor: Actor) -> AnySelect:
     """`stmt` narrowed to the rows of `table` the actor may see."""
     condition = actor.sees_rows_of(table)
     return stmt if condition is None else stmt.where(condition)
@@ -232,7 +234,7 @@ async def list_page(
     )
 
 
-async def fetch(ctx: Ctx, stmt: Select[Any]) -> list[Mapping[str, Any]]:
+async def fetch(ctx: Ctx, stmt: AnySelect) -> list[asyncpg.Record]:
     """Rows of a read-only select on the resource layer's fast path (app/core/sql.py), in the
     request's transaction: for a domain's lists beside a page (a contact's account links)."""
     return await sql.fetch(ctx, stmt)
@@ -269,7 +271,7 @@ def _insert_with_history(table: Table) -> Any:
     """The record's INSERT with its history row as a data-modifying CTE: one round trip, no
     unit of work. Built once per table with bound parameters only, so each call just binds
     values (building `.values(...)` per call costs a fifth of a create's CPU)."""
-    history = RecordChange.__table__
+    history = table_of(RecordChange)
     logged = (
         insert(history)
         .values({c.name: bindparam(f"history_{c.name}", type_=c.type) for c in history.c})
@@ -415,7 +417,7 @@ async def read_with_etag(ctx: Ctx, resource: Resource[M, R], obj: M, response: R
     return await read(ctx, resource, obj)
 
 
-async def read_rows(ctx: Ctx, stmt: Select[Any]) -> list[Any]:
+async def read_rows(ctx: Ctx, stmt: AnySelect) -> list[Any]:
     """Run a read-only Core select in the request's transaction: plain rows, no ORM identity
     map. For look-ups on a hot path (a status, the custom field definitions)."""
     connection = await ctx.session.connection()

@@ -6,10 +6,10 @@ execution context and result layer removes most of its cost from a list page or 
 (README, "Benchmark"). Rows come back as asyncpg records: read them by key or position.
 """
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
-from sqlalchemy import Executable
+from sqlalchemy import Executable, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -17,6 +17,9 @@ from sqlalchemy.util import LRUCache
 
 from app.core.context import Ctx
 from app.core.db import driver_connection
+
+# A select of any columns (SQLAlchemy types a select by the tuple of what it returns).
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 
 # Bounded like SQLAlchemy's own compiled cache: shapes are few (filters given, sort, cursor).
 _COMPILED: LRUCache[Any, SQLCompiler] = LRUCache(500)

@@ -4,6 +4,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import (
+    MISSING,
     BaseModel,
     Field,
     StrictBool,
@@ -71,10 +72,10 @@ class CustomFieldCreate(InputModel):
 class CustomFieldUpdate(PatchModel):
     example = {"label": "Budget", "required": True}
 
-    label: str = Field(None, min_length=1, max_length=120)  # type: ignore[assignment]
-    options: list[Option] = Field(None, max_length=200)  # type: ignore[assignment]
-    required: StrictBool = None  # type: ignore[assignment]
-    position: StrictInt = Field(None, ge=0, le=10_000)  # type: ignore[assignment]
+    label: str | MISSING = Field(MISSING, min_length=1, max_length=120)
+    options: list[Option] | MISSING = Field(MISSING, max_length=200)
+    required: StrictBool | MISSING = MISSING
+    position: StrictInt | MISSING = Field(MISSING, ge=0, le=10_000)
 
 
 class CustomFieldRead(ReadModel):

@@ -18,6 +18,7 @@ from app.core.limits import (
     LimitReached,
     ensure_room,
 )
+from app.core.models import table_of
 from app.core.records import flush_or_conflict, read_rows
 from app.core.workspace_settings import cached, settings_changed
 from app.custom_fields.models import CustomFieldDefinition
@@ -59,7 +60,7 @@ async def create_definition(ctx: Ctx, data: CustomFieldCreate) -> CustomFieldDef
     CUSTOM_FIELDS_PER_RESOURCE fields: 409 `custom_field_limit` beyond, delete one first."""
     await ensure_room(
         ctx,
-        CustomFieldDefinition.__table__,
+        table_of(CustomFieldDefinition),
         CustomFieldDefinition.resource == data.resource,
         cap=CUSTOM_FIELDS_PER_RESOURCE,
         error=TooManyCustomFields(

@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
 from fastapi import Query
-from pydantic import BaseModel, Field, StrictInt, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StrictInt, StringConstraints
 
 from app.core.money import Amount, AmountOut, Currency
 from app.core.pagination import PageQuery, RecordListQuery, Sortable
@@ -70,19 +70,19 @@ class DealUpdate(PatchModel):
 
     example = {"amount": "3100000000", "expected_close_date": "2027-02-01"}
 
-    name: Name = None  # type: ignore[assignment]
-    account_id: uuid.UUID | None = None
-    contact_id: uuid.UUID | None = None
-    pipeline_id: uuid.UUID = None  # type: ignore[assignment]
-    stage_id: uuid.UUID = None  # type: ignore[assignment]
-    amount: AmountIn | None = None
-    currency: Currency = None  # type: ignore[assignment]
-    probability: Probability = None  # type: ignore[assignment]
-    expected_close_date: date | None = None
-    owner_id: uuid.UUID | None = None
-    lost_reason: LostReason | None = None
-    tags: Tags = None  # type: ignore[assignment]
-    custom_fields: CustomFieldValues = None  # type: ignore[assignment]
+    name: Name | MISSING = MISSING
+    account_id: uuid.UUID | MISSING | None = MISSING
+    contact_id: uuid.UUID | MISSING | None = MISSING
+    pipeline_id: uuid.UUID | MISSING = MISSING
+    stage_id: uuid.UUID | MISSING = MISSING
+    amount: AmountIn | MISSING | None = MISSING
+    currency: Currency | MISSING = MISSING
+    probability: Probability | MISSING = MISSING
+    expected_close_date: date | MISSING | None = MISSING
+    owner_id: uuid.UUID | MISSING | None = MISSING
+    lost_reason: LostReason | MISSING | None = MISSING
+    tags: Tags | MISSING = MISSING
+    custom_fields: CustomFieldValues | MISSING = MISSING
 
 
 class MoveToStage(InputModel):

@@ -17,7 +17,7 @@ from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, Unprocessable
 from app.core.history import apply_changes
-from app.core.models import utcnow
+from app.core.models import table_of, utcnow
 from app.core.pagination import columns_of
 from app.core.records import restrict_to_visible
 from app.deals import service as deals_service
@@ -27,6 +27,7 @@ from app.leads import statuses
 from app.leads.models import Lead
 from app.leads.schemas import (
     ConversionPreview,
+    ConvertContact,
     ConvertLead,
     ExistingRecord,
     StatusCategory,
@@ -90,7 +91,11 @@ async def _contact(ctx: Ctx, lead: Lead, data: ConvertLead, account: Account | N
         if account is not None:
             return await contacts_service.ensure_linked(ctx, contact.id, account.id)
         return contact
-    given = data.contact.model_dump(exclude_unset=True) if data.contact else {}
+    given = (
+        data.contact.model_dump(exclude_unset=True)
+        if isinstance(data.contact, ConvertContact)
+        else {}
+    )
     if "account_id" in given or "account_role" in given:
         raise _invalid("contact.account_id", "the contact is linked to `account`")
     defaults = {
@@ -188,4 +193,4 @@ async def _visible_matches(
         .order_by(model.created_at.desc(), model.id.desc())
         .limit(_PREVIEW_LIMIT)
     )
-    return await records.fetch(ctx, restrict_to_visible(stmt, model.__table__, ctx.actor))
+    return await records.fetch(ctx, restrict_to_visible(stmt, table_of(model), ctx.actor))

@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from app.accounts.schemas import AccountCreate, AccountRead
 from app.contacts.schemas import ContactCreate, ContactRead
@@ -110,26 +110,26 @@ class LeadUpdate(PatchModel):
 
     example = {"status": "contacted", "score": 60, "tags": ["vip"]}
 
-    full_name: Name = None  # type: ignore[assignment]
-    company_name: ShortText | None = None
-    title: Title | None = None
-    email: Email | None = None
-    phone: Phone | None = None
-    status: StatusKey = None  # type: ignore[assignment]
-    source: LeadSource = None  # type: ignore[assignment]
-    qualification: Qualification = None  # type: ignore[assignment]
-    score: Score = None  # type: ignore[assignment]
-    industry: Area | None = None
-    province: Area | None = None
-    owner_id: uuid.UUID | None = None
-    tags: Tags = None  # type: ignore[assignment]
-    utm_source: Utm | None = None
-    utm_medium: Utm | None = None
-    utm_campaign: Utm | None = None
-    utm_term: Utm | None = None
-    utm_content: Utm | None = None
-    custom_fields: CustomFieldValues = None  # type: ignore[assignment]
-    notes: Notes | None = None
+    full_name: Name | MISSING = MISSING
+    company_name: ShortText | MISSING | None = MISSING
+    title: Title | MISSING | None = MISSING
+    email: Email | MISSING | None = MISSING
+    phone: Phone | MISSING | None = MISSING
+    status: StatusKey | MISSING = MISSING
+    source: LeadSource | MISSING = MISSING
+    qualification: Qualification | MISSING = MISSING
+    score: Score | MISSING = MISSING
+    industry: Area | MISSING | None = MISSING
+    province: Area | MISSING | None = MISSING
+    owner_id: uuid.UUID | MISSING | None = MISSING
+    tags: Tags | MISSING = MISSING
+    utm_source: Utm | MISSING | None = MISSING
+    utm_medium: Utm | MISSING | None = MISSING
+    utm_campaign: Utm | MISSING | None = MISSING
+    utm_term: Utm | MISSING | None = MISSING
+    utm_content: Utm | MISSING | None = MISSING
+    custom_fields: CustomFieldValues | MISSING = MISSING
+    notes: Notes | MISSING | None = MISSING
 
 
 class LeadRead(ReadModel):
@@ -224,9 +224,9 @@ class LeadStatusUpdate(PatchModel):
 
     example = {"labels": {"vi": "Đã liên hệ", "en": "Contacted"}, "position": 25}
 
-    labels: LeadStatusLabels = None  # type: ignore[assignment]
-    position: StrictInt = Field(None, ge=0, le=10_000)  # type: ignore[assignment]
-    is_active: StrictBool = None  # type: ignore[assignment]
+    labels: LeadStatusLabels | MISSING = MISSING
+    position: StrictInt | MISSING = Field(MISSING, ge=0, le=10_000)
+    is_active: StrictBool | MISSING = MISSING
 
 
 class LeadStatusRead(ReadModel):
@@ -293,7 +293,7 @@ class ConvertLead(InputModel):
     }
 
     account: ExistingRecord | ConvertAccount | None = None
-    contact: ExistingRecord | ConvertContact = None  # type: ignore[assignment]
+    contact: ExistingRecord | ConvertContact | MISSING = MISSING
     deal: ConvertDeal | None = None
 
 

@@ -10,6 +10,7 @@ from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import apply_changes, record_change, record_creation
 from app.core.limits import LEAD_STATUSES_PER_WORKSPACE, LimitReached, ensure_room
+from app.core.models import table_of
 from app.core.records import flush_or_conflict, read_rows
 from app.core.workspace_settings import cached, settings_changed
 from app.leads.models import Lead, LeadStatus
@@ -113,7 +114,7 @@ async def create_status(ctx: Ctx, data: LeadStatusCreate) -> LeadStatus:
     retired ones included (the list shows them): 409 `lead_status_limit` beyond."""
     await ensure_room(
         ctx,
-        LeadStatus.__table__,
+        table_of(LeadStatus),
         cap=LEAD_STATUSES_PER_WORKSPACE,
         error=TooManyLeadStatuses(
             f"A workspace has at most {LEAD_STATUSES_PER_WORKSPACE} lead statuses, retired "

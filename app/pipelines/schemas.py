@@ -3,7 +3,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StrictBool, StrictInt, StringConstraints
 
 from app.core.limits import STAGES_PER_PIPELINE
 from app.core.schemas import InputModel, PatchModel, ReadModel
@@ -39,11 +39,11 @@ class StageUpdate(PatchModel):
 
     example = {"name": "Đàm phán giá", "probability": 70}
 
-    name: StageName = None  # type: ignore[assignment]
-    name_en: StageName | None = None
-    probability: Probability = None  # type: ignore[assignment]
-    position: Position = Field(
-        None,  # type: ignore[assignment]
+    name: StageName | MISSING = MISSING
+    name_en: StageName | MISSING | None = MISSING
+    probability: Probability | MISSING = MISSING
+    position: Position | MISSING = Field(
+        MISSING,
         description="Where it goes; onto another stage's position: before that stage, which "
         "shifts down with those after it.",
     )
@@ -97,10 +97,12 @@ class PipelineUpdate(PatchModel):
 
     example = {"name": "Bán xe mới", "is_default": True}
 
-    name: Annotated[str, StringConstraints(min_length=1, max_length=120)] = None  # type: ignore[assignment]
-    is_default: StrictBool = None  # type: ignore[assignment]
-    stage_ids: list[uuid.UUID] = Field(  # type: ignore[assignment]
-        None, description="Every live stage's id, in the new order.", max_length=STAGES_PER_PIPELINE
+    name: Annotated[str, StringConstraints(min_length=1, max_length=120)] | MISSING = MISSING
+    is_default: StrictBool | MISSING = MISSING
+    stage_ids: list[uuid.UUID] | MISSING = Field(
+        MISSING,
+        description="Every live stage's id, in the new order.",
+        max_length=STAGES_PER_PIPELINE,
     )
 
 

@@ -18,7 +18,7 @@ from app.core.limits import (
     LimitReached,
     ensure_room,
 )
-from app.core.models import utcnow
+from app.core.models import table_of, utcnow
 from app.deals.models import Deal
 from app.pipelines.models import Pipeline, Stage
 from app.pipelines.schemas import (
@@ -182,7 +182,7 @@ async def create_pipeline(ctx: Ctx, data: PipelineCreate) -> Pipeline:
     pipelines: 409 `pipeline_limit` beyond, delete one first."""
     await ensure_room(
         ctx,
-        Pipeline.__table__,
+        table_of(Pipeline),
         Pipeline.deleted_at.is_(None),
         cap=PIPELINES_PER_WORKSPACE,
         error=TooManyPipelines(

@@ -3,15 +3,17 @@
 
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, union_all
+from sqlalchemy import func, literal, select, union_all
 
 from app.accounts.models import Account
 from app.contacts.models import Contact
 from app.core import records
 from app.core.context import Ctx
 from app.core.heavy import heavy_query
+from app.core.models import table_of
 from app.core.records import restrict_to_visible
 from app.core.search import fold, matches
+from app.core.sql import AnySelect
 from app.deals.models import Deal
 from app.leads.models import Lead
 from app.search.schemas import SearchHit, SearchQuery, SearchResults
@@ -30,7 +32,7 @@ KINDS: list[tuple[str, Any, Any, Any]] = [
 CANDIDATES = 200
 
 
-def search_statement(ctx: Ctx, query: SearchQuery) -> Select[Any] | None:
+def search_statement(ctx: Ctx, query: SearchQuery) -> AnySelect | None:
     """The ranked union of the four kinds' best matches (None: no word to look for). Each
     kind's candidates come from its index, at most CANDIDATES of them, then are ranked."""
     folded = fold(query.q)
@@ -49,7 +51,7 @@ def search_statement(ctx: Ctx, query: SearchQuery) -> Select[Any] | None:
                 ).where(
                     model.workspace_id == ctx.workspace_id, condition, model.deleted_at.is_(None)
                 ),
-                model.__table__,
+                table_of(model),
                 ctx.actor,
             )
             .limit(CANDIDATES)

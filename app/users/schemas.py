@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, StrictBool, StringConstraints
+from pydantic import MISSING, AfterValidator, Field, StrictBool, StringConstraints
 
 from app.auth.password_policy import MAX_LENGTH, MIN_LENGTH, password_problem
 from app.core.context import Role
@@ -54,13 +54,13 @@ class UserCreate(InputModel):
 class UserUpdate(PatchModel):
     example = {"role": "manager", "team_id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f"}
 
-    email: LoginEmail = Field(None, description="API keys can't change it.")  # type: ignore[assignment]
-    full_name: Name = None  # type: ignore[assignment]
-    password: Password = Field(None, description="API keys can't set it.")  # type: ignore[assignment]
-    role: Role = Field(None, description="API keys can't change it.")  # type: ignore[assignment]
-    team_id: uuid.UUID | None = None
-    is_active: StrictBool = Field(
-        None,  # type: ignore[arg-type]
+    email: LoginEmail | MISSING = Field(MISSING, description="API keys can't change it.")
+    full_name: Name | MISSING = MISSING
+    password: Password | MISSING = Field(MISSING, description="API keys can't set it.")
+    role: Role | MISSING = Field(MISSING, description="API keys can't change it.")
+    team_id: uuid.UUID | MISSING | None = MISSING
+    is_active: StrictBool | MISSING = Field(
+        MISSING,
         description="`false` signs the user out everywhere for good: their tokens, API keys, "
         "calendar feed and invitation stop working and stay so if they are activated again.",
     )
@@ -120,8 +120,8 @@ class TeamCreate(InputModel):
 class TeamUpdate(PatchModel):
     example = {"name": "Kinh doanh miền Bắc"}
 
-    name: TeamName = None  # type: ignore[assignment]
-    manager_id: uuid.UUID | None = None
+    name: TeamName | MISSING = MISSING
+    manager_id: uuid.UUID | MISSING | None = MISSING
 
 
 class TeamRead(ReadModel):
