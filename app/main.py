@@ -27,6 +27,7 @@ from app.core.observability import (
     configure_logging,
     metrics_endpoint,
 )
+from app.core.queue import HEARTBEAT_KEY, queue_client
 from app.core.ratelimit import RateLimiter
 from app.core.routing import open_session
 from app.core.runtime import database_url, redis_url
@@ -39,7 +40,6 @@ from app.notifications.router import router as notifications_router
 from app.pipelines.router import router as pipelines_router
 from app.search.router import router as search_router
 from app.users.router import router as users_router
-from workers.queue import HEARTBEAT_KEY, queue_client
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """Sen is a self-hostable CRM API: leads, accounts, contacts, deals, activities.
