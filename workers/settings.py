@@ -13,7 +13,7 @@ from app.core.db import make_engine, make_sessionmaker, system_session, workspac
 from app.core.idempotency import forget_expired
 from app.core.models import utcnow
 from app.core.settings import get_settings
-from app.workspaces.models import Workspace
+from app.core.tenancy import Workspace
 
 
 async def startup(ctx: dict[str, Any]) -> None:

@@ -23,9 +23,9 @@ from app.core.errors import Forbidden, Unauthorized, Unprocessable
 from app.core.models import utcnow
 from app.core.schemas import normalize_email
 from app.core.settings import get_settings
+from app.core.tenancy import Workspace
 from app.users import service as users_service
 from app.users.models import User
-from app.workspaces.models import Workspace
 from app.workspaces.service import create_workspace
 
 # An email in more workspaces than this is not a person's: the rest are not offered.

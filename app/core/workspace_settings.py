@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from sqlalchemy import func, update
 
 from app.core.context import Ctx
-from app.workspaces.models import Workspace
+from app.core.tenancy import Workspace
 
 T = TypeVar("T")
 _MAX_ENTRIES = 20_000

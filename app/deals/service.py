@@ -32,6 +32,7 @@ from app.core.pagination import (
 )
 from app.core.records import get_visible, restore, restrict_to_visible, soft_delete
 from app.core.search import search_text
+from app.core.tenancy import Workspace
 from app.core.workspace_settings import cached
 from app.custom_fields import service as custom_fields
 from app.deals.models import Deal, StageChange
@@ -49,7 +50,6 @@ from app.pipelines import service as pipelines_service
 from app.pipelines.models import Pipeline, Stage
 from app.pipelines.schemas import StageKind
 from app.users import service as users_service
-from app.workspaces.models import Workspace
 
 RESOURCE = "deal"
 _DEALS = Deal.__table__.c

@@ -9,6 +9,7 @@ from app.core.errors import problems
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
+from app.core.tenancy import Workspace
 from app.users import service
 from app.users.schemas import (
     CalendarToken,
@@ -24,7 +25,6 @@ from app.users.schemas import (
     UserUpdate,
     WorkspaceRead,
 )
-from app.workspaces.models import Workspace
 
 router = APIRouter(tags=["users"], route_class=CommittingRoute)
 UserID = Annotated[uuid.UUID, Path(description="The user's id.")]

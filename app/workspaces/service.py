@@ -8,11 +8,11 @@ from app.core.db import enter_workspace
 from app.core.history import record_creation
 from app.core.ids import new_id
 from app.core.schemas import normalize_email
+from app.core.tenancy import Workspace
 from app.leads.statuses import seed_statuses
 from app.pipelines.service import seed_default_pipeline
 from app.users.models import User
 from app.users.service import check_password_choice
-from app.workspaces.models import Workspace
 
 
 async def create_workspace(
