@@ -5,9 +5,9 @@ from fastapi import APIRouter, Path, Response, status
 
 from app.accounts import service
 from app.accounts.schemas import AccountCreate, AccountQueryParams, AccountRead, AccountUpdate
+from app.auth.dependencies import Member
 from app.contacts import service as contacts_service
 from app.contacts.schemas import ContactQueryParams, ContactRead
-from app.core.auth import Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams

@@ -15,7 +15,7 @@ from app.activities.schemas import (
     TimelineEntry,
     TimelineQueryParams,
 )
-from app.core.auth import Member, authenticate_calendar_feed
+from app.auth.dependencies import Member, authenticate_calendar_feed
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams

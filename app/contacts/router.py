@@ -3,6 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from app.auth.dependencies import Member
 from app.contacts import service
 from app.contacts.schemas import (
     AccountLink,
@@ -14,7 +15,6 @@ from app.contacts.schemas import (
     ContactRead,
     ContactUpdate,
 )
-from app.core.auth import Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams

@@ -1,4 +1,6 @@
-"""Bearer authentication (JWT or API key) -> `Ctx`, and the per-route permission aliases."""
+"""The request's caller: a bearer credential (JWT or API key) -> `Ctx`, and the per-route
+permission aliases routers declare (`Member`, `Admin`). The auth domain's, not core's: it reads
+users, teams and API keys."""
 
 import hmac
 import uuid
