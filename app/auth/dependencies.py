@@ -23,16 +23,11 @@ from app.auth.security import (
     split_api_key,
 )
 from app.core.context import Actor, Ctx, Role
-from app.core.db import (
-    AUTH_ROLE,
-    EXPECTED_SETTINGS,
-    STALE_SETTINGS,
-    driver_connection,
-    enter_workspace,
-)
+from app.core.db import driver_connection, enter_auth_role, enter_workspace
 from app.core.errors import Forbidden, Unauthorized
 from app.core.models import utcnow
 from app.core.settings import get_settings
+from app.core.transaction import state_of
 from app.users.models import Team, User
 
 bearer = OAuth2PasswordBearer(
@@ -119,7 +114,7 @@ async def _user_from_api_key(session: AsyncSession, key: str) -> tuple[Caller, u
     prefix = split_api_key(key)
     if prefix is None:
         return None
-    session.info["role"] = AUTH_ROLE  # read-only look-up across workspaces, two tables
+    enter_auth_role(session)  # read-only look-up across workspaces, two tables
     candidates = await session.scalars(
         select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
     )
@@ -146,10 +141,12 @@ _CALLERS_MAX = 10_000
 async def _still_current(session: AsyncSession, workspace_id: uuid.UUID, version: int) -> bool:
     """Whether `version` is still the workspace's: checked in the BEGIN message when this
     request starts the transaction (no extra round trip), else by asking."""
-    session.info[EXPECTED_SETTINGS] = version
+    state = state_of(session)
+    state.expected_settings_version = version
     driver = await driver_connection(session)
-    if session.info.pop(EXPECTED_SETTINGS, None) is None:  # it rode on BEGIN
-        return not session.info.pop(STALE_SETTINGS, False)
+    if state.expected_settings_version is None:  # it rode on BEGIN
+        stale, state.stale_settings = state.stale_settings, False
+        return not stale
     # The connection was already in a transaction (a savepoint session in tests): ask.
     found = await driver.fetchval(
         "SELECT settings_version FROM workspaces WHERE id = $1", workspace_id
@@ -208,7 +205,7 @@ async def authenticate_calendar_feed(session: AsyncSession, token: str) -> Ctx:
     it is unknown or replaced. It authenticates nothing but `GET /calendar.ics`."""
     prefix = split_api_key(token, CALENDAR_TOKEN_MARK)
     if prefix is not None:
-        session.info["role"] = AUTH_ROLE  # looked up before the workspace is known
+        enter_auth_role(session)  # looked up before the workspace is known
         candidates = await session.scalars(
             select(User).where(User.calendar_token_prefix == prefix, User.is_active)
         )

@@ -18,7 +18,7 @@ from app.auth.security import (
     verify_password,
 )
 from app.core.context import Actor, Ctx, Role
-from app.core.db import AUTH_ROLE, enter_workspace
+from app.core.db import enter_auth_role, enter_workspace
 from app.core.errors import Forbidden, Unauthorized, Unprocessable
 from app.core.models import utcnow
 from app.core.schemas import normalize_email
@@ -106,7 +106,7 @@ async def log_in(
     email = normalize_email(email)
     accounts: list[Any] = []
     if "\x00" not in email:  # PostgreSQL text can't hold NUL: no such account exists
-        session.info["role"] = AUTH_ROLE
+        enter_auth_role(session)
         accounts = list((await session.execute(_accounts_of(email))).all())
         # The look-up's read-only transaction ends here: no connection is held while this
         # login waits for a hashing thread.
@@ -134,7 +134,7 @@ async def accept_invitation(session: AsyncSession, data: InvitationAccept) -> Lo
     prefix = split_api_key(data.token, INVITATION_MARK)
     found = None
     if prefix is not None:
-        session.info["role"] = AUTH_ROLE
+        enter_auth_role(session)
         candidates = await session.execute(
             select(User.id, User.workspace_id, User.invitation_hash).where(
                 User.invitation_prefix == prefix,

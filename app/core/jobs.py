@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import Ctx
 from app.core.models import utcnow
+from app.core.transaction import PendingJob, state_of
 
 log = structlog.get_logger("sen.jobs")
-_PENDING = "sen.jobs_after_commit"
 _in_flight: set[asyncio.Task[None]] = set()
 
 
@@ -23,14 +23,14 @@ def enqueue_after_commit(
 ) -> None:
     """Ask for `function(*args)` once this transaction commits; `job_id` makes a repeat a no-op.
     A `defer_until` already past when the job is sent runs it at once."""
-    pending = ctx.session.info.setdefault(_PENDING, [])
-    pending.append((function, args, {"_job_id": job_id, "_defer_until": defer_until}))
+    ctx.state.jobs.append(PendingJob(function, args, job_id, defer_until))
 
 
 def send_after_commit(session: AsyncSession, queue: ArqRedis | None) -> None:
     """Hand the committed transaction's jobs to the queue, in the background: a slow or
     absent Redis delays the jobs (the sweep delivers them), never the response."""
-    pending = session.info.pop(_PENDING, [])
+    state = state_of(session)
+    pending, state.jobs = state.jobs, []
     if not pending or queue is None:
         return
     task = asyncio.create_task(_send(queue, pending))
@@ -40,22 +40,22 @@ def send_after_commit(session: AsyncSession, queue: ArqRedis | None) -> None:
 
 def forget_pending(session: AsyncSession) -> None:
     """A rolled-back transaction asks for nothing."""
-    session.info.pop(_PENDING, None)
+    state_of(session).jobs = []
 
 
-async def _send(
-    queue: ArqRedis, pending: list[tuple[str, tuple[Any, ...], dict[str, Any]]]
-) -> None:
-    for function, args, options in pending:
-        defer_until = options.get("_defer_until")
+async def _send(queue: ArqRedis, pending: list[PendingJob]) -> None:
+    for job in pending:
+        defer_until = job.defer_until
         if defer_until is not None and defer_until <= utcnow():
             # arq keeps a job until its time plus a day: one due over a day ago would get a
             # negative expiry and be refused. Past is due: run it now.
-            options = {**options, "_defer_until": None}
+            defer_until = None
         try:
-            await queue.enqueue_job(function, *args, **options)
+            await queue.enqueue_job(
+                job.function, *job.args, _job_id=job.job_id, _defer_until=defer_until
+            )
         except Exception as error:  # Redis down: the cron sweep does it instead
-            log.warning("job not enqueued", function=function, error=str(error))
+            log.warning("job not enqueued", function=job.function, error=str(error))
 
 
 async def wait_for_sends() -> None:
