@@ -138,20 +138,17 @@ _CALLERS: dict[tuple[uuid.UUID, uuid.UUID], tuple[Caller, Actor]] = {}
 _CALLERS_MAX = 10_000
 
 
-async def _still_current(session: AsyncSession, workspace_id: uuid.UUID, version: int) -> bool:
-    """Whether `version` is still the workspace's: checked in the BEGIN message when this
-    request starts the transaction (no extra round trip), else by asking."""
+async def _still_current(session: AsyncSession, version: int) -> bool:
+    """Whether `version` is still the workspace's, checked in the BEGIN message that starts the
+    request's transaction: no extra round trip."""
     state = state_of(session)
     state.expected_settings_version = version
-    driver = await driver_connection(session)
-    if state.expected_settings_version is None:  # it rode on BEGIN
-        stale, state.stale_settings = state.stale_settings, False
-        return not stale
-    # The connection was already in a transaction (a savepoint session in tests): ask.
-    found = await driver.fetchval(
-        "SELECT settings_version FROM workspaces WHERE id = $1", workspace_id
-    )
-    return bool(found == version)
+    await driver_connection(session)
+    # Taken by the BEGIN unless the transaction had begun already: then nothing was checked,
+    # and the entry counts as stale (the caller is looked up afresh).
+    current = state.expected_settings_version is None and not state.stale_settings
+    state.expected_settings_version, state.stale_settings = None, False
+    return current
 
 
 async def _jwt_caller(session: AsyncSession, token: str) -> tuple[Caller, Actor] | None:
@@ -162,7 +159,7 @@ async def _jwt_caller(session: AsyncSession, token: str) -> tuple[Caller, Actor]
     await enter_workspace(session, workspace_id)
     key = (workspace_id, user_id)
     found = _CALLERS.get(key)
-    if found is None or not await _still_current(session, workspace_id, found[0].settings_version):
+    if found is None or not await _still_current(session, found[0].settings_version):
         caller = await _caller(session, workspace_id, user_id)
         if caller is None:
             return None

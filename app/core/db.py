@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from app.core.transaction import APP_ROLE, AUTH_ROLE, state_of
 
-# Enter a workspace inside a transaction already under way (savepoint sessions, a workspace
-# chosen mid-request); in the driver's own parameter style, skipping SQLAlchemy's compile step.
+# Enter a workspace inside a transaction already under way (a workspace chosen mid-request, as
+# after an API key's look-up); in the driver's own parameter style, skipping SQLAlchemy's compile.
 _ENTER_SQL = "SELECT set_config('role', $1, true), set_config('sen.workspace_id', $2, true)"
 
 
@@ -141,19 +141,19 @@ def _enter_sql(role: str, workspace_id: object, expected_version: int | None = N
 
 
 @event.listens_for(Session, "after_begin")
-def _enter_workspace(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
-    driver = connection.connection.driver_connection
+def _enter_workspace(session: Session, tx: SessionTransaction, connection: Connection) -> None:
+    """Queue the transaction's role and workspace setting (and the settings-version check, if
+    one was asked for) to ride on its BEGIN: SQLAlchemy sends BEGIN lazily, just before the
+    first statement, so nothing has reached the server yet."""
+    if tx.nested:
+        return  # a savepoint: the BEGIN of the transaction around it set the wall
+    driver: SenConnection = connection.connection.driver_connection
     state = state_of(session)
     if state.role is None:  # a system session (migrations, cron fan-out): the connecting role
-        if isinstance(driver, SenConnection):
-            driver._sen_enter = None
+        driver._sen_enter = None
         return
-    if isinstance(driver, SenConnection) and not driver.is_in_transaction():
-        expected, state.expected_settings_version = state.expected_settings_version, None
-        # Rides on the BEGIN; the version check (if one was asked for) is sent with it.
-        driver._sen_enter = _enter_sql(state.role, state.workspace_id, expected)
-    else:  # already inside a transaction (a savepoint session in tests): set it now
-        connection.exec_driver_sql(_ENTER_SQL, (state.role, str(state.workspace_id or "")))
+    expected, state.expected_settings_version = state.expected_settings_version, None
+    driver._sen_enter = _enter_sql(state.role, state.workspace_id, expected)
 
 
 def _forget_pending_setting(_dbapi: Any, record: Any) -> None:
