@@ -34,7 +34,14 @@ from sqlalchemy.util import await_only
 from app.auth.service import issue_token
 from app.core import embedded
 from app.core.context import SYSTEM, Actor, Ctx, Role
-from app.core.db import enter_workspace, libpq_url, make_engine, make_sessionmaker, with_database
+from app.core.db import (
+    SenConnection,
+    enter_workspace,
+    libpq_url,
+    make_engine,
+    make_sessionmaker,
+    with_database,
+)
 from app.core.migrate import upgrade
 from app.core.settings import Settings, get_settings
 from app.core.transaction import TransactionState, state_of
@@ -210,6 +217,7 @@ def _begin_in_savepoint(session: Session, tx: SessionTransaction, connection: Co
     if tx.nested:
         return
     driver = connection.connection.driver_connection
+    assert isinstance(driver, SenConnection)
     sql, driver._sen_enter = driver._sen_enter, None
     if sql is not None:
         await_only(_enter_as_begin_would(driver, sql, state_of(session)))

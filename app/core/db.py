@@ -147,7 +147,8 @@ def _enter_workspace(session: Session, tx: SessionTransaction, connection: Conne
     first statement, so nothing has reached the server yet."""
     if tx.nested:
         return  # a savepoint: the BEGIN of the transaction around it set the wall
-    driver: SenConnection = connection.connection.driver_connection
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, SenConnection), "sessions run on make_engine's engines"
     state = state_of(session)
     if state.role is None:  # a system session (migrations, cron fan-out): the connecting role
         driver._sen_enter = None

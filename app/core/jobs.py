@@ -1,19 +1,29 @@
 """Jobs are enqueued only after the transaction that asked for them commits (STYLE §7): a job
 never sees data that isn't there. The queue is a nudge, not the truth: what a job does is
-recorded in PostgreSQL, and a cron sweep catches anything a lost message would have done."""
+recorded in PostgreSQL, and a cron sweep catches anything a lost message would have done.
+
+A job's work runs in `job_context`, its transaction edge as CommittingRoute is a request's; a
+sweep over every workspace is `in_every_workspace`, each workspace in its own transaction."""
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from arq.connections import ArqRedis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.context import Ctx
+from app.core.context import SYSTEM, Actor, Ctx
+from app.core.db import system_session, workspace_session
 from app.core.models import utcnow
+from app.core.tenancy import Workspace
 from app.core.transaction import PendingJob, state_of
 
+T = TypeVar("T")
 log = structlog.get_logger("sen.jobs")
 _in_flight: set[asyncio.Task[None]] = set()
 
@@ -62,3 +72,39 @@ async def wait_for_sends() -> None:
     """Tests and shutdown: let the background sends finish."""
     if _in_flight:
         await asyncio.gather(*list(_in_flight), return_exceptions=True)
+
+
+@asynccontextmanager
+async def job_context(
+    maker: async_sessionmaker[AsyncSession],
+    workspace_id: uuid.UUID,
+    actor: Actor = SYSTEM,
+    *,
+    queue: ArqRedis | None = None,
+) -> AsyncIterator[Ctx]:
+    """One transaction in one workspace (RLS set with its BEGIN), committed once when the block
+    succeeds and rolled back when it raises; the jobs it asked for go to `queue` after commit."""
+    async with workspace_session(maker, workspace_id) as session:
+        try:
+            yield Ctx(session=session, actor=actor, workspace_id=workspace_id)
+            await session.commit()
+            send_after_commit(session, queue)
+        finally:
+            forget_pending(session)  # closing the session rolls back anything uncommitted
+
+
+async def in_every_workspace(
+    maker: async_sessionmaker[AsyncSession],
+    work: Callable[[Ctx], Awaitable[T]],
+    *,
+    queue: ArqRedis | None = None,
+) -> list[T]:
+    """`work` once per workspace, each in its own `job_context` as the system: a sweep's
+    fan-out. Only the list of workspaces is read across them (as the connecting role)."""
+    async with system_session(maker) as session:
+        workspace_ids = list(await session.scalars(select(Workspace.id)))
+    results: list[T] = []
+    for workspace_id in workspace_ids:
+        async with job_context(maker, workspace_id, queue=queue) as ctx:
+            results.append(await work(ctx))
+    return results
