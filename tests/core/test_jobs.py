@@ -69,7 +69,7 @@ class TestJobContext:
     ) -> None:
         async with job_context(maker, workspace_id) as ctx:
             where = (await ctx.session.execute(_WHERE)).one()
-            await users_service.create_team(ctx, TeamCreate(name="Bắc"))
+            await users_service.create_team(ctx, TeamCreate(name="Bắc", manager_id=None))
 
         assert tuple(where) == ("sen_app", str(workspace_id))
         assert await _teams(database_url, workspace_id) == ["Bắc"]
@@ -79,7 +79,7 @@ class TestJobContext:
     ) -> None:
         async def fail_after_writing() -> None:
             async with job_context(maker, workspace_id) as ctx:
-                await users_service.create_team(ctx, TeamCreate(name="Nam"))
+                await users_service.create_team(ctx, TeamCreate(name="Nam", manager_id=None))
                 await ctx.session.flush()
                 raise Failed()
 
