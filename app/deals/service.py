@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from asyncpg import Record
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 
 from app.accounts import service as accounts_service
 from app.accounts.models import Account
@@ -353,3 +353,19 @@ async def stage_history(ctx: Ctx, deal_id: uuid.UUID, query: StageHistoryQuery) 
         data=[StageMove.model_validate(dict(row)) for row in rows.data],
         next_cursor=rows.next_cursor,
     )
+
+
+async def any_in_pipeline(ctx: Ctx, pipeline_id: uuid.UUID) -> bool:
+    """Whether a deal is in the pipeline. Deleted deals count: a restored deal must find its
+    pipeline still there."""
+    return await _any_deal(ctx, Deal.pipeline_id == pipeline_id)
+
+
+async def any_in_stage(ctx: Ctx, stage_id: uuid.UUID) -> bool:
+    """Whether a deal is in the stage, deleted deals included (as `any_in_pipeline`)."""
+    return await _any_deal(ctx, Deal.stage_id == stage_id)
+
+
+async def _any_deal(ctx: Ctx, condition: ColumnElement[bool]) -> bool:
+    found = select(exists().where(Deal.workspace_id == ctx.workspace_id, condition))
+    return bool(await ctx.session.scalar(found))
