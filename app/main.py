@@ -17,6 +17,7 @@ from app.activities.router import calendar_router, timelines_router
 from app.activities.router import router as activities_router
 from app.auth.router import keys_router as api_keys_router
 from app.auth.router import router as auth_router
+from app.contacts.router import account_contacts_router
 from app.contacts.router import router as contacts_router
 from app.core import idempotency, jobs, openapi
 from app.core.db import make_engine, make_sessionmaker
@@ -190,6 +191,7 @@ def create_app(
         leads_router,
         lead_statuses_router,
         accounts_router,
+        account_contacts_router,
         contacts_router,
         pipelines_router,
         deals_router,
