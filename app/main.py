@@ -17,6 +17,7 @@ from app.activities.router import calendar_router, timelines_router
 from app.activities.router import router as activities_router
 from app.auth.router import keys_router as api_keys_router
 from app.auth.router import router as auth_router
+from app.contacts.router import account_contacts_router
 from app.contacts.router import router as contacts_router
 from app.core import idempotency, jobs, openapi
 from app.core.db import make_engine, make_sessionmaker
@@ -27,12 +28,13 @@ from app.core.observability import (
     configure_logging,
     metrics_endpoint,
 )
+from app.core.queue import HEARTBEAT_KEY, queue_client
 from app.core.ratelimit import RateLimiter
 from app.core.routing import open_session
 from app.core.runtime import database_url, redis_url
 from app.core.settings import Settings, get_settings
 from app.custom_fields.router import router as custom_fields_router
-from app.deals.router import accounts_router as account_deals_router
+from app.deals.router import account_deals_router
 from app.deals.router import router as deals_router
 from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
@@ -40,7 +42,6 @@ from app.notifications.router import router as notifications_router
 from app.pipelines.router import router as pipelines_router
 from app.search.router import router as search_router
 from app.users.router import router as users_router
-from workers.queue import HEARTBEAT_KEY, queue_client
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """Sen is a self-hostable CRM API: leads, accounts, contacts, deals, activities.
@@ -191,6 +192,7 @@ def create_app(
         leads_router,
         lead_statuses_router,
         accounts_router,
+        account_contacts_router,
         contacts_router,
         pipelines_router,
         deals_router,

@@ -8,10 +8,10 @@ def load_all_models() -> None:
     import app.contacts.models
     import app.core.history
     import app.core.idempotency
+    import app.core.tenancy
     import app.custom_fields.models
     import app.deals.models
     import app.leads.models
     import app.notifications.models
     import app.pipelines.models
-    import app.users.models
-    import app.workspaces.models  # noqa: F401
+    import app.users.models  # noqa: F401

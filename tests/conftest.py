@@ -1,6 +1,7 @@
 """Real PostgreSQL and Redis for every test: embedded by default, the machine's servers when
 DATABASE_URL / REDIS_URL are set. One database per xdist worker, migrated once; each test runs
-in a transaction rolled back at the end (the app's commits only release savepoints)."""
+in a transaction rolled back at the end (the app's commits only release savepoints; the harness,
+not the app, makes up for the BEGIN a savepoint session never sends)."""
 
 import os
 
@@ -23,15 +24,27 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI, Request
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_only
 
 from app.auth.service import issue_token
 from app.core import embedded
 from app.core.context import SYSTEM, Actor, Ctx, Role
-from app.core.db import enter_workspace, libpq_url, make_engine, make_sessionmaker, with_database
+from app.core.db import (
+    SenConnection,
+    enter_workspace,
+    libpq_url,
+    make_engine,
+    make_sessionmaker,
+    with_database,
+)
 from app.core.migrate import upgrade
 from app.core.settings import Settings, get_settings
+from app.core.transaction import TransactionState, state_of
 from app.main import create_app
 from app.users import service as users_service
 from app.users.models import User
@@ -176,6 +189,40 @@ async def world(database_url: str) -> World:
     )
 
 
+_STALE_SETTINGS = "SN001"  # sen_check_settings_version's refusal (migration 0008)
+_ENTER = "SELECT set_config('role', $1, true), set_config('sen.workspace_id', $2, true)"
+
+
+async def _enter_as_begin_would(
+    driver: asyncpg.Connection, sql: str, state: TransactionState
+) -> None:
+    """Run the setting the app queued for its BEGIN, and do what the app does when the
+    settings-version check in it fails: carry on in the workspace, the check marked stale."""
+    await driver.execute("SAVEPOINT sen_enter")
+    try:
+        await driver.execute(sql)
+    except asyncpg.PostgresError as error:
+        if error.sqlstate != _STALE_SETTINGS:
+            raise
+        await driver.execute("ROLLBACK TO SAVEPOINT sen_enter")
+        state.stale_settings = True
+        await driver.execute(_ENTER, state.role, str(state.workspace_id or ""))
+    await driver.execute("RELEASE SAVEPOINT sen_enter")
+
+
+def _begin_in_savepoint(session: Session, tx: SessionTransaction, connection: Connection) -> None:
+    """The app queues each transaction's role, workspace and settings check to ride on its
+    BEGIN (app/core/db.py). A test session's transactions are savepoints in the test's own, and
+    send no BEGIN: send what was queued here, after the app's listener has queued it."""
+    if tx.nested:
+        return
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, SenConnection)
+    sql, driver._sen_enter = driver._sen_enter, None
+    if sql is not None:
+        await_only(_enter_as_begin_would(driver, sql, state_of(session)))
+
+
 @pytest_asyncio.fixture
 async def session(database_url: str, world: World) -> AsyncIterator[AsyncSession]:
     engine = make_engine(database_url, poolclass=NullPool)
@@ -187,6 +234,8 @@ async def session(database_url: str, world: World) -> AsyncIterator[AsyncSession
             autoflush=False,
             join_transaction_mode="create_savepoint",
         )
+        # After the app's own listener (class-level listeners run first).
+        event.listen(test_session.sync_session, "after_begin", _begin_in_savepoint)
         yield test_session
         await test_session.close()
         await outer.rollback()

@@ -1,19 +1,19 @@
-"""arq WorkerSettings: job functions and cron schedules. Jobs call services, with ids."""
+"""arq WorkerSettings: job functions and cron schedules. Jobs call services, with ids; each runs
+in core's `job_context` (one transaction, committed once), sweeps in `in_every_workspace`."""
 
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from arq import cron
-from sqlalchemy import select
 
 from app.activities import service as activities
-from app.core.context import SYSTEM, Ctx
-from app.core.db import make_engine, make_sessionmaker, system_session, workspace_session
+from app.core.context import Ctx
+from app.core.db import make_engine, make_sessionmaker
 from app.core.idempotency import forget_expired
+from app.core.jobs import in_every_workspace, job_context
 from app.core.models import utcnow
 from app.core.settings import get_settings
-from app.workspaces.models import Workspace
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -31,41 +31,33 @@ async def forget_expired_idempotency_keys(ctx: dict[str, Any]) -> int:
     """Idempotency keys are kept SEN_IDEMPOTENCY_HOURS; each workspace is swept in its own
     transaction, under its own RLS setting. Running it twice deletes nothing more."""
     cutoff = utcnow() - timedelta(hours=get_settings().idempotency_hours)
-    async with system_session(ctx["sessionmaker"]) as session:
-        workspace_ids = list(await session.scalars(select(Workspace.id)))
-    removed = 0
-    for workspace_id in workspace_ids:
-        async with workspace_session(ctx["sessionmaker"], workspace_id) as session:
-            removed += await forget_expired(session, older_than=cutoff)
-            await session.commit()
-    return removed
+
+    async def forget(job: Ctx) -> int:
+        return await forget_expired(job.session, older_than=cutoff)
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], forget, queue=ctx.get("redis")))
 
 
 async def deliver_reminder(ctx: dict[str, Any], workspace_id: str, activity_id: str) -> int:
     """The nudge scheduled for an activity's `remind_at`: delivers it if it is still due (not
     completed, deleted or moved later). Running it twice delivers nothing more."""
-    async with workspace_session(ctx["sessionmaker"], uuid.UUID(workspace_id)) as session:
-        job = Ctx(session=session, actor=SYSTEM, workspace_id=uuid.UUID(workspace_id))
-        delivered = await activities.deliver_due_reminders(
+    async with job_context(
+        ctx["sessionmaker"], uuid.UUID(workspace_id), queue=ctx.get("redis")
+    ) as job:
+        return await activities.deliver_due_reminders(
             job, now=utcnow(), activity_id=uuid.UUID(activity_id)
         )
-        await session.commit()
-    return delivered
 
 
 async def sweep_reminders(ctx: dict[str, Any]) -> int:
     """The net under the nudges: every reminder due and not delivered, in every workspace (a
     job lost with Redis, or due while no worker ran, is delivered here)."""
     now = utcnow()
-    async with system_session(ctx["sessionmaker"]) as session:
-        workspace_ids = list(await session.scalars(select(Workspace.id)))
-    delivered = 0
-    for workspace_id in workspace_ids:
-        async with workspace_session(ctx["sessionmaker"], workspace_id) as session:
-            job = Ctx(session=session, actor=SYSTEM, workspace_id=workspace_id)
-            delivered += await activities.deliver_due_reminders(job, now=now)
-            await session.commit()
-    return delivered
+
+    async def deliver(job: Ctx) -> int:
+        return await activities.deliver_due_reminders(job, now=now)
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], deliver, queue=ctx.get("redis")))
 
 
 FUNCTIONS = [forget_expired_idempotency_keys, deliver_reminder, sweep_reminders]

@@ -18,7 +18,7 @@ from arq.worker import Worker
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from workers.queue import HEARTBEAT_KEY, HEARTBEAT_SECONDS, redis_settings
+from app.core.queue import HEARTBEAT_KEY, HEARTBEAT_SECONDS, redis_settings
 from workers.settings import CRON_JOBS, FUNCTIONS, shutdown, startup
 
 log = structlog.get_logger("sen.worker")

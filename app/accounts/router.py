@@ -6,10 +6,8 @@ from fastapi import APIRouter, Path, Response, status
 from app.accounts import service
 from app.accounts.schemas import AccountCreate, AccountQueryParams, AccountRead, AccountUpdate
 from app.accounts.service import ACCOUNTS
-from app.contacts import service as contacts_service
-from app.contacts.schemas import ContactQueryParams, ContactRead
+from app.auth.dependencies import Member
 from app.core import records
-from app.core.auth import Member
 from app.core.concurrency import IfMatch
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams
@@ -92,18 +90,3 @@ async def get_account_history(
 ) -> History:
     """Every change, oldest first, by cursor: who, when, which fields, old → new."""
     return await records.history(ctx, ACCOUNTS, account_id, query)
-
-
-@router.get(
-    "/{account_id}/contacts",
-    summary="An account's contacts",
-    response_model=Page[ContactRead],
-    responses=_READ_ERRORS,
-)
-async def list_account_contacts(
-    account_id: AccountID, ctx: Member, query: ContactQueryParams
-) -> Response:
-    """The contacts linked to the account that you can see, with the same filters, sort and
-    pagination as `GET /contacts`."""
-    rows = await contacts_service.list_account_contacts(ctx, account_id, query)
-    return rows.response(ContactRead)

@@ -16,8 +16,8 @@ from app.activities.schemas import (
     TimelineQueryParams,
 )
 from app.activities.service import ACTIVITIES
+from app.auth.dependencies import Member, authenticate_calendar_feed
 from app.core import records
-from app.core.auth import Member, authenticate_calendar_feed
 from app.core.concurrency import IfMatch
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams

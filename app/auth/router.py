@@ -5,6 +5,7 @@ from fastapi import APIRouter, Depends, Form, Path, Query, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import api_keys, service
+from app.auth.dependencies import Member
 from app.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -18,7 +19,6 @@ from app.auth.schemas import (
     Token,
     WorkspaceName,
 )
-from app.core.auth import Member
 from app.core.errors import problems
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page

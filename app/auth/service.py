@@ -18,14 +18,14 @@ from app.auth.security import (
     verify_password,
 )
 from app.core.context import Actor, Ctx, Role
-from app.core.db import AUTH_ROLE, enter_workspace
+from app.core.db import enter_auth_role, enter_workspace
 from app.core.errors import Forbidden, Unauthorized, Unprocessable
 from app.core.models import utcnow
 from app.core.schemas import normalize_email
 from app.core.settings import get_settings
+from app.core.tenancy import Workspace
 from app.users import service as users_service
 from app.users.models import User
-from app.workspaces.models import Workspace
 from app.workspaces.service import create_workspace
 
 # An email in more workspaces than this is not a person's: the rest are not offered.
@@ -106,7 +106,7 @@ async def log_in(
     email = normalize_email(email)
     accounts: list[Any] = []
     if "\x00" not in email:  # PostgreSQL text can't hold NUL: no such account exists
-        session.info["role"] = AUTH_ROLE
+        enter_auth_role(session)
         accounts = list((await session.execute(_accounts_of(email))).all())
         # The look-up's read-only transaction ends here: no connection is held while this
         # login waits for a hashing thread.
@@ -134,7 +134,7 @@ async def accept_invitation(session: AsyncSession, data: InvitationAccept) -> Lo
     prefix = split_api_key(data.token, INVITATION_MARK)
     found = None
     if prefix is not None:
-        session.info["role"] = AUTH_ROLE
+        enter_auth_role(session)
         candidates = await session.execute(
             select(User.id, User.workspace_id, User.invitation_hash).where(
                 User.invitation_prefix == prefix,

@@ -3,6 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from app.auth.dependencies import Member
 from app.contacts import service
 from app.contacts.schemas import (
     AccountLink,
@@ -16,7 +17,6 @@ from app.contacts.schemas import (
 )
 from app.contacts.service import CONTACTS
 from app.core import records
-from app.core.auth import Member
 from app.core.concurrency import IfMatch
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams
@@ -26,8 +26,14 @@ from app.core.pagination import Page
 from app.core.routing import CommittingRoute
 
 router = APIRouter(prefix="/contacts", tags=["contacts"], route_class=CommittingRoute)
+# Contacts listed under their account: the rows are contacts, so the route is this domain's;
+# its path and tag are the account's.
+account_contacts_router = APIRouter(
+    prefix="/accounts", tags=["accounts"], route_class=CommittingRoute
+)
 
 ContactID = Annotated[uuid.UUID, Path(description="The contact's id.")]
+AccountID = Annotated[uuid.UUID, Path(description="The account's id.")]
 LinkedAccountID = Annotated[uuid.UUID, Path(description="The linked account's id.")]
 _READ_ERRORS = problems(401, 404, 422)
 _WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
@@ -160,3 +166,18 @@ async def unlink_contact_account(
 ) -> None:
     """Removes the link only: the contact and the account stay."""
     await service.unlink_account(ctx, contact_id, account_id)
+
+
+@account_contacts_router.get(
+    "/{account_id}/contacts",
+    summary="An account's contacts",
+    response_model=Page[ContactRead],
+    responses=_READ_ERRORS,
+)
+async def list_account_contacts(
+    account_id: AccountID, ctx: Member, query: ContactQueryParams
+) -> Response:
+    """The contacts linked to the account that you can see, with the same filters, sort and
+    pagination as `GET /contacts`."""
+    rows = await service.list_account_contacts(ctx, account_id, query)
+    return rows.response(ContactRead)

@@ -7,6 +7,8 @@ from enum import StrEnum
 from sqlalchemy import ColumnElement, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.transaction import TransactionState, state_of
+
 
 class Role(StrEnum):
     owner = "owner"
@@ -54,3 +56,9 @@ class Ctx:
     workspace_id: uuid.UUID
     # The workspace's settings version as read with the caller (None: unknown, don't cache).
     settings_version: int | None = None
+
+    @property
+    def state(self) -> TransactionState:
+        """What this session carries between the parts of its transaction (jobs to send after
+        commit, whether settings changed, the workspace wall's setting)."""
+        return state_of(self.session)

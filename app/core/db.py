@@ -25,11 +25,10 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, SessionTransaction
 
-APP_ROLE = "sen_app"  # tenant queries: RLS keyed on sen.workspace_id
-AUTH_ROLE = "sen_auth"  # credential look-ups before the workspace is known: read-only, two tables
+from app.core.transaction import APP_ROLE, AUTH_ROLE, state_of
 
-# Enter a workspace inside a transaction already under way (savepoint sessions, a workspace
-# chosen mid-request); in the driver's own parameter style, skipping SQLAlchemy's compile step.
+# Enter a workspace inside a transaction already under way (a workspace chosen mid-request, as
+# after an API key's look-up); in the driver's own parameter style, skipping SQLAlchemy's compile.
 _ENTER_SQL = "SELECT set_config('role', $1, true), set_config('sen.workspace_id', $2, true)"
 
 
@@ -123,8 +122,6 @@ class SenConnection(asyncpg.Connection):
         return await super().execute(query, *args, timeout=timeout)
 
 
-EXPECTED_SETTINGS = "sen.expected_settings_version"  # session.info: check it with BEGIN
-STALE_SETTINGS = "sen.stale_settings_version"  # session.info: the check failed
 _STALE_SQLSTATE = "SN001"  # raised by sen_check_settings_version (migration 0008)
 
 
@@ -144,19 +141,20 @@ def _enter_sql(role: str, workspace_id: object, expected_version: int | None = N
 
 
 @event.listens_for(Session, "after_begin")
-def _enter_workspace(session: Session, _tx: SessionTransaction, connection: Connection) -> None:
+def _enter_workspace(session: Session, tx: SessionTransaction, connection: Connection) -> None:
+    """Queue the transaction's role and workspace setting (and the settings-version check, if
+    one was asked for) to ride on its BEGIN: SQLAlchemy sends BEGIN lazily, just before the
+    first statement, so nothing has reached the server yet."""
+    if tx.nested:
+        return  # a savepoint: the BEGIN of the transaction around it set the wall
     driver = connection.connection.driver_connection
-    role = session.info.get("role", APP_ROLE)
-    if role is None:  # a system session (migrations, cron fan-out): the connecting role itself
-        if isinstance(driver, SenConnection):
-            driver._sen_enter = None
+    assert isinstance(driver, SenConnection), "sessions run on make_engine's engines"
+    state = state_of(session)
+    if state.role is None:  # a system session (migrations, cron fan-out): the connecting role
+        driver._sen_enter = None
         return
-    workspace_id = session.info.get("workspace_id")
-    if isinstance(driver, SenConnection) and not driver.is_in_transaction():
-        expected = session.info.pop(EXPECTED_SETTINGS, None)  # taken: the check is sent
-        driver._sen_enter = _enter_sql(role, workspace_id, expected)  # rides on the BEGIN
-    else:  # already inside a transaction (a savepoint session in tests): set it now
-        connection.exec_driver_sql(_ENTER_SQL, (role, str(workspace_id or "")))
+    expected, state.expected_settings_version = state.expected_settings_version, None
+    driver._sen_enter = _enter_sql(state.role, state.workspace_id, expected)
 
 
 def _forget_pending_setting(_dbapi: Any, record: Any) -> None:
@@ -186,7 +184,7 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
 async def _begin(session: AsyncSession, adapted: Any, driver: Any) -> None:
     """BEGIN (with the workspace setting, and the settings-version check if one was asked
     for). A failed check leaves that transaction aborted: roll it back, begin again without the
-    check, and say so in `session.info[STALE_SETTINGS]`."""
+    check, and say so in the session's state (`stale_settings`)."""
     try:
         await adapted._start_transaction()
     except Exception as error:
@@ -194,16 +192,16 @@ async def _begin(session: AsyncSession, adapted: Any, driver: Any) -> None:
             raise
         await driver.execute("ROLLBACK")
         driver._top_xact = None  # asyncpg would otherwise take the next BEGIN for a SAVEPOINT
-        session.info[STALE_SETTINGS] = True
-        role = session.info.get("role", APP_ROLE)
-        driver._sen_enter = _enter_sql(role, session.info.get("workspace_id"))
+        state = state_of(session)
+        state.stale_settings = True
+        driver._sen_enter = _enter_sql(state.role or APP_ROLE, state.workspace_id)
         await adapted._start_transaction()
 
 
 async def enter_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> None:
     """Bind this session (and its open transaction, if any) to one workspace as the app role."""
-    session.info["workspace_id"] = workspace_id
-    session.info["role"] = APP_ROLE
+    state = state_of(session)
+    state.workspace_id, state.role = workspace_id, APP_ROLE
     if session.in_transaction():
         connection = await session.connection()
         await connection.exec_driver_sql(_ENTER_SQL, (APP_ROLE, str(workspace_id)))
@@ -212,8 +210,14 @@ async def enter_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Non
 def system_session(maker: async_sessionmaker[AsyncSession]) -> AsyncSession:
     """A session that runs as the connecting role: for cross-workspace fan-out only."""
     session = maker()
-    session.info["role"] = None
+    state_of(session).role = None
     return session
+
+
+def enter_auth_role(session: AsyncSession) -> None:
+    """The session's next transaction looks credentials up before any workspace is known, as
+    the read-only role that sees only users and API keys."""
+    state_of(session).role = AUTH_ROLE
 
 
 @asynccontextmanager
@@ -221,7 +225,7 @@ async def workspace_session(
     maker: async_sessionmaker[AsyncSession], workspace_id: uuid.UUID
 ) -> AsyncIterator[AsyncSession]:
     session = maker()
-    session.info["workspace_id"] = workspace_id
+    state_of(session).workspace_id = workspace_id
     try:
         yield session
     finally:

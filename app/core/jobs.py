@@ -1,20 +1,30 @@
 """Jobs are enqueued only after the transaction that asked for them commits (STYLE §7): a job
 never sees data that isn't there. The queue is a nudge, not the truth: what a job does is
-recorded in PostgreSQL, and a cron sweep catches anything a lost message would have done."""
+recorded in PostgreSQL, and a cron sweep catches anything a lost message would have done.
+
+A job's work runs in `job_context`, its transaction edge as CommittingRoute is a request's; a
+sweep over every workspace is `in_every_workspace`, each workspace in its own transaction."""
 
 import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from arq.connections import ArqRedis
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app.core.context import Ctx
+from app.core.context import SYSTEM, Actor, Ctx
+from app.core.db import system_session, workspace_session
 from app.core.models import utcnow
+from app.core.tenancy import Workspace
+from app.core.transaction import PendingJob, state_of
 
+T = TypeVar("T")
 log = structlog.get_logger("sen.jobs")
-_PENDING = "sen.jobs_after_commit"
 _in_flight: set[asyncio.Task[None]] = set()
 
 
@@ -23,14 +33,14 @@ def enqueue_after_commit(
 ) -> None:
     """Ask for `function(*args)` once this transaction commits; `job_id` makes a repeat a no-op.
     A `defer_until` already past when the job is sent runs it at once."""
-    pending = ctx.session.info.setdefault(_PENDING, [])
-    pending.append((function, args, {"_job_id": job_id, "_defer_until": defer_until}))
+    ctx.state.jobs.append(PendingJob(function, args, job_id, defer_until))
 
 
 def send_after_commit(session: AsyncSession, queue: ArqRedis | None) -> None:
     """Hand the committed transaction's jobs to the queue, in the background: a slow or
     absent Redis delays the jobs (the sweep delivers them), never the response."""
-    pending = session.info.pop(_PENDING, [])
+    state = state_of(session)
+    pending, state.jobs = state.jobs, []
     if not pending or queue is None:
         return
     task = asyncio.create_task(_send(queue, pending))
@@ -40,25 +50,61 @@ def send_after_commit(session: AsyncSession, queue: ArqRedis | None) -> None:
 
 def forget_pending(session: AsyncSession) -> None:
     """A rolled-back transaction asks for nothing."""
-    session.info.pop(_PENDING, None)
+    state_of(session).jobs = []
 
 
-async def _send(
-    queue: ArqRedis, pending: list[tuple[str, tuple[Any, ...], dict[str, Any]]]
-) -> None:
-    for function, args, options in pending:
-        defer_until = options.get("_defer_until")
+async def _send(queue: ArqRedis, pending: list[PendingJob]) -> None:
+    for job in pending:
+        defer_until = job.defer_until
         if defer_until is not None and defer_until <= utcnow():
             # arq keeps a job until its time plus a day: one due over a day ago would get a
             # negative expiry and be refused. Past is due: run it now.
-            options = {**options, "_defer_until": None}
+            defer_until = None
         try:
-            await queue.enqueue_job(function, *args, **options)
+            await queue.enqueue_job(
+                job.function, *job.args, _job_id=job.job_id, _defer_until=defer_until
+            )
         except Exception as error:  # Redis down: the cron sweep does it instead
-            log.warning("job not enqueued", function=function, error=str(error))
+            log.warning("job not enqueued", function=job.function, error=str(error))
 
 
 async def wait_for_sends() -> None:
     """Tests and shutdown: let the background sends finish."""
     if _in_flight:
         await asyncio.gather(*list(_in_flight), return_exceptions=True)
+
+
+@asynccontextmanager
+async def job_context(
+    maker: async_sessionmaker[AsyncSession],
+    workspace_id: uuid.UUID,
+    actor: Actor = SYSTEM,
+    *,
+    queue: ArqRedis | None = None,
+) -> AsyncIterator[Ctx]:
+    """One transaction in one workspace (RLS set with its BEGIN), committed once when the block
+    succeeds and rolled back when it raises; the jobs it asked for go to `queue` after commit."""
+    async with workspace_session(maker, workspace_id) as session:
+        try:
+            yield Ctx(session=session, actor=actor, workspace_id=workspace_id)
+            await session.commit()
+            send_after_commit(session, queue)
+        finally:
+            forget_pending(session)  # closing the session rolls back anything uncommitted
+
+
+async def in_every_workspace(
+    maker: async_sessionmaker[AsyncSession],
+    work: Callable[[Ctx], Awaitable[T]],
+    *,
+    queue: ArqRedis | None = None,
+) -> list[T]:
+    """`work` once per workspace, each in its own `job_context` as the system: a sweep's
+    fan-out. Only the list of workspaces is read across them (as the connecting role)."""
+    async with system_session(maker) as session:
+        workspace_ids = list(await session.scalars(select(Workspace.id)))
+    results: list[T] = []
+    for workspace_id in workspace_ids:
+        async with job_context(maker, workspace_id, queue=queue) as ctx:
+            results.append(await work(ctx))
+    return results

@@ -9,7 +9,7 @@ from sqlalchemy import ColumnElement, Table, func, select
 
 from app.core.context import Ctx
 from app.core.errors import Conflict
-from app.workspaces.models import Workspace
+from app.core.tenancy import Workspace
 
 CUSTOM_FIELDS_PER_RESOURCE = 50
 CUSTOM_FIELDS_MAX_BYTES = 16 * 1024  # a record's `custom_fields` as compact UTF-8 JSON

@@ -201,19 +201,14 @@ async def get(
     return obj
 
 
-RECORDS_IN_USE = "sen.records_in_use"
-
-
 def _in_use(ctx: Ctx, resource: Resource[M, R], obj: M) -> None:
-    """Note that this transaction read or made the record: an idempotent POST's stored answer
-    names the records it is about (app/core/idempotency.py), and the session's identity map
-    holds objects only weakly."""
-    ctx.session.info.setdefault(RECORDS_IN_USE, set()).add((resource.model, obj.id))
+    """Note that this transaction read or made the record (app/core/idempotency.py asks)."""
+    ctx.state.records_in_use.add((resource.model, obj.id))
 
 
 def records_in_use(ctx: Ctx) -> set[tuple[type[Any], uuid.UUID]]:
     """The (model, id) of every record this transaction read or made through this layer."""
-    return set(ctx.session.info.get(RECORDS_IN_USE, ()))
+    return set(ctx.state.records_in_use)
 
 
 async def list_page(

@@ -10,19 +10,18 @@ from typing import Any, TypeVar
 from sqlalchemy import func, update
 
 from app.core.context import Ctx
-from app.workspaces.models import Workspace
+from app.core.tenancy import Workspace
 
 T = TypeVar("T")
 _MAX_ENTRIES = 20_000
 _CACHE: dict[tuple[uuid.UUID, str], tuple[int, Any]] = {}
-_DIRTY = "sen.settings_changed"  # session.info flag: this transaction changed settings
 SETTINGS_VERSIONS = "workspace_settings_versions"  # a sequence (migration 0001)
 
 
 async def cached(ctx: Ctx, name: str, load: Callable[[], Awaitable[T]]) -> T:
     """`load()`'s value for this workspace, from the cache when its version is current."""
     version = ctx.settings_version
-    if version is None or ctx.session.info.get(_DIRTY):
+    if version is None or ctx.state.settings_changed:
         return await load()
     key = (ctx.workspace_id, name)
     hit = _CACHE.get(key)
@@ -37,7 +36,7 @@ async def cached(ctx: Ctx, name: str, load: Callable[[], Awaitable[T]]) -> T:
 
 async def settings_changed(ctx: Ctx) -> None:
     """Call from every service that changes a workspace's settings, in its transaction."""
-    ctx.session.info[_DIRTY] = True
+    ctx.state.settings_changed = True
     # From a sequence, not +1: a rolled-back change must never leave a number that a later
     # change could reuse for different settings.
     await ctx.session.execute(

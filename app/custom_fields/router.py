@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from app.core.auth import Admin, Member
+from app.auth.dependencies import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.idempotency import Idempotent

@@ -3,8 +3,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from app.auth.dependencies import Member
 from app.core import records
-from app.core.auth import Member
 from app.core.concurrency import IfMatch
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams
@@ -26,7 +26,7 @@ from app.deals.service import DEALS
 router = APIRouter(prefix="/deals", tags=["deals"], route_class=CommittingRoute)
 
 # The deals of an account are deals: their route lives here, under the accounts' path.
-accounts_router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=CommittingRoute)
+account_deals_router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=CommittingRoute)
 
 DealID = Annotated[uuid.UUID, Path(description="The deal's id.")]
 AccountID = Annotated[uuid.UUID, Path(description="The account's id.")]
@@ -119,7 +119,7 @@ async def get_deal_stage_history(
     return await service.stage_history(ctx, deal_id, query)
 
 
-@accounts_router.get(
+@account_deals_router.get(
     "/{account_id}/deals",
     summary="An account's deals",
     response_model=Page[DealRead],

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, select
 
 from app.accounts import service as accounts_service
 from app.contacts import service as contacts_service
@@ -25,6 +25,7 @@ from app.core.pagination import (
     one_of,
 )
 from app.core.records import Patched, Resource
+from app.core.tenancy import Workspace
 from app.core.workspace_settings import cached
 from app.custom_fields import service as custom_fields
 from app.deals.models import Deal, StageChange
@@ -42,7 +43,6 @@ from app.pipelines import service as pipelines_service
 from app.pipelines.models import Pipeline, Stage
 from app.pipelines.schemas import StageKind
 from app.users import service as users_service
-from app.workspaces.models import Workspace
 
 
 class DealNotFound(NotFound):
@@ -292,3 +292,19 @@ async def stage_history(ctx: Ctx, deal_id: uuid.UUID, query: StageHistoryQuery) 
         data=[StageMove.model_validate(dict(row)) for row in rows.data],
         next_cursor=rows.next_cursor,
     )
+
+
+async def any_in_pipeline(ctx: Ctx, pipeline_id: uuid.UUID) -> bool:
+    """Whether a deal is in the pipeline. Deleted deals count: a restored deal must find its
+    pipeline still there."""
+    return await _any_deal(ctx, Deal.pipeline_id == pipeline_id)
+
+
+async def any_in_stage(ctx: Ctx, stage_id: uuid.UUID) -> bool:
+    """Whether a deal is in the stage, deleted deals included (as `any_in_pipeline`)."""
+    return await _any_deal(ctx, Deal.stage_id == stage_id)
+
+
+async def _any_deal(ctx: Ctx, condition: ColumnElement[bool]) -> bool:
+    found = select(exists().where(Deal.workspace_id == ctx.workspace_id, condition))
+    return bool(await ctx.session.scalar(found))

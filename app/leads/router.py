@@ -4,9 +4,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from app.accounts.schemas import AccountRead, TaxCode
+from app.auth.dependencies import Admin, Member
 from app.contacts.service import CONTACTS
 from app.core import records
-from app.core.auth import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.history import History, HistoryQueryParams

@@ -3,7 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from app.core.auth import Member
+from app.auth.dependencies import Member
 from app.core.errors import problems
 from app.core.routing import CommittingRoute
 from app.notifications import service

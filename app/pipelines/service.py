@@ -5,7 +5,7 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from app.core.concurrency import check_if_match
@@ -19,7 +19,7 @@ from app.core.limits import (
     ensure_room,
 )
 from app.core.models import table_of, utcnow
-from app.deals.models import Deal
+from app.deals import service as deals_service
 from app.pipelines.models import Pipeline, Stage
 from app.pipelines.schemas import (
     NewPipelineStage,
@@ -238,18 +238,13 @@ def _reorder(pipeline: Pipeline, stage_ids: list[uuid.UUID]) -> None:
     pipeline.stages.sort(key=lambda s: (s.position, s.id))
 
 
-async def _has_deals(ctx: Ctx, *conditions: Any) -> bool:
-    """Deleted deals count: a restored deal must find its pipeline and stage still there."""
-    return bool(await ctx.session.scalar(select(exists().where(*conditions))))
-
-
 async def delete_pipeline(ctx: Ctx, pipeline_id: uuid.UUID, *, if_match: str | None) -> None:
     """Removes a pipeline no deal is in; the default one stays until another takes over."""
     pipeline = await get_pipeline(ctx, pipeline_id, for_update=True)
     check_if_match(pipeline.version, if_match)
     if pipeline.is_default:
         raise DefaultPipelineRequired("Make another pipeline the default first")
-    if await _has_deals(ctx, Deal.pipeline_id == pipeline.id):
+    if await deals_service.any_in_pipeline(ctx, pipeline.id):
         raise PipelineInUse()
     pipeline.deleted_at = utcnow()
     _touch(pipeline)
@@ -318,7 +313,7 @@ async def retire_stage(ctx: Ctx, pipeline_id: uuid.UUID, stage_id: uuid.UUID) ->
     stage = stage_of(pipeline, stage_id)
     if not stage.is_active:
         return pipeline
-    if await _has_deals(ctx, Deal.stage_id == stage.id):
+    if await deals_service.any_in_stage(ctx, stage.id):
         raise StageInUse()
     same_kind = [s for s in pipeline.stages if s.is_active and s.kind == stage.kind]
     if len(same_kind) == 1:

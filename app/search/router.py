@@ -1,6 +1,6 @@
 from fastapi import APIRouter
 
-from app.core.auth import Member
+from app.auth.dependencies import Member
 from app.core.errors import problems
 from app.core.routing import CommittingRoute
 from app.search import service

@@ -3,12 +3,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.core.auth import Admin, Member
+from app.auth.dependencies import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
 from app.core.errors import problems
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
+from app.core.tenancy import Workspace
 from app.users import service
 from app.users.schemas import (
     CalendarToken,
@@ -24,7 +25,6 @@ from app.users.schemas import (
     UserUpdate,
     WorkspaceRead,
 )
-from app.workspaces.models import Workspace
 
 router = APIRouter(tags=["users"], route_class=CommittingRoute)
 UserID = Annotated[uuid.UUID, Path(description="The user's id.")]

@@ -14,6 +14,7 @@ from app.core.concurrency import check_if_match
 from app.core.context import Ctx, Role
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.history import apply_changes, record_change, record_creation
+from app.core.ids import new_id
 from app.core.models import utcnow
 from app.core.pagination import Keyset, Rows, columns_of
 from app.core.records import flush_or_conflict
@@ -158,6 +159,23 @@ async def create_user(ctx: Ctx, data: UserCreate) -> User:
     await flush_or_conflict(ctx, EmailTaken(f"{data.email} is already a user here"))
     record_creation(ctx, "user", user, ["email", "full_name", "role", "team_id", "is_active"])
     return user
+
+
+async def create_first_owner(ctx: Ctx, *, email: str, full_name: str, password_hash: str) -> User:
+    """A new workspace's owner. The workspace's creation checks and hashes the password before
+    it writes anything, and the email is the only one in the new workspace: no check here."""
+    owner = User(
+        workspace_id=ctx.workspace_id,
+        id=new_id(),
+        email=email,
+        full_name=full_name,
+        password_hash=password_hash,
+        role=Role.owner,
+    )
+    ctx.session.add(owner)
+    await ctx.session.flush()
+    record_creation(ctx, "user", owner, ["email", "full_name", "role"])
+    return owner
 
 
 def _check_may_change(ctx: Ctx, user: User) -> None:

@@ -3,16 +3,15 @@
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.security import hash_password
-from app.core.context import SYSTEM, Ctx, Role
+from app.core.context import SYSTEM, Ctx
 from app.core.db import enter_workspace
-from app.core.history import record_creation
 from app.core.ids import new_id
 from app.core.schemas import normalize_email
+from app.core.tenancy import Workspace
 from app.leads.statuses import seed_statuses
 from app.pipelines.service import seed_default_pipeline
+from app.users import service as users_service
 from app.users.models import User
-from app.users.service import check_password_choice
-from app.workspaces.models import Workspace
 
 
 async def create_workspace(
@@ -21,7 +20,7 @@ async def create_workspace(
     """A new workspace with its default lead statuses and sales pipeline, and its owner; the
     caller commits. The password must pass the policy (422)."""
     owner_email = normalize_email(owner_email)
-    check_password_choice(owner_password, owner_email)
+    users_service.check_password_choice(owner_password, owner_email)
     password_hash = await hash_password(owner_password)
     workspace = Workspace(id=new_id(), name=name)
     await enter_workspace(session, workspace.id)
@@ -30,15 +29,7 @@ async def create_workspace(
     ctx = Ctx(session=session, actor=SYSTEM, workspace_id=workspace.id)
     seed_statuses(ctx)
     seed_default_pipeline(ctx)
-    owner = User(
-        workspace_id=workspace.id,
-        id=new_id(),
-        email=owner_email,
-        full_name=owner_name,
-        password_hash=password_hash,
-        role=Role.owner,
+    owner = await users_service.create_first_owner(
+        ctx, email=owner_email, full_name=owner_name, password_hash=password_hash
     )
-    session.add(owner)
-    await session.flush()
-    record_creation(ctx, "user", owner, ["email", "full_name", "role"])
     return workspace, owner

@@ -10,10 +10,10 @@ from arq import create_pool
 from fastapi import FastAPI
 
 from app.core.errors import PROBLEM_MEDIA_TYPE
+from app.core.queue import redis_settings
 from app.core.settings import get_settings
 from app.main import create_app
 from tests.conftest import World
-from workers.queue import redis_settings
 from workers.supervisor import run_supervised
 
 

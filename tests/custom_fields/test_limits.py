@@ -90,8 +90,9 @@ class TestFieldsPerResource:
         watcher = await asyncpg.connect(libpq_url(database_url))
 
         def ctx_of(session: AsyncSession) -> Ctx:
-            session.info["workspace_id"] = workspace_id
-            return Ctx(session=session, actor=SYSTEM, workspace_id=workspace_id)
+            ctx = Ctx(session=session, actor=SYSTEM, workspace_id=workspace_id)
+            ctx.state.workspace_id = workspace_id  # its transactions begin in the workspace
+            return ctx
 
         def field(key: str) -> CustomFieldCreate:
             return CustomFieldCreate(

@@ -8,8 +8,8 @@ from arq import create_pool
 from arq.worker import Worker
 
 from app.core.db import libpq_url
+from app.core.queue import redis_settings
 from tests.conftest import sign_up
-from workers.queue import redis_settings
 from workers.settings import FUNCTIONS, shutdown, startup
 
 

@@ -12,9 +12,9 @@ from arq import create_pool
 from arq.worker import Worker
 
 from app.core import jobs
+from app.core.queue import redis_settings
 from tests.conftest import sign_up
 from tests.factories import make_activity
-from workers.queue import redis_settings
 from workers.settings import FUNCTIONS, shutdown, startup
 
 pytestmark = pytest.mark.usefixtures("empty_queue")

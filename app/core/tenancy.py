@@ -1,3 +1,7 @@
+"""The tenant root. Tenancy is core infrastructure, not a domain: row-level security keys on the
+workspace, the caller's check reads its settings version, caps lock its row and jobs fan out
+over it. Creating one (with its seeded settings and owner) is the workspaces domain's use case."""
+
 import uuid
 from datetime import datetime
 

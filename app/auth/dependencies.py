@@ -1,4 +1,6 @@
-"""Bearer authentication (JWT or API key) -> `Ctx`, and the per-route permission aliases."""
+"""The request's caller: a bearer credential (JWT or API key) -> `Ctx`, and the per-route
+permission aliases routers declare (`Member`, `Admin`). The auth domain's, not core's: it reads
+users, teams and API keys."""
 
 import hmac
 import uuid
@@ -21,16 +23,11 @@ from app.auth.security import (
     split_api_key,
 )
 from app.core.context import Actor, Ctx, Role
-from app.core.db import (
-    AUTH_ROLE,
-    EXPECTED_SETTINGS,
-    STALE_SETTINGS,
-    driver_connection,
-    enter_workspace,
-)
+from app.core.db import driver_connection, enter_auth_role, enter_workspace
 from app.core.errors import Forbidden, Unauthorized
 from app.core.models import utcnow
 from app.core.settings import get_settings
+from app.core.transaction import state_of
 from app.users.models import Team, User
 
 bearer = OAuth2PasswordBearer(
@@ -117,7 +114,7 @@ async def _user_from_api_key(session: AsyncSession, key: str) -> tuple[Caller, u
     prefix = split_api_key(key)
     if prefix is None:
         return None
-    session.info["role"] = AUTH_ROLE  # read-only look-up across workspaces, two tables
+    enter_auth_role(session)  # read-only look-up across workspaces, two tables
     candidates = await session.scalars(
         select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
     )
@@ -141,18 +138,17 @@ _CALLERS: dict[tuple[uuid.UUID, uuid.UUID], tuple[Caller, Actor]] = {}
 _CALLERS_MAX = 10_000
 
 
-async def _still_current(session: AsyncSession, workspace_id: uuid.UUID, version: int) -> bool:
-    """Whether `version` is still the workspace's: checked in the BEGIN message when this
-    request starts the transaction (no extra round trip), else by asking."""
-    session.info[EXPECTED_SETTINGS] = version
-    driver = await driver_connection(session)
-    if session.info.pop(EXPECTED_SETTINGS, None) is None:  # it rode on BEGIN
-        return not session.info.pop(STALE_SETTINGS, False)
-    # The connection was already in a transaction (a savepoint session in tests): ask.
-    found = await driver.fetchval(
-        "SELECT settings_version FROM workspaces WHERE id = $1", workspace_id
-    )
-    return bool(found == version)
+async def _still_current(session: AsyncSession, version: int) -> bool:
+    """Whether `version` is still the workspace's, checked in the BEGIN message that starts the
+    request's transaction: no extra round trip."""
+    state = state_of(session)
+    state.expected_settings_version = version
+    await driver_connection(session)
+    # Taken by the BEGIN unless the transaction had begun already: then nothing was checked,
+    # and the entry counts as stale (the caller is looked up afresh).
+    current = state.expected_settings_version is None and not state.stale_settings
+    state.expected_settings_version, state.stale_settings = None, False
+    return current
 
 
 async def _jwt_caller(session: AsyncSession, token: str) -> tuple[Caller, Actor] | None:
@@ -163,7 +159,7 @@ async def _jwt_caller(session: AsyncSession, token: str) -> tuple[Caller, Actor]
     await enter_workspace(session, workspace_id)
     key = (workspace_id, user_id)
     found = _CALLERS.get(key)
-    if found is None or not await _still_current(session, workspace_id, found[0].settings_version):
+    if found is None or not await _still_current(session, found[0].settings_version):
         caller = await _caller(session, workspace_id, user_id)
         if caller is None:
             return None
@@ -206,7 +202,7 @@ async def authenticate_calendar_feed(session: AsyncSession, token: str) -> Ctx:
     it is unknown or replaced. It authenticates nothing but `GET /calendar.ics`."""
     prefix = split_api_key(token, CALENDAR_TOKEN_MARK)
     if prefix is not None:
-        session.info["role"] = AUTH_ROLE  # looked up before the workspace is known
+        enter_auth_role(session)  # looked up before the workspace is known
         candidates = await session.scalars(
             select(User).where(User.calendar_token_prefix == prefix, User.is_active)
         )

@@ -1,4 +1,6 @@
-"""The arq queue's connection settings, shared by the API (enqueue) and the worker."""
+"""The arq queue's connection settings and the worker's heartbeat key. They are core's: the API
+enqueues and reads the heartbeat (/readyz), and the worker, which imports the app, runs the
+jobs; `workers/` imports `app`, never the reverse."""
 
 from arq.connections import ArqRedis, RedisSettings
 
