@@ -2,10 +2,10 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import Literal
 
 from arq.connections import ArqRedis
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
@@ -94,6 +94,7 @@ def _health_router(*, check_worker: bool) -> APIRouter:
     @router.get(
         "/readyz",
         summary="Database, Redis and the worker answer",
+        response_model=Health,
         responses={
             503: {
                 **problems(503)[503],
@@ -102,7 +103,7 @@ def _health_router(*, check_worker: bool) -> APIRouter:
             }
         },
     )
-    async def readyz(request: Request) -> Health:
+    async def readyz(request: Request) -> Health | Response:
         """200 when PostgreSQL and Redis answer and a worker has polled the queue in the last
         few seconds (its heartbeat in Redis), else 503 naming what doesn't: `database`,
         `redis`, `worker`. The worker check is off where SEN_READYZ_CHECKS_WORKER=false."""
@@ -111,7 +112,7 @@ def _health_router(*, check_worker: bool) -> APIRouter:
     return router
 
 
-async def _readiness(app: FastAPI, *, check_worker: bool) -> Any:
+async def _readiness(app: FastAPI, *, check_worker: bool) -> Health | Response:
     failing = []
     try:
         async with app.state.engine.connect() as conn:

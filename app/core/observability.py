@@ -6,6 +6,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
 
@@ -15,6 +16,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from structlog.typing import Processor
 
 from app.core.errors import problem_body
 from app.core.paths import template_for
@@ -34,7 +36,7 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 _GIVEN_ID = re.compile(rb"[A-Za-z0-9._-]{1,128}")
 
 
-def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_request_id(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     current = request_id.get()
     if current:
         event["request_id"] = current
@@ -42,7 +44,7 @@ def _add_request_id(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def configure_logging(level: str = "INFO") -> None:
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         _add_request_id,
         structlog.processors.add_log_level,

@@ -49,7 +49,7 @@ def _example(schema: dict[str, Any], components: dict[str, Any], depth: int = 0)
         return [_example(schema.get("items", {}), components, depth + 1)]
     if "format" in schema and schema["format"] in _FORMATS:
         return _FORMATS[schema["format"]]
-    return _PRIMITIVES.get(kind)
+    return _PRIMITIVES.get(kind) if isinstance(kind, str) else None
 
 
 def _add_example(media: dict[str, Any], components: dict[str, Any]) -> None:

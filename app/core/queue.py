@@ -27,4 +27,5 @@ def redis_settings(url: str) -> RedisSettings:
 def queue_client(url: str) -> ArqRedis:
     """A client for enqueueing that connects on first use: the API starts, and keeps serving,
     while Redis is down (DESIGN §7: slower, not lost); /readyz reports it."""
-    return ArqRedis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    client: ArqRedis = ArqRedis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    return client

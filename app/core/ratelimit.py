@@ -8,6 +8,7 @@ from typing import Any
 import structlog
 from limits import RateLimitItemPerSecond
 from limits.aio.storage import RedisStorage
+from limits.aio.storage.redis.redispy import RedispyBridge
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.requests import Request
 
@@ -81,4 +82,6 @@ class RateLimiter:
             return default
 
     async def aclose(self) -> None:
-        await self._storage.bridge.storage.aclose()
+        bridge = self._storage.bridge
+        if isinstance(bridge, RedispyBridge):  # the implementation chosen above
+            await bridge.storage.aclose()
