@@ -33,7 +33,7 @@ async def forget_expired_idempotency_keys(ctx: dict[str, Any]) -> int:
     cutoff = utcnow() - timedelta(hours=get_settings().idempotency_hours)
 
     async def forget(job: Ctx) -> int:
-        return await forget_expired(job.session, older_than=cutoff)
+        return await forget_expired(job, older_than=cutoff)
 
     return sum(await in_every_workspace(ctx["sessionmaker"], forget, queue=ctx.get("redis")))
 

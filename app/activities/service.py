@@ -162,6 +162,7 @@ async def deliver_due_reminders(
     due = (
         select(table.c.id, table.c.owner_id, table.c.subject, table.c.remind_at)
         .where(
+            table.c.workspace_id == ctx.workspace_id,
             table.c.remind_at <= now,
             table.c.reminded_at.is_(None),
             table.c.completed.is_(False),
@@ -177,7 +178,9 @@ async def deliver_due_reminders(
         return 0
     # Not a change of the activity (no version bump, no history): a delivery receipt.
     await ctx.session.execute(
-        update(table).where(table.c.id.in_([row.id for row in rows])).values(reminded_at=now)
+        update(table)
+        .where(table.c.workspace_id == ctx.workspace_id, table.c.id.in_([row.id for row in rows]))
+        .values(reminded_at=now)
     )
     for row in rows:
         if row.owner_id is not None:

@@ -15,7 +15,6 @@ import orjson
 from fastapi import Depends, FastAPI, Header, Request, Response
 from sqlalchemy import LargeBinary, SmallInteger, String, UniqueConstraint, delete, select
 from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.context import Ctx
@@ -216,9 +215,11 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(IdempotentReplay, _replay)
 
 
-async def forget_expired(session: AsyncSession, *, older_than: datetime) -> int:
-    """Drop keys past their retention (a cron job calls this per workspace)."""
-    result = await session.execute(
-        delete(IdempotencyKey).where(IdempotencyKey.created_at < older_than)
+async def forget_expired(ctx: Ctx, *, older_than: datetime) -> int:
+    """Drop the workspace's keys past their retention (a cron job calls this per workspace)."""
+    result = await ctx.session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.workspace_id == ctx.workspace_id, IdempotencyKey.created_at < older_than
+        )
     )
     return result.rowcount or 0  # type: ignore[attr-defined]
