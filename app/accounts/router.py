@@ -9,7 +9,7 @@ from app.contacts import service as contacts_service
 from app.contacts.schemas import ContactQueryParams, ContactRead
 from app.core.auth import Member
 from app.core.concurrency import IfMatch, set_etag
-from app.core.errors import problems
+from app.core.errors import DELETE_ERRORS, READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
@@ -20,12 +20,13 @@ from app.deals.schemas import DealQueryParams, DealRead
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=CommittingRoute)
 
 AccountID = Annotated[uuid.UUID, Path(description="The account's id.")]
-_READ_ERRORS = problems(401, 404, 422)
-_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 
 
 @router.get(
-    "", summary="List accounts", response_model=Page[AccountRead], responses=problems(401, 422)
+    "",
+    summary="List accounts",
+    response_model=Page[AccountRead],
+    responses=problems(*READ_ERRORS),
 )
 async def list_accounts(ctx: Member, query: AccountQueryParams) -> Response:
     """Accounts you can see, newest first by default. Filters combine with AND; `q` ignores
@@ -37,7 +38,7 @@ async def list_accounts(ctx: Member, query: AccountQueryParams) -> Response:
     "",
     summary="Create an account",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 409, 413, 422),
+    responses=problems(*WRITE_ERRORS),
 )
 async def create_account(
     body: AccountCreate, ctx: Member, _: Idempotent, response: Response
@@ -48,7 +49,11 @@ async def create_account(
     return AccountRead.model_validate(account)
 
 
-@router.get("/{account_id}", summary="Get an account", responses=_READ_ERRORS)
+@router.get(
+    "/{account_id}",
+    summary="Get an account",
+    responses=problems(*READ_ERRORS, service.AccountNotFound),
+)
 async def get_account(account_id: AccountID, ctx: Member, response: Response) -> AccountRead:
     """The account, with its version as `ETag` for a later `If-Match`."""
     account = await service.get_account(ctx, account_id)
@@ -56,7 +61,11 @@ async def get_account(account_id: AccountID, ctx: Member, response: Response) ->
     return AccountRead.model_validate(account)
 
 
-@router.patch("/{account_id}", summary="Update an account", responses=_WRITE_ERRORS)
+@router.patch(
+    "/{account_id}",
+    summary="Update an account",
+    responses=problems(*UPDATE_ERRORS, service.AccountNotFound, service.AccountHierarchyCycle),
+)
 async def update_account(
     account_id: AccountID,
     body: AccountUpdate,
@@ -75,14 +84,18 @@ async def update_account(
     "/{account_id}",
     summary="Delete an account",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 412, 422),
+    responses=problems(*DELETE_ERRORS, service.AccountNotFound),
 )
 async def delete_account(account_id: AccountID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the account leaves lists (see `include_deleted`) and can be restored."""
     await service.delete_account(ctx, account_id, if_match=if_match)
 
 
-@router.post("/{account_id}/restore", summary="Restore a deleted account", responses=_READ_ERRORS)
+@router.post(
+    "/{account_id}/restore",
+    summary="Restore a deleted account",
+    responses=problems(*READ_ERRORS, service.AccountNotFound),
+)
 async def restore_account(account_id: AccountID, ctx: Member, response: Response) -> AccountRead:
     """Brings a soft-deleted account back; restoring a live account changes nothing."""
     account = await service.restore_account(ctx, account_id)
@@ -90,7 +103,11 @@ async def restore_account(account_id: AccountID, ctx: Member, response: Response
     return AccountRead.model_validate(account)
 
 
-@router.get("/{account_id}/history", summary="An account's change history", responses=_READ_ERRORS)
+@router.get(
+    "/{account_id}/history",
+    summary="An account's change history",
+    responses=problems(*READ_ERRORS, service.AccountNotFound),
+)
 async def get_account_history(
     account_id: AccountID, ctx: Member, query: HistoryQueryParams
 ) -> History:
@@ -102,7 +119,7 @@ async def get_account_history(
     "/{account_id}/contacts",
     summary="An account's contacts",
     response_model=Page[ContactRead],
-    responses=_READ_ERRORS,
+    responses=problems(*READ_ERRORS, service.AccountNotFound),
 )
 async def list_account_contacts(
     account_id: AccountID, ctx: Member, query: ContactQueryParams
@@ -117,7 +134,7 @@ async def list_account_contacts(
     "/{account_id}/deals",
     summary="An account's deals",
     response_model=Page[DealRead],
-    responses=_READ_ERRORS,
+    responses=problems(*READ_ERRORS, service.AccountNotFound),
 )
 async def list_account_deals(
     account_id: AccountID, ctx: Member, query: DealQueryParams

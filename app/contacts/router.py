@@ -16,7 +16,7 @@ from app.contacts.schemas import (
 )
 from app.core.auth import Member
 from app.core.concurrency import IfMatch, set_etag
-from app.core.errors import problems
+from app.core.errors import DELETE_ERRORS, READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.limits import ACCOUNTS_PER_CONTACT
@@ -27,12 +27,13 @@ router = APIRouter(prefix="/contacts", tags=["contacts"], route_class=Committing
 
 ContactID = Annotated[uuid.UUID, Path(description="The contact's id.")]
 LinkedAccountID = Annotated[uuid.UUID, Path(description="The linked account's id.")]
-_READ_ERRORS = problems(401, 404, 422)
-_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 
 
 @router.get(
-    "", summary="List contacts", response_model=Page[ContactRead], responses=problems(401, 422)
+    "",
+    summary="List contacts",
+    response_model=Page[ContactRead],
+    responses=problems(*READ_ERRORS),
 )
 async def list_contacts(ctx: Member, query: ContactQueryParams) -> Response:
     """Contacts you can see, newest first by default, each with its accounts. Filters combine
@@ -44,7 +45,7 @@ async def list_contacts(ctx: Member, query: ContactQueryParams) -> Response:
     "",
     summary="Create a contact",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 409, 413, 422),
+    responses=problems(*WRITE_ERRORS),
 )
 async def create_contact(
     body: ContactCreate, ctx: Member, _: Idempotent, response: Response
@@ -56,7 +57,11 @@ async def create_contact(
     return ContactRead.model_validate(contact)
 
 
-@router.get("/{contact_id}", summary="Get a contact", responses=_READ_ERRORS)
+@router.get(
+    "/{contact_id}",
+    summary="Get a contact",
+    responses=problems(*READ_ERRORS, service.ContactNotFound),
+)
 async def get_contact(contact_id: ContactID, ctx: Member, response: Response) -> ContactRead:
     """The contact with its accounts, and its version as `ETag` for a later `If-Match`."""
     contact = await service.read_contact(ctx, contact_id)
@@ -64,7 +69,11 @@ async def get_contact(contact_id: ContactID, ctx: Member, response: Response) ->
     return ContactRead.model_validate(contact)
 
 
-@router.patch("/{contact_id}", summary="Update a contact", responses=_WRITE_ERRORS)
+@router.patch(
+    "/{contact_id}",
+    summary="Update a contact",
+    responses=problems(*UPDATE_ERRORS, service.ContactNotFound),
+)
 async def update_contact(
     contact_id: ContactID,
     body: ContactUpdate,
@@ -82,14 +91,18 @@ async def update_contact(
     "/{contact_id}",
     summary="Delete a contact",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 412, 422),
+    responses=problems(*DELETE_ERRORS, service.ContactNotFound),
 )
 async def delete_contact(contact_id: ContactID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the contact leaves lists (see `include_deleted`) and can be restored."""
     await service.delete_contact(ctx, contact_id, if_match=if_match)
 
 
-@router.post("/{contact_id}/restore", summary="Restore a deleted contact", responses=_READ_ERRORS)
+@router.post(
+    "/{contact_id}/restore",
+    summary="Restore a deleted contact",
+    responses=problems(*READ_ERRORS, service.ContactNotFound),
+)
 async def restore_contact(contact_id: ContactID, ctx: Member, response: Response) -> ContactRead:
     """Brings a soft-deleted contact back; restoring a live contact changes nothing."""
     contact = await service.restore_contact(ctx, contact_id)
@@ -97,7 +110,11 @@ async def restore_contact(contact_id: ContactID, ctx: Member, response: Response
     return ContactRead.model_validate(contact)
 
 
-@router.get("/{contact_id}/history", summary="A contact's change history", responses=_READ_ERRORS)
+@router.get(
+    "/{contact_id}/history",
+    summary="A contact's change history",
+    responses=problems(*READ_ERRORS, service.ContactNotFound),
+)
 async def get_contact_history(
     contact_id: ContactID, ctx: Member, query: HistoryQueryParams
 ) -> History:
@@ -111,7 +128,7 @@ async def get_contact_history(
     summary="A contact's accounts",
     description="The accounts the contact is linked to, with their role there; the primary one "
     f"first. Not paged: a contact is linked to at most {ACCOUNTS_PER_CONTACT} accounts.",
-    responses=_READ_ERRORS,
+    responses=problems(*READ_ERRORS, service.ContactNotFound),
 )
 async def list_contact_accounts(contact_id: ContactID, ctx: Member) -> AccountLinkList:
     links = await service.list_links(ctx, contact_id)
@@ -125,7 +142,9 @@ async def list_contact_accounts(contact_id: ContactID, ctx: Member) -> AccountLi
     f"account you cannot see is a 422. A contact is linked to at most {ACCOUNTS_PER_CONTACT} "
     "accounts: one more is a 409 `account_link_limit` (unlink one first).",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 404, service.AlreadyLinked, service.TooManyAccountLinks, 413, 422),
+    responses=problems(
+        *WRITE_ERRORS, service.ContactNotFound, service.AlreadyLinked, service.TooManyAccountLinks
+    ),
 )
 async def link_contact_account(
     contact_id: ContactID, body: AccountLinkCreate, ctx: Member, _: Idempotent, response: Response
@@ -138,7 +157,7 @@ async def link_contact_account(
 @router.patch(
     "/{contact_id}/accounts/{account_id}",
     summary="Change a contact's role at an account",
-    responses=problems(401, 404, 413, 422),
+    responses=problems(*WRITE_ERRORS, service.ContactNotFound, service.AccountLinkNotFound),
 )
 async def update_contact_account(
     contact_id: ContactID,
@@ -157,7 +176,7 @@ async def update_contact_account(
     "/{contact_id}/accounts/{account_id}",
     summary="Unlink a contact from an account",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 422),
+    responses=problems(*READ_ERRORS, service.ContactNotFound, service.AccountLinkNotFound),
 )
 async def unlink_contact_account(
     contact_id: ContactID, account_id: LinkedAccountID, ctx: Member

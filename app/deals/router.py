@@ -5,7 +5,7 @@ from fastapi import APIRouter, Path, Response, status
 
 from app.core.auth import Member
 from app.core.concurrency import IfMatch, set_etag
-from app.core.errors import problems
+from app.core.errors import DELETE_ERRORS, READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
@@ -20,12 +20,11 @@ from app.deals.schemas import (
     StageHistory,
     StageHistoryQueryParams,
 )
+from app.pipelines.service import DefaultPipelineRequired
 
 router = APIRouter(prefix="/deals", tags=["deals"], route_class=CommittingRoute)
 
 DealID = Annotated[uuid.UUID, Path(description="The deal's id.")]
-_READ_ERRORS = problems(401, 404, 422)
-_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 
 
 def _read(response: Response, deal: object) -> DealRead:
@@ -34,7 +33,9 @@ def _read(response: Response, deal: object) -> DealRead:
     return read
 
 
-@router.get("", summary="List deals", response_model=Page[DealRead], responses=problems(401, 422))
+@router.get(
+    "", summary="List deals", response_model=Page[DealRead], responses=problems(*READ_ERRORS)
+)
 async def list_deals(ctx: Member, query: DealQueryParams) -> Response:
     """Deals you can see, newest first by default. Filters combine with AND; `q` ignores case
     and Vietnamese diacritics over the name."""
@@ -45,7 +46,7 @@ async def list_deals(ctx: Member, query: DealQueryParams) -> Response:
     "",
     summary="Create a deal",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 409, 413, 422),
+    responses=problems(*WRITE_ERRORS, DefaultPipelineRequired),
 )
 async def create_deal(body: DealCreate, ctx: Member, _: Idempotent, response: Response) -> DealRead:
     """In the default pipeline's first open stage unless told otherwise; the amount must fit
@@ -53,13 +54,19 @@ async def create_deal(body: DealCreate, ctx: Member, _: Idempotent, response: Re
     return _read(response, await service.create_deal(ctx, body))
 
 
-@router.get("/{deal_id}", summary="Get a deal", responses=_READ_ERRORS)
+@router.get(
+    "/{deal_id}", summary="Get a deal", responses=problems(*READ_ERRORS, service.DealNotFound)
+)
 async def get_deal(deal_id: DealID, ctx: Member, response: Response) -> DealRead:
     """The deal, with its version as `ETag` for a later `If-Match`."""
     return _read(response, await service.get_deal(ctx, deal_id))
 
 
-@router.patch("/{deal_id}", summary="Update a deal", responses=_WRITE_ERRORS)
+@router.patch(
+    "/{deal_id}",
+    summary="Update a deal",
+    responses=problems(*UPDATE_ERRORS, service.DealNotFound),
+)
 async def update_deal(
     deal_id: DealID, body: DealUpdate, ctx: Member, response: Response, if_match: IfMatch = None
 ) -> DealRead:
@@ -72,26 +79,38 @@ async def update_deal(
     "/{deal_id}",
     summary="Delete a deal",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 412, 422),
+    responses=problems(*DELETE_ERRORS, service.DealNotFound),
 )
 async def delete_deal(deal_id: DealID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the deal leaves lists (see `include_deleted`) and can be restored."""
     await service.delete_deal(ctx, deal_id, if_match=if_match)
 
 
-@router.post("/{deal_id}/restore", summary="Restore a deleted deal", responses=_READ_ERRORS)
+@router.post(
+    "/{deal_id}/restore",
+    summary="Restore a deleted deal",
+    responses=problems(*READ_ERRORS, service.DealNotFound),
+)
 async def restore_deal(deal_id: DealID, ctx: Member, response: Response) -> DealRead:
     """Brings a soft-deleted deal back; restoring a live deal changes nothing."""
     return _read(response, await service.restore_deal(ctx, deal_id))
 
 
-@router.get("/{deal_id}/history", summary="A deal's change history", responses=_READ_ERRORS)
+@router.get(
+    "/{deal_id}/history",
+    summary="A deal's change history",
+    responses=problems(*READ_ERRORS, service.DealNotFound),
+)
 async def get_deal_history(deal_id: DealID, ctx: Member, query: HistoryQueryParams) -> History:
     """Every change, oldest first, by cursor: who, when, which fields, old → new."""
     return await service.deal_history(ctx, deal_id, query)
 
 
-@router.post("/{deal_id}/stage", summary="Move a deal to a stage", responses=_WRITE_ERRORS)
+@router.post(
+    "/{deal_id}/stage",
+    summary="Move a deal to a stage",
+    responses=problems(*UPDATE_ERRORS, service.DealNotFound),
+)
 async def move_deal_to_stage(
     deal_id: DealID,
     body: MoveToStage,
@@ -105,7 +124,11 @@ async def move_deal_to_stage(
     return _read(response, await service.move_deal_to_stage(ctx, deal_id, body, if_match=if_match))
 
 
-@router.get("/{deal_id}/stage-history", summary="A deal's stage moves", responses=_READ_ERRORS)
+@router.get(
+    "/{deal_id}/stage-history",
+    summary="A deal's stage moves",
+    responses=problems(*READ_ERRORS, service.DealNotFound),
+)
 async def get_deal_stage_history(
     deal_id: DealID, ctx: Member, query: StageHistoryQueryParams
 ) -> StageHistory:
