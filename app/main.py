@@ -21,7 +21,12 @@ from app.contacts.router import account_contacts_router
 from app.contacts.router import router as contacts_router
 from app.core import idempotency, jobs, openapi
 from app.core.db import make_engine, make_sessionmaker
-from app.core.errors import install_error_handlers, problem_response, problems
+from app.core.errors import (
+    ServiceUnavailable,
+    install_error_handlers,
+    problem_response,
+    problems,
+)
 from app.core.observability import (
     BodyLimitMiddleware,
     RequestMiddleware,
@@ -46,7 +51,8 @@ from app.users.router import router as users_router
 API_PREFIX = "/api/v1"
 DESCRIPTION = """Sen is a self-hostable CRM API: leads, accounts, contacts, deals, activities.
 
-Conventions: JSON in snake_case; errors are `application/problem+json` with a stable `code`;
+Conventions: JSON in snake_case; errors are `application/problem+json` with a stable `code`
+(each error response lists the codes it can carry as its `examples`, one per code);
 lists take `limit`/`cursor` and answer `{data, next_cursor}`; GET sends an `ETag` that PATCH
 and DELETE accept as `If-Match`; POST accepts `Idempotency-Key`; DELETE is a soft delete."""
 
@@ -79,6 +85,12 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
+class NotReady(ServiceUnavailable):
+    """/readyz: `detail` names what does not answer."""
+
+    code, title = "not_ready", "Not ready"
+
+
 class Health(BaseModel):
     status: Literal["ok", "ready"]
 
@@ -97,7 +109,7 @@ def _health_router(*, check_worker: bool) -> APIRouter:
         response_model=Health,
         responses={
             503: {
-                **problems(503)[503],
+                **problems(NotReady)[503],
                 "description": "Not ready: `detail` names what does not answer "
                 "(`database`, `redis`, `worker`)",
             }

@@ -50,10 +50,43 @@ from app.users import service as users_service
 from app.users.models import User
 from app.users.schemas import TeamCreate, UserCreate
 from app.workspaces.service import create_workspace
+from tests import problem_codes
+from tests.problem_codes import recorded
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = Path(os.environ.get("SEN_DATA_DIR", ROOT / ".sen")) / "test"
 PASSWORD = "mật-khẩu-thử-123"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Each problem code the suite saw must be in the spec (tests/problem_codes.py): a worker
+    hands its notes to the controller, which checks them all."""
+    config = session.config
+    if hasattr(config, "workerinput"):
+        config.workeroutput["problem_codes"] = problem_codes.as_lists(problem_codes.SEEN)  # type: ignore[attr-defined]
+        return
+    _UNDOCUMENTED[:] = problem_codes.undocumented(problem_codes.SEEN)
+    if _UNDOCUMENTED and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """An xdist worker finished: keep the problem codes it saw."""
+    noted = getattr(node, "workeroutput", {}).get("problem_codes", [])
+    problem_codes.SEEN.update((str(m), str(p), int(s), str(c)) for m, p, s, c in noted)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _UNDOCUMENTED:
+        terminalreporter.section("problem codes answered but not in openapi/openapi.json", red=True)
+        terminalreporter.line("Declare them on the route (`responses=problems(...)`), then run")
+        terminalreporter.line("`sen openapi`:")
+        for line in _UNDOCUMENTED:
+            terminalreporter.line(f"  {line}")
+
+
+_UNDOCUMENTED: list[str] = []
 
 
 def _worker() -> str:
@@ -255,7 +288,7 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.Asy
 
     default = app.state.open_session
     app.state.open_session = test_session
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=recorded(app), raise_app_exceptions=False)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://sen.test") as http:
             yield http
@@ -267,7 +300,7 @@ async def client(app: FastAPI, session: AsyncSession) -> AsyncIterator[httpx.Asy
 async def committing_client(app: FastAPI, database_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """The app on its own pool: every request commits for real (concurrency tests). Rows made
     in the test's workspaces are removed afterwards."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=recorded(app), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://sen.test") as http:
         yield http
     conn = await asyncpg.connect(libpq_url(database_url))
@@ -328,7 +361,9 @@ def live_server(
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     app = create_app(without_worker(), db_url=database_url, queue_url=redis_url)
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(recorded(app), port=port, log_config=None, access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

@@ -5,6 +5,16 @@ import re
 from pathlib import Path
 from typing import Any
 
+from fastapi.routing import APIRoute
+
+from app.core.errors import (
+    BadRequest,
+    SenError,
+    ServiceUnavailable,
+    documented_codes,
+    error_classes,
+)
+from app.core.limits import LimitReached
 from app.main import create_app
 
 SPEC = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
@@ -16,6 +26,12 @@ def _operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         for path, item in spec["paths"].items()
         for method, operation in item.items()
     ]
+
+
+def _resolved(response: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]:
+    """A response, or the shared one (`components/responses`) it points at."""
+    ref = response.get("$ref", "")
+    return spec["components"]["responses"][ref.rsplit("/", 1)[-1]] if ref else response
 
 
 class TestCommittedSpec:
@@ -35,7 +51,7 @@ class TestCommittedSpec:
                 if "example" not in media and "examples" not in media:
                     missing.append(f"{method} {path}: request example")
             for status, response in operation["responses"].items():
-                for media in response.get("content", {}).values():
+                for media in _resolved(response, spec).get("content", {}).values():
                     if "example" not in media and "examples" not in media:
                         missing.append(f"{method} {path} {status}: response example")
 
@@ -51,7 +67,7 @@ class TestCommittedSpec:
         wrong = []
         for method, path, operation in _operations(spec):
             for status, response in operation["responses"].items():
-                media = set(response.get("content", {}))
+                media = set(_resolved(response, spec).get("content", {}))
                 if (
                     status.startswith(("4", "5"))
                     and media
@@ -71,6 +87,66 @@ class TestCommittedSpec:
         ]
 
         assert missing == []
+
+
+# Raised only as one of their subclasses, each with its own code.
+_ABSTRACT_ERRORS = {SenError, BadRequest, LimitReached, ServiceUnavailable}
+
+
+class TestProblemCodes:
+    """Clients switch on a problem's `code`: each one an operation can answer is listed under
+    its status (`examples`, one per code). What the suite sees answered is checked against the
+    spec too (tests/problem_codes.py)."""
+
+    def test_every_error_a_route_declares_is_listed_under_its_status(self) -> None:
+        spec = json.loads(SPEC.read_text())
+        missing = []
+        for route in create_app().routes:
+            if not isinstance(route, APIRoute) or not route.include_in_schema:
+                continue
+            for method in sorted(route.methods):
+                operation = spec["paths"][route.path_format][method.lower()]
+                for status, declared in route.responses.items():
+                    response = _resolved(operation["responses"].get(str(status), {}), spec)
+                    missing += [
+                        f"{method} {route.path_format} {status}: `{code}`"
+                        for code in documented_codes(declared)
+                        if code not in documented_codes(response)
+                    ]
+
+        assert missing == []
+
+    def test_each_listed_code_is_an_error_of_that_status_with_its_example(self) -> None:
+        spec = json.loads(SPEC.read_text())
+        known = error_classes()
+        examples = spec["components"]["examples"]
+        responses = [
+            (f"{method} {path}", status, _resolved(response, spec))
+            for method, path, operation in _operations(spec)
+            for status, response in operation["responses"].items()
+        ] + [(name, "503", r) for name, r in spec["components"]["responses"].items()]
+        wrong = [
+            f"{where} {status}: `{code}`"
+            for where, status, response in responses
+            for code in documented_codes(response)
+            if code not in known
+            or known[code].status != int(status)
+            or examples[code]["value"]["code"] != code
+            or examples[code]["value"]["status"] != int(status)
+        ]
+
+        assert wrong == []
+
+    def test_every_error_class_is_listed_on_an_operation(self) -> None:
+        spec = json.loads(SPEC.read_text())
+        create_app()  # every domain's errors are defined
+        unlisted = {
+            code
+            for code, error in error_classes().items()
+            if error not in _ABSTRACT_ERRORS and code not in spec["components"]["examples"]
+        }
+
+        assert unlisted == set(), "declare them on the routes that raise them"
 
 
 _UNBOUNDED_REPEAT = re.compile(r"(?<!\\)[*+]|\{\d+,\}")

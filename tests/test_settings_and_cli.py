@@ -12,6 +12,7 @@ from app.cli import cli
 from app.core.settings import Settings, get_settings
 from app.main import create_app
 from tests.conftest import PASSWORD
+from tests.problem_codes import recorded
 
 
 def test_secret_key_is_generated_once_and_kept_under_the_data_dir(tmp_path: Path) -> None:
@@ -33,7 +34,7 @@ async def test_cors_allows_only_the_listed_spa_origins(database_url: str, redis_
     app = create_app(settings, db_url=database_url, queue_url=redis_url)
     preflight = {"Access-Control-Request-Method": "GET"}
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://sen.test"
+        transport=httpx.ASGITransport(app=recorded(app)), base_url="http://sen.test"
     ) as http:
         allowed = await http.options(
             "/api/v1/leads", headers={"Origin": "https://app.minhphat.vn", **preflight}
@@ -80,7 +81,7 @@ async def _log_in_to(database_url: str, redis_url: str, email: str) -> int:
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://sen.test"
+            transport=httpx.ASGITransport(app=recorded(app)), base_url="http://sen.test"
         ) as http,
     ):
         response = await http.post(

@@ -9,7 +9,7 @@ from app.accounts.service import ACCOUNTS
 from app.auth.dependencies import Member
 from app.core import records
 from app.core.concurrency import IfMatch
-from app.core.errors import problems
+from app.core.errors import DELETE_ERRORS, READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
@@ -18,12 +18,13 @@ from app.core.routing import CommittingRoute
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=CommittingRoute)
 
 AccountID = Annotated[uuid.UUID, Path(description="The account's id.")]
-_READ_ERRORS = problems(401, 404, 422)
-_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 
 
 @router.get(
-    "", summary="List accounts", response_model=Page[AccountRead], responses=problems(401, 422)
+    "",
+    summary="List accounts",
+    response_model=Page[AccountRead],
+    responses=problems(*READ_ERRORS),
 )
 async def list_accounts(ctx: Member, query: AccountQueryParams) -> Response:
     """Accounts you can see, newest first by default. Filters combine with AND; `q` ignores
@@ -35,7 +36,7 @@ async def list_accounts(ctx: Member, query: AccountQueryParams) -> Response:
     "",
     summary="Create an account",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 409, 413, 422),
+    responses=problems(*WRITE_ERRORS),
 )
 async def create_account(
     body: AccountCreate, ctx: Member, _: Idempotent, response: Response
@@ -45,14 +46,22 @@ async def create_account(
     return await records.read_with_etag(ctx, ACCOUNTS, account, response)
 
 
-@router.get("/{account_id}", summary="Get an account", responses=_READ_ERRORS)
+@router.get(
+    "/{account_id}",
+    summary="Get an account",
+    responses=problems(*READ_ERRORS, service.AccountNotFound),
+)
 async def get_account(account_id: AccountID, ctx: Member, response: Response) -> AccountRead:
     """The account, with its version as `ETag` for a later `If-Match`."""
     account = await records.get(ctx, ACCOUNTS, account_id)
     return await records.read_with_etag(ctx, ACCOUNTS, account, response)
 
 
-@router.patch("/{account_id}", summary="Update an account", responses=_WRITE_ERRORS)
+@router.patch(
+    "/{account_id}",
+    summary="Update an account",
+    responses=problems(*UPDATE_ERRORS, service.AccountNotFound, service.AccountHierarchyCycle),
+)
 async def update_account(
     account_id: AccountID,
     body: AccountUpdate,
@@ -70,21 +79,29 @@ async def update_account(
     "/{account_id}",
     summary="Delete an account",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 412, 422),
+    responses=problems(*DELETE_ERRORS, service.AccountNotFound),
 )
 async def delete_account(account_id: AccountID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the account leaves lists (see `include_deleted`) and can be restored."""
     await records.soft_delete(ctx, ACCOUNTS, account_id, if_match=if_match)
 
 
-@router.post("/{account_id}/restore", summary="Restore a deleted account", responses=_READ_ERRORS)
+@router.post(
+    "/{account_id}/restore",
+    summary="Restore a deleted account",
+    responses=problems(*READ_ERRORS, service.AccountNotFound),
+)
 async def restore_account(account_id: AccountID, ctx: Member, response: Response) -> AccountRead:
     """Brings a soft-deleted account back; restoring a live account changes nothing."""
     account = await records.restore(ctx, ACCOUNTS, account_id)
     return await records.read_with_etag(ctx, ACCOUNTS, account.record, response)
 
 
-@router.get("/{account_id}/history", summary="An account's change history", responses=_READ_ERRORS)
+@router.get(
+    "/{account_id}/history",
+    summary="An account's change history",
+    responses=problems(*READ_ERRORS, service.AccountNotFound),
+)
 async def get_account_history(
     account_id: AccountID, ctx: Member, query: HistoryQueryParams
 ) -> History:

@@ -3,6 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
+from app.accounts.service import AccountNotFound
 from app.activities import calendar, ical, service, timeline
 from app.activities.schemas import (
     ActivityCreate,
@@ -17,26 +18,30 @@ from app.activities.schemas import (
 )
 from app.activities.service import ACTIVITIES
 from app.auth.dependencies import Member, authenticate_calendar_feed
+from app.contacts.service import ContactNotFound
 from app.core import records
 from app.core.concurrency import IfMatch
-from app.core.errors import problems
+from app.core.errors import DELETE_ERRORS, READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.models import utcnow
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
+from app.deals.service import DealNotFound
+from app.leads.service import LeadNotFound
 
 router = APIRouter(prefix="/activities", tags=["activities"], route_class=CommittingRoute)
 timelines_router = APIRouter(route_class=CommittingRoute)
 calendar_router = APIRouter(tags=["calendar"], route_class=CommittingRoute)
 
 ActivityID = Annotated[uuid.UUID, Path(description="The activity's id.")]
-_READ_ERRORS = problems(401, 404, 422)
-_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 
 
 @router.get(
-    "", summary="List activities", response_model=Page[ActivityRead], responses=problems(401, 422)
+    "",
+    summary="List activities",
+    response_model=Page[ActivityRead],
+    responses=problems(*READ_ERRORS),
 )
 async def list_activities(ctx: Member, query: ActivityQueryParams) -> Response:
     """Activities you can see, newest first. Filter by the record they are about
@@ -48,7 +53,7 @@ async def list_activities(ctx: Member, query: ActivityQueryParams) -> Response:
     "",
     summary="Log or plan an activity",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 409, 413, 422),
+    responses=problems(*WRITE_ERRORS),
 )
 async def create_activity(
     body: ActivityCreate, ctx: Member, _: Idempotent, response: Response
@@ -59,14 +64,22 @@ async def create_activity(
     return await records.read_with_etag(ctx, ACTIVITIES, activity, response)
 
 
-@router.get("/{activity_id}", summary="Get an activity", responses=_READ_ERRORS)
+@router.get(
+    "/{activity_id}",
+    summary="Get an activity",
+    responses=problems(*READ_ERRORS, service.ActivityNotFound),
+)
 async def get_activity(activity_id: ActivityID, ctx: Member, response: Response) -> ActivityRead:
     """The activity, with its version as `ETag`."""
     activity = await records.get(ctx, ACTIVITIES, activity_id)
     return await records.read_with_etag(ctx, ACTIVITIES, activity, response)
 
 
-@router.patch("/{activity_id}", summary="Update an activity", responses=_WRITE_ERRORS)
+@router.patch(
+    "/{activity_id}",
+    summary="Update an activity",
+    responses=problems(*UPDATE_ERRORS, service.ActivityNotFound),
+)
 async def update_activity(
     activity_id: ActivityID,
     body: ActivityUpdate,
@@ -84,14 +97,18 @@ async def update_activity(
     "/{activity_id}",
     summary="Delete an activity",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 412, 422),
+    responses=problems(*DELETE_ERRORS, service.ActivityNotFound),
 )
 async def delete_activity(activity_id: ActivityID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: gone from lists, timelines and calendars, its reminder dropped."""
     await records.soft_delete(ctx, ACTIVITIES, activity_id, if_match=if_match)
 
 
-@router.post("/{activity_id}/restore", summary="Restore a deleted activity", responses=_READ_ERRORS)
+@router.post(
+    "/{activity_id}/restore",
+    summary="Restore a deleted activity",
+    responses=problems(*READ_ERRORS, service.ActivityNotFound),
+)
 async def restore_activity(
     activity_id: ActivityID, ctx: Member, response: Response
 ) -> ActivityRead:
@@ -101,7 +118,9 @@ async def restore_activity(
 
 
 @router.get(
-    "/{activity_id}/history", summary="An activity's change history", responses=_READ_ERRORS
+    "/{activity_id}/history",
+    summary="An activity's change history",
+    responses=problems(*READ_ERRORS, service.ActivityNotFound),
 )
 async def get_activity_history(
     activity_id: ActivityID, ctx: Member, query: HistoryQueryParams
@@ -112,7 +131,6 @@ async def get_activity_history(
 
 _TIMELINE = {
     "response_model": Page[TimelineEntry],
-    "responses": _READ_ERRORS,
     "description": "Its activities and what happened to it (created, field changes, stage "
     "moves, conversion), newest first, by cursor. Contacts, accounts and deals also show the "
     "activities of the lead they were converted from.",
@@ -120,8 +138,9 @@ _TIMELINE = {
 
 
 @timelines_router.get(
-    "/leads/{lead_id}/timeline", summary="A lead's timeline", tags=["leads"], **_TIMELINE
-)
+    "/leads/{lead_id}/timeline", summary="A lead's timeline", tags=["leads"],
+    responses=problems(*READ_ERRORS, LeadNotFound), **_TIMELINE,
+)  # fmt: skip
 async def get_lead_timeline(
     lead_id: Annotated[uuid.UUID, Path(description="The lead's id.")],
     ctx: Member,
@@ -132,7 +151,7 @@ async def get_lead_timeline(
 
 @timelines_router.get(
     "/contacts/{contact_id}/timeline", summary="A contact's timeline", tags=["contacts"],
-    **_TIMELINE,
+    responses=problems(*READ_ERRORS, ContactNotFound), **_TIMELINE,
 )  # fmt: skip
 async def get_contact_timeline(
     contact_id: Annotated[uuid.UUID, Path(description="The contact's id.")],
@@ -144,7 +163,7 @@ async def get_contact_timeline(
 
 @timelines_router.get(
     "/accounts/{account_id}/timeline", summary="An account's timeline", tags=["accounts"],
-    **_TIMELINE,
+    responses=problems(*READ_ERRORS, AccountNotFound), **_TIMELINE,
 )  # fmt: skip
 async def get_account_timeline(
     account_id: Annotated[uuid.UUID, Path(description="The account's id.")],
@@ -155,8 +174,9 @@ async def get_account_timeline(
 
 
 @timelines_router.get(
-    "/deals/{deal_id}/timeline", summary="A deal's timeline", tags=["deals"], **_TIMELINE
-)
+    "/deals/{deal_id}/timeline", summary="A deal's timeline", tags=["deals"],
+    responses=problems(*READ_ERRORS, DealNotFound), **_TIMELINE,
+)  # fmt: skip
 async def get_deal_timeline(
     deal_id: Annotated[uuid.UUID, Path(description="The deal's id.")],
     ctx: Member,
@@ -173,7 +193,7 @@ _ICS_EXAMPLE = (
 )
 
 
-@calendar_router.get("/calendar", summary="An agenda", responses=problems(401, 422))
+@calendar_router.get("/calendar", summary="An agenda", responses=problems(*READ_ERRORS))
 async def get_calendar(ctx: Member, query: CalendarQueryParams) -> Agenda:
     """Activities with a due time in [`from`, `to`) that the user owns or takes part in
     (default: you), by due time: at most 2,000 (narrow the range if you get that many)."""
@@ -190,7 +210,7 @@ async def get_calendar(ctx: Member, query: CalendarQueryParams) -> Agenda:
             "description": "An iCalendar (RFC 5545) feed",
             "content": {"text/calendar": {"schema": {"type": "string"}, "example": _ICS_EXAMPLE}},
         },
-        **problems(401, 422),
+        **problems(*READ_ERRORS),
     },
 )
 async def get_calendar_feed(

@@ -19,7 +19,16 @@ from app.auth.schemas import (
     Token,
     WorkspaceName,
 )
-from app.core.errors import problems
+from app.core.errors import (
+    READ_ERRORS,
+    WRITE_ERRORS,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceBusy,
+    Unauthorized,
+    Unprocessable,
+    problems,
+)
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.ratelimit import client_ip
@@ -60,7 +69,9 @@ def _token(login: service.Login) -> Token:
     "/signup",
     summary="Create a workspace and its owner",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(403, 413, 422, 429, 503),
+    responses=problems(
+        service.SignupDisabled, PayloadTooLarge, Unprocessable, RateLimited, ServiceBusy
+    ),
     dependencies=[AuthRequest],
 )
 async def sign_up(body: SignupRequest, session: Session) -> SignupRead:
@@ -77,7 +88,9 @@ async def sign_up(body: SignupRequest, session: Session) -> SignupRead:
 @router.post(
     "/token",
     summary="Log in (OAuth2 password flow)",
-    responses=problems(401, 422, 429, 503),
+    responses=problems(
+        service.WrongCredentials, PayloadTooLarge, Unprocessable, RateLimited, ServiceBusy
+    ),
     dependencies=[AuthRequest],
 )
 async def log_in(form: Annotated[LoginForm, Form()], session: Session, request: Request) -> Token:
@@ -99,7 +112,9 @@ async def log_in(form: Annotated[LoginForm, Form()], session: Session, request: 
 @router.post(
     "/accept-invitation",
     summary="Choose your password with an invitation",
-    responses=problems(401, 413, 422, 429, 503),
+    responses=problems(
+        service.InvitationInvalid, PayloadTooLarge, Unprocessable, RateLimited, ServiceBusy
+    ),
     dependencies=[AuthRequest],
 )
 async def accept_invitation(body: InvitationAccept, session: Session) -> Token:
@@ -112,7 +127,14 @@ async def accept_invitation(body: InvitationAccept, session: Session) -> Token:
     "/password",
     summary="Change your password",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 413, 422, 429, 503),
+    responses=problems(
+        Unauthorized,
+        api_keys.ApiKeyNotAllowed,
+        PayloadTooLarge,
+        Unprocessable,
+        RateLimited,
+        ServiceBusy,
+    ),
     dependencies=[AuthRequest],
 )
 async def change_password(body: PasswordChange, ctx: Member) -> None:
@@ -125,7 +147,7 @@ async def change_password(body: PasswordChange, ctx: Member) -> None:
     "",
     summary="Create an API key",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, api_keys.ApiKeyNotAllowed, api_keys.TooManyApiKeys, 413, 422),
+    responses=problems(*WRITE_ERRORS, api_keys.ApiKeyNotAllowed, api_keys.TooManyApiKeys),
 )
 async def create_api_key(body: ApiKeyCreate, ctx: Member, _: Idempotent) -> ApiKeyCreated:
     """The full `key` is in this response only: it is stored hashed. It acts as you, but it
@@ -136,7 +158,7 @@ async def create_api_key(body: ApiKeyCreate, ctx: Member, _: Idempotent) -> ApiK
     )
 
 
-@keys_router.get("", summary="List API keys", responses=problems(401, 422))
+@keys_router.get("", summary="List API keys", responses=problems(*READ_ERRORS))
 async def list_api_keys(ctx: Member, query: Annotated[ApiKeyQuery, Query()]) -> Page[ApiKeyRead]:
     """Your keys, newest first (owners and admins see all); never the keys themselves."""
     return (await api_keys.list_api_keys(ctx, query)).page(ApiKeyRead)
@@ -146,7 +168,7 @@ async def list_api_keys(ctx: Member, query: Annotated[ApiKeyQuery, Query()]) -> 
     "/{key_id}",
     summary="Revoke an API key",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404, 422),
+    responses=problems(*READ_ERRORS, api_keys.ApiKeyNotAllowed, api_keys.ApiKeyNotFound),
 )
 async def revoke_api_key(
     key_id: Annotated[uuid.UUID, Path(description="The key's id.")], ctx: Member

@@ -3,6 +3,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from app.accounts.service import AccountNotFound
 from app.auth.dependencies import Member
 from app.contacts import service
 from app.contacts.schemas import (
@@ -18,7 +19,7 @@ from app.contacts.schemas import (
 from app.contacts.service import CONTACTS
 from app.core import records
 from app.core.concurrency import IfMatch
-from app.core.errors import problems
+from app.core.errors import DELETE_ERRORS, READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.limits import ACCOUNTS_PER_CONTACT
@@ -35,12 +36,13 @@ account_contacts_router = APIRouter(
 ContactID = Annotated[uuid.UUID, Path(description="The contact's id.")]
 AccountID = Annotated[uuid.UUID, Path(description="The account's id.")]
 LinkedAccountID = Annotated[uuid.UUID, Path(description="The linked account's id.")]
-_READ_ERRORS = problems(401, 404, 422)
-_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 
 
 @router.get(
-    "", summary="List contacts", response_model=Page[ContactRead], responses=problems(401, 422)
+    "",
+    summary="List contacts",
+    response_model=Page[ContactRead],
+    responses=problems(*READ_ERRORS),
 )
 async def list_contacts(ctx: Member, query: ContactQueryParams) -> Response:
     """Contacts you can see, newest first by default, each with its accounts. Filters combine
@@ -52,7 +54,7 @@ async def list_contacts(ctx: Member, query: ContactQueryParams) -> Response:
     "",
     summary="Create a contact",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 409, 413, 422),
+    responses=problems(*WRITE_ERRORS),
 )
 async def create_contact(
     body: ContactCreate, ctx: Member, _: Idempotent, response: Response
@@ -63,14 +65,22 @@ async def create_contact(
     return await records.read_with_etag(ctx, CONTACTS, contact, response)
 
 
-@router.get("/{contact_id}", summary="Get a contact", responses=_READ_ERRORS)
+@router.get(
+    "/{contact_id}",
+    summary="Get a contact",
+    responses=problems(*READ_ERRORS, service.ContactNotFound),
+)
 async def get_contact(contact_id: ContactID, ctx: Member, response: Response) -> ContactRead:
     """The contact with its accounts, and its version as `ETag` for a later `If-Match`."""
     contact = await records.get(ctx, CONTACTS, contact_id)
     return await records.read_with_etag(ctx, CONTACTS, contact, response)
 
 
-@router.patch("/{contact_id}", summary="Update a contact", responses=_WRITE_ERRORS)
+@router.patch(
+    "/{contact_id}",
+    summary="Update a contact",
+    responses=problems(*UPDATE_ERRORS, service.ContactNotFound),
+)
 async def update_contact(
     contact_id: ContactID,
     body: ContactUpdate,
@@ -87,21 +97,29 @@ async def update_contact(
     "/{contact_id}",
     summary="Delete a contact",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 412, 422),
+    responses=problems(*DELETE_ERRORS, service.ContactNotFound),
 )
 async def delete_contact(contact_id: ContactID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the contact leaves lists (see `include_deleted`) and can be restored."""
     await records.soft_delete(ctx, CONTACTS, contact_id, if_match=if_match)
 
 
-@router.post("/{contact_id}/restore", summary="Restore a deleted contact", responses=_READ_ERRORS)
+@router.post(
+    "/{contact_id}/restore",
+    summary="Restore a deleted contact",
+    responses=problems(*READ_ERRORS, service.ContactNotFound),
+)
 async def restore_contact(contact_id: ContactID, ctx: Member, response: Response) -> ContactRead:
     """Brings a soft-deleted contact back; restoring a live contact changes nothing."""
     contact = await records.restore(ctx, CONTACTS, contact_id)
     return await records.read_with_etag(ctx, CONTACTS, contact.record, response)
 
 
-@router.get("/{contact_id}/history", summary="A contact's change history", responses=_READ_ERRORS)
+@router.get(
+    "/{contact_id}/history",
+    summary="A contact's change history",
+    responses=problems(*READ_ERRORS, service.ContactNotFound),
+)
 async def get_contact_history(
     contact_id: ContactID, ctx: Member, query: HistoryQueryParams
 ) -> History:
@@ -115,7 +133,7 @@ async def get_contact_history(
     summary="A contact's accounts",
     description="The accounts the contact is linked to, with their role there; the primary one "
     f"first. Not paged: a contact is linked to at most {ACCOUNTS_PER_CONTACT} accounts.",
-    responses=_READ_ERRORS,
+    responses=problems(*READ_ERRORS, service.ContactNotFound),
 )
 async def list_contact_accounts(contact_id: ContactID, ctx: Member) -> AccountLinkList:
     links = await service.list_links(ctx, contact_id)
@@ -129,7 +147,9 @@ async def list_contact_accounts(contact_id: ContactID, ctx: Member) -> AccountLi
     f"account you cannot see is a 422. A contact is linked to at most {ACCOUNTS_PER_CONTACT} "
     "accounts: one more is a 409 `account_link_limit` (unlink one first).",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 404, service.AlreadyLinked, service.TooManyAccountLinks, 413, 422),
+    responses=problems(
+        *WRITE_ERRORS, service.ContactNotFound, service.AlreadyLinked, service.TooManyAccountLinks
+    ),
 )
 async def link_contact_account(
     contact_id: ContactID, body: AccountLinkCreate, ctx: Member, _: Idempotent, response: Response
@@ -141,7 +161,7 @@ async def link_contact_account(
 @router.patch(
     "/{contact_id}/accounts/{account_id}",
     summary="Change a contact's role at an account",
-    responses=problems(401, 404, 413, 422),
+    responses=problems(*WRITE_ERRORS, service.ContactNotFound, service.AccountLinkNotFound),
 )
 async def update_contact_account(
     contact_id: ContactID,
@@ -159,7 +179,7 @@ async def update_contact_account(
     "/{contact_id}/accounts/{account_id}",
     summary="Unlink a contact from an account",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 422),
+    responses=problems(*READ_ERRORS, service.ContactNotFound, service.AccountLinkNotFound),
 )
 async def unlink_contact_account(
     contact_id: ContactID, account_id: LinkedAccountID, ctx: Member
@@ -172,7 +192,7 @@ async def unlink_contact_account(
     "/{account_id}/contacts",
     summary="An account's contacts",
     response_model=Page[ContactRead],
-    responses=_READ_ERRORS,
+    responses=problems(*READ_ERRORS, AccountNotFound),
 )
 async def list_account_contacts(
     account_id: AccountID, ctx: Member, query: ContactQueryParams

@@ -209,61 +209,132 @@ _DESCRIPTIONS = {
     412: "If-Match is stale: re-read the record",
     413: "Body over 1 MiB",
     422: "Invalid request: `errors` names the fields",
-    429: "Rate limited",
-    503: "The database or Redis does not answer, or the request took too long: retry after "
-    "`Retry-After` seconds",
+    429: "Rate limited: retry after `Retry-After` seconds",
+    503: "A dependency does not answer or is saturated, or the request took too long: retry "
+    "after `Retry-After` seconds",
 }
 
-
-_EXAMPLES: dict[int, tuple[str, str, str]] = {
-    400: ("bad_request", "Bad request", "The request could not be understood"),
-    401: ("unauthorized", "Authentication required", "Send `Authorization: Bearer <token>`"),
-    403: ("forbidden", "Not allowed", "Only workspace owners and admins can do this"),
-    404: ("not_found", "Not found", "Lead not found"),
-    409: ("conflict", "Conflict", "A status with this key exists"),
-    412: ("version_mismatch", "The record changed since you read it", "If-Match is stale"),
-    413: ("payload_too_large", "Request body too large", "Bodies are limited to 1048576 bytes"),
-    429: ("rate_limited", "Too many requests", "Slow down"),
-    503: ("database_unavailable", "The database does not answer", "Try again"),
+# A detail for the spec's example of a code whose title alone says little.
+_EXAMPLE_DETAILS = {
+    "unauthorized": "Send `Authorization: Bearer <token>`",
+    "forbidden": "Only workspace owners and admins can do this",
+    "conflict": "The change conflicts with another one made at the same time; re-read and try "
+    "again",
+    "version_mismatch": "If-Match is stale",
+    "payload_too_large": "Bodies are limited to 1048576 bytes",
 }
 
+# What a bare status in `problems()` stands for: the core's error of that status.
+GENERIC: dict[int, type[SenError]] = {
+    error.status: error
+    for error in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        PreconditionFailed,
+        PayloadTooLarge,
+        Unprocessable,
+        RateLimited,
+        ServiceUnavailable,
+    )
+}
 
-def problem_example(status: int) -> dict[str, Any]:
-    if status == 422:
+# What a route answers whatever its domain, by kind; a route adds its own errors by class:
+# `responses=problems(*READ_ERRORS, LeadNotFound)`. A caller is needed (401) and parameters
+# can be invalid (422); a body can be too big (413) and a write can collide with a concurrent
+# one (409 `conflict`); If-Match can be stale (412).
+READ_ERRORS: tuple[type[SenError], ...] = (Unauthorized, Unprocessable)
+WRITE_ERRORS: tuple[type[SenError], ...] = (*READ_ERRORS, Conflict, PayloadTooLarge)
+UPDATE_ERRORS: tuple[type[SenError], ...] = (*WRITE_ERRORS, PreconditionFailed)
+DELETE_ERRORS: tuple[type[SenError], ...] = (*READ_ERRORS, PreconditionFailed)
+# What any API operation answers when the database or Redis fails it (CommittingRoute): one
+# shared 503 response in the spec.
+FAULTS: tuple[type[SenError], ...] = (
+    DatabaseUnavailable,
+    DatabaseBusy,
+    QueryTimeout,
+    QueueUnavailable,
+)
+
+EXAMPLES_REF = "#/components/examples/"
+
+
+def error_classes() -> dict[str, type[SenError]]:
+    """Every error class there is, by its `code`: a code names one error, whatever route
+    answers it."""
+    found: dict[str, type[SenError]] = {}
+    pending: list[type[SenError]] = [SenError]
+    while pending:
+        error = pending.pop(0)
+        pending.extend(error.__subclasses__())
+        other = found.setdefault(error.code, error)
+        if other is not error:
+            raise TypeError(f"{error.__qualname__} and {other.__qualname__} share `{error.code}`")
+    return found
+
+
+def problem_example(error: type[SenError]) -> dict[str, Any]:
+    """The spec's example of `error`: `components/examples/<code>`."""
+    if issubclass(error, Unprocessable):
         errors = [{"field": "email", "message": "String should match pattern"}]
-        return problem_body(
-            422, "validation_error", "Invalid request", "email: invalid", errors=errors
-        )
-    code, title, detail = _EXAMPLES.get(status, ("error", "Error", "Error"))
-    return problem_body(status, code, title, detail)
+        body = problem_body(
+            error.status, error.code, error.title, "email: String should match pattern",
+            errors=errors,
+        )  # fmt: skip
+    else:
+        detail = _EXAMPLE_DETAILS.get(error.code, error.title)
+        body = problem_body(error.status, error.code, error.title, detail)
+    return {"summary": error.title, "value": body}
 
 
-def problems(*statuses_or_errors: int | type[SenError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for a route: each error documented under application/problem+json.
-    An error class puts its `code` in the status's description (and the example), so clients
-    that switch on codes find them in the spec."""
-    out: dict[int | str, dict[str, Any]] = {}
-    named: dict[int, list[type[SenError]]] = {}
-    for item in statuses_or_errors:
-        status = item if isinstance(item, int) else item.status
-        if not isinstance(item, int):
-            named.setdefault(status, []).append(item)
-        out[status] = {
-            "description": _DESCRIPTIONS.get(status, "Error"),
-            "content": {
-                PROBLEM_MEDIA_TYPE: {
-                    "schema": {"$ref": "#/components/schemas/Problem"},
-                    "example": problem_example(status),
-                }
-            },
-        }
-    for status, errors in named.items():
-        codes = ", ".join(f"`{error.code}` ({error.title})" for error in errors)
-        out[status]["description"] = f"{_DESCRIPTIONS.get(status, 'Error')}. Codes: {codes}"
-        first = errors[0]
-        example = problem_body(status, first.code, first.title, first.title)
-        out[status]["content"][PROBLEM_MEDIA_TYPE]["example"] = example
-    return out
+def documented(status: int, errors: list[type[SenError]]) -> dict[str, Any]:
+    """The OpenAPI response for `status` carrying `errors`: each code an entry of the problem's
+    `examples` (a `$ref` to `components/examples/<code>`), so the list a client switches on is
+    in the spec, while every error still parses as the one `Problem` schema. Not an `enum` on
+    `code`: client generators (openapi-python-client) turn that into a strict type per
+    operation and status, and a client generated before a code was added would fail on it."""
+    codes = sorted({error.code for error in errors})
+    listed = ", ".join(f"`{code}`" for code in codes)
+    return {
+        "description": f"{_DESCRIPTIONS.get(status, 'Error')}. Codes: {listed}",
+        "content": {
+            PROBLEM_MEDIA_TYPE: {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                "examples": {code: {"$ref": EXAMPLES_REF + code} for code in codes},
+            }
+        },
+    }
+
+
+def documented_codes(response: dict[str, Any]) -> list[str]:
+    """The codes a response of the spec lists (see `documented`)."""
+    media = response.get("content", {}).get(PROBLEM_MEDIA_TYPE, {})
+    return list(media.get("examples", {}))
+
+
+def problems(*errors: int | type[SenError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for a route: each error by class (a bare status stands for the
+    core's generic error of that status), grouped by status, every `code` listed."""
+    grouped: dict[int, list[type[SenError]]] = {}
+    for item in errors:
+        error = GENERIC[item] if isinstance(item, int) else item
+        grouped.setdefault(error.status, []).append(error)
+    return {status: documented(status, found) for status, found in sorted(grouped.items())}
+
+
+def add_problems(responses: dict[str, Any], *errors: type[SenError]) -> None:
+    """Add `errors` to an operation's responses in the spec (keyed by status text), keeping
+    the codes already there."""
+    known = error_classes()
+    for status in sorted({error.status for error in errors}):
+        current = responses.get(str(status), {})
+        present = [known[code] for code in documented_codes(current)]
+        merged = documented(status, present + [e for e in errors if e.status == status])
+        if "headers" in current:
+            merged["headers"] = current["headers"]
+        responses[str(status)] = merged
 
 
 def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:

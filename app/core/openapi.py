@@ -8,12 +8,23 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from app.core.errors import PROBLEM_MEDIA_TYPE, Problem, problem_body, problem_example, problems
+from app.core.errors import (
+    EXAMPLES_REF,
+    FAULTS,
+    NotFound,
+    Problem,
+    Unprocessable,
+    add_problems,
+    documented,
+    documented_codes,
+    error_classes,
+    problem_example,
+)
 from app.core.heavy import WorkspaceBusy
-from app.core.idempotency import IdempotencyKeyInvalid
+from app.core.idempotency import IdempotencyKeyInvalid, IdempotencyKeyReused
 from app.core.schemas import InputModel, ReadModel
 
-_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_UNAVAILABLE_REF = {"$ref": "#/components/responses/ServiceUnavailable"}
 _PRIMITIVES = {"string": "string", "integer": 0, "number": 0, "boolean": True}
 _FORMATS = {
     "uuid": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f",
@@ -129,54 +140,71 @@ def _document_headers(method: str, path: str, operation: dict[str, Any]) -> None
 
 
 def _document_idempotency_errors(operation: dict[str, Any]) -> None:
-    """What `Idempotency-Key` adds to any POST that takes it: an empty key is a 400, and a
-    replay whose record was since deleted or moved out of the caller's sight is a 404."""
+    """What `Idempotency-Key` adds to any POST that takes it: an empty key is a 400, the key
+    sent again with another request a 409, and a replay whose record was since deleted or
+    moved out of the caller's sight a 404 (`not_found`)."""
     if "Idempotency-Key" not in {p.get("name") for p in operation.get("parameters", [])}:
         return
-    responses = operation.setdefault("responses", {})
-    error = IdempotencyKeyInvalid
-    invalid = problems(error)[error.status]
-    example = problem_body(error.status, error.code, error.title, "Idempotency-Key is empty")
-    invalid["content"][PROBLEM_MEDIA_TYPE]["example"] = example
-    invalid["description"] = "`Idempotency-Key` is empty or blank (`idempotency_key_invalid`)"
-    responses.setdefault(str(error.status), invalid)
-    gone = problems(404)[404]
-    gone["description"] = "Not found (a replay whose record is gone or no longer visible)"
-    responses.setdefault("404", gone)
-    ordered = sorted(responses.items())
-    responses.clear()
-    responses.update(ordered)
+    add_problems(
+        operation.setdefault("responses", {}), IdempotencyKeyInvalid, IdempotencyKeyReused, NotFound
+    )
 
 
 def _document_faults(path: str, operation: dict[str, Any]) -> None:
     """What any API operation may answer whatever its own errors: 503 when the database or
-    Redis fails it (with `Retry-After`); and, for a text search (`q`), 429 when the
-    workspace has too many running (`workspace_busy`)."""
+    Redis fails it (the shared `ServiceUnavailable` response, unless the route has 503s of its
+    own); and, for a text search (`q`), 429 when the workspace has too many running
+    (`workspace_busy`). Both with `Retry-After`."""
     if not path.startswith("/api/"):
         return
     responses = operation.setdefault("responses", {})
-    unavailable = problems(503)[503]
-    unavailable["headers"] = {"Retry-After": _RETRY_AFTER}
-    responses.setdefault("503", unavailable)
-    params = {p.get("name") for p in operation.get("parameters", [])}
-    if "q" in params:
-        busy = problems(WorkspaceBusy)[429]
-        busy["description"] = "Too many of your workspace's searches are running (`workspace_busy`)"
-        busy["content"][PROBLEM_MEDIA_TYPE]["example"] = problem_body(
-            429, WorkspaceBusy.code, WorkspaceBusy.title, "Try again in a moment"
-        )
-        responses.setdefault("429", busy)
+    if "503" in responses:
+        add_problems(responses, *FAULTS)
+        responses["503"]["headers"] = {"Retry-After": _RETRY_AFTER}
+    else:
+        responses["503"] = dict(_UNAVAILABLE_REF)
+    if "q" in {p.get("name") for p in operation.get("parameters", [])}:
+        add_problems(responses, WorkspaceBusy)
     if "429" in responses:
         responses["429"].setdefault("headers", {"Retry-After": _RETRY_AFTER})
-    ordered = sorted(responses.items())
-    responses.clear()
-    responses.update(ordered)
+
+
+def _document_validation(operation: dict[str, Any]) -> None:
+    """FastAPI's own 422 (its HTTPValidationError) is our problem with `validation_error`."""
+    responses = operation.get("responses", {})
+    if "422" in responses:
+        if not documented_codes(responses["422"]):
+            del responses["422"]
+        add_problems(responses, Unprocessable)
 
 
 _RETRY_AFTER = {
     "description": "Seconds to wait before trying again.",
     "schema": {"type": "integer"},
 }
+
+
+def _referenced_examples(spec: Any) -> set[str]:
+    if isinstance(spec, dict):
+        ref = spec.get("$ref", "")
+        found = {ref.removeprefix(EXAMPLES_REF)} if ref.startswith(EXAMPLES_REF) else set()
+        for value in spec.values():
+            found |= _referenced_examples(value)
+        return found
+    if isinstance(spec, list):
+        return set().union(*(_referenced_examples(value) for value in spec))
+    return set()
+
+
+def _shared_problems(spec: dict[str, Any]) -> None:
+    """The shared 503, and one example per code any response lists: each response points at
+    them instead of repeating them."""
+    unavailable = documented(503, list(FAULTS))
+    unavailable["headers"] = {"Retry-After": _RETRY_AFTER}
+    spec["components"]["responses"] = {"ServiceUnavailable": unavailable}
+    known = error_classes()
+    codes = sorted(_referenced_examples(spec))
+    spec["components"]["examples"] = {code: problem_example(known[code]) for code in codes}
 
 
 def finish_spec(spec: dict[str, Any]) -> dict[str, Any]:
@@ -190,25 +218,20 @@ def finish_spec(spec: dict[str, Any]) -> dict[str, Any]:
     for path, path_item in spec.get("paths", {}).items():
         for method, operation in path_item.items():
             operation.setdefault("security", [])  # public operations say so explicitly
-            responses = operation.get("responses", {})
-            if "422" in responses:
-                responses["422"] = {
-                    "description": "Invalid request: `errors` names the fields",
-                    "content": {
-                        PROBLEM_MEDIA_TYPE: {
-                            "schema": _PROBLEM_REF,
-                            "example": problem_example(422),
-                        }
-                    },
-                }
+            _document_validation(operation)
             _document_idempotency_errors(operation)
             _document_faults(path, operation)
             _document_headers(method, path, operation)
+            responses = operation.get("responses", {})
+            ordered = sorted(responses.items())
+            responses.clear()
+            responses.update(ordered)
             for response in responses.values():
                 for media in response.get("content", {}).values():
                     _add_example(media, components)
             for media in operation.get("requestBody", {}).get("content", {}).values():
                 _add_example(media, components)
+    _shared_problems(spec)
     return spec
 
 

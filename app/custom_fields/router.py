@@ -5,7 +5,14 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from app.auth.dependencies import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
-from app.core.errors import problems
+from app.core.errors import (
+    DELETE_ERRORS,
+    READ_ERRORS,
+    UPDATE_ERRORS,
+    WRITE_ERRORS,
+    Forbidden,
+    problems,
+)
 from app.core.idempotency import Idempotent
 from app.core.limits import CUSTOM_FIELDS_PER_RESOURCE
 from app.core.routing import CommittingRoute
@@ -29,7 +36,7 @@ FieldID = Annotated[uuid.UUID, Path(description="The definition's id.")]
     f"Not paged: a resource has at most {CUSTOM_FIELDS_PER_RESOURCE} fields, so this is at most "
     f"{CUSTOM_FIELDS_PER_RESOURCE * len(CustomFieldResource)} definitions "
     f"({CUSTOM_FIELDS_PER_RESOURCE} with `resource`).",
-    responses=problems(401, 422),
+    responses=problems(*READ_ERRORS),
 )
 async def list_custom_fields(
     ctx: Member, resource: Annotated[CustomFieldResource | None, Query()] = None
@@ -46,7 +53,7 @@ async def list_custom_fields(
     "(delete one first).",
     status_code=status.HTTP_201_CREATED,
     responses=problems(
-        401, 403, service.CustomFieldKeyTaken, service.TooManyCustomFields, 413, 422
+        *WRITE_ERRORS, Forbidden, service.CustomFieldKeyTaken, service.TooManyCustomFields
     ),
 )
 async def create_custom_field(
@@ -56,7 +63,9 @@ async def create_custom_field(
 
 
 @router.get(
-    "/{field_id}", summary="Get a custom field definition", responses=problems(401, 404, 422)
+    "/{field_id}",
+    summary="Get a custom field definition",
+    responses=problems(*READ_ERRORS, service.CustomFieldNotFound),
 )
 async def get_custom_field(field_id: FieldID, ctx: Member, response: Response) -> CustomFieldRead:
     definition = await service.get_definition(ctx, field_id)
@@ -67,7 +76,7 @@ async def get_custom_field(field_id: FieldID, ctx: Member, response: Response) -
 @router.patch(
     "/{field_id}",
     summary="Update a custom field definition",
-    responses=problems(401, 403, 404, 412, 413, 422),
+    responses=problems(*UPDATE_ERRORS, Forbidden, service.CustomFieldNotFound),
 )
 async def update_custom_field(
     field_id: FieldID,
@@ -86,7 +95,7 @@ async def update_custom_field(
     "/{field_id}",
     summary="Remove a custom field definition",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404, 412, 422),
+    responses=problems(*DELETE_ERRORS, Forbidden, service.CustomFieldNotFound),
 )
 async def delete_custom_field(field_id: FieldID, ctx: Admin, if_match: IfMatch = None) -> None:
     """Admins only. Values already on records stay; the key is no longer accepted in writes."""

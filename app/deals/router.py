@@ -3,10 +3,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response, status
 
+from app.accounts.service import AccountNotFound
 from app.auth.dependencies import Member
 from app.core import records
 from app.core.concurrency import IfMatch
-from app.core.errors import problems
+from app.core.errors import DELETE_ERRORS, READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
@@ -22,6 +23,7 @@ from app.deals.schemas import (
     StageHistoryQueryParams,
 )
 from app.deals.service import DEALS
+from app.pipelines.service import DefaultPipelineRequired
 
 router = APIRouter(prefix="/deals", tags=["deals"], route_class=CommittingRoute)
 
@@ -30,11 +32,11 @@ account_deals_router = APIRouter(prefix="/accounts", tags=["accounts"], route_cl
 
 DealID = Annotated[uuid.UUID, Path(description="The deal's id.")]
 AccountID = Annotated[uuid.UUID, Path(description="The account's id.")]
-_READ_ERRORS = problems(401, 404, 422)
-_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 
 
-@router.get("", summary="List deals", response_model=Page[DealRead], responses=problems(401, 422))
+@router.get(
+    "", summary="List deals", response_model=Page[DealRead], responses=problems(*READ_ERRORS)
+)
 async def list_deals(ctx: Member, query: DealQueryParams) -> Response:
     """Deals you can see, newest first by default. Filters combine with AND; `q` ignores case
     and Vietnamese diacritics over the name."""
@@ -45,7 +47,7 @@ async def list_deals(ctx: Member, query: DealQueryParams) -> Response:
     "",
     summary="Create a deal",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 409, 413, 422),
+    responses=problems(*WRITE_ERRORS, DefaultPipelineRequired),
 )
 async def create_deal(body: DealCreate, ctx: Member, _: Idempotent, response: Response) -> DealRead:
     """In the default pipeline's first open stage unless told otherwise; the amount must fit
@@ -54,14 +56,20 @@ async def create_deal(body: DealCreate, ctx: Member, _: Idempotent, response: Re
     return await records.read_with_etag(ctx, DEALS, deal, response)
 
 
-@router.get("/{deal_id}", summary="Get a deal", responses=_READ_ERRORS)
+@router.get(
+    "/{deal_id}", summary="Get a deal", responses=problems(*READ_ERRORS, service.DealNotFound)
+)
 async def get_deal(deal_id: DealID, ctx: Member, response: Response) -> DealRead:
     """The deal, with its version as `ETag` for a later `If-Match`."""
     deal = await records.get(ctx, DEALS, deal_id)
     return await records.read_with_etag(ctx, DEALS, deal, response)
 
 
-@router.patch("/{deal_id}", summary="Update a deal", responses=_WRITE_ERRORS)
+@router.patch(
+    "/{deal_id}",
+    summary="Update a deal",
+    responses=problems(*UPDATE_ERRORS, service.DealNotFound),
+)
 async def update_deal(
     deal_id: DealID, body: DealUpdate, ctx: Member, response: Response, if_match: IfMatch = None
 ) -> DealRead:
@@ -75,27 +83,39 @@ async def update_deal(
     "/{deal_id}",
     summary="Delete a deal",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 412, 422),
+    responses=problems(*DELETE_ERRORS, service.DealNotFound),
 )
 async def delete_deal(deal_id: DealID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the deal leaves lists (see `include_deleted`) and can be restored."""
     await records.soft_delete(ctx, DEALS, deal_id, if_match=if_match)
 
 
-@router.post("/{deal_id}/restore", summary="Restore a deleted deal", responses=_READ_ERRORS)
+@router.post(
+    "/{deal_id}/restore",
+    summary="Restore a deleted deal",
+    responses=problems(*READ_ERRORS, service.DealNotFound),
+)
 async def restore_deal(deal_id: DealID, ctx: Member, response: Response) -> DealRead:
     """Brings a soft-deleted deal back; restoring a live deal changes nothing."""
     deal = await records.restore(ctx, DEALS, deal_id)
     return await records.read_with_etag(ctx, DEALS, deal.record, response)
 
 
-@router.get("/{deal_id}/history", summary="A deal's change history", responses=_READ_ERRORS)
+@router.get(
+    "/{deal_id}/history",
+    summary="A deal's change history",
+    responses=problems(*READ_ERRORS, service.DealNotFound),
+)
 async def get_deal_history(deal_id: DealID, ctx: Member, query: HistoryQueryParams) -> History:
     """Every change, oldest first, by cursor: who, when, which fields, old → new."""
     return await records.history(ctx, DEALS, deal_id, query)
 
 
-@router.post("/{deal_id}/stage", summary="Move a deal to a stage", responses=_WRITE_ERRORS)
+@router.post(
+    "/{deal_id}/stage",
+    summary="Move a deal to a stage",
+    responses=problems(*UPDATE_ERRORS, service.DealNotFound),
+)
 async def move_deal_to_stage(
     deal_id: DealID,
     body: MoveToStage,
@@ -110,7 +130,11 @@ async def move_deal_to_stage(
     return await records.read_with_etag(ctx, DEALS, deal.record, response)
 
 
-@router.get("/{deal_id}/stage-history", summary="A deal's stage moves", responses=_READ_ERRORS)
+@router.get(
+    "/{deal_id}/stage-history",
+    summary="A deal's stage moves",
+    responses=problems(*READ_ERRORS, service.DealNotFound),
+)
 async def get_deal_stage_history(
     deal_id: DealID, ctx: Member, query: StageHistoryQueryParams
 ) -> StageHistory:
@@ -123,7 +147,7 @@ async def get_deal_stage_history(
     "/{account_id}/deals",
     summary="An account's deals",
     response_model=Page[DealRead],
-    responses=_READ_ERRORS,
+    responses=problems(*READ_ERRORS, AccountNotFound),
 )
 async def list_account_deals(
     account_id: AccountID, ctx: Member, query: DealQueryParams

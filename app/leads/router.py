@@ -5,10 +5,18 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from app.accounts.schemas import AccountRead, TaxCode
 from app.auth.dependencies import Admin, Member
-from app.contacts.service import CONTACTS
+from app.contacts.service import CONTACTS, TooManyAccountLinks
 from app.core import records
 from app.core.concurrency import IfMatch, set_etag
-from app.core.errors import problems
+from app.core.errors import (
+    DELETE_ERRORS,
+    READ_ERRORS,
+    UPDATE_ERRORS,
+    WRITE_ERRORS,
+    Forbidden,
+    Unauthorized,
+    problems,
+)
 from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.limits import ACCOUNTS_PER_CONTACT, LEAD_STATUSES_PER_WORKSPACE
@@ -30,6 +38,7 @@ from app.leads.schemas import (
     LeadUpdate,
 )
 from app.leads.service import LEADS
+from app.pipelines.service import DefaultPipelineRequired
 
 router = APIRouter(prefix="/leads", tags=["leads"], route_class=CommittingRoute)
 statuses_router = APIRouter(
@@ -38,11 +47,11 @@ statuses_router = APIRouter(
 
 LeadID = Annotated[uuid.UUID, Path(description="The lead's id.")]
 StatusID = Annotated[uuid.UUID, Path(description="The status's id.")]
-_READ_ERRORS = problems(401, 404, 422)
-_WRITE_ERRORS = problems(401, 404, 409, 412, 413, 422)
 
 
-@router.get("", summary="List leads", response_model=Page[LeadRead], responses=problems(401, 422))
+@router.get(
+    "", summary="List leads", response_model=Page[LeadRead], responses=problems(*READ_ERRORS)
+)
 async def list_leads(ctx: Member, query: LeadQueryParams) -> Response:
     """Leads you can see, newest first by default. Filters combine with AND; `q` ignores case
     and Vietnamese diacritics over name, company, email and phone."""
@@ -53,7 +62,7 @@ async def list_leads(ctx: Member, query: LeadQueryParams) -> Response:
     "",
     summary="Create a lead",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 409, 413, 422),
+    responses=problems(*WRITE_ERRORS),
 )
 async def create_lead(body: LeadCreate, ctx: Member, _: Idempotent, response: Response) -> LeadRead:
     """Owner defaults to you and status to `new`; `phone_e164` is derived from `phone`."""
@@ -61,7 +70,9 @@ async def create_lead(body: LeadCreate, ctx: Member, _: Idempotent, response: Re
     return await records.read_with_etag(ctx, LEADS, lead, response)
 
 
-@router.get("/{lead_id}", summary="Get a lead", responses=_READ_ERRORS)
+@router.get(
+    "/{lead_id}", summary="Get a lead", responses=problems(*READ_ERRORS, service.LeadNotFound)
+)
 async def get_lead(lead_id: LeadID, ctx: Member, response: Response) -> LeadRead:
     """The lead, with its version as `ETag` for a later `If-Match`."""
     return await records.read_with_etag(
@@ -69,7 +80,11 @@ async def get_lead(lead_id: LeadID, ctx: Member, response: Response) -> LeadRead
     )
 
 
-@router.patch("/{lead_id}", summary="Update a lead", responses=_WRITE_ERRORS)
+@router.patch(
+    "/{lead_id}",
+    summary="Update a lead",
+    responses=problems(*UPDATE_ERRORS, service.LeadNotFound, service.LeadConverted),
+)
 async def update_lead(
     lead_id: LeadID, body: LeadUpdate, ctx: Member, response: Response, if_match: IfMatch = None
 ) -> LeadRead:
@@ -82,21 +97,29 @@ async def update_lead(
     "/{lead_id}",
     summary="Delete a lead",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 404, 412, 422),
+    responses=problems(*DELETE_ERRORS, service.LeadNotFound),
 )
 async def delete_lead(lead_id: LeadID, ctx: Member, if_match: IfMatch = None) -> None:
     """A soft delete: the lead leaves lists (see `include_deleted`) and can be restored."""
     await records.soft_delete(ctx, LEADS, lead_id, if_match=if_match)
 
 
-@router.post("/{lead_id}/restore", summary="Restore a deleted lead", responses=_READ_ERRORS)
+@router.post(
+    "/{lead_id}/restore",
+    summary="Restore a deleted lead",
+    responses=problems(*READ_ERRORS, service.LeadNotFound),
+)
 async def restore_lead(lead_id: LeadID, ctx: Member, response: Response) -> LeadRead:
     """Brings a soft-deleted lead back; restoring a live lead changes nothing."""
     lead = await records.restore(ctx, LEADS, lead_id)
     return await records.read_with_etag(ctx, LEADS, lead.record, response)
 
 
-@router.get("/{lead_id}/history", summary="A lead's change history", responses=_READ_ERRORS)
+@router.get(
+    "/{lead_id}/history",
+    summary="A lead's change history",
+    responses=problems(*READ_ERRORS, service.LeadNotFound),
+)
 async def get_lead_history(lead_id: LeadID, ctx: Member, query: HistoryQueryParams) -> History:
     """Every change, oldest first, by cursor: who, when, which fields, old → new."""
     return await records.history(ctx, LEADS, lead_id, query)
@@ -110,7 +133,14 @@ async def get_lead_history(lead_id: LeadID, ctx: Member, query: HistoryQueryPara
     "and read-only; converting it again, or a disqualified lead, is a 409, and so is linking "
     f"an existing contact that already has {ACCOUNTS_PER_CONTACT} accounts "
     "(`account_link_limit`).",
-    responses=problems(401, 404, 409, 412, 413, 422),
+    responses=problems(
+        *UPDATE_ERRORS,
+        service.LeadNotFound,
+        convert.LeadAlreadyConverted,
+        convert.LeadDisqualified,
+        TooManyAccountLinks,
+        DefaultPipelineRequired,
+    ),
 )
 async def convert_lead(
     lead_id: LeadID, ctx: Member, _: Idempotent, body: ConvertLead | None = None
@@ -127,7 +157,7 @@ async def convert_lead(
 @router.get(
     "/{lead_id}/convert",
     summary="Preview a lead's conversion",
-    responses=_READ_ERRORS,
+    responses=problems(*READ_ERRORS, service.LeadNotFound),
 )
 async def preview_lead_conversion(
     lead_id: LeadID,
@@ -146,7 +176,7 @@ async def preview_lead_conversion(
     summary="List lead statuses",
     description="The workspace's statuses in pipeline order, retired ones included "
     f"(`is_active`). Not paged: a workspace has at most {LEAD_STATUSES_PER_WORKSPACE}.",
-    responses=problems(401),
+    responses=problems(Unauthorized),
 )
 async def list_lead_statuses(ctx: Member) -> LeadStatusList:
     found = await statuses.list_statuses(ctx)
@@ -161,7 +191,7 @@ async def list_lead_statuses(ctx: Member) -> LeadStatusList:
     "more is a 409 `lead_status_limit` (delete an unused one first).",
     status_code=status.HTTP_201_CREATED,
     responses=problems(
-        401, 403, statuses.LeadStatusKeyTaken, statuses.TooManyLeadStatuses, 413, 422
+        *WRITE_ERRORS, Forbidden, statuses.LeadStatusKeyTaken, statuses.TooManyLeadStatuses
     ),
 )
 async def create_lead_status(body: LeadStatusCreate, ctx: Admin, _: Idempotent) -> LeadStatusRead:
@@ -171,7 +201,7 @@ async def create_lead_status(body: LeadStatusCreate, ctx: Admin, _: Idempotent) 
 @statuses_router.patch(
     "/{status_id}",
     summary="Rename, reorder or retire a status",
-    responses=problems(401, 403, 404, 409, 412, 413, 422),
+    responses=problems(*UPDATE_ERRORS, Forbidden, statuses.LeadStatusNotFound),
 )
 async def update_lead_status(
     status_id: StatusID,
@@ -190,7 +220,9 @@ async def update_lead_status(
     "/{status_id}",
     summary="Delete an unused status",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(
+        *DELETE_ERRORS, Forbidden, statuses.LeadStatusNotFound, statuses.LeadStatusInUse
+    ),
 )
 async def delete_lead_status(status_id: StatusID, ctx: Admin, if_match: IfMatch = None) -> None:
     """Admins only. A status any lead still has is a 409: retire it instead."""

@@ -5,7 +5,15 @@ from fastapi import APIRouter, Path, Response, status
 
 from app.auth.dependencies import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
-from app.core.errors import problems
+from app.core.errors import (
+    DELETE_ERRORS,
+    READ_ERRORS,
+    UPDATE_ERRORS,
+    WRITE_ERRORS,
+    Forbidden,
+    Unauthorized,
+    problems,
+)
 from app.core.idempotency import Idempotent
 from app.core.limits import PIPELINES_PER_WORKSPACE, STAGES_PER_PIPELINE
 from app.core.routing import CommittingRoute
@@ -23,7 +31,6 @@ router = APIRouter(prefix="/pipelines", tags=["pipelines"], route_class=Committi
 
 PipelineID = Annotated[uuid.UUID, Path(description="The pipeline's id.")]
 StageID = Annotated[uuid.UUID, Path(description="The stage's id.")]
-_ADMIN_WRITE_ERRORS = problems(401, 403, 404, 409, 412, 413, 422)
 
 
 def _read(response: Response, pipeline: object) -> PipelineRead:
@@ -38,7 +45,7 @@ def _read(response: Response, pipeline: object) -> PipelineRead:
     description="Every pipeline, the default first, each with its stages in order. Not paged: "
     f"a workspace has at most {PIPELINES_PER_WORKSPACE} pipelines, each with at most "
     f"{STAGES_PER_PIPELINE} stages (retired ones included).",
-    responses=problems(401),
+    responses=problems(Unauthorized),
 )
 async def list_pipelines(ctx: Member) -> PipelineList:
     found = await service.list_pipelines(ctx)
@@ -52,7 +59,7 @@ async def list_pipelines(ctx: Member) -> PipelineList:
     f"the current default pipeline. A workspace has at most {PIPELINES_PER_WORKSPACE} "
     "pipelines: one more is a 409 `pipeline_limit` (delete one first).",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 403, service.TooManyPipelines, 413, 422),
+    responses=problems(*WRITE_ERRORS, Forbidden, service.TooManyPipelines),
 )
 async def create_pipeline(
     body: PipelineCreate, ctx: Admin, _: Idempotent, response: Response
@@ -60,7 +67,11 @@ async def create_pipeline(
     return _read(response, await service.create_pipeline(ctx, body))
 
 
-@router.get("/{pipeline_id}", summary="Get a pipeline", responses=problems(401, 404, 422))
+@router.get(
+    "/{pipeline_id}",
+    summary="Get a pipeline",
+    responses=problems(*READ_ERRORS, service.PipelineNotFound),
+)
 async def get_pipeline(pipeline_id: PipelineID, ctx: Member, response: Response) -> PipelineRead:
     """The pipeline and its stages, with its version as `ETag`."""
     return _read(response, await service.get_pipeline(ctx, pipeline_id))
@@ -69,7 +80,9 @@ async def get_pipeline(pipeline_id: PipelineID, ctx: Member, response: Response)
 @router.patch(
     "/{pipeline_id}",
     summary="Rename, make default or reorder a pipeline's stages",
-    responses=_ADMIN_WRITE_ERRORS,
+    responses=problems(
+        *UPDATE_ERRORS, Forbidden, service.PipelineNotFound, service.DefaultPipelineRequired
+    ),
 )
 async def update_pipeline(
     pipeline_id: PipelineID,
@@ -86,7 +99,13 @@ async def update_pipeline(
     "/{pipeline_id}",
     summary="Delete a pipeline no deal is in",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(401, 403, 404, 409, 412, 422),
+    responses=problems(
+        *DELETE_ERRORS,
+        Forbidden,
+        service.PipelineNotFound,
+        service.DefaultPipelineRequired,
+        service.PipelineInUse,
+    ),
 )
 async def delete_pipeline(pipeline_id: PipelineID, ctx: Admin, if_match: IfMatch = None) -> None:
     """Admins only. A pipeline with deals, or the default one, is a 409."""
@@ -100,7 +119,7 @@ async def delete_pipeline(pipeline_id: PipelineID, ctx: Admin, if_match: IfMatch
     f"pipeline holds at most {STAGES_PER_PIPELINE} stages, retired ones included (they stay "
     "for history): one more is a 409 `stage_limit`.",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 403, 404, service.TooManyStages, 413, 422),
+    responses=problems(*WRITE_ERRORS, Forbidden, service.PipelineNotFound, service.TooManyStages),
 )
 async def add_stage(
     pipeline_id: PipelineID, body: StageCreate, ctx: Admin, _: Idempotent, response: Response
@@ -111,7 +130,7 @@ async def add_stage(
 @router.patch(
     "/{pipeline_id}/stages/{stage_id}",
     summary="Rename, re-weigh or move a stage",
-    responses=problems(401, 403, 404, 413, 422),
+    responses=problems(*WRITE_ERRORS, Forbidden, service.PipelineNotFound, service.StageNotFound),
 )
 async def update_stage(
     pipeline_id: PipelineID, stage_id: StageID, body: StageUpdate, ctx: Admin, response: Response
@@ -123,7 +142,14 @@ async def update_stage(
 @router.delete(
     "/{pipeline_id}/stages/{stage_id}",
     summary="Retire a stage",
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        *READ_ERRORS,
+        Forbidden,
+        service.PipelineNotFound,
+        service.StageNotFound,
+        service.StageInUse,
+        service.StageKindRequired,
+    ),
 )
 async def retire_stage(
     pipeline_id: PipelineID, stage_id: StageID, ctx: Admin, response: Response

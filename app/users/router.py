@@ -3,9 +3,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
+from app.auth.api_keys import ApiKeyNotAllowed
 from app.auth.dependencies import Admin, Member
 from app.core.concurrency import IfMatch, set_etag
-from app.core.errors import problems
+from app.core.errors import (
+    READ_ERRORS,
+    UPDATE_ERRORS,
+    WRITE_ERRORS,
+    Forbidden,
+    ServiceBusy,
+    Unauthorized,
+    problems,
+)
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.routing import CommittingRoute
@@ -31,7 +40,7 @@ UserID = Annotated[uuid.UUID, Path(description="The user's id.")]
 TeamID = Annotated[uuid.UUID, Path(description="The team's id.")]
 
 
-@router.get("/me", summary="Who am I", responses=problems(401))
+@router.get("/me", summary="Who am I", responses=problems(Unauthorized))
 async def get_me(ctx: Member) -> MeRead:
     """The signed-in user, their workspace, and whose records they can see."""
     user = await service.get_user(ctx, ctx.actor.user_id)  # type: ignore[arg-type]
@@ -47,7 +56,7 @@ async def get_me(ctx: Member) -> MeRead:
 @router.post(
     "/me/calendar-token",
     summary="Issue or rotate your calendar feed token",
-    responses=problems(401, 403),
+    responses=problems(Unauthorized, ApiKeyNotAllowed),
 )
 async def issue_calendar_token(ctx: Member, request: Request) -> CalendarToken:
     """A token for `GET /calendar.ics`, so a calendar app can subscribe to your agenda. Shown
@@ -57,7 +66,7 @@ async def issue_calendar_token(ctx: Member, request: Request) -> CalendarToken:
     return CalendarToken(token=token, feed_url=feed)
 
 
-@router.get("/users", summary="List users", responses=problems(401, 422))
+@router.get("/users", summary="List users", responses=problems(*READ_ERRORS))
 async def list_users(ctx: Member, query: Annotated[UserQuery, Query()]) -> Page[UserRead]:
     """Every member of the workspace, so frontends can show owners and assignees; by name."""
     return (await service.list_users(ctx, query)).page(UserRead)
@@ -67,7 +76,7 @@ async def list_users(ctx: Member, query: Annotated[UserQuery, Query()]) -> Page[
     "/users",
     summary="Add or invite a user",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 403, 409, 413, 422),
+    responses=problems(*WRITE_ERRORS, Forbidden, ApiKeyNotAllowed, service.EmailTaken, ServiceBusy),
 )
 async def create_user(body: UserCreate, ctx: Admin, _: Idempotent) -> UserRead:
     """Owners and admins only; only an owner can add another owner. Without a `password` the
@@ -78,7 +87,9 @@ async def create_user(body: UserCreate, ctx: Admin, _: Idempotent) -> UserRead:
 @router.post(
     "/users/{user_id}/invitation",
     summary="Issue a user's one-time invitation",
-    responses=problems(401, 403, 404, 409, 422),
+    responses=problems(
+        *READ_ERRORS, Forbidden, ApiKeyNotAllowed, service.UserNotFound, service.UserInactive
+    ),
 )
 async def invite_user(user_id: UserID, ctx: Admin) -> Invitation:
     """A one-time token with which the user chooses their own password (a new one replaces
@@ -87,7 +98,11 @@ async def invite_user(user_id: UserID, ctx: Admin) -> Invitation:
     return Invitation(token=token, expires_at=expires_at)
 
 
-@router.get("/users/{user_id}", summary="Get a user", responses=problems(401, 404, 422))
+@router.get(
+    "/users/{user_id}",
+    summary="Get a user",
+    responses=problems(*READ_ERRORS, service.UserNotFound),
+)
 async def get_user(user_id: UserID, ctx: Member, response: Response) -> UserRead:
     user = await service.get_user(ctx, user_id)
     set_etag(response, user.version)
@@ -97,7 +112,15 @@ async def get_user(user_id: UserID, ctx: Member, response: Response) -> UserRead
 @router.patch(
     "/users/{user_id}",
     summary="Update a user",
-    responses=problems(401, 403, 404, 409, 412, 413, 422),
+    responses=problems(
+        *UPDATE_ERRORS,
+        Forbidden,
+        ApiKeyNotAllowed,
+        service.UserNotFound,
+        service.EmailTaken,
+        service.LastOwner,
+        ServiceBusy,
+    ),
 )
 async def update_user(
     user_id: UserID, body: UserUpdate, ctx: Admin, response: Response, if_match: IfMatch = None
@@ -110,7 +133,7 @@ async def update_user(
     return UserRead.model_validate(user)
 
 
-@router.get("/teams", summary="List teams", responses=problems(401, 422))
+@router.get("/teams", summary="List teams", responses=problems(*READ_ERRORS))
 async def list_teams(ctx: Member, query: Annotated[TeamQuery, Query()]) -> Page[TeamRead]:
     """The workspace's teams (departments), by name."""
     return (await service.list_teams(ctx, query)).page(TeamRead)
@@ -120,14 +143,18 @@ async def list_teams(ctx: Member, query: Annotated[TeamQuery, Query()]) -> Page[
     "/teams",
     summary="Add a team",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(401, 403, 409, 413, 422),
+    responses=problems(*WRITE_ERRORS, Forbidden, service.TeamNameTaken),
 )
 async def create_team(body: TeamCreate, ctx: Admin, _: Idempotent) -> TeamRead:
     """Owners and admins only. Members of a team see each other's records."""
     return TeamRead.model_validate(await service.create_team(ctx, body))
 
 
-@router.get("/teams/{team_id}", summary="Get a team", responses=problems(401, 404, 422))
+@router.get(
+    "/teams/{team_id}",
+    summary="Get a team",
+    responses=problems(*READ_ERRORS, service.TeamNotFound),
+)
 async def get_team(team_id: TeamID, ctx: Member, response: Response) -> TeamRead:
     team = await service.get_team(ctx, team_id)
     set_etag(response, team.version)
@@ -137,7 +164,7 @@ async def get_team(team_id: TeamID, ctx: Member, response: Response) -> TeamRead
 @router.patch(
     "/teams/{team_id}",
     summary="Rename a team or change its manager",
-    responses=problems(401, 403, 404, 409, 412, 413, 422),
+    responses=problems(*UPDATE_ERRORS, Forbidden, service.TeamNotFound, service.TeamNameTaken),
 )
 async def update_team(
     team_id: TeamID, body: TeamUpdate, ctx: Admin, response: Response, if_match: IfMatch = None

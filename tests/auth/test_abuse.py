@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from app.core.settings import get_settings
 from app.main import create_app
 from tests.conftest import PASSWORD, LiveServer, sign_up
+from tests.problem_codes import recorded
 
 TOKEN = "/api/v1/auth/token"
 SIGNUP = "/api/v1/auth/signup"
@@ -158,8 +159,8 @@ class TestAuthRequestsPerAddress:
     ) -> None:
         monkeypatch.setattr(get_settings(), "auth_requests_per_ip", 4)
         address = f"10.{uuid.uuid4().int % 250}.{uuid.uuid4().int % 250}.7"
-        transport = httpx.ASGITransport(app=app, client=(address, 4567))
-        elsewhere = httpx.ASGITransport(app=app, client=("10.255.255.1", 4567))
+        transport = httpx.ASGITransport(app=recorded(app), client=(address, 4567))
+        elsewhere = httpx.ASGITransport(app=recorded(app), client=("10.255.255.1", 4567))
         async with (
             httpx.AsyncClient(transport=transport, base_url="http://sen.test") as office,
             httpx.AsyncClient(transport=elsewhere, base_url="http://sen.test") as other_office,
@@ -213,7 +214,7 @@ class TestLimitsFailOpen:
     ) -> None:
         monkeypatch.setattr(get_settings(), "auth_requests_per_ip", 1)
         monkeypatch.setattr(get_settings(), "login_attempts_per_email", 1)
-        transport = httpx.ASGITransport(app=app_without_redis, raise_app_exceptions=False)
+        transport = httpx.ASGITransport(app=recorded(app_without_redis), raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://sen.test") as http:
             email = f"{uuid.uuid4().hex[:8]}@committing-no-redis.vn"
             signup = await http.post(

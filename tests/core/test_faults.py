@@ -27,13 +27,16 @@ from app.core.settings import Settings
 from app.main import create_app
 from tests.conftest import PASSWORD, sign_up
 from tests.factories import make_lead
+from tests.problem_codes import recorded
 
 
 def _serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(recorded(app), port=port, log_config=None, access_log=False)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -123,7 +126,7 @@ async def small_pool_app(database_url: str, redis_url: str) -> AsyncIterator[Fas
 async def test_an_exhausted_pool_is_503_and_frees_up(
     small_pool_app: FastAPI, committing_client: httpx.AsyncClient
 ) -> None:
-    transport = httpx.ASGITransport(app=small_pool_app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=recorded(small_pool_app), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://sen.test") as http:
         headers = (await sign_up(http, "committing-faults"))["headers"]
         engine = small_pool_app.state.engine
@@ -142,7 +145,7 @@ async def test_an_exhausted_pool_is_503_and_frees_up(
 async def test_a_statement_past_the_timeout_is_503_and_changes_nothing(
     small_pool_app: FastAPI, committing_client: httpx.AsyncClient, database_url: str
 ) -> None:
-    transport = httpx.ASGITransport(app=small_pool_app, raise_app_exceptions=False)
+    transport = httpx.ASGITransport(app=recorded(small_pool_app), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://sen.test") as http:
         headers = (await sign_up(http, "committing-faults"))["headers"]
         workspace = (await http.get("/api/v1/me", headers=headers)).json()["workspace"]["id"]

@@ -14,6 +14,7 @@ from app.core.queue import redis_settings
 from app.core.settings import get_settings
 from app.main import create_app
 from tests.conftest import World
+from tests.problem_codes import recorded
 from workers.supervisor import run_supervised
 
 
@@ -156,7 +157,7 @@ class TestRedisDown:
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://sen.test"
+                transport=httpx.ASGITransport(app=recorded(app)), base_url="http://sen.test"
             ) as http,
         ):
             ready = await http.get("/readyz")
@@ -180,7 +181,7 @@ class TestWorkerHeartbeat:
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://sen.test"
+                transport=httpx.ASGITransport(app=recorded(app)), base_url="http://sen.test"
             ) as http,
         ):
             yield http

@@ -6,6 +6,7 @@ import uuid
 import httpx
 from fastapi import FastAPI
 
+from app.core.errors import documented_codes
 from tests.conftest import World, sign_up
 from tests.factories import make_lead
 
@@ -92,8 +93,7 @@ class TestEmptyKeys:
 
         assert len(operations) >= 10
         for operation in operations:
-            invalid = operation["responses"]["400"]["content"]["application/problem+json"]
-            assert invalid["example"]["code"] == "idempotency_key_invalid"
+            assert "idempotency_key_invalid" in documented_codes(operation["responses"]["400"])
             assert "404" in operation["responses"]
 
 
