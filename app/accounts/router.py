@@ -9,10 +9,10 @@ from app.accounts.service import ACCOUNTS
 from app.auth.dependencies import Member
 from app.core import records
 from app.core.concurrency import IfMatch
-from app.core.errors import DELETE_ERRORS, READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
-from app.core.history import History, HistoryQueryParams
+from app.core.errors import READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
+from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=CommittingRoute)
@@ -46,15 +46,7 @@ async def create_account(
     return await records.read_with_etag(ctx, ACCOUNTS, account, response)
 
 
-@router.get(
-    "/{account_id}",
-    summary="Get an account",
-    responses=problems(*READ_ERRORS, service.AccountNotFound),
-)
-async def get_account(account_id: AccountID, ctx: Member, response: Response) -> AccountRead:
-    """The account, with its version as `ETag` for a later `If-Match`."""
-    account = await records.get(ctx, ACCOUNTS, account_id)
-    return await records.read_with_etag(ctx, ACCOUNTS, account, response)
+add_record_routes(router, ACCOUNTS, caller=Member, id_name="account_id")
 
 
 @router.patch(
@@ -73,37 +65,3 @@ async def update_account(
     is a 409; send `If-Match` to refuse a lost update (412)."""
     account = await service.update_account(ctx, account_id, body, if_match=if_match)
     return await records.read_with_etag(ctx, ACCOUNTS, account.record, response)
-
-
-@router.delete(
-    "/{account_id}",
-    summary="Delete an account",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(*DELETE_ERRORS, service.AccountNotFound),
-)
-async def delete_account(account_id: AccountID, ctx: Member, if_match: IfMatch = None) -> None:
-    """A soft delete: the account leaves lists (see `include_deleted`) and can be restored."""
-    await records.soft_delete(ctx, ACCOUNTS, account_id, if_match=if_match)
-
-
-@router.post(
-    "/{account_id}/restore",
-    summary="Restore a deleted account",
-    responses=problems(*READ_ERRORS, service.AccountNotFound),
-)
-async def restore_account(account_id: AccountID, ctx: Member, response: Response) -> AccountRead:
-    """Brings a soft-deleted account back; restoring a live account changes nothing."""
-    account = await records.restore(ctx, ACCOUNTS, account_id)
-    return await records.read_with_etag(ctx, ACCOUNTS, account.record, response)
-
-
-@router.get(
-    "/{account_id}/history",
-    summary="An account's change history",
-    responses=problems(*READ_ERRORS, service.AccountNotFound),
-)
-async def get_account_history(
-    account_id: AccountID, ctx: Member, query: HistoryQueryParams
-) -> History:
-    """Every change, oldest first, by cursor: who, when, which fields, old → new."""
-    return await records.history(ctx, ACCOUNTS, account_id, query)

@@ -21,11 +21,11 @@ from app.auth.dependencies import Member, authenticate_calendar_feed
 from app.contacts.service import ContactNotFound
 from app.core import records
 from app.core.concurrency import IfMatch
-from app.core.errors import DELETE_ERRORS, READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
-from app.core.history import History, HistoryQueryParams
+from app.core.errors import READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
 from app.core.idempotency import Idempotent
 from app.core.models import utcnow
 from app.core.pagination import Page
+from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
 from app.deals.service import DealNotFound
 from app.leads.service import LeadNotFound
@@ -64,15 +64,17 @@ async def create_activity(
     return await records.read_with_etag(ctx, ACTIVITIES, activity, response)
 
 
-@router.get(
-    "/{activity_id}",
-    summary="Get an activity",
-    responses=problems(*READ_ERRORS, service.ActivityNotFound),
+add_record_routes(
+    router,
+    ACTIVITIES,
+    caller=Member,
+    id_name="activity_id",
+    restore=service.restore_activity,
+    notes={
+        "delete": "It leaves timelines and calendars too, and its reminder is dropped.",
+        "restore": "Its reminder comes back if it is still to come.",
+    },
 )
-async def get_activity(activity_id: ActivityID, ctx: Member, response: Response) -> ActivityRead:
-    """The activity, with its version as `ETag`."""
-    activity = await records.get(ctx, ACTIVITIES, activity_id)
-    return await records.read_with_etag(ctx, ACTIVITIES, activity, response)
 
 
 @router.patch(
@@ -91,42 +93,6 @@ async def update_activity(
     pending reminder, a new `remind_at` reschedules it."""
     activity = await service.update_activity(ctx, activity_id, body, if_match=if_match)
     return await records.read_with_etag(ctx, ACTIVITIES, activity.record, response)
-
-
-@router.delete(
-    "/{activity_id}",
-    summary="Delete an activity",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(*DELETE_ERRORS, service.ActivityNotFound),
-)
-async def delete_activity(activity_id: ActivityID, ctx: Member, if_match: IfMatch = None) -> None:
-    """A soft delete: gone from lists, timelines and calendars, its reminder dropped."""
-    await records.soft_delete(ctx, ACTIVITIES, activity_id, if_match=if_match)
-
-
-@router.post(
-    "/{activity_id}/restore",
-    summary="Restore a deleted activity",
-    responses=problems(*READ_ERRORS, service.ActivityNotFound),
-)
-async def restore_activity(
-    activity_id: ActivityID, ctx: Member, response: Response
-) -> ActivityRead:
-    """Brings a deleted activity back, and its reminder if still to come."""
-    activity = await service.restore_activity(ctx, activity_id)
-    return await records.read_with_etag(ctx, ACTIVITIES, activity.record, response)
-
-
-@router.get(
-    "/{activity_id}/history",
-    summary="An activity's change history",
-    responses=problems(*READ_ERRORS, service.ActivityNotFound),
-)
-async def get_activity_history(
-    activity_id: ActivityID, ctx: Member, query: HistoryQueryParams
-) -> History:
-    """Every change, oldest first, by cursor: who, when, which fields, old → new."""
-    return await records.history(ctx, ACTIVITIES, activity_id, query)
 
 
 _TIMELINE = {

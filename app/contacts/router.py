@@ -19,11 +19,11 @@ from app.contacts.schemas import (
 from app.contacts.service import CONTACTS
 from app.core import records
 from app.core.concurrency import IfMatch
-from app.core.errors import DELETE_ERRORS, READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
-from app.core.history import History, HistoryQueryParams
+from app.core.errors import READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
 from app.core.idempotency import Idempotent
 from app.core.limits import ACCOUNTS_PER_CONTACT
 from app.core.pagination import Page
+from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
 
 router = APIRouter(prefix="/contacts", tags=["contacts"], route_class=CommittingRoute)
@@ -65,15 +65,16 @@ async def create_contact(
     return await records.read_with_etag(ctx, CONTACTS, contact, response)
 
 
-@router.get(
-    "/{contact_id}",
-    summary="Get a contact",
-    responses=problems(*READ_ERRORS, service.ContactNotFound),
+add_record_routes(
+    router,
+    CONTACTS,
+    caller=Member,
+    id_name="contact_id",
+    notes={
+        "get": "It carries its links to the accounts you can see.",
+        "history": "Links to accounts you cannot see are left out.",
+    },
 )
-async def get_contact(contact_id: ContactID, ctx: Member, response: Response) -> ContactRead:
-    """The contact with its accounts, and its version as `ETag` for a later `If-Match`."""
-    contact = await records.get(ctx, CONTACTS, contact_id)
-    return await records.read_with_etag(ctx, CONTACTS, contact, response)
 
 
 @router.patch(
@@ -91,41 +92,6 @@ async def update_contact(
     """Only the fields you send change. Send `If-Match` to refuse a lost update (412)."""
     contact = await service.update_contact(ctx, contact_id, body, if_match=if_match)
     return await records.read_with_etag(ctx, CONTACTS, contact.record, response)
-
-
-@router.delete(
-    "/{contact_id}",
-    summary="Delete a contact",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(*DELETE_ERRORS, service.ContactNotFound),
-)
-async def delete_contact(contact_id: ContactID, ctx: Member, if_match: IfMatch = None) -> None:
-    """A soft delete: the contact leaves lists (see `include_deleted`) and can be restored."""
-    await records.soft_delete(ctx, CONTACTS, contact_id, if_match=if_match)
-
-
-@router.post(
-    "/{contact_id}/restore",
-    summary="Restore a deleted contact",
-    responses=problems(*READ_ERRORS, service.ContactNotFound),
-)
-async def restore_contact(contact_id: ContactID, ctx: Member, response: Response) -> ContactRead:
-    """Brings a soft-deleted contact back; restoring a live contact changes nothing."""
-    contact = await records.restore(ctx, CONTACTS, contact_id)
-    return await records.read_with_etag(ctx, CONTACTS, contact.record, response)
-
-
-@router.get(
-    "/{contact_id}/history",
-    summary="A contact's change history",
-    responses=problems(*READ_ERRORS, service.ContactNotFound),
-)
-async def get_contact_history(
-    contact_id: ContactID, ctx: Member, query: HistoryQueryParams
-) -> History:
-    """Every change, oldest first, by cursor: who, when, which fields, old → new. Account
-    links to accounts you cannot see are left out."""
-    return await records.history(ctx, CONTACTS, contact_id, query)
 
 
 @router.get(

@@ -7,10 +7,10 @@ from app.accounts.service import AccountNotFound
 from app.auth.dependencies import Member
 from app.core import records
 from app.core.concurrency import IfMatch
-from app.core.errors import DELETE_ERRORS, READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
-from app.core.history import History, HistoryQueryParams
+from app.core.errors import READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
+from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
 from app.deals import service
 from app.deals.schemas import (
@@ -56,13 +56,7 @@ async def create_deal(body: DealCreate, ctx: Member, _: Idempotent, response: Re
     return await records.read_with_etag(ctx, DEALS, deal, response)
 
 
-@router.get(
-    "/{deal_id}", summary="Get a deal", responses=problems(*READ_ERRORS, service.DealNotFound)
-)
-async def get_deal(deal_id: DealID, ctx: Member, response: Response) -> DealRead:
-    """The deal, with its version as `ETag` for a later `If-Match`."""
-    deal = await records.get(ctx, DEALS, deal_id)
-    return await records.read_with_etag(ctx, DEALS, deal, response)
+add_record_routes(router, DEALS, caller=Member, id_name="deal_id")
 
 
 @router.patch(
@@ -77,38 +71,6 @@ async def update_deal(
     `If-Match` to refuse a lost update (412)."""
     deal = await service.update_deal(ctx, deal_id, body, if_match=if_match)
     return await records.read_with_etag(ctx, DEALS, deal.record, response)
-
-
-@router.delete(
-    "/{deal_id}",
-    summary="Delete a deal",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(*DELETE_ERRORS, service.DealNotFound),
-)
-async def delete_deal(deal_id: DealID, ctx: Member, if_match: IfMatch = None) -> None:
-    """A soft delete: the deal leaves lists (see `include_deleted`) and can be restored."""
-    await records.soft_delete(ctx, DEALS, deal_id, if_match=if_match)
-
-
-@router.post(
-    "/{deal_id}/restore",
-    summary="Restore a deleted deal",
-    responses=problems(*READ_ERRORS, service.DealNotFound),
-)
-async def restore_deal(deal_id: DealID, ctx: Member, response: Response) -> DealRead:
-    """Brings a soft-deleted deal back; restoring a live deal changes nothing."""
-    deal = await records.restore(ctx, DEALS, deal_id)
-    return await records.read_with_etag(ctx, DEALS, deal.record, response)
-
-
-@router.get(
-    "/{deal_id}/history",
-    summary="A deal's change history",
-    responses=problems(*READ_ERRORS, service.DealNotFound),
-)
-async def get_deal_history(deal_id: DealID, ctx: Member, query: HistoryQueryParams) -> History:
-    """Every change, oldest first, by cursor: who, when, which fields, old → new."""
-    return await records.history(ctx, DEALS, deal_id, query)
 
 
 @router.post(

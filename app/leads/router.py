@@ -17,10 +17,10 @@ from app.core.errors import (
     Unauthorized,
     problems,
 )
-from app.core.history import History, HistoryQueryParams
 from app.core.idempotency import Idempotent
 from app.core.limits import ACCOUNTS_PER_CONTACT, LEAD_STATUSES_PER_WORKSPACE
 from app.core.pagination import Page
+from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
 from app.deals.schemas import DealRead
 from app.leads import convert, service, statuses
@@ -70,14 +70,7 @@ async def create_lead(body: LeadCreate, ctx: Member, _: Idempotent, response: Re
     return await records.read_with_etag(ctx, LEADS, lead, response)
 
 
-@router.get(
-    "/{lead_id}", summary="Get a lead", responses=problems(*READ_ERRORS, service.LeadNotFound)
-)
-async def get_lead(lead_id: LeadID, ctx: Member, response: Response) -> LeadRead:
-    """The lead, with its version as `ETag` for a later `If-Match`."""
-    return await records.read_with_etag(
-        ctx, LEADS, await records.get(ctx, LEADS, lead_id), response
-    )
+add_record_routes(router, LEADS, caller=Member, id_name="lead_id")
 
 
 @router.patch(
@@ -91,38 +84,6 @@ async def update_lead(
     """Only the fields you send change. Send `If-Match` to refuse a lost update (412)."""
     lead = await service.update_lead(ctx, lead_id, body, if_match=if_match)
     return await records.read_with_etag(ctx, LEADS, lead.record, response)
-
-
-@router.delete(
-    "/{lead_id}",
-    summary="Delete a lead",
-    status_code=status.HTTP_204_NO_CONTENT,
-    responses=problems(*DELETE_ERRORS, service.LeadNotFound),
-)
-async def delete_lead(lead_id: LeadID, ctx: Member, if_match: IfMatch = None) -> None:
-    """A soft delete: the lead leaves lists (see `include_deleted`) and can be restored."""
-    await records.soft_delete(ctx, LEADS, lead_id, if_match=if_match)
-
-
-@router.post(
-    "/{lead_id}/restore",
-    summary="Restore a deleted lead",
-    responses=problems(*READ_ERRORS, service.LeadNotFound),
-)
-async def restore_lead(lead_id: LeadID, ctx: Member, response: Response) -> LeadRead:
-    """Brings a soft-deleted lead back; restoring a live lead changes nothing."""
-    lead = await records.restore(ctx, LEADS, lead_id)
-    return await records.read_with_etag(ctx, LEADS, lead.record, response)
-
-
-@router.get(
-    "/{lead_id}/history",
-    summary="A lead's change history",
-    responses=problems(*READ_ERRORS, service.LeadNotFound),
-)
-async def get_lead_history(lead_id: LeadID, ctx: Member, query: HistoryQueryParams) -> History:
-    """Every change, oldest first, by cursor: who, when, which fields, old → new."""
-    return await records.history(ctx, LEADS, lead_id, query)
 
 
 @router.post(
