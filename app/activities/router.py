@@ -3,7 +3,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from app.accounts.service import AccountNotFound
 from app.activities import calendar, ical, service, timeline
 from app.activities.schemas import (
     ActivityCreate,
@@ -18,7 +17,6 @@ from app.activities.schemas import (
 )
 from app.activities.service import ACTIVITIES
 from app.auth.dependencies import Member, authenticate_calendar_feed
-from app.contacts.service import ContactNotFound
 from app.core import records
 from app.core.concurrency import IfMatch
 from app.core.errors import READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, problems
@@ -27,8 +25,6 @@ from app.core.models import utcnow
 from app.core.pagination import Page
 from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
-from app.deals.service import DealNotFound
-from app.leads.service import LeadNotFound
 
 router = APIRouter(prefix="/activities", tags=["activities"], route_class=CommittingRoute)
 timelines_router = APIRouter(route_class=CommittingRoute)
@@ -95,60 +91,47 @@ async def update_activity(
     return await records.read_with_etag(ctx, ACTIVITIES, activity.record, response)
 
 
-_TIMELINE = {
-    "response_model": Page[TimelineEntry],
-    "description": "Its activities and what happened to it (created, field changes, stage "
-    "moves, conversion), newest first, by cursor. Contacts, accounts and deals also show the "
-    "activities of the lead they were converted from.",
-}
+_TIMELINE = (
+    "Its activities and what happened to it (created, field changes, stage moves, "
+    "conversion), newest first, by cursor. Contacts, accounts and deals also show the "
+    "activities of the lead they were converted from."
+)
 
 
-@timelines_router.get(
-    "/leads/{lead_id}/timeline", summary="A lead's timeline", tags=["leads"],
-    responses=problems(*READ_ERRORS, LeadNotFound), **_TIMELINE,
-)  # fmt: skip
-async def get_lead_timeline(
-    lead_id: Annotated[uuid.UUID, Path(description="The lead's id.")],
-    ctx: Member,
-    query: TimelineQueryParams,
-) -> Page[TimelineEntry]:
-    return await timeline.record_timeline(ctx, RelatedType.lead, lead_id, query)
+def _add_timeline_route(kind: RelatedType, plural: str) -> None:
+    """`GET /{plural}/{id}/timeline` for one kind of record an activity can be about."""
+    resource = service.RELATED[kind]
+    id_name = f"{kind.value}_id"
+    record_id = Annotated[uuid.UUID, Path(alias=id_name, description=f"The {kind.value}'s id.")]
+
+    async def timeline_of(
+        ident: record_id,
+        ctx: Member,
+        query: TimelineQueryParams,
+    ) -> Page[TimelineEntry]:
+        return await timeline.record_timeline(ctx, kind, ident, query)
+
+    article = "An" if kind.value[0] in "aeiou" else "A"
+    timelines_router.add_api_route(
+        f"/{plural}/{{{id_name}}}/timeline",
+        timeline_of,
+        methods=["GET"],
+        name=f"get_{kind.value}_timeline",
+        summary=f"{article} {kind.value}'s timeline",
+        description=_TIMELINE,
+        tags=[plural],
+        response_model=Page[TimelineEntry],
+        responses=problems(*READ_ERRORS, resource.not_found),
+    )
 
 
-@timelines_router.get(
-    "/contacts/{contact_id}/timeline", summary="A contact's timeline", tags=["contacts"],
-    responses=problems(*READ_ERRORS, ContactNotFound), **_TIMELINE,
-)  # fmt: skip
-async def get_contact_timeline(
-    contact_id: Annotated[uuid.UUID, Path(description="The contact's id.")],
-    ctx: Member,
-    query: TimelineQueryParams,
-) -> Page[TimelineEntry]:
-    return await timeline.record_timeline(ctx, RelatedType.contact, contact_id, query)
-
-
-@timelines_router.get(
-    "/accounts/{account_id}/timeline", summary="An account's timeline", tags=["accounts"],
-    responses=problems(*READ_ERRORS, AccountNotFound), **_TIMELINE,
-)  # fmt: skip
-async def get_account_timeline(
-    account_id: Annotated[uuid.UUID, Path(description="The account's id.")],
-    ctx: Member,
-    query: TimelineQueryParams,
-) -> Page[TimelineEntry]:
-    return await timeline.record_timeline(ctx, RelatedType.account, account_id, query)
-
-
-@timelines_router.get(
-    "/deals/{deal_id}/timeline", summary="A deal's timeline", tags=["deals"],
-    responses=problems(*READ_ERRORS, DealNotFound), **_TIMELINE,
-)  # fmt: skip
-async def get_deal_timeline(
-    deal_id: Annotated[uuid.UUID, Path(description="The deal's id.")],
-    ctx: Member,
-    query: TimelineQueryParams,
-) -> Page[TimelineEntry]:
-    return await timeline.record_timeline(ctx, RelatedType.deal, deal_id, query)
+for _kind, _plural in (
+    (RelatedType.lead, "leads"),
+    (RelatedType.contact, "contacts"),
+    (RelatedType.account, "accounts"),
+    (RelatedType.deal, "deals"),
+):
+    _add_timeline_route(_kind, _plural)
 
 
 _ICS_EXAMPLE = (

@@ -52,14 +52,14 @@ def add_record_routes(
         note = notes.get(operation)
         return f"{standard} {note}" if note else standard
 
-    async def get_record(ident: record_id, ctx: caller, response: Response) -> Any:  # type: ignore[valid-type]
+    async def get_record(ident: record_id, ctx: caller, response: Response) -> Any:
         obj = await records.get(ctx, resource, ident)
         return await records.read_with_etag(ctx, resource, obj, response)
 
-    async def delete_record(ident: record_id, ctx: caller, if_match: IfMatch = None) -> None:  # type: ignore[valid-type]
+    async def delete_record(ident: record_id, ctx: caller, if_match: IfMatch = None) -> None:
         await records.soft_delete(ctx, resource, ident, if_match=if_match)
 
-    async def restore_record(ident: record_id, ctx: caller, response: Response) -> Any:  # type: ignore[valid-type]
+    async def restore_record(ident: record_id, ctx: caller, response: Response) -> Any:
         if restore is not None:
             restored = await restore(ctx, ident)
         else:
@@ -67,8 +67,8 @@ def add_record_routes(
         return await records.read_with_etag(ctx, resource, restored.record, response)
 
     async def record_history(
-        ident: record_id,  # type: ignore[valid-type]
-        ctx: caller,  # type: ignore[valid-type]
+        ident: record_id,
+        ctx: caller,
         query: HistoryQueryParams,
     ) -> History:
         return await records.history(ctx, resource, ident, query)
