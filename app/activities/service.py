@@ -21,7 +21,7 @@ from app.core import records
 from app.core.context import Ctx
 from app.core.errors import NotFound, Unprocessable
 from app.core.jobs import enqueue_after_commit
-from app.core.models import table_of, utcnow
+from app.core.models import RecordMixin, table_of, utcnow
 from app.core.pagination import at_least, before, equals, one_of
 from app.core.records import Patched, Resource
 from app.deals import service as deals_service
@@ -44,7 +44,7 @@ class ActivityNotFound(NotFound):
     code, title = "activity_not_found", "Activity not found"
 
 
-async def related_record(ctx: Ctx, related_type: RelatedType, related_id: uuid.UUID) -> Any:
+async def related_record(ctx: Ctx, related_type: RelatedType, related_id: uuid.UUID) -> RecordMixin:
     """The record an activity is about: it exists in this workspace and the actor sees it."""
     try:
         return await records.get(ctx, RELATED[related_type], related_id)

@@ -1,7 +1,7 @@
 """Lead statuses: seeded per workspace, managed by admins; code compares keys and categories."""
 
 import uuid
-from typing import Any
+from typing import NamedTuple
 
 from sqlalchemy import exists, select
 
@@ -73,18 +73,32 @@ async def get_status(ctx: Ctx, status_id: uuid.UUID) -> LeadStatus:
     return found
 
 
+class StatusInfo(NamedTuple):
+    """What assigning and converting need to know of a status (cached per workspace)."""
+
+    key: str
+    category: str
+    is_active: bool
+    position: int
+
+
 _STATUS = LeadStatus.__table__.c
-_ASSIGNABLE = select(_STATUS.key, _STATUS.category, _STATUS.is_active, _STATUS.position)
 
 
-async def _statuses_by_key(ctx: Ctx) -> dict[str, Any]:
-    async def load() -> dict[str, Any]:
-        return {row.key: row for row in await read_rows(ctx, _ASSIGNABLE)}
+async def _statuses_by_key(ctx: Ctx) -> dict[str, StatusInfo]:
+    async def load() -> dict[str, StatusInfo]:
+        rows = await read_rows(
+            ctx,
+            select(_STATUS.key, _STATUS.category, _STATUS.is_active, _STATUS.position).where(
+                _STATUS.workspace_id == ctx.workspace_id
+            ),
+        )
+        return {row.key: StatusInfo(*row) for row in rows}
 
     return await cached(ctx, "lead_statuses", load)
 
 
-async def status_by_key(ctx: Ctx, key: str) -> Any:
+async def status_by_key(ctx: Ctx, key: str) -> StatusInfo:
     """A status a lead has (its key, category, is_active and position), retired or not."""
     return (await _statuses_by_key(ctx))[key]
 
@@ -92,10 +106,10 @@ async def status_by_key(ctx: Ctx, key: str) -> Any:
 async def converted_key(ctx: Ctx) -> str:
     """The status conversion gives a lead: the first `converted` one, live ones first."""
     found = [s for s in (await _statuses_by_key(ctx)).values() if s.category == "converted"]
-    return min(found, key=lambda s: (not s.is_active, s.position, s.key)).key  # type: ignore[no-any-return]
+    return min(found, key=lambda s: (not s.is_active, s.position, s.key)).key
 
 
-async def status_for_assignment(ctx: Ctx, key: str | None) -> Any:
+async def status_for_assignment(ctx: Ctx, key: str | None) -> StatusInfo:
     """The status a lead may be given (its key, category and is_active): active, and not
     `converted` (conversion sets that)."""
     key = key or DEFAULT_KEY
