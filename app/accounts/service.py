@@ -118,3 +118,26 @@ async def make_customer(ctx: Ctx, account_id: uuid.UUID | None) -> None:
     )
     if account is not None and account.type == "prospect":
         await records.apply_patch(ctx, ACCOUNTS, account, {"type": "customer"})
+
+
+async def accounts_like(
+    ctx: Ctx,
+    *,
+    email: str | None,
+    phone_e164: str | None,
+    name: str | None,
+    tax_code: str | None,
+    limit: int,
+) -> list[Any]:
+    """Accounts the actor can see with the same email, phone, name (ignoring case) or tax
+    code, newest first, as list rows."""
+    conditions = []
+    if email:
+        conditions.append(func.lower(_ACCOUNTS.email) == email.lower())
+    if phone_e164:
+        conditions.append(_ACCOUNTS.phone_e164 == phone_e164)
+    if name:
+        conditions.append(func.lower(_ACCOUNTS.name) == name.lower())
+    if tax_code:
+        conditions.append(_ACCOUNTS.tax_code == tax_code)
+    return await records.any_matching(ctx, ACCOUNTS, conditions, limit=limit)

@@ -4,7 +4,7 @@ writes them."""
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app.accounts import service as accounts_service
 from app.accounts.models import Account
@@ -311,3 +311,18 @@ async def unlink_account(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID)
     before = await _all_links(ctx, contact.id)
     await ctx.session.delete(link)
     await _links_changed(ctx, contact, before)
+
+
+async def contacts_like(
+    ctx: Ctx, *, email: str | None, phone_e164: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """Contacts the actor can see with the same email (ignoring case) or phone, newest first,
+    each with its accounts."""
+    contacts = Contact.__table__.c
+    conditions = []
+    if email:
+        conditions.append(func.lower(contacts.email) == email.lower())
+    if phone_e164:
+        conditions.append(contacts.phone_e164 == phone_e164)
+    rows = await records.any_matching(ctx, CONTACTS, conditions, limit=limit)
+    return await with_accounts(ctx, rows)

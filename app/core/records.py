@@ -16,7 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import asyncpg
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import Column, ColumnElement, Table, bindparam, insert, select
+from sqlalchemy import Column, ColumnElement, Table, bindparam, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
@@ -227,6 +227,24 @@ async def list_page(
     return await paginate(
         ctx, stmt, query, table=resource.table, sorts=resource.sorts, search_column=search_column
     )
+
+
+async def any_matching(
+    ctx: Ctx, resource: Resource[M, R], conditions: list[ColumnElement[bool]], *, limit: int
+) -> list[asyncpg.Record]:
+    """Live records the actor can see that meet any of `conditions`, newest first, as list
+    rows (the read model's columns): look-alikes to offer instead of a new record."""
+    if not conditions:
+        return []
+    table = resource.table
+    stmt = (
+        select(*resource.listed)
+        .where(table.c.workspace_id == ctx.workspace_id, table.c.deleted_at.is_(None))
+        .where(or_(*conditions))
+        .order_by(table.c.created_at.desc(), table.c.id.desc())
+        .limit(limit)
+    )
+    return await fetch(ctx, restrict_to_visible(stmt, table, ctx.actor))
 
 
 async def fetch(ctx: Ctx, stmt: AnySelect) -> list[asyncpg.Record]:

@@ -3,9 +3,6 @@ deal, in the request's one transaction, and keeps links to what it became."""
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import func, or_, select
 
 from app.accounts import service as accounts_service
 from app.accounts.models import Account
@@ -17,9 +14,7 @@ from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, Unprocessable
 from app.core.history import apply_changes
-from app.core.models import table_of, utcnow
-from app.core.pagination import columns_of
-from app.core.records import restrict_to_visible
+from app.core.models import utcnow
 from app.deals import service as deals_service
 from app.deals.models import Deal
 from app.deals.schemas import DealCreate
@@ -159,38 +154,14 @@ async def preview_conversion(
     """Existing accounts and contacts the actor can see that look like the lead: the same
     email or phone (accounts also the company name, or the tax code given)."""
     lead = await records.get(ctx, LEADS, lead_id)
-    account_matches = _matching(Account, lead)
-    if lead.company_name:
-        account_matches.append(func.lower(Account.name) == lead.company_name.lower())
-    if tax_code:
-        account_matches.append(Account.tax_code == tax_code)
-    accounts = await _visible_matches(ctx, Account, AccountRead, account_matches)
-    contact_rows = await _visible_matches(ctx, Contact, ContactRead, _matching(Contact, lead))
-    contacts = await contacts_service.with_accounts(ctx, contact_rows)
+    accounts = await accounts_service.accounts_like(
+        ctx, email=lead.email, phone_e164=lead.phone_e164, name=lead.company_name,
+        tax_code=tax_code, limit=_PREVIEW_LIMIT,
+    )  # fmt: skip
+    contacts = await contacts_service.contacts_like(
+        ctx, email=lead.email, phone_e164=lead.phone_e164, limit=_PREVIEW_LIMIT
+    )
     return ConversionPreview(
         accounts=[AccountRead.model_validate(dict(row)) for row in accounts],
         contacts=[ContactRead.model_validate(contact) for contact in contacts],
     )
-
-
-def _matching(model: Any, lead: Lead) -> list[Any]:
-    conditions = []
-    if lead.email:
-        conditions.append(func.lower(model.email) == lead.email.lower())
-    if lead.phone_e164:
-        conditions.append(model.phone_e164 == lead.phone_e164)
-    return conditions
-
-
-async def _visible_matches(
-    ctx: Ctx, model: Any, read_model: Any, conditions: list[Any]
-) -> list[Any]:
-    if not conditions:
-        return []
-    stmt = (
-        select(*columns_of(model.__table__, read_model))
-        .where(model.workspace_id == ctx.workspace_id, model.deleted_at.is_(None), or_(*conditions))
-        .order_by(model.created_at.desc(), model.id.desc())
-        .limit(_PREVIEW_LIMIT)
-    )
-    return await records.fetch(ctx, restrict_to_visible(stmt, table_of(model), ctx.actor))
