@@ -28,7 +28,6 @@ from app.deals import service as deals_service
 from app.leads import service as leads_service
 from app.notifications import service as notifications
 from app.users import service as users_service
-from app.users.models import User
 
 # The kind of record an activity is about, and its declaration (visibility and 404 included).
 RELATED: dict[RelatedType, Resource[Any, Any]] = {
@@ -57,10 +56,7 @@ async def related_record(ctx: Ctx, related_type: RelatedType, related_id: uuid.U
 async def _check_participants(ctx: Ctx, participants: list[uuid.UUID]) -> None:
     if not participants:
         return
-    found = set(
-        await ctx.session.scalars(select(User.id).where(User.id.in_(participants), User.is_active))
-    )
-    if found != set(participants):
+    if not await users_service.all_active(ctx, participants):
         raise Unprocessable(
             [{"field": "participants", "message": "not all are active users of the workspace"}]
         )

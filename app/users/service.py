@@ -105,6 +105,16 @@ async def check_assignable_owner(ctx: Ctx, owner_id: uuid.UUID | None) -> None:
         raise Unprocessable([{"field": "owner_id", "message": "not an active user you can see"}])
 
 
+async def all_active(ctx: Ctx, user_ids: list[uuid.UUID]) -> bool:
+    """Whether every one of these is an active user of the workspace."""
+    found = await ctx.session.scalars(
+        select(User.id).where(
+            User.workspace_id == ctx.workspace_id, User.id.in_(user_ids), User.is_active
+        )
+    )
+    return set(found) == set(user_ids)
+
+
 async def _check_team(ctx: Ctx, team_id: uuid.UUID | None) -> None:
     if team_id is not None and await ctx.session.get(Team, (ctx.workspace_id, team_id)) is None:
         raise Unprocessable([{"field": "team_id", "message": "no such team"}])
