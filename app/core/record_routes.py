@@ -48,10 +48,6 @@ def add_record_routes(
     not_found = resource.not_found
     path = f"/{{{id_name}}}"
 
-    def described(operation: str, standard: str) -> str:
-        note = notes.get(operation)
-        return f"{standard} {note}" if note else standard
-
     async def get_record(ident: record_id, ctx: caller, response: Response) -> Any:
         obj = await records.get(ctx, resource, ident)
         return await records.read_with_etag(ctx, resource, obj, response)
@@ -73,51 +69,44 @@ def add_record_routes(
     ) -> History:
         return await records.history(ctx, resource, ident, query)
 
-    router.add_api_route(
-        path,
-        get_record,
-        methods=["GET"],
-        name=f"get_{name}",
-        summary=f"Get {_a(name)}",
-        description=described(
-            "get", f"The {name}, with its version as `ETag` for a later `If-Match`."
+    read_errors = problems(*READ_ERRORS, not_found)
+    routes: list[tuple[str, str, str, Callable[..., Any], str, str, str, dict[str, Any]]] = [
+        # (`notes` key, method, path, handler, operation id, summary, description, options)
+        (
+            "get", "GET", path, get_record, f"get_{name}", f"Get {_a(name)}",
+            f"The {name}, with its version as `ETag` for a later `If-Match`.",
+            {"response_model": resource.read, "responses": read_errors},
         ),
-        response_model=resource.read,
-        responses=problems(*READ_ERRORS, not_found),
-    )
-    router.add_api_route(
-        path,
-        delete_record,
-        methods=["DELETE"],
-        name=f"delete_{name}",
-        summary=f"Delete {_a(name)}",
-        description=described(
-            "delete",
-            f"A soft delete: the {name} leaves lists (see `include_deleted`) and can be restored.",
+        (
+            "delete", "DELETE", path, delete_record, f"delete_{name}", f"Delete {_a(name)}",
+            f"A soft delete: the {name} leaves lists (see `include_deleted`) and can be "
+            "restored.",
+            {
+                "status_code": status.HTTP_204_NO_CONTENT,
+                "responses": problems(*DELETE_ERRORS, not_found),
+            },
         ),
-        status_code=status.HTTP_204_NO_CONTENT,
-        responses=problems(*DELETE_ERRORS, not_found),
-    )
-    router.add_api_route(
-        f"{path}/restore",
-        restore_record,
-        methods=["POST"],
-        name=f"restore_{name}",
-        summary=f"Restore a deleted {name}",
-        description=described(
-            "restore", f"Brings a soft-deleted {name} back; restoring a live one changes nothing."
+        (
+            "restore", "POST", f"{path}/restore", restore_record, f"restore_{name}",
+            f"Restore a deleted {name}",
+            f"Brings a soft-deleted {name} back; restoring a live one changes nothing.",
+            {"response_model": resource.read, "responses": read_errors},
         ),
-        response_model=resource.read,
-        responses=problems(*READ_ERRORS, not_found),
-    )
-    router.add_api_route(
-        f"{path}/history",
-        record_history,
-        methods=["GET"],
-        name=f"get_{name}_history",
-        summary=f"{_a(name).capitalize()}'s change history",
-        description=described(
-            "history", "Every change, oldest first, by cursor: who, when, which fields, old → new."
+        (
+            "history", "GET", f"{path}/history", record_history, f"get_{name}_history",
+            f"{_a(name).capitalize()}'s change history",
+            "Every change, oldest first, by cursor: who, when, which fields, old → new.",
+            {"responses": read_errors},
         ),
-        responses=problems(*READ_ERRORS, not_found),
-    )
+    ]  # fmt: skip
+    for key, method, route_path, handler, operation, summary, standard, options in routes:
+        note = notes.get(key)
+        router.add_api_route(
+            route_path,
+            handler,
+            methods=[method],
+            name=operation,
+            summary=summary,
+            description=f"{standard} {note}" if note else standard,
+            **options,
+        )
