@@ -251,7 +251,7 @@ def _begin_in_savepoint(session: Session, tx: SessionTransaction, connection: Co
         return
     driver = connection.connection.driver_connection
     assert isinstance(driver, SenConnection)
-    sql, driver._sen_enter = driver._sen_enter, None
+    sql, driver.sen_enter = driver.sen_enter, None
     if sql is not None:
         await_only(_enter_as_begin_would(driver, sql, state_of(session)))
 

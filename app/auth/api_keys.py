@@ -13,14 +13,12 @@ from app.auth.security import new_api_key
 from app.core.context import Ctx
 from app.core.errors import Conflict, Forbidden, NotFound
 from app.core.history import jsonable, record_change, record_creation
-from app.core.models import utcnow
-from app.core.pagination import Keyset, Rows, columns_of
+from app.core.models import table_of, utcnow
+from app.core.pagination import Rows, columns_of, paginate
 from app.core.settings import get_settings
-from app.core.sql import fetch
 
 RESOURCE = "api_key"
 _KEYS = ApiKey.__table__.c
-SORTS = {"created_at": _KEYS.created_at}
 
 
 class ApiKeyNotFound(NotFound):
@@ -79,9 +77,7 @@ async def list_api_keys(ctx: Ctx, query: ApiKeyQuery) -> Rows[Any]:
     )
     if not ctx.actor.is_admin:
         stmt = stmt.where(_KEYS.user_id == ctx.actor.user_id)
-    keyset = Keyset.of(query, SORTS)
-    page = keyset.page_of(stmt, _KEYS.created_at, _KEYS.id)
-    return keyset.rows(await fetch(ctx, page), "created_at")
+    return await paginate(ctx, stmt, query, table=table_of(ApiKey))
 
 
 async def revoke_api_key(ctx: Ctx, key_id: uuid.UUID) -> None:

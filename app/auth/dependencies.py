@@ -22,8 +22,9 @@ from app.auth.security import (
     hash_api_key,
     split_api_key,
 )
+from app.core import sql
 from app.core.context import Actor, Ctx, Role
-from app.core.db import driver_connection, enter_auth_role, enter_workspace
+from app.core.db import enter_auth_role, enter_workspace
 from app.core.errors import Forbidden, Unauthorized
 from app.core.models import utcnow
 from app.core.settings import get_settings
@@ -76,8 +77,7 @@ class Caller(NamedTuple):
 async def _caller(
     session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID
 ) -> Caller | None:
-    driver = await driver_connection(session)
-    record = await driver.fetchrow(_CALLER_SQL, workspace_id, user_id)
+    record = await sql.fetch_fixed_row(session, _CALLER_SQL, workspace_id, user_id)
     return Caller(*record) if record else None
 
 
@@ -143,7 +143,7 @@ async def _still_current(session: AsyncSession, version: int) -> bool:
     request's transaction: no extra round trip."""
     state = state_of(session)
     state.expected_settings_version = version
-    await driver_connection(session)
+    await sql.begin(session)
     # Taken by the BEGIN unless the transaction had begun already: then nothing was checked,
     # and the entry counts as stale (the caller is looked up afresh).
     current = state.expected_settings_version is None and not state.stale_settings

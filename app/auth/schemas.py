@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.auth.security import API_KEY_MARK
-from app.core.pagination import PageQuery
+from app.core.pagination import Sortable, SortedQuery
 from app.core.schemas import InputModel, LoginEmail, Name, ReadModel
 from app.users.schemas import Password, UserRead, WorkspaceRead
 
@@ -117,5 +117,5 @@ class ApiKeyCreated(ApiKeyRead):
     key: str
 
 
-class ApiKeyQuery(PageQuery):
-    sort: Literal["created_at", "-created_at"] = "-created_at"
+class ApiKeyQuery(SortedQuery):
+    sort: Annotated[str, Sortable("created_at")] = "-created_at"

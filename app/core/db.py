@@ -112,20 +112,20 @@ class SenConnection(asyncpg.Connection):
     """asyncpg's connection, sending a transaction's role and workspace setting in the same
     round trip as its BEGIN (both are simple-protocol text: one message, one reply)."""
 
-    _sen_enter: str | None = None
+    sen_enter: str | None = None
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
-        enter = self._sen_enter
+        enter = self.sen_enter
         if enter is not None and not args and query.startswith("BEGIN"):
-            self._sen_enter = None
+            self.sen_enter = None
             query = f"{query} {enter}"
         return await super().execute(query, *args, timeout=timeout)
 
 
-_STALE_SQLSTATE = "SN001"  # raised by sen_check_settings_version (migration 0008)
+STALE_SETTINGS_SQLSTATE = "SN001"  # raised by sen_check_settings_version (migration 0008)
 
 
-def _enter_sql(role: str, workspace_id: object, expected_version: int | None = None) -> str:
+def enter_sql(role: str, workspace_id: object, expected_version: int | None = None) -> str:
     """The setting as literal SQL: the role is one of ours, the workspace a parsed UUID, the
     version an int. With a version, a second statement fails unless it is still current."""
     if role not in (APP_ROLE, AUTH_ROLE):
@@ -151,51 +151,17 @@ def _enter_workspace(session: Session, tx: SessionTransaction, connection: Conne
     assert isinstance(driver, SenConnection), "sessions run on make_engine's engines"
     state = state_of(session)
     if state.role is None:  # a system session (migrations, cron fan-out): the connecting role
-        driver._sen_enter = None
+        driver.sen_enter = None
         return
     expected, state.expected_settings_version = state.expected_settings_version, None
-    driver._sen_enter = _enter_sql(state.role, state.workspace_id, expected)
+    driver.sen_enter = enter_sql(state.role, state.workspace_id, expected)
 
 
 def _forget_pending_setting(_dbapi: Any, record: Any) -> None:
     # A connection back in the pool carries no setting meant for a transaction that never ran.
     driver = record.driver_connection
     if isinstance(driver, SenConnection):
-        driver._sen_enter = None
-
-
-async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under `session`, inside its transaction (BEGIN and the workspace
-    setting sent now if nothing has run yet), for statements sent straight to the driver."""
-    connection = await session.connection()
-    fairy = connection.sync_connection.connection  # type: ignore[union-attr]
-    adapted: Any = fairy.dbapi_connection
-    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement: a
-    # statement sent past it must start the transaction the same way, or it would run outside
-    # it, as the connecting role, with no workspace wall.
-    if adapted._transaction is None:
-        async with adapted._execute_mutex:
-            if adapted._transaction is None:
-                await _begin(session, adapted, fairy.driver_connection)
-    driver: asyncpg.Connection = fairy.driver_connection
-    return driver
-
-
-async def _begin(session: AsyncSession, adapted: Any, driver: Any) -> None:
-    """BEGIN (with the workspace setting, and the settings-version check if one was asked
-    for). A failed check leaves that transaction aborted: roll it back, begin again without the
-    check, and say so in the session's state (`stale_settings`)."""
-    try:
-        await adapted._start_transaction()
-    except Exception as error:
-        if getattr(error, "sqlstate", None) != _STALE_SQLSTATE:
-            raise
-        await driver.execute("ROLLBACK")
-        driver._top_xact = None  # asyncpg would otherwise take the next BEGIN for a SAVEPOINT
-        state = state_of(session)
-        state.stale_settings = True
-        driver._sen_enter = _enter_sql(state.role or APP_ROLE, state.workspace_id)
-        await adapted._start_transaction()
+        driver.sen_enter = None
 
 
 async def enter_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> None:

@@ -84,10 +84,16 @@ class PageQuery(BaseModel):
         return reject_nul(data)
 
 
-class ListQuery(PageQuery):
-    """What every list endpoint accepts; a domain subclass adds its filters and `sort` choices."""
+class SortedQuery(PageQuery):
+    """A page of a sorted list; a subclass names its sortable fields:
+    `sort: Annotated[str, Sortable("name", "created_at")] = "name"`."""
 
     sort: str = Field("-created_at", description="A sortable field; `-` for descending.")
+
+
+class ListQuery(SortedQuery):
+    """What every list endpoint accepts; a domain subclass adds its filters and `sort` choices."""
+
     q: str | None = Field(
         None, max_length=200, description="Text search ignoring case and Vietnamese diacritics."
     )
@@ -252,24 +258,30 @@ class Keyset:
 async def paginate(
     ctx: Ctx,
     stmt: AnySelect,
-    query: ListQuery,
+    query: SortedQuery,
     *,
     table: Table,
-    sorts: Sorts,
+    sorts: Sorts | None = None,
     search_column: Any | None = None,
 ) -> Rows[Any]:
     """One page of `stmt`'s rows: search, soft-delete filter, keyset cursor, sort, limit.
 
     Give it `select(*columns_of(table, ReadModel))` (its columns must include `id` and the
     sort keys): a page is read-only, and it is read straight through the driver
-    (app/core/sql.py), skipping the ORM and SQLAlchemy's result layer."""
+    (app/core/sql.py), skipping the ORM and SQLAlchemy's result layer. Sorts default to the
+    table's columns named by the query's `Sortable`."""
+    columns = table.c
+    if sorts is None:
+        sorts = {name: columns[name] for name in sortable_fields(type(query))}
     keyset = Keyset.of(query, sorts)
     column = sorts[keyset.sort.removeprefix("-")]
-    searching = matches(search_column, query.q) if query.q and search_column is not None else None
+    listing = query if isinstance(query, ListQuery) else None
+    searching = None
+    if listing is not None and listing.q and search_column is not None:
+        searching = matches(search_column, listing.q)
     if searching is not None:
         stmt = stmt.where(searching)
-    columns = table.c
-    if not query.include_deleted and "deleted_at" in columns:
+    if (listing is None or not listing.include_deleted) and "deleted_at" in columns:
         stmt = stmt.where(columns.deleted_at.is_(None))
     page = keyset.page_of(stmt.where(columns.workspace_id == ctx.workspace_id), column, columns.id)
     if searching is None:

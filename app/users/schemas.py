@@ -1,12 +1,12 @@
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import MISSING, AfterValidator, Field, StrictBool, StringConstraints
 
 from app.auth.password_policy import MAX_LENGTH, MIN_LENGTH, password_problem
 from app.core.context import Role
-from app.core.pagination import PageQuery
+from app.core.pagination import Sortable, SortedQuery
 from app.core.schemas import InputModel, LoginEmail, Name, PatchModel, ReadModel
 
 
@@ -94,8 +94,8 @@ class UserRead(ReadModel):
     )
 
 
-class UserQuery(PageQuery):
-    sort: Literal["full_name", "-full_name", "created_at", "-created_at"] = "full_name"
+class UserQuery(SortedQuery):
+    sort: Annotated[str, Sortable("full_name", "created_at")] = "full_name"
 
 
 class Invitation(ReadModel):
@@ -140,8 +140,8 @@ class TeamRead(ReadModel):
     created_at: datetime
 
 
-class TeamQuery(PageQuery):
-    sort: Literal["name", "-name", "created_at", "-created_at"] = "name"
+class TeamQuery(SortedQuery):
+    sort: Annotated[str, Sortable("name", "created_at")] = "name"
 
 
 class WorkspaceRead(ReadModel):

@@ -15,11 +15,10 @@ from app.core.context import Ctx, Role
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.history import apply_changes, record_change, record_creation
 from app.core.ids import new_id
-from app.core.models import utcnow
-from app.core.pagination import Keyset, Rows, columns_of
+from app.core.models import table_of, utcnow
+from app.core.pagination import Rows, columns_of, paginate
 from app.core.records import flush_or_conflict
 from app.core.settings import get_settings
-from app.core.sql import fetch
 from app.users.models import Team, User
 from app.users.schemas import (
     TeamCreate,
@@ -34,8 +33,6 @@ from app.users.schemas import (
 
 _USERS = User.__table__.c
 _TEAMS = Team.__table__.c
-USER_SORTS = {"full_name": _USERS.full_name, "created_at": _USERS.created_at}
-TEAM_SORTS = {"name": _TEAMS.name, "created_at": _TEAMS.created_at}
 
 
 class UserNotFound(NotFound):
@@ -62,18 +59,11 @@ class UserInactive(Conflict):
     code, title = "user_inactive", "The user is deactivated"
 
 
-async def _page(ctx: Ctx, stmt: Any, table: Any, query: Any, sorts: dict[str, Any]) -> Rows[Any]:
-    keyset = Keyset.of(query, sorts)
-    column = sorts[keyset.sort.removeprefix("-")]
-    stmt = stmt.where(table.c.workspace_id == ctx.workspace_id)
-    return keyset.rows(await fetch(ctx, keyset.page_of(stmt, column, table.c.id)), column.key)
-
-
 async def list_users(ctx: Ctx, query: UserQuery) -> Rows[Any]:
     """Every member of the workspace, a page at a time."""
     has_password = _USERS.password_hash.isnot(None).label("has_password")
     listed = select(*columns_of(User.__table__, UserRead), has_password)
-    return await _page(ctx, listed, User.__table__, query, USER_SORTS)
+    return await paginate(ctx, listed, query, table=table_of(User))
 
 
 async def get_user(ctx: Ctx, user_id: uuid.UUID, *, for_update: bool = False) -> User:
@@ -286,7 +276,7 @@ async def _another_owner_remains(ctx: Ctx, user_id: uuid.UUID) -> None:
 async def list_teams(ctx: Ctx, query: TeamQuery) -> Rows[Any]:
     """The workspace's teams, a page at a time."""
     listed = select(*columns_of(Team.__table__, TeamRead))
-    return await _page(ctx, listed, Team.__table__, query, TEAM_SORTS)
+    return await paginate(ctx, listed, query, table=table_of(Team))
 
 
 async def get_team(ctx: Ctx, team_id: uuid.UUID) -> Team:

@@ -292,24 +292,24 @@ async def prepare(base_url: str, size: int) -> Dataset:
 
 async def sen_list_sql(data: Dataset) -> tuple[str, list[Any]]:
     """The SQL and parameters of GET /api/v1/leads?status=new&sort=-created_at&limit=50 for the
-    owner: app.leads.service.list_leads runs it on a real session, and the statement is taken
-    as the driver receives it (from app.core.sql.to_driver), so the plan is Sen's own."""
-    from app.core import sql
+    owner: the resource layer's list_page runs it on a real session, and the statement is taken
+    as the driver receives it (app.core.sql's driver_arguments), so the plan is Sen's own."""
+    from app.core import records, sql
     from app.core.context import Actor, Ctx, Role
     from app.core.db import make_engine, make_sessionmaker, workspace_session
-    from app.leads import service
     from app.leads.schemas import LeadQuery
+    from app.leads.service import LEADS
 
     engine = make_engine(data.url, poolclass=NullPool)
     seen: list[tuple[str, Any]] = []
-    to_driver = sql.to_driver
+    to_driver = sql.driver_arguments
 
     def capture(*args: Any) -> tuple[str, list[Any]]:
         statement, params = to_driver(*args)
         seen.append((statement, params))
         return statement, params
 
-    sql.to_driver = capture  # type: ignore[assignment]
+    sql.driver_arguments = capture
     try:
         async with workspace_session(make_sessionmaker(engine), data.workspace_id) as session:
             ctx = Ctx(
@@ -318,9 +318,9 @@ async def sen_list_sql(data: Dataset) -> tuple[str, list[Any]]:
                 workspace_id=data.workspace_id,
             )
             query = LeadQuery(status=["new"], sort="-created_at", limit=50)
-            await service.list_leads(ctx, query)
+            await records.list_page(ctx, LEADS, query)
     finally:
-        sql.to_driver = to_driver  # type: ignore[assignment]
+        sql.driver_arguments = to_driver
         await engine.dispose()
     statement, params = next((s, p) for s, p in seen if "FROM leads" in s)
     return statement, list(params)

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import sql
-from app.core.db import driver_connection
+from app.core.driver import driver_connection
 from tests.conftest import World
 
 ROWS = 40_000
@@ -166,7 +166,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
 
     async def fetch_and_explain(ctx: Any, statement: Any) -> Any:
         rows = await original(ctx, statement)
-        query, args = sql.to_driver(statement, ctx.session.get_bind().dialect)
+        query, args = sql.driver_arguments(statement, ctx.session.get_bind().dialect)
         if query.lstrip().startswith("SELECT") and " LIMIT " in query:
             driver = await driver_connection(ctx.session)
             explained = await driver.fetchval(f"EXPLAIN (FORMAT JSON) {query}", *args)

@@ -252,7 +252,8 @@ class TestEveryTransactionEntersItsWorkspace:
 
         from app.core import sql
         from app.core.context import Actor, Ctx, Role
-        from app.core.db import driver_connection, make_engine, make_sessionmaker, workspace_session
+        from app.core.db import make_engine, make_sessionmaker, workspace_session
+        from app.core.driver import driver_connection
         from app.users.models import User
 
         engine = make_engine(database_url, pool_size=1, max_overflow=0)
