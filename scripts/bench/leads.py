@@ -62,7 +62,8 @@ from app.core.search import search_text  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
-BENCH_DATABASE = "sen_bench"
+# SEN_BENCH_DATABASE: another name, so two benchmarks can share a server without clashing.
+BENCH_DATABASE = os.environ.get("SEN_BENCH_DATABASE", "sen_bench")
 OWNER_EMAIL = "chu.so.huu@bench.sen.vn"
 OWNER_PASSWORD = "mat-khau-bench-2026"
 LIST_PATH = "/leads?status=new&sort=-created_at&limit=50"
@@ -419,12 +420,25 @@ class Server:
 
 
 def start_server(name: str, script: str, env: dict[str, str], cpu: int | None, out: Path) -> Server:
+    return start_process(name, [sys.executable, str(BENCH_DIR / script)], env, cpu, out)
+
+
+def start_process(
+    name: str, command: list[str], env: dict[str, str], cpu: int | None, out: Path
+) -> Server:
+    """Run `command` (its port in BENCH_PORT, or `{port}` in its arguments) and wait for its
+    /healthz; its output goes to out/<name>.log."""
     port = free_port()
     log = out / f"{name}.log"
     process = subprocess.Popen(
-        [sys.executable, str(BENCH_DIR / script)],
+        [arg.replace("{port}", str(port)) for arg in command],
         cwd=ROOT,
-        env={**os.environ, **env, "BENCH_PORT": str(port), "PYTHONPATH": str(ROOT)},
+        env={
+            **os.environ,
+            **env,
+            "BENCH_PORT": str(port),
+            "PYTHONPATH": os.pathsep.join((str(ROOT), str(BENCH_DIR))),
+        },
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         preexec_fn=pinned(cpu),
