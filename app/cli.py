@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from app import serving
 from app.core import embedded
 from app.core.settings import MAX_API_WORKERS, get_settings
-from app.serving import ApiProcessDied, ApiSpec
+from app.serving import ApiProcessDied, ApiSpec, CannotListen
 
 cli = typer.Typer(help="Sen CRM", no_args_is_help=True, add_completion=False)
 embedded_cli = typer.Typer(help="The embedded PostgreSQL and Redis", no_args_is_help=True)
@@ -91,6 +91,9 @@ async def _serve_api(spec: ApiSpec, workers: int, until: asyncio.Task[None] | No
         await serving.serve_processes(spec, workers, until=until)
     except ApiProcessDied as died:
         structlog.get_logger("sen.cli").error("an API process died; exiting", reason=str(died))
+        raise typer.Exit(1)
+    except CannotListen as error:
+        structlog.get_logger("sen.cli").error(str(error))
         raise typer.Exit(1)
 
 

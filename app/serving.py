@@ -51,6 +51,10 @@ class ApiProcessDied(Exception):
     """An API process exited without being asked to."""
 
 
+class CannotListen(Exception):
+    """Something already listens on the port."""
+
+
 @dataclass(frozen=True)
 class ApiSpec:
     """What an API process needs to serve: the URLs (already resolved, so children never start
@@ -101,7 +105,7 @@ def _check_port_free(host: str, port: int) -> None:
     try:
         _listening_socket(host, port, reuse_port=False).close()
     except OSError as error:
-        raise OSError(error.errno, f"cannot listen on {host}:{port}: {error.strerror}") from None
+        raise CannotListen(f"cannot listen on {host}:{port}: {error.strerror}") from None
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -166,7 +170,8 @@ async def serve_processes(
 ) -> None:
     """Serve the API from `workers` child processes on spec.host:spec.port until SIGINT or
     SIGTERM (or `until` is done), then stop them all and return. A child that exits on its own
-    stops the others and raises ApiProcessDied. Call from the main thread."""
+    stops the others and raises ApiProcessDied; a port already taken raises CannotListen.
+    Call from the main thread."""
     if not 1 <= workers <= MAX_API_WORKERS:
         raise ValueError(f"workers must be between 1 and {MAX_API_WORKERS}, not {workers}")
     loop = asyncio.get_running_loop()
@@ -190,18 +195,18 @@ async def serve_processes(
                 _check_port_free(spec.host, spec.port)
             else:
                 shared = _listening_socket(spec.host, spec.port, reuse_port=False)
-            for _ in range(workers):
-                child = context.Process(
-                    target=_child, args=(spec, os.getpid(), shared), name="sen-api", daemon=False
-                )
-                child.start()
-                processes.append(child)
-                loop.add_reader(child.sentinel, exited, child)
-            log.info("API processes started", pids=[p.pid for p in processes], port=spec.port)
             waits: set[asyncio.Future[Any]] = {asyncio.ensure_future(stop.wait()), died}
             if until is not None:
                 waits.add(until)
             try:
+                for _ in range(workers):
+                    child = context.Process(
+                        target=_child, args=(spec, os.getpid(), shared), name="sen-api"
+                    )
+                    child.start()
+                    processes.append(child)
+                    loop.add_reader(child.sentinel, exited, child)
+                log.info("API processes started", pids=[p.pid for p in processes], port=spec.port)
                 await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for waiting in waits - {died, until}:

@@ -246,3 +246,21 @@ def test_a_number_of_workers_out_of_range_is_refused(
 
     assert done.returncode == 2
     assert message in " ".join(done.stderr.split())  # rich wraps its box
+
+
+def test_a_port_another_process_listens_on_is_refused(database_url: str, redis_url: str) -> None:
+    """Even a listener that allows SO_REUSEPORT: the API would otherwise quietly share its
+    port with it (another Sen left running, say) and get half the connections."""
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        done = subprocess.run(
+            [SEN, "api", "--workers", "2", "--port", str(port)], env=env,
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
