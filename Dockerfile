@@ -54,4 +54,7 @@ EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=4)"]
 
+# The API on one process per core the container may use (its cpuset; a `--cpus` quota is not
+# seen): set SEN_API_WORKERS, or pass `--workers N`, to choose. Each process has its own
+# database pool (SEN_DB_POOL_SIZE, as many again in a burst).
 CMD ["sen", "api", "--host", "0.0.0.0"]

@@ -8,9 +8,12 @@ from typing import Annotated
 
 import structlog
 import typer
+from pydantic import ValidationError
 
+from app import serving
 from app.core import embedded
-from app.core.settings import get_settings
+from app.core.settings import MAX_API_WORKERS, get_settings
+from app.serving import ApiProcessDied, ApiSpec, CannotListen
 
 cli = typer.Typer(help="Sen CRM", no_args_is_help=True, add_completion=False)
 embedded_cli = typer.Typer(help="The embedded PostgreSQL and Redis", no_args_is_help=True)
@@ -30,16 +33,6 @@ async def _migrate(url: str) -> None:
     from app.core.migrate import upgrade
 
     await upgrade(url)
-
-
-def _api_server(db_url: str, queue_url: str, port: int, host: str):  # type: ignore[no-untyped-def]
-    import uvicorn
-
-    from app.main import create_app
-
-    app = create_app(db_url=db_url, queue_url=queue_url)
-    config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False)
-    return uvicorn.Server(config)
 
 
 async def _supervised_worker(db_url: str, queue_url: str) -> None:
@@ -74,31 +67,67 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        max=MAX_API_WORKERS,
+        help="API processes sharing the port (default: $SEN_API_WORKERS, or one per core)",
+        show_default=False,
+    ),
+]
+
+
+async def _serve_api(spec: ApiSpec, workers: int, until: asyncio.Task[None] | None) -> None:
+    """The API on `workers` processes (1: in this process), until a signal or `until` ends.
+    An API process that dies ends the command with code 1."""
+    if workers == 1:
+        server = serving.api_server(spec)
+        if until is not None:
+            until.add_done_callback(lambda _: setattr(server, "should_exit", True))
+        await server.serve()  # returns on Ctrl-C / SIGTERM, or when should_exit is set
+        return
+    try:
+        await serving.serve_processes(spec, workers, until=until)
+    except ApiProcessDied as died:
+        structlog.get_logger("sen.cli").error("an API process died; exiting", reason=str(died))
+        raise typer.Exit(1)
+    except CannotListen as error:
+        structlog.get_logger("sen.cli").error(str(error))
+        raise typer.Exit(1)
+
+
 @cli.command()
 def serve(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: $PORT or 8000)")] = None,
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1)")] = None,
+    workers: WorkersOption = None,
 ) -> None:
-    """Everything in one process tree: embedded servers if needed, migrations, API, worker."""
+    """Everything in one process tree: embedded servers if needed, migrations, the API (on
+    --workers processes), and one worker."""
+    from app.core.observability import configure_logging
+
     settings = get_settings()
+    configure_logging(settings.log_level)
+    processes = workers or settings.api_workers
     _exit_on_sigterm()
 
     async def main() -> None:
         db_url, queue_url = await _urls()
         await _migrate(db_url)
-        bind_host, bind_port = host or settings.host, port or settings.port
-        server = _api_server(db_url, queue_url, bind_port, bind_host)
+        spec = ApiSpec(db_url, queue_url, host or settings.host, port or settings.port)
         typer.echo(
-            f"Sen is serving http://{bind_host}:{bind_port} (API docs at /docs), with its "
-            "worker; Ctrl-C stops it",
+            f"Sen is serving http://{spec.host}:{spec.port} (API docs at /docs) on "
+            f"{processes} process{'es' if processes > 1 else ''}, with its worker; "
+            "Ctrl-C stops it",
             err=True,
         )
+        # One worker, whatever the number of API processes. A worker given up on takes the API
+        # down with it: an API whose reminders and automations silently stopped is worse than
+        # one that is visibly gone.
         worker = asyncio.create_task(_supervised_worker(db_url, queue_url))
-        # A worker given up on takes the API down with it: an API whose reminders and
-        # automations silently stopped is worse than one that is visibly gone.
-        worker.add_done_callback(lambda _: setattr(server, "should_exit", True))
         try:
-            await server.serve()  # returns on Ctrl-C / SIGTERM, or when should_exit is set
+            await _serve_api(spec, processes, until=worker)
         finally:
             worker.cancel()
             (outcome,) = await asyncio.gather(worker, return_exceptions=True)
@@ -117,13 +146,19 @@ def serve(
 def api(
     port: Annotated[int | None, typer.Option(help="HTTP port (default: $PORT or 8000)")] = None,
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    workers: WorkersOption = None,
 ) -> None:
-    """The API alone (production: run several, beside `sen worker`)."""
+    """The API alone, on --workers processes sharing the port (production: beside `sen
+    worker`). Exits with code 1 when one of its processes dies."""
+    from app.core.observability import configure_logging
+
     settings = get_settings()
+    configure_logging(settings.log_level)
 
     async def main() -> None:
         db_url, queue_url = await _urls()
-        await _api_server(db_url, queue_url, port or settings.port, host or settings.host).serve()
+        spec = ApiSpec(db_url, queue_url, host or settings.host, port or settings.port)
+        await _serve_api(spec, workers or settings.api_workers, until=None)
 
     asyncio.run(main())
 
@@ -232,4 +267,15 @@ def embedded_stop(data_dir: Annotated[Path | None, typer.Option()] = None) -> No
 
 
 def main() -> None:
+    try:
+        get_settings()
+    except ValidationError as error:  # a SEN_* variable (or PORT, DATABASE_URL…) is invalid
+        for problem in error.errors():
+            name = str(problem["loc"][0]) if problem["loc"] else "?"
+            variable = name.upper() if name.upper() in _UNPREFIXED else f"SEN_{name.upper()}"
+            typer.echo(f"sen: {variable}={problem['input']!r}: {problem['msg']}", err=True)
+        raise SystemExit(2)
     cli()
+
+
+_UNPREFIXED = {"DATABASE_URL", "REDIS_URL", "PORT"}

@@ -2,6 +2,7 @@
 
 import hmac
 import logging
+import os
 import re
 import sys
 import time
@@ -12,7 +13,14 @@ from typing import Any
 
 import orjson
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -197,4 +205,15 @@ async def metrics_endpoint(request: Request) -> Response:
     if not expected or not hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
         body = problem_body(404, "not_found", "Not found", "Not Found")
         return Response(orjson.dumps(body), status_code=404, media_type="application/problem+json")
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(_exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _exposition() -> bytes:
+    """This process's metrics; with the API on several processes (PROMETHEUS_MULTIPROC_DIR set
+    by app/serving.py before they start), the sum over all of them, read from their files."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return bytes(generate_latest())
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    return bytes(generate_latest(registry))

@@ -17,6 +17,15 @@ def _split_origins(value: object) -> object:
     return value
 
 
+MAX_API_WORKERS = 64
+
+
+def _cores() -> int:
+    """The cores this process may run on (its CPU affinity where the OS has one), capped."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, MAX_API_WORKERS))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SEN_", extra="ignore")
 
@@ -26,6 +35,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, validation_alias=AliasChoices("REDIS_URL"))
     port: int = Field(8000, validation_alias=AliasChoices("PORT", "SEN_PORT"))
     host: str = "127.0.0.1"
+    # API processes sharing the port (`sen api` / `sen serve`; --workers overrides it).
+    api_workers: int = Field(default_factory=_cores, ge=1, le=MAX_API_WORKERS)
 
     secret_key: str | None = None
     access_token_minutes: int = 60 * 12

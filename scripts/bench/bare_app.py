@@ -6,8 +6,9 @@ switch, no history row, no middleware).
     GET  /leads?status=  WHERE workspace_id=$1 AND status=$2 AND deleted_at IS NULL
                          ORDER BY created_at DESC, id DESC LIMIT 51, the rows as JSON
 
-Configured by environment (set by `leads.py`): BENCH_DATABASE_URL, BENCH_WORKSPACE_ID,
-BENCH_OWNER_ID, BENCH_PORT. Run alone with:
+Configured by environment (set by `leads.py` and `workers.py`): BENCH_DATABASE_URL,
+BENCH_WORKSPACE_ID, BENCH_OWNER_ID, BENCH_PORT, and BENCH_WORKERS (uvicorn worker processes,
+default 1). Run alone with:
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/sen_bench \
     BENCH_WORKSPACE_ID=… BENCH_OWNER_ID=… BENCH_PORT=8001 \
@@ -164,14 +165,23 @@ def create_app(database_url: str, workspace_id: uuid.UUID, owner_id: uuid.UUID) 
     return app
 
 
-def main() -> None:
-    app = create_app(
+def app_from_env() -> FastAPI:
+    """The app as the environment configures it (uvicorn's factory, one call per worker)."""
+    return create_app(
         os.environ["BENCH_DATABASE_URL"],
         uuid.UUID(os.environ["BENCH_WORKSPACE_ID"]),
         uuid.UUID(os.environ["BENCH_OWNER_ID"]),
     )
+
+
+def main() -> None:
+    # BENCH_WORKERS > 1 (workers.py): uvicorn's own worker processes, which need the app as an
+    # import string (this directory is on PYTHONPATH when the benchmarks start it).
+    workers = int(os.environ.get("BENCH_WORKERS", "1"))
     uvicorn.run(
-        app,
+        "bare_app:app_from_env" if workers > 1 else app_from_env(),
+        factory=workers > 1,
+        workers=workers,
         host="127.0.0.1",
         port=int(os.environ.get("BENCH_PORT", "8001")),
         loop="uvloop",

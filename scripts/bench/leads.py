@@ -420,12 +420,25 @@ class Server:
 
 
 def start_server(name: str, script: str, env: dict[str, str], cpu: int | None, out: Path) -> Server:
+    return start_process(name, [sys.executable, str(BENCH_DIR / script)], env, cpu, out)
+
+
+def start_process(
+    name: str, command: list[str], env: dict[str, str], cpu: int | None, out: Path
+) -> Server:
+    """Run `command` (its port in BENCH_PORT, or `{port}` in its arguments) and wait for its
+    /healthz; its output goes to out/<name>.log."""
     port = free_port()
     log = out / f"{name}.log"
     process = subprocess.Popen(
-        [sys.executable, str(BENCH_DIR / script)],
+        [arg.replace("{port}", str(port)) for arg in command],
         cwd=ROOT,
-        env={**os.environ, **env, "BENCH_PORT": str(port), "PYTHONPATH": str(ROOT)},
+        env={
+            **os.environ,
+            **env,
+            "BENCH_PORT": str(port),
+            "PYTHONPATH": os.pathsep.join((str(ROOT), str(BENCH_DIR))),
+        },
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         preexec_fn=pinned(cpu),
