@@ -6,9 +6,16 @@ switch, no history row, no middleware).
     GET  /leads?status=  WHERE workspace_id=$1 AND status=$2 AND deleted_at IS NULL
                          ORDER BY created_at DESC, id DESC LIMIT 51, the rows as JSON
 
+With BENCH_FLOOR_SECRET set it is the *floor* instead (`leads.py --floor`): the same code
+doing only what Sen may not skip without weakening tenancy, auth or history. Each request must
+carry a Sen access token (verified with Sen's own `decode_access_token`, signed with this
+secret), runs in a transaction whose BEGIN message carries the role, the workspace and the
+settings-version check (Sen's own `enter_sql`: one round trip, as in Sen), and COMMITs; a create
+writes its history row in the same statement as the lead. Three round trips, as Sen makes.
+
 Configured by environment (set by `leads.py` and `workers.py`): BENCH_DATABASE_URL,
-BENCH_WORKSPACE_ID, BENCH_OWNER_ID, BENCH_PORT, and BENCH_WORKERS (uvicorn worker processes,
-default 1). Run alone with:
+BENCH_WORKSPACE_ID, BENCH_OWNER_ID, BENCH_PORT, BENCH_FLOOR_SECRET, and BENCH_WORKERS (uvicorn
+worker processes, default 1). Run alone with:
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/sen_bench \
     BENCH_WORKSPACE_ID=… BENCH_OWNER_ID=… BENCH_PORT=8001 \
@@ -28,13 +35,16 @@ from typing import Any
 
 import asyncpg
 import orjson
-import uuid_utils.compat as uuid_compat
 import uvicorn
-from fastapi import FastAPI, Query, Response
+from fastapi import FastAPI, Header, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
+from app.auth.security import decode_access_token
+from app.core.db import enter_sql
+from app.core.ids import new_id
 from app.core.phones import to_e164
 from app.core.search import search_text
+from app.core.transaction import APP_ROLE
 
 COLUMNS = (
     "id, full_name, company_name, title, email, phone, phone_e164, status, source, "
@@ -57,6 +67,15 @@ INSERT_SQL = f"""
         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
         $20, $21, $22, $23, $24, $25, $25, NULL, 1
     ) RETURNING {COLUMNS}"""
+# The floor's create: the lead and its history row in one statement, as Sen writes them.
+INSERT_WITH_HISTORY_SQL = f"""
+    WITH lead AS ({INSERT_SQL}),
+    change AS (
+        INSERT INTO record_changes
+            (workspace_id, id, resource, record_id, action, actor_id, at, changes)
+        SELECT $1, $26, 'lead', lead.id, 'created', $15, $25, $27 FROM lead
+    )
+    SELECT * FROM lead"""
 
 
 class LeadIn(BaseModel):
@@ -93,8 +112,56 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     )
 
 
-def create_app(database_url: str, workspace_id: uuid.UUID, owner_id: uuid.UUID) -> FastAPI:
+class Floor:
+    """What Sen must do around the bare statement: a verified caller, and a transaction behind
+    the workspace wall (BEGIN carrying role, workspace and settings check; COMMIT)."""
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.settings_version: dict[str, int] = {}
+
+    def caller(self, authorization: str | None) -> dict[str, Any]:
+        claims = None
+        if authorization and authorization.startswith("Bearer "):
+            claims = decode_access_token(self.secret, authorization.removeprefix("Bearer "))
+        if claims is None:
+            raise HTTPException(401)
+        return claims
+
+    async def run(
+        self, pool: asyncpg.Pool, claims: dict[str, Any], one: bool, sql: str, *args: Any
+    ) -> Any:
+        workspace = claims["wid"]
+        async with pool.acquire() as conn:
+            if workspace not in self.settings_version:
+                self.settings_version[workspace] = await conn.fetchval(
+                    "SELECT settings_version FROM workspaces WHERE id = $1", uuid.UUID(workspace)
+                )
+            begin = enter_sql(APP_ROLE, workspace, self.settings_version[workspace])
+            await conn.execute(f"BEGIN; {begin}")
+            try:
+                result = await (conn.fetchrow if one else conn.fetch)(sql, *args)
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+            return result
+
+
+def create_app(
+    database_url: str,
+    workspace_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    floor_secret: str | None = None,
+) -> FastAPI:
     pool: asyncpg.Pool | None = None
+    floor = Floor(floor_secret) if floor_secret else None
+
+    async def fetch(authorization: str | None, one: bool, sql: str, *args: Any) -> Any:
+        assert pool is not None
+        if floor is None:
+            return await (pool.fetchrow if one else pool.fetch)(sql, *args)
+        return await floor.run(pool, floor.caller(authorization), one, sql, *args)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -115,10 +182,11 @@ def create_app(database_url: str, workspace_id: uuid.UUID, owner_id: uuid.UUID) 
 
     @app.get("/leads")
     async def list_leads(
-        status: str = Query("new"), limit: int = Query(50, ge=1, le=200)
+        status: str = Query("new"),
+        limit: int = Query(50, ge=1, le=200),
+        authorization: str | None = Header(None),
     ) -> Response:
-        assert pool is not None
-        rows = await pool.fetch(LIST_SQL, workspace_id, status, limit + 1)
+        rows = await fetch(authorization, False, LIST_SQL, workspace_id, status, limit + 1)
         data = [dict(row) for row in rows[:limit]]
         next_cursor = None
         if len(rows) > limit:
@@ -128,14 +196,19 @@ def create_app(database_url: str, workspace_id: uuid.UUID, owner_id: uuid.UUID) 
         return _json({"data": data, "next_cursor": next_cursor})
 
     @app.post("/leads", status_code=201)
-    async def create_lead(body: LeadIn) -> Response:
-        assert pool is not None
+    async def create_lead(body: LeadIn, authorization: str | None = Header(None)) -> Response:
         e164 = to_e164(body.phone)
         now = datetime.now(UTC)
-        row = await pool.fetchrow(
-            INSERT_SQL,
+        history: tuple[Any, ...] = ()
+        if floor is not None:
+            given = body.model_dump(exclude_unset=True)
+            history = (new_id(), {k: {"old": None, "new": v} for k, v in given.items()})
+        row = await fetch(
+            authorization,
+            True,
+            INSERT_WITH_HISTORY_SQL if floor is not None else INSERT_SQL,
             workspace_id,
-            uuid_compat.uuid7(),
+            new_id(),
             body.full_name,
             body.company_name,
             body.title,
@@ -159,6 +232,7 @@ def create_app(database_url: str, workspace_id: uuid.UUID, owner_id: uuid.UUID) 
             body.notes,
             search_text(body.full_name, body.company_name, body.email, body.phone, e164),
             now,
+            *history,
         )
         return _json(dict(row) if row else None, status_code=201)
 
@@ -171,6 +245,7 @@ def app_from_env() -> FastAPI:
         os.environ["BENCH_DATABASE_URL"],
         uuid.UUID(os.environ["BENCH_WORKSPACE_ID"]),
         uuid.UUID(os.environ["BENCH_OWNER_ID"]),
+        os.environ.get("BENCH_FLOOR_SECRET") or None,
     )
 
 

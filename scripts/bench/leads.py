@@ -67,7 +67,9 @@ BENCH_DATABASE = os.environ.get("SEN_BENCH_DATABASE", "sen_bench")
 OWNER_EMAIL = "chu.so.huu@bench.sen.vn"
 OWNER_PASSWORD = "mat-khau-bench-2026"
 LIST_PATH = "/leads?status=new&sort=-created_at&limit=50"
-CASES = ("sen-list", "bare-list", "sen-create", "bare-create")
+CASES = (
+    "sen-list", "floor-list", "bare-list", "sen-create", "floor-create", "bare-create"
+)  # fmt: skip
 
 # ----------------------------------------------------------------------------- fake data
 
@@ -625,8 +627,12 @@ def run_size(
     }
     sen = start_server("sen", "sen_app.py", sen_env, server_cpu, out)
     bare: Server | None = None
+    floor: Server | None = None
     try:
         bare = start_server("bare", "bare_app.py", bare_env, server_cpu, out)
+        if args.floor:
+            floor_env = {**bare_env, "BENCH_FLOOR_SECRET": secret}
+            floor = start_server("floor", "bare_app.py", floor_env, server_cpu, out)
         token = httpx.post(
             sen.url("/api/v1/auth/token"),
             data={"username": OWNER_EMAIL, "password": OWNER_PASSWORD},
@@ -642,12 +648,15 @@ def run_size(
             "sen-create": Case("sen-create", sen, "POST", "/api/v1/leads", header, bodies),
             "bare-create": Case("bare-create", bare, "POST", "/leads", [], bodies),
         }
+        if floor is not None:
+            cases["floor-list"] = Case("floor-list", floor, "GET", LIST_PATH, header)
+            cases["floor-create"] = Case("floor-create", floor, "POST", "/leads", header, bodies)
         # Rounds alternate bare and Sen, so a noisy spell on this shared machine hits both;
         # each case reports its median round, and each ratio is the median of the rounds'.
         rounds: dict[str, list[dict[str, Any]]] = {}
         for number in range(1, args.rounds + 1):
-            for name in ("bare-list", "sen-list", "bare-create", "sen-create"):
-                if name.endswith("create") and args.list_only:
+            for name in ("bare-list", "floor-list", "sen-list", *CREATES):
+                if (name.endswith("create") and args.list_only) or name not in cases:
                     continue
                 print(
                     f"   round {number}/{args.rounds} {name}: {args.duration:g} s at "
@@ -663,8 +672,9 @@ def run_size(
             profile = profile_sen(cases[args.profile_case], args, client_cpu, out)
     finally:
         sen.stop()
-        if bare is not None:
-            bare.stop()
+        for server in (bare, floor):
+            if server is not None:
+                server.stop()
     return {
         "size": size,
         "load_seconds": data.load_seconds,
@@ -688,20 +698,40 @@ def _median_round(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return median
 
 
+CREATES = ("bare-create", "floor-create", "sen-create")
+# (label, numerator, denominator): Sen against the ceiling; with --floor, the floor against the
+# ceiling and Sen against its floor.
+RATIOS = (
+    ("sen/bare", "sen", "bare"),
+    ("floor/bare", "floor", "bare"),
+    ("sen/floor", "sen", "floor"),
+)
+
+
 def _ratios(rounds: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, float]]:
-    """Per operation, the median over rounds of Sen/bare throughput, p50 and p99."""
+    """Per operation, the median over rounds of Sen/bare (and with --floor, floor/bare and
+    Sen/floor) throughput, p50 and p99."""
     ratios: dict[str, dict[str, float]] = {}
     for op in ("list", "create"):
-        sen, bare = rounds.get(f"sen-{op}"), rounds.get(f"bare-{op}")
-        if not (sen and bare):
-            continue
-        pairs = list(zip(sen, bare, strict=True))
-        ratios[op] = {
-            "throughput": statistics.median(s["rps"] / b["rps"] for s, b in pairs),
-            "p50": statistics.median(s["p50_ms"] / b["p50_ms"] for s, b in pairs),
-            "p99": statistics.median(s["p99_ms"] / b["p99_ms"] for s, b in pairs),
-        }
+        for label, top, bottom in RATIOS:
+            measured = _ratio(rounds.get(f"{top}-{op}"), rounds.get(f"{bottom}-{op}"))
+            if measured:
+                key = op if label == "sen/bare" else f"{op}: {label}"
+                ratios[key] = measured
     return ratios
+
+
+def _ratio(
+    top: list[dict[str, Any]] | None, bottom: list[dict[str, Any]] | None
+) -> dict[str, float] | None:
+    if not (top and bottom):
+        return None
+    pairs = list(zip(top, bottom, strict=True))
+    return {
+        "throughput": statistics.median(s["rps"] / b["rps"] for s, b in pairs),
+        "p50": statistics.median(s["p50_ms"] / b["p50_ms"] for s, b in pairs),
+        "p99": statistics.median(s["p99_ms"] / b["p99_ms"] for s, b in pairs),
+    }
 
 
 def _log_errors(log: Path) -> list[str]:
@@ -747,7 +777,8 @@ def report(runs: Sequence[dict[str, Any]], args: argparse.Namespace, cpus: Any) 
             )
         for op, ratio in run["ratios"].items():
             lines.append(
-                f"| **{op}: sen/bare** | {ratio['throughput']:.2f}× throughput "
+                f"| **{op if ':' in op else op + ': sen/bare'}** "
+                f"| {ratio['throughput']:.2f}× throughput "
                 f"| {ratio['p50']:.2f}× p50 | {ratio['p99']:.2f}× p99 | |"
             )
         if args.rounds > 1:
@@ -836,6 +867,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--list-only", action="store_true", help="Skip the create cases")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="Also run the floor: the bare app doing what Sen must (token, wall, history)",
+    )
     parser.add_argument("--profile", action="store_true", help="py-spy Sen during one more case")
     parser.add_argument(
         "--profile-case", default="sen-list", choices=["sen-list", "sen-create"],
