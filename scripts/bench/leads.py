@@ -62,7 +62,7 @@ from app.core.search import search_text  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
-BENCH_DATABASE = "sen_bench"
+BENCH_DATABASE = os.environ.get("SEN_BENCH_DATABASE", "sen_bench")  # two benches at once: set it
 OWNER_EMAIL = "chu.so.huu@bench.sen.vn"
 OWNER_PASSWORD = "mat-khau-bench-2026"
 LIST_PATH = "/leads?status=new&sort=-created_at&limit=50"

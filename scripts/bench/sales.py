@@ -62,15 +62,22 @@ async def lead_ids(url: str, workspace_id: uuid.UUID, count: int) -> list[uuid.U
     return [row["id"] for row in rows]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def convert_through_sen(
-    base: str, token: str, ids: list[uuid.UUID], warmup: int
+    base: str, token: str, ids: list[uuid.UUID], warmup: int, pid: int
 ) -> dict[str, Any]:
     """16 clients take the next lead and convert it with a deal; the first `warmup` ones are
-    not measured."""
+    not measured. Also the CPU time Sen's process (`pid`) spent per measured conversion."""
     queue = list(reversed(ids))
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     started_at: list[float] = []
+    cpu_at: list[float] = []
     body = {"deal": {"amount": "250000000", "expected_close_date": "2027-03-31"}}
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
@@ -83,6 +90,7 @@ async def convert_through_sen(
                 measured = len(ids) - len(queue) > warmup
                 if measured and not started_at:
                     started_at.append(time.perf_counter())
+                    cpu_at.append(cpu_seconds(pid))
                 began = time.perf_counter()
                 response = await http.post(f"/api/v1/leads/{lead_id}/convert", json=body)
                 if measured:
@@ -91,7 +99,9 @@ async def convert_through_sen(
 
         await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
     elapsed = time.perf_counter() - started_at[0]
-    return _summary(latencies, elapsed, statuses)
+    summary = _summary(latencies, elapsed, statuses)
+    summary["cpu_ms"] = 1000 * (cpu_seconds(pid) - cpu_at[0]) / len(latencies)
+    return summary
 
 
 async def insert_through_bare_transactions(
@@ -252,7 +262,7 @@ def main() -> None:
             case = bench.Case(f"timeline {name}", sen, "GET", path, header)
             timeline[name] = bench.run_load(case, args, client_cpu)
         sen_conv = asyncio.run(
-            convert_through_sen(sen.url(""), token, ids, args.warmup_conversions)
+            convert_through_sen(sen.url(""), token, ids, args.warmup_conversions, sen.process.pid)
         )
     finally:
         sen.stop()
@@ -280,7 +290,8 @@ def report(
         f"| {bare['p50_ms']:.1f} | {bare['p99_ms']:.1f} |",
         f"| **Sen/bare** | {sen['per_second'] / bare['per_second']:.2f}× | | |",
         "",
-        f"Sen's answers: {sen['statuses']}.",
+        f"Sen's answers: {sen['statuses']}; Sen's process CPU per conversion: "
+        f"{sen['cpu_ms']:.2f} ms.",
         "",
         f"Timeline page (50 entries, newest first), {args.concurrency} connections, "
         f"{args.duration:g} s after {args.warmup:g} s warm-up:",
