@@ -5,8 +5,8 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select, select, update
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
@@ -116,11 +116,25 @@ async def list_pipelines(ctx: Ctx) -> list[Pipeline]:
     """Live pipelines, the default first, each with its stages in order."""
     found = await ctx.session.scalars(
         select(Pipeline)
-        .where(Pipeline.deleted_at.is_(None))
+        .where(Pipeline.workspace_id == ctx.workspace_id, Pipeline.deleted_at.is_(None))
         .options(selectinload(Pipeline.stages))
         .order_by(Pipeline.is_default.desc(), Pipeline.name, Pipeline.id)
     )
     return list(found)
+
+
+def _with_stages(ctx: Ctx) -> Select[Pipeline]:
+    """A live pipeline of this workspace with its stages, read in one statement (a join: a
+    deal's creation waits on it, and the stages are few)."""
+    return (
+        select(Pipeline)
+        .where(Pipeline.workspace_id == ctx.workspace_id, Pipeline.deleted_at.is_(None))
+        .options(joinedload(Pipeline.stages))
+    )
+
+
+async def _one(ctx: Ctx, stmt: Select[Pipeline]) -> Pipeline | None:
+    return (await ctx.session.execute(stmt)).unique().scalar_one_or_none()
 
 
 async def get_pipeline(
@@ -128,16 +142,12 @@ async def get_pipeline(
 ) -> Pipeline:
     """A live pipeline of this workspace with its stages; else a 404. `for_share`: a deal is
     about to go into it, so it can't be deleted or lose a stage until this transaction ends."""
-    stmt = (
-        select(Pipeline)
-        .where(Pipeline.id == pipeline_id, Pipeline.deleted_at.is_(None))
-        .options(selectinload(Pipeline.stages))
-    )
+    stmt = _with_stages(ctx).where(Pipeline.id == pipeline_id)
     if for_update:  # stage changes queue per pipeline; If-Match is checked under the lock
         stmt = stmt.with_for_update(of=Pipeline)
     elif for_share:
         stmt = stmt.with_for_update(of=Pipeline, read=True)
-    found = await ctx.session.scalar(stmt)
+    found = await _one(ctx, stmt)
     if found is None:
         raise PipelineNotFound()
     return found
@@ -145,11 +155,11 @@ async def get_pipeline(
 
 async def default_pipeline(ctx: Ctx) -> Pipeline:
     """Where a deal goes when none is named."""
-    found = await ctx.session.scalar(
-        select(Pipeline)
-        .where(Pipeline.is_default, Pipeline.deleted_at.is_(None))
-        .options(selectinload(Pipeline.stages))
-        .with_for_update(of=Pipeline, read=True)  # a deal goes into it: see get_pipeline
+    found = await _one(
+        ctx,
+        _with_stages(ctx)
+        .where(Pipeline.is_default)
+        .with_for_update(of=Pipeline, read=True),  # a deal goes into it: see get_pipeline
     )
     if found is None:  # only if an admin removed it by hand: say so rather than guess
         raise DefaultPipelineRequired()
@@ -172,7 +182,7 @@ async def _unset_default(ctx: Ctx) -> None:
     # The old default reads differently now: its version moves too, so its ETag does.
     await ctx.session.execute(
         update(Pipeline)
-        .where(Pipeline.is_default)
+        .where(Pipeline.workspace_id == ctx.workspace_id, Pipeline.is_default)
         .values(is_default=False, version=Pipeline.version + 1, updated_at=utcnow())
     )
 
