@@ -21,6 +21,7 @@ from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import jsonable, record_change, register_links
+from app.core.ids import new_id
 from app.core.limits import ACCOUNTS_PER_CONTACT, LimitReached
 from app.core.models import table_of, utcnow
 from app.core.pagination import FilterOn, Rows, equals, has_all
@@ -28,7 +29,8 @@ from app.core.records import Patched, Resource, flush_or_conflict, restrict_to_v
 from app.custom_fields import service as custom_fields
 from app.users import service as users_service
 
-_LINKS = AccountContact.__table__.c
+_LINK_TABLE = table_of(AccountContact)
+_LINKS = _LINK_TABLE.c
 _ACCOUNTS = Account.__table__.c
 # The history keeps every link (it is the record's, not a viewer's); each viewer is shown the
 # links to accounts they can see, as the contact reads.
@@ -169,21 +171,14 @@ async def create_contact(ctx: Ctx, data: ContactCreate) -> Contact:
     parts = _name_parts(data.full_name)
     values["last_name"] = data.last_name or parts["last_name"]
     values["first_name"] = data.first_name or parts["first_name"]
+    values["id"] = new_id()
+    links: list[dict[str, Any]] = []
     if data.account_id is not None:
         await _linkable_account(ctx, data.account_id)
-    contact = await records.create(ctx, CONTACTS, values)
-    if data.account_id is not None:
-        ctx.session.add(
-            AccountContact(
-                workspace_id=ctx.workspace_id,
-                contact_id=contact.id,
-                account_id=data.account_id,
-                role=data.account_role,
-                is_primary=True,
-            )
-        )
-        await ctx.session.flush()
-    return contact
+        links.append({"account_id": data.account_id, "role": data.account_role, "is_primary": True})
+    # The link goes in with the contact: one statement.
+    rows = [(_LINK_TABLE, {**link, "contact_id": values["id"]}) for link in links]
+    return await records.create(ctx, CONTACTS, values, with_rows=rows)
 
 
 async def update_contact(

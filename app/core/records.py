@@ -8,7 +8,7 @@ names the workspace (`workspace_id = :ws`, row locks included); RLS is the wall 
 """
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
@@ -130,6 +130,19 @@ class Resource(Generic[M, R]):
     @cached_property
     def insert_statement(self) -> Any:
         return _insert_with_history(self.table)
+
+    def insert_statement_with(self, tables: tuple[Table, ...]) -> Any:
+        """The INSERT with its history row and one row of each of `tables` (built once)."""
+        if not tables:
+            return self.insert_statement
+        found = self._inserts_with.get(tables)
+        if found is None:
+            found = self._inserts_with[tables] = _insert_with_history(self.table, tables)
+        return found
+
+    @cached_property
+    def _inserts_with(self) -> dict[tuple[Table, ...], Any]:
+        return {}
 
 
 @dataclass
@@ -265,10 +278,16 @@ def _derived(resource: Resource[M, R], read: Callable[[str], Any]) -> dict[str, 
     return derived
 
 
-async def create(ctx: Ctx, resource: Resource[M, R], values: dict[str, Any]) -> M:
+async def create(
+    ctx: Ctx,
+    resource: Resource[M, R],
+    values: dict[str, Any],
+    *,
+    with_rows: Sequence[tuple[Table, dict[str, Any]]] = (),
+) -> M:
     """A new record from `values` (the domain's rules already applied): its owner defaults to
     the actor and is vetted, custom fields are validated, derived columns filled; stored with
-    its `created` history entry."""
+    its `created` history entry (and `with_rows`: see `insert_record`)."""
     values = dict(values)
     if resource.owned:
         values["owner_id"] = values.get("owner_id") or ctx.actor.user_id
@@ -277,24 +296,33 @@ async def create(ctx: Ctx, resource: Resource[M, R], values: dict[str, Any]) -> 
         sent = values.get("custom_fields") or {}
         values["custom_fields"] = await resource.custom_fields(ctx, resource.name, sent)
     values.update(_derived(resource, values.get))
-    return await insert_record(ctx, resource, values)
+    return await insert_record(ctx, resource, values, with_rows=with_rows)
 
 
-def _insert_with_history(table: Table) -> Any:
-    """The record's INSERT with its history row as a data-modifying CTE: one round trip, no
-    unit of work. Built once per table with bound parameters only, so each call just binds
-    values (building `.values(...)` per call costs a fifth of a create's CPU)."""
-    history = table_of(RecordChange)
-    logged = (
-        insert(history)
-        .values({c.name: bindparam(f"history_{c.name}", type_=c.type) for c in history.c})
-        .cte("logged")
-    )
-    return (
+def _inserted_row(table: Table, prefix: str, name: str) -> Any:
+    """An INSERT of one row of `table`, every column a bound parameter named `prefix` + its
+    name, as a data-modifying CTE."""
+    values = {c.name: bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.c}
+    return insert(table).values(values).cte(name)
+
+
+def _history_row() -> Any:
+    return _inserted_row(table_of(RecordChange), "history_", "logged")
+
+
+def _insert_with_history(table: Table, with_tables: tuple[Table, ...] = ()) -> Any:
+    """The record's INSERT with its history row (and a row of each of `with_tables`) as
+    data-modifying CTEs: one round trip, no unit of work. Built once per shape with bound
+    parameters only, so each call just binds values (building `.values(...)` per call costs a
+    fifth of a create's CPU)."""
+    stmt = (
         insert(table)
         .values({c.name: bindparam(c.name, type_=c.type) for c in table.c})
-        .add_cte(logged)
+        .add_cte(_history_row())
     )
+    for n, other in enumerate(with_tables):
+        stmt = stmt.add_cte(_inserted_row(other, f"with{n}_", f"with{n}"))
+    return stmt
 
 
 def _with_column_defaults(ctx: Ctx, table: Table, values: dict[str, Any]) -> dict[str, Any]:
@@ -313,9 +341,18 @@ def _with_column_defaults(ctx: Ctx, table: Table, values: dict[str, Any]) -> dic
     return complete
 
 
-async def insert_record(ctx: Ctx, resource: Resource[M, R], values: dict[str, Any]) -> M:
+async def insert_record(
+    ctx: Ctx,
+    resource: Resource[M, R],
+    values: dict[str, Any],
+    *,
+    with_rows: Sequence[tuple[Table, dict[str, Any]]] = (),
+) -> M:
     """INSERT the record and its history row in one statement, then put it into the session's
-    identity map as loaded (no SQL sent): `get` finds it, a change to it is an UPDATE."""
+    identity map as loaded (no SQL sent): `get` finds it, a change to it is an UPDATE.
+    `with_rows` are rows of the domain's other tables that come with the record (a contact's
+    account link, a deal's first stage move), INSERTed by the same statement; they may refer
+    to the record (foreign keys are checked at the statement's end) and are not loaded."""
     values = _with_column_defaults(ctx, resource.table, values)
     changes = {f: {"old": None, "new": jsonable(values.get(f))} for f in resource.history}
     params = {
@@ -329,7 +366,11 @@ async def insert_record(ctx: Ctx, resource: Resource[M, R], values: dict[str, An
         "history_at": utcnow(),
         "history_changes": changes,
     }
-    await sql.execute(ctx, resource.insert_statement, params)
+    for n, (table, row) in enumerate(with_rows):
+        row = _with_column_defaults(ctx, table, row)
+        params.update({f"with{n}_{c.name}": row[c.name] for c in table.c})
+    tables = tuple(table for table, _ in with_rows)
+    await sql.execute(ctx, resource.insert_statement_with(tables), params)
     obj = resource.model(**values)
     make_transient_to_detached(obj)
     ctx.session.add(obj)
