@@ -20,7 +20,10 @@ import argparse
 import asyncio
 import os
 import secrets
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -216,6 +219,41 @@ async def add_activities(
         await conn.close()
 
 
+# ----------------------------------------------------------------------------- profile
+
+
+def start_profile(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy recording Sen's process until `stop_profile` (needs ptrace: root)."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        print("py-spy not found: skipping --profile", file=sys.stderr)
+        return None
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+         "--output", str(out / "convert.pyspy.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def stop_profile(recorder: subprocess.Popen[bytes], out: Path) -> dict[str, Any] | None:
+    recorder.send_signal(signal.SIGINT)  # py-spy writes what it recorded, then exits
+    _, err = recorder.communicate(timeout=60)
+    raw = out / "convert.pyspy.txt"
+    if not raw.exists():
+        print(f"py-spy failed: {err.decode()[-1000:]}", file=sys.stderr)
+        return None
+    return bench.summarize_profile(raw)
+
+
+def profile_report(profile: dict[str, Any]) -> str:
+    lines = [f"\nWhere Sen's process spends its CPU in conversions ({profile['samples']} samples):"]
+    for title, key in (("by package (self)", "packages"), ("Sen's code (inclusive)",
+                       "app_inclusive"), ("functions (self)", "self")):  # fmt: skip
+        lines += ["", f"{title}:"]
+        lines += [f"  {share:5.1f} %  {name}" for name, share in profile[key]]
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -230,6 +268,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=32, help="Timeline connections")
     parser.add_argument("--out", type=Path, default=Path("/tmp/sen-bench-sales"))
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on Sen during the conversions (root)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     server_cpu, client_cpu = bench.pick_cpus()
@@ -261,9 +302,11 @@ def main() -> None:
             path = f"/api/v1/leads/{lead_id}/timeline?limit=50"
             case = bench.Case(f"timeline {name}", sen, "GET", path, header)
             timeline[name] = bench.run_load(case, args, client_cpu)
+        recorder = start_profile(sen.process.pid, args.out) if args.profile else None
         sen_conv = asyncio.run(
             convert_through_sen(sen.url(""), token, ids, args.warmup_conversions, sen.process.pid)
         )
+        profile = stop_profile(recorder, args.out) if recorder else None
     finally:
         sen.stop()
     bare_conv = asyncio.run(
@@ -273,6 +316,8 @@ def main() -> None:
     )
     asyncio.run(bench.drop_database(args.database_url))
     print(report(sen_conv, bare_conv, timeline, args))
+    if profile:
+        print(profile_report(profile))
 
 
 def report(
