@@ -117,7 +117,7 @@ def main() -> None:
                 if not args.quiet:
                     print(f"-- conversion {n - args.warmup + 1}: {len(found)} statements")
                     for i, statement in enumerate(found, start=1):
-                        print(f"{i:3}. {statement[:400]}")
+                        print(f"{i:3}. {statement}")
                     print()
     finally:
         sen.stop()
