@@ -3,6 +3,7 @@ writes them."""
 
 import uuid
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select, update
 
@@ -21,6 +22,7 @@ from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.history import jsonable, record_change, register_links
+from app.core.ids import new_id
 from app.core.limits import ACCOUNTS_PER_CONTACT, LimitReached
 from app.core.models import table_of, utcnow
 from app.core.pagination import FilterOn, Rows, equals, has_all
@@ -28,7 +30,8 @@ from app.core.records import Patched, Resource, flush_or_conflict, restrict_to_v
 from app.custom_fields import service as custom_fields
 from app.users import service as users_service
 
-_LINKS = AccountContact.__table__.c
+_LINK_TABLE = table_of(AccountContact)
+_LINKS = _LINK_TABLE.c
 _ACCOUNTS = Account.__table__.c
 # The history keeps every link (it is the record's, not a viewer's); each viewer is shown the
 # links to accounts they can see, as the contact reads.
@@ -59,13 +62,32 @@ def _linked_to(on: FilterOn, account_id: uuid.UUID) -> Any:
     )
 
 
+# The links a contact was made with in this transaction (by the contact, weakly): it reads
+# without reading them back (a conversion answers with it). Changing its links forgets them.
+_MADE_WITH: "WeakKeyDictionary[Contact, tuple[object, list[dict[str, Any]]]]" = WeakKeyDictionary()
+
+
+def _transaction(ctx: Ctx) -> object:
+    return ctx.session.sync_session.get_transaction()
+
+
 async def _with_links(ctx: Ctx, contact: Contact) -> ContactRead:
     """The contact as it reads: its columns and its links to accounts the actor can see."""
     fields = {
         name: getattr(contact, name) for name in ContactRead.model_fields if name != "accounts"
     }
-    links = await _links_by_contact(ctx, [contact.id])
-    return ContactRead.model_validate({**fields, "accounts": links[contact.id]})
+    made = _MADE_WITH.get(contact)
+    if made is not None and made[0] is _transaction(ctx):
+        # Visible and live as `_links_by_contact` has them; the accounts are in the identity
+        # map (the link was checked against them), so this asks no query.
+        links = [
+            link
+            for link in made[1]
+            if await records.find_visible(ctx, Account, link["account_id"]) is not None
+        ]
+    else:
+        links = (await _links_by_contact(ctx, [contact.id]))[contact.id]
+    return ContactRead.model_validate({**fields, "accounts": links})
 
 
 _HISTORY = (
@@ -169,20 +191,15 @@ async def create_contact(ctx: Ctx, data: ContactCreate) -> Contact:
     parts = _name_parts(data.full_name)
     values["last_name"] = data.last_name or parts["last_name"]
     values["first_name"] = data.first_name or parts["first_name"]
+    values["id"] = new_id()
+    links: list[dict[str, Any]] = []
     if data.account_id is not None:
         await _linkable_account(ctx, data.account_id)
-    contact = await records.create(ctx, CONTACTS, values)
-    if data.account_id is not None:
-        ctx.session.add(
-            AccountContact(
-                workspace_id=ctx.workspace_id,
-                contact_id=contact.id,
-                account_id=data.account_id,
-                role=data.account_role,
-                is_primary=True,
-            )
-        )
-        await ctx.session.flush()
+        links.append({"account_id": data.account_id, "role": data.account_role, "is_primary": True})
+    # The link goes in with the contact: one statement.
+    rows = [(_LINK_TABLE, {**link, "contact_id": values["id"]}) for link in links]
+    contact = await records.create(ctx, CONTACTS, values, with_rows=rows)
+    _MADE_WITH[contact] = (_transaction(ctx), links)
     return contact
 
 
@@ -231,6 +248,13 @@ async def _clear_primary(ctx: Ctx, contact_id: uuid.UUID) -> None:
     )
 
 
+async def _locked(ctx: Ctx, contact_id: uuid.UUID) -> Contact:
+    """The contact, locked for a change to its links (which its read then reads back)."""
+    contact = await records.get(ctx, CONTACTS, contact_id, for_update=True)
+    _MADE_WITH.pop(contact, None)
+    return contact
+
+
 async def _links_changed(ctx: Ctx, contact: Contact, before: list[dict[str, Any]]) -> Contact:
     """The contact's links are part of what it reads as: a change bumps its version and is
     kept in its history like any field's."""
@@ -251,7 +275,7 @@ async def _all_links(ctx: Ctx, contact_id: uuid.UUID) -> list[dict[str, Any]]:
 async def link_account(ctx: Ctx, contact_id: uuid.UUID, data: AccountLinkCreate) -> Contact:
     """Link the contact to an account it isn't linked to yet (409 if it is). At most
     ACCOUNTS_PER_CONTACT links: 409 `account_link_limit` beyond, unlink one first."""
-    contact = await records.get(ctx, CONTACTS, contact_id, for_update=True)
+    contact = await _locked(ctx, contact_id)
     await _linkable_account(ctx, data.account_id)
     before = await _all_links(ctx, contact.id)
     # Counted under the contact's row lock. Links to deleted accounts don't count: nobody
@@ -278,7 +302,7 @@ async def link_account(ctx: Ctx, contact_id: uuid.UUID, data: AccountLinkCreate)
 async def ensure_linked(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID) -> Contact:
     """Link the contact to the account unless it already is (two conversions onto the same
     records queue on the contact's row lock); primary if the contact has no primary yet."""
-    contact = await records.get(ctx, CONTACTS, contact_id, for_update=True)
+    contact = await _locked(ctx, contact_id)
     links = await _all_links(ctx, contact.id)
     if any(link["account_id"] == account_id for link in links):
         return contact
@@ -292,7 +316,7 @@ async def update_link(
     ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID, data: AccountLinkUpdate
 ) -> Contact:
     """Change the contact's role at the account, or make it the primary one."""
-    contact = await records.get(ctx, CONTACTS, contact_id, for_update=True)
+    contact = await _locked(ctx, contact_id)
     link = await _get_link(ctx, contact.id, account_id)
     before = await _all_links(ctx, contact.id)
     values = data.model_dump(exclude_unset=True)
@@ -306,7 +330,7 @@ async def update_link(
 
 async def unlink_account(ctx: Ctx, contact_id: uuid.UUID, account_id: uuid.UUID) -> None:
     """Remove the link; the contact and the account stay."""
-    contact = await records.get(ctx, CONTACTS, contact_id, for_update=True)
+    contact = await _locked(ctx, contact_id)
     link = await _get_link(ctx, contact.id, account_id)
     before = await _all_links(ctx, contact.id)
     await ctx.session.delete(link)

@@ -8,7 +8,7 @@ names the workspace (`workspace_id = :ws`, row locks included); RLS is the wall 
 """
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
@@ -16,13 +16,16 @@ from typing import Any, Generic, Protocol, TypeVar
 import asyncpg
 from fastapi import Response
 from pydantic import BaseModel
-from sqlalchemy import Column, ColumnElement, Table, bindparam, insert, or_, select
+from sqlalchemy import Column, ColumnElement, Table, bindparam, insert, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.core import sql
 from app.core.concurrency import check_if_match, set_etag
 from app.core.context import Actor, Ctx
+from app.core.db import driver_connection
 from app.core.errors import NotFound, SenError
 from app.core.history import (
     Changes,
@@ -130,6 +133,28 @@ class Resource(Generic[M, R]):
     @cached_property
     def insert_statement(self) -> Any:
         return _insert_with_history(self.table)
+
+    def insert_statement_with(self, tables: tuple[Table, ...]) -> Any:
+        """The INSERT with its history row and one row of each of `tables` (built once)."""
+        if not tables:
+            return self.insert_statement
+        key = ("insert", tables)
+        found = self._statements.get(key)
+        if found is None:
+            found = self._statements[key] = _insert_with_history(self.table, tables)
+        return found
+
+    def update_statement(self, columns: tuple[str, ...]) -> Any:
+        """The UPDATE of `columns` with its history row (built once per set of columns)."""
+        key = ("update", columns)
+        found = self._statements.get(key)
+        if found is None:
+            found = self._statements[key] = _update_with_history(self.table, columns)
+        return found
+
+    @cached_property
+    def _statements(self) -> dict[tuple[str, tuple[Any, ...]], Any]:
+        return {}
 
 
 @dataclass
@@ -265,10 +290,16 @@ def _derived(resource: Resource[M, R], read: Callable[[str], Any]) -> dict[str, 
     return derived
 
 
-async def create(ctx: Ctx, resource: Resource[M, R], values: dict[str, Any]) -> M:
+async def create(
+    ctx: Ctx,
+    resource: Resource[M, R],
+    values: dict[str, Any],
+    *,
+    with_rows: Sequence[tuple[Table, dict[str, Any]]] = (),
+) -> M:
     """A new record from `values` (the domain's rules already applied): its owner defaults to
     the actor and is vetted, custom fields are validated, derived columns filled; stored with
-    its `created` history entry."""
+    its `created` history entry (and `with_rows`: see `insert_record`)."""
     values = dict(values)
     if resource.owned:
         values["owner_id"] = values.get("owner_id") or ctx.actor.user_id
@@ -277,24 +308,64 @@ async def create(ctx: Ctx, resource: Resource[M, R], values: dict[str, Any]) -> 
         sent = values.get("custom_fields") or {}
         values["custom_fields"] = await resource.custom_fields(ctx, resource.name, sent)
     values.update(_derived(resource, values.get))
-    return await insert_record(ctx, resource, values)
+    return await insert_record(ctx, resource, values, with_rows=with_rows)
 
 
-def _insert_with_history(table: Table) -> Any:
-    """The record's INSERT with its history row as a data-modifying CTE: one round trip, no
-    unit of work. Built once per table with bound parameters only, so each call just binds
-    values (building `.values(...)` per call costs a fifth of a create's CPU)."""
-    history = table_of(RecordChange)
-    logged = (
-        insert(history)
-        .values({c.name: bindparam(f"history_{c.name}", type_=c.type) for c in history.c})
-        .cte("logged")
-    )
-    return (
+def _inserted_row(table: Table, prefix: str, name: str) -> Any:
+    """An INSERT of one row of `table`, every column a bound parameter named `prefix` + its
+    name, as a data-modifying CTE."""
+    values = {c.name: bindparam(f"{prefix}{c.name}", type_=c.type) for c in table.c}
+    return insert(table).values(values).cte(name)
+
+
+def _history_row() -> Any:
+    return _inserted_row(table_of(RecordChange), "history_", "logged")
+
+
+def _insert_with_history(table: Table, with_tables: tuple[Table, ...] = ()) -> Any:
+    """The record's INSERT with its history row (and a row of each of `with_tables`) as
+    data-modifying CTEs: one round trip, no unit of work. Built once per shape with bound
+    parameters only, so each call just binds values (building `.values(...)` per call costs a
+    fifth of a create's CPU)."""
+    stmt = (
         insert(table)
         .values({c.name: bindparam(c.name, type_=c.type) for c in table.c})
-        .add_cte(logged)
+        .add_cte(_history_row())
     )
+    for n, other in enumerate(with_tables):
+        stmt = stmt.add_cte(_inserted_row(other, f"with{n}_", f"with{n}"))
+    return stmt
+
+
+def _update_with_history(table: Table, columns: tuple[str, ...]) -> Any:
+    """The record's UPDATE of `columns` by primary key and version (as the unit of work's is),
+    with its history row as a data-modifying CTE; it returns the row it changed."""
+    return (
+        update(table)
+        .where(
+            table.c.workspace_id == bindparam("key_workspace_id"),
+            table.c.id == bindparam("key_id"),
+            table.c.version == bindparam("key_version"),
+        )
+        .values({name: bindparam(f"set_{name}", type_=table.c[name].type) for name in columns})
+        .returning(table.c.id)
+        .add_cte(_history_row())
+    )
+
+
+def _history_params(
+    ctx: Ctx, resource: Resource[M, R], record_id: uuid.UUID, action: str, changes: Changes
+) -> dict[str, Any]:
+    return {
+        "history_workspace_id": ctx.workspace_id,
+        "history_id": new_id(),
+        "history_resource": resource.name,
+        "history_record_id": record_id,
+        "history_action": action,
+        "history_actor_id": ctx.actor.user_id,
+        "history_at": utcnow(),
+        "history_changes": changes,
+    }
 
 
 def _with_column_defaults(ctx: Ctx, table: Table, values: dict[str, Any]) -> dict[str, Any]:
@@ -313,28 +384,71 @@ def _with_column_defaults(ctx: Ctx, table: Table, values: dict[str, Any]) -> dic
     return complete
 
 
-async def insert_record(ctx: Ctx, resource: Resource[M, R], values: dict[str, Any]) -> M:
+async def insert_record(
+    ctx: Ctx,
+    resource: Resource[M, R],
+    values: dict[str, Any],
+    *,
+    with_rows: Sequence[tuple[Table, dict[str, Any]]] = (),
+) -> M:
     """INSERT the record and its history row in one statement, then put it into the session's
-    identity map as loaded (no SQL sent): `get` finds it, a change to it is an UPDATE."""
+    identity map as loaded (no SQL sent): `get` finds it, a change to it is an UPDATE.
+    `with_rows` are rows of the domain's other tables that come with the record (a contact's
+    account link, a deal's first stage move), INSERTed by the same statement; they may refer
+    to the record (foreign keys are checked at the statement's end) and are not loaded."""
     values = _with_column_defaults(ctx, resource.table, values)
     changes = {f: {"old": None, "new": jsonable(values.get(f))} for f in resource.history}
-    params = {
-        **values,
-        "history_workspace_id": ctx.workspace_id,
-        "history_id": new_id(),
-        "history_resource": resource.name,
-        "history_record_id": values["id"],
-        "history_action": "created",
-        "history_actor_id": ctx.actor.user_id,
-        "history_at": utcnow(),
-        "history_changes": changes,
-    }
-    await sql.execute(ctx, resource.insert_statement, params)
+    params = {**values, **_history_params(ctx, resource, values["id"], "created", changes)}
+    for n, (table, row) in enumerate(with_rows):
+        row = _with_column_defaults(ctx, table, row)
+        params.update({f"with{n}_{c.name}": row[c.name] for c in table.c})
+    tables = tuple(table for table, _ in with_rows)
+    await sql.execute(ctx, resource.insert_statement_with(tables), params)
     obj = resource.model(**values)
     make_transient_to_detached(obj)
     ctx.session.add(obj)
     _in_use(ctx, resource, obj)
     return obj
+
+
+async def update_record(
+    ctx: Ctx,
+    resource: Resource[M, R],
+    obj: M,
+    values: dict[str, Any],
+    *,
+    action: str = "updated",
+) -> Changes:
+    """Set the fields of `values` that differ on a record this transaction holds, kept as one
+    `action` history entry, in one statement: the UPDATE (by primary key and version, bumping
+    it, as a flush would) with its history row as a CTE. The record then reads as updated with
+    nothing left for the unit of work. A changed row or version is a `StaleDataError` (412)."""
+    if inspect(obj).modified:
+        await ctx.session.flush()  # changes made the ORM's way go first
+    changes: Changes = {}
+    for name, new in values.items():
+        old = getattr(obj, name)
+        if old != new:
+            changes[name] = {"old": jsonable(old), "new": jsonable(new)}
+    if not changes:
+        return changes
+    changed = {name: values[name] for name in changes}
+    changed.update(updated_at=utcnow(), version=obj.version + 1)
+    params = {f"set_{name}": value for name, value in changed.items()}
+    params.update(key_workspace_id=ctx.workspace_id, key_id=obj.id, key_version=obj.version)
+    params.update(_history_params(ctx, resource, obj.id, action, changes))
+    statement = resource.update_statement(tuple(sorted(changed)))
+    driver = await driver_connection(ctx.session)
+    text, args = sql.to_driver(statement, ctx.session.get_bind().dialect, params)
+    try:
+        updated = await driver.fetch(text, *args)
+    except asyncpg.IntegrityConstraintViolationError as error:
+        raise IntegrityError(text, args, error) from error  # as app/core/sql.py does
+    if len(updated) != 1:
+        raise StaleDataError(f"{resource.name} {obj.id}: changed or gone since it was read")
+    for name, value in changed.items():
+        set_committed_value(obj, name, value)
+    return changes
 
 
 PatchRules = Callable[[M, dict[str, Any]], Awaitable[dict[str, Any]]]

@@ -12,7 +12,8 @@ from app.contacts import service as contacts_service
 from app.core import records
 from app.core.context import Ctx
 from app.core.errors import NotFound, Unprocessable
-from app.core.models import utcnow
+from app.core.ids import new_id
+from app.core.models import table_of, utcnow
 from app.core.money import in_currency
 from app.core.pagination import (
     Keyset,
@@ -78,6 +79,9 @@ DEALS = Resource(
     owner_check=users_service.check_assignable_owner,
     custom_fields=custom_fields.validate_values,
 )
+
+
+_STAGE_CHANGES = table_of(StageChange)
 
 
 def _invalid(field: str, message: str) -> Unprocessable:
@@ -173,17 +177,23 @@ async def _enter_stage(
             .limit(1)
         )
         seconds = int((now - entered).total_seconds()) if entered else None
-    ctx.session.add(
-        StageChange(
-            workspace_id=ctx.workspace_id,
-            deal_id=deal_id,
-            from_stage_id=from_stage_id,
-            to_stage_id=to_stage_id,
-            moved_at=now,
-            moved_by=ctx.actor.user_id,
-            seconds_in_previous_stage=seconds,
-        )
-    )
+    move = _stage_move(ctx, deal_id, from_stage_id, to_stage_id, now, seconds)
+    ctx.session.add(StageChange(**move))
+
+
+def _stage_move(
+    ctx: Ctx, deal_id: uuid.UUID, from_stage_id: uuid.UUID | None, to_stage_id: uuid.UUID,
+    now: datetime, seconds: int | None,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "workspace_id": ctx.workspace_id,
+        "deal_id": deal_id,
+        "from_stage_id": from_stage_id,
+        "to_stage_id": to_stage_id,
+        "moved_at": now,
+        "moved_by": ctx.actor.user_id,
+        "seconds_in_previous_stage": seconds,
+    }
 
 
 async def create_deal(
@@ -202,12 +212,13 @@ async def create_deal(
     await _check_references(ctx, values)
     values["currency"] = data.currency or await _workspace_currency(ctx)
     _money(values, data.amount, values["currency"])
-    values.update(source_lead_id=source_lead_id, created_at=now, updated_at=now)
-    deal = await records.create(ctx, DEALS, values)
-    await _enter_stage(ctx, deal.id, None, stage.id, now)
+    values.update(id=new_id(), source_lead_id=source_lead_id, created_at=now, updated_at=now)
+    # Its first stage move, from no stage, goes in with it: one statement.
+    entered = _stage_move(ctx, values["id"], None, stage.id, now, None)
+    deal = await records.create(ctx, DEALS, values, with_rows=[(_STAGE_CHANGES, entered)])
     if stage.kind == StageKind.won:
         await accounts_service.make_customer(ctx, deal.account_id)
-    await ctx.session.flush()
+        await ctx.session.flush()
     return deal
 
 

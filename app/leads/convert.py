@@ -13,7 +13,6 @@ from app.contacts.schemas import ContactCreate, ContactRead
 from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, Unprocessable
-from app.core.history import apply_changes
 from app.core.models import utcnow
 from app.deals import service as deals_service
 from app.deals.models import Deal
@@ -143,8 +142,7 @@ async def convert_lead(ctx: Ctx, lead_id: uuid.UUID, data: ConvertLead) -> Conve
         "converted_deal_id": deal.id if deal is not None else None,
         "converted_at": utcnow(),
     }
-    apply_changes(ctx, LEADS.name, lead, converted, action="converted")
-    await ctx.session.flush()
+    await records.update_record(ctx, LEADS, lead, converted, action="converted")
     return ConvertedLead(lead=lead, contact=contact, account=account, deal=deal)
 
 

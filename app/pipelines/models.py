@@ -29,7 +29,7 @@ class Pipeline(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin, Bas
 
     name: Mapped[str] = mapped_column(String(120))
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
-    # Every stage, retired ones included, in order; load with selectinload(Pipeline.stages).
+    # Every stage, retired ones included, in order; load with joinedload(Pipeline.stages).
     stages: Mapped[list["Stage"]] = relationship(
         lazy="raise",
         order_by="Stage.position, Stage.id",

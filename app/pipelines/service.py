@@ -5,8 +5,8 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import Select, bindparam, select, update
+from sqlalchemy.orm import joinedload, selectinload
 
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
@@ -116,11 +116,34 @@ async def list_pipelines(ctx: Ctx) -> list[Pipeline]:
     """Live pipelines, the default first, each with its stages in order."""
     found = await ctx.session.scalars(
         select(Pipeline)
-        .where(Pipeline.deleted_at.is_(None))
+        .where(Pipeline.workspace_id == ctx.workspace_id, Pipeline.deleted_at.is_(None))
         .options(selectinload(Pipeline.stages))
         .order_by(Pipeline.is_default.desc(), Pipeline.name, Pipeline.id)
     )
     return list(found)
+
+
+# A live pipeline of this workspace with its stages, read in one statement (a join: a deal's
+# creation waits on it, and the stages are few). Built once, as the ways it is locked: only
+# the workspace and the pipeline are bound per call.
+_LIVE = (
+    select(Pipeline)
+    .where(Pipeline.workspace_id == bindparam("workspace_id"), Pipeline.deleted_at.is_(None))
+    .options(joinedload(Pipeline.stages))
+)
+_BY_ID = _LIVE.where(Pipeline.id == bindparam("pipeline_id"))
+_BY_ID_LOCKED = {
+    (False, False): _BY_ID,
+    # Stage changes queue per pipeline; If-Match is checked under the lock.
+    (True, False): _BY_ID.with_for_update(of=Pipeline),
+    (False, True): _BY_ID.with_for_update(of=Pipeline, read=True),
+}
+_DEFAULT_SHARED = _LIVE.where(Pipeline.is_default).with_for_update(of=Pipeline, read=True)
+
+
+async def _one(ctx: Ctx, stmt: Select[Pipeline], **params: Any) -> Pipeline | None:
+    params["workspace_id"] = ctx.workspace_id
+    return (await ctx.session.execute(stmt, params)).unique().scalar_one_or_none()
 
 
 async def get_pipeline(
@@ -128,29 +151,16 @@ async def get_pipeline(
 ) -> Pipeline:
     """A live pipeline of this workspace with its stages; else a 404. `for_share`: a deal is
     about to go into it, so it can't be deleted or lose a stage until this transaction ends."""
-    stmt = (
-        select(Pipeline)
-        .where(Pipeline.id == pipeline_id, Pipeline.deleted_at.is_(None))
-        .options(selectinload(Pipeline.stages))
-    )
-    if for_update:  # stage changes queue per pipeline; If-Match is checked under the lock
-        stmt = stmt.with_for_update(of=Pipeline)
-    elif for_share:
-        stmt = stmt.with_for_update(of=Pipeline, read=True)
-    found = await ctx.session.scalar(stmt)
+    stmt = _BY_ID_LOCKED[for_update, for_share and not for_update]
+    found = await _one(ctx, stmt, pipeline_id=pipeline_id)
     if found is None:
         raise PipelineNotFound()
     return found
 
 
 async def default_pipeline(ctx: Ctx) -> Pipeline:
-    """Where a deal goes when none is named."""
-    found = await ctx.session.scalar(
-        select(Pipeline)
-        .where(Pipeline.is_default, Pipeline.deleted_at.is_(None))
-        .options(selectinload(Pipeline.stages))
-        .with_for_update(of=Pipeline, read=True)  # a deal goes into it: see get_pipeline
-    )
+    """Where a deal goes when none is named; a deal goes into it (see get_pipeline)."""
+    found = await _one(ctx, _DEFAULT_SHARED)
     if found is None:  # only if an admin removed it by hand: say so rather than guess
         raise DefaultPipelineRequired()
     return found
@@ -172,7 +182,7 @@ async def _unset_default(ctx: Ctx) -> None:
     # The old default reads differently now: its version moves too, so its ETag does.
     await ctx.session.execute(
         update(Pipeline)
-        .where(Pipeline.is_default)
+        .where(Pipeline.workspace_id == ctx.workspace_id, Pipeline.is_default)
         .values(is_default=False, version=Pipeline.version + 1, updated_at=utcnow())
     )
 

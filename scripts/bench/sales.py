@@ -20,7 +20,10 @@ import argparse
 import asyncio
 import os
 import secrets
+import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -62,15 +65,22 @@ async def lead_ids(url: str, workspace_id: uuid.UUID, count: int) -> list[uuid.U
     return [row["id"] for row in rows]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def convert_through_sen(
-    base: str, token: str, ids: list[uuid.UUID], warmup: int
+    base: str, token: str, ids: list[uuid.UUID], warmup: int, pid: int
 ) -> dict[str, Any]:
     """16 clients take the next lead and convert it with a deal; the first `warmup` ones are
-    not measured."""
+    not measured. Also the CPU time Sen's process (`pid`) spent per measured conversion."""
     queue = list(reversed(ids))
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     started_at: list[float] = []
+    cpu_at: list[float] = []
     body = {"deal": {"amount": "250000000", "expected_close_date": "2027-03-31"}}
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
@@ -83,6 +93,7 @@ async def convert_through_sen(
                 measured = len(ids) - len(queue) > warmup
                 if measured and not started_at:
                     started_at.append(time.perf_counter())
+                    cpu_at.append(cpu_seconds(pid))
                 began = time.perf_counter()
                 response = await http.post(f"/api/v1/leads/{lead_id}/convert", json=body)
                 if measured:
@@ -91,7 +102,9 @@ async def convert_through_sen(
 
         await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
     elapsed = time.perf_counter() - started_at[0]
-    return _summary(latencies, elapsed, statuses)
+    summary = _summary(latencies, elapsed, statuses)
+    summary["cpu_ms"] = 1000 * (cpu_seconds(pid) - cpu_at[0]) / len(latencies)
+    return summary
 
 
 async def insert_through_bare_transactions(
@@ -206,6 +219,41 @@ async def add_activities(
         await conn.close()
 
 
+# ----------------------------------------------------------------------------- profile
+
+
+def start_profile(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy recording Sen's process until `stop_profile` (needs ptrace: root)."""
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(py_spy).exists():
+        print("py-spy not found: skipping --profile", file=sys.stderr)
+        return None
+    return subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+         "--output", str(out / "convert.pyspy.txt")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def stop_profile(recorder: subprocess.Popen[bytes], out: Path) -> dict[str, Any] | None:
+    recorder.send_signal(signal.SIGINT)  # py-spy writes what it recorded, then exits
+    _, err = recorder.communicate(timeout=60)
+    raw = out / "convert.pyspy.txt"
+    if not raw.exists():
+        print(f"py-spy failed: {err.decode()[-1000:]}", file=sys.stderr)
+        return None
+    return bench.summarize_profile(raw)
+
+
+def profile_report(profile: dict[str, Any]) -> str:
+    lines = [f"\nWhere Sen's process spends its CPU in conversions ({profile['samples']} samples):"]
+    for title, key in (("by package (self)", "packages"), ("Sen's code (inclusive)",
+                       "app_inclusive"), ("functions (self)", "self")):  # fmt: skip
+        lines += ["", f"{title}:"]
+        lines += [f"  {share:5.1f} %  {name}" for name, share in profile[key]]
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------- main
 
 
@@ -220,6 +268,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=32, help="Timeline connections")
     parser.add_argument("--out", type=Path, default=Path("/tmp/sen-bench-sales"))
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy on Sen during the conversions (root)"
+    )
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     server_cpu, client_cpu = bench.pick_cpus()
@@ -251,9 +302,11 @@ def main() -> None:
             path = f"/api/v1/leads/{lead_id}/timeline?limit=50"
             case = bench.Case(f"timeline {name}", sen, "GET", path, header)
             timeline[name] = bench.run_load(case, args, client_cpu)
+        recorder = start_profile(sen.process.pid, args.out) if args.profile else None
         sen_conv = asyncio.run(
-            convert_through_sen(sen.url(""), token, ids, args.warmup_conversions)
+            convert_through_sen(sen.url(""), token, ids, args.warmup_conversions, sen.process.pid)
         )
+        profile = stop_profile(recorder, args.out) if recorder else None
     finally:
         sen.stop()
     bare_conv = asyncio.run(
@@ -263,6 +316,8 @@ def main() -> None:
     )
     asyncio.run(bench.drop_database(args.database_url))
     print(report(sen_conv, bare_conv, timeline, args))
+    if profile:
+        print(profile_report(profile))
 
 
 def report(
@@ -280,7 +335,8 @@ def report(
         f"| {bare['p50_ms']:.1f} | {bare['p99_ms']:.1f} |",
         f"| **Sen/bare** | {sen['per_second'] / bare['per_second']:.2f}× | | |",
         "",
-        f"Sen's answers: {sen['statuses']}.",
+        f"Sen's answers: {sen['statuses']}; Sen's process CPU per conversion: "
+        f"{sen['cpu_ms']:.2f} ms.",
         "",
         f"Timeline page (50 entries, newest first), {args.concurrency} connections, "
         f"{args.duration:g} s after {args.warmup:g} s warm-up:",

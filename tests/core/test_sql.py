@@ -3,16 +3,17 @@
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from app.core import sql
 from app.core.context import Actor, Ctx, Role
 from app.core.db import enter_workspace
 from app.core.history import RecordChange
 from app.core.ids import new_id
-from app.core.records import insert_record
+from app.core.records import insert_record, update_record
 from app.leads.models import Lead
 from app.leads.service import LEADS
 from tests.conftest import World
@@ -76,3 +77,41 @@ async def test_a_unique_violation_is_the_integrity_error_the_409_handler_knows(
 
     with pytest.raises(IntegrityError):
         await insert_record(ctx, LEADS, dict(values))
+
+
+async def test_an_update_and_its_history_land_in_one_statement_and_move_the_version(
+    session: AsyncSession, world: World
+) -> None:
+    ctx = await _ctx(session, world)
+    lead = await insert_record(ctx, LEADS, _lead(world))
+
+    changes = await update_record(
+        ctx, LEADS, lead, {"full_name": "Phạm Thu Hà", "tags": ["vip"]}, action="converted"
+    )
+
+    assert changes == {"full_name": {"old": "Phạm Thu Trang", "new": "Phạm Thu Hà"}}
+    assert (lead.version, len(session.dirty), len(session.new)) == (2, 0, 0)
+    stored = await session.get(Lead, (world.owner.workspace_id, lead.id), populate_existing=True)
+    assert stored is not None
+    assert (stored.full_name, stored.version) == ("Phạm Thu Hà", 2)
+    history = await sql.fetch(
+        ctx,
+        select(RecordChange.action, RecordChange.changes)
+        .where(RecordChange.record_id == lead.id)
+        .order_by(RecordChange.at, RecordChange.id),
+    )
+    assert [tuple(row) for row in history][-1] == ("converted", changes)
+
+
+async def test_an_update_of_a_version_changed_meanwhile_is_stale(
+    session: AsyncSession, world: World
+) -> None:
+    ctx = await _ctx(session, world)
+    lead = await insert_record(ctx, LEADS, _lead(world))
+    await session.execute(  # another writer, unseen by the object this transaction holds
+        update(Lead).where(Lead.id == lead.id).values(version=Lead.version + 1),
+        execution_options={"synchronize_session": False},
+    )
+
+    with pytest.raises(StaleDataError):
+        await update_record(ctx, LEADS, lead, {"full_name": "Phạm Thu Hà"})
