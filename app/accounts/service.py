@@ -9,7 +9,7 @@ from app.accounts.models import Account
 from app.accounts.schemas import AccountCreate, AccountQuery, AccountRead, AccountUpdate
 from app.core import records
 from app.core.context import Ctx
-from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.errors import Conflict, NotFound
 from app.core.pagination import equals, has_all, one_of
 from app.core.records import Patched, Resource
 from app.custom_fields import service as custom_fields
@@ -54,10 +54,7 @@ _ACCOUNTS = Account.__table__.c
 async def _check_parent(ctx: Ctx, parent_id: uuid.UUID, *, child_id: uuid.UUID | None) -> None:
     """The parent is a live account the actor can see, and not the child or one of its
     descendants (that would close a loop)."""
-    try:
-        await records.get(ctx, ACCOUNTS, parent_id)
-    except AccountNotFound:
-        raise Unprocessable([{"field": "parent_id", "message": "not an account you can see"}])
+    await records.referenced(ctx, ACCOUNTS, parent_id, field="parent_id")
     if child_id is None:
         return
     # Two concurrent re-parentings could each pass the check and close a loop together:

@@ -45,12 +45,7 @@ class ActivityNotFound(NotFound):
 
 async def related_record(ctx: Ctx, related_type: RelatedType, related_id: uuid.UUID) -> RecordMixin:
     """The record an activity is about: it exists in this workspace and the actor sees it."""
-    try:
-        return await records.get(ctx, RELATED[related_type], related_id)
-    except NotFound:
-        raise Unprocessable(
-            [{"field": "related_id", "message": f"not a {related_type.value} you can see"}]
-        )
+    return await records.referenced(ctx, RELATED[related_type], related_id, field="related_id")
 
 
 async def _check_participants(ctx: Ctx, participants: list[uuid.UUID]) -> None:

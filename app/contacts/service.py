@@ -20,7 +20,7 @@ from app.contacts.schemas import (
 )
 from app.core import records
 from app.core.context import Ctx
-from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.errors import Conflict, NotFound
 from app.core.history import jsonable, record_change, register_links
 from app.core.ids import new_id
 from app.core.limits import ACCOUNTS_PER_CONTACT, LimitReached
@@ -178,10 +178,7 @@ async def list_account_contacts(ctx: Ctx, account_id: uuid.UUID, query: ContactQ
 async def _linkable_account(ctx: Ctx, account_id: uuid.UUID) -> None:
     """A link needs a live account the actor can see: another team's is refused like a missing
     one (422), so the answer doesn't tell it exists."""
-    try:
-        await records.get(ctx, accounts_service.ACCOUNTS, account_id)
-    except accounts_service.AccountNotFound:
-        raise Unprocessable([{"field": "account_id", "message": "not an account you can see"}])
+    await records.referenced(ctx, accounts_service.ACCOUNTS, account_id, field="account_id")
 
 
 async def create_contact(ctx: Ctx, data: ContactCreate) -> Contact:

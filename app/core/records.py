@@ -25,8 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.core import sql
 from app.core.concurrency import check_if_match, set_etag
 from app.core.context import Actor, Ctx
-from app.core.db import driver_connection
-from app.core.errors import NotFound, SenError
+from app.core.errors import NotFound, SenError, Unprocessable
 from app.core.history import (
     Changes,
     History,
@@ -224,6 +223,17 @@ async def get(
         raise resource.not_found()
     _in_use(ctx, resource, obj)
     return obj
+
+
+async def referenced(ctx: Ctx, resource: Resource[M, R], record_id: uuid.UUID, *, field: str) -> M:
+    """The live record a request's body points at (`account_id`, `contact.id`). One the actor
+    cannot see, or none, is a 422 naming the field, never the record's 404: the URL exists."""
+    try:
+        return await get(ctx, resource, record_id)
+    except NotFound:
+        article = "an" if resource.name[0] in "aeiou" else "a"
+        message = f"not {article} {resource.name} you can see"
+        raise Unprocessable([{"field": field, "message": message}]) from None
 
 
 def _in_use(ctx: Ctx, resource: Resource[M, R], obj: M) -> None:
@@ -438,12 +448,7 @@ async def update_record(
     params.update(key_workspace_id=ctx.workspace_id, key_id=obj.id, key_version=obj.version)
     params.update(_history_params(ctx, resource, obj.id, action, changes))
     statement = resource.update_statement(tuple(sorted(changed)))
-    driver = await driver_connection(ctx.session)
-    text, args = sql.to_driver(statement, ctx.session.get_bind().dialect, params)
-    try:
-        updated = await driver.fetch(text, *args)
-    except asyncpg.IntegrityConstraintViolationError as error:
-        raise IntegrityError(text, args, error) from error  # as app/core/sql.py does
+    updated = await sql.execute(ctx, statement, params)
     if len(updated) != 1:
         raise StaleDataError(f"{resource.name} {obj.id}: changed or gone since it was read")
     for name, value in changed.items():

@@ -28,13 +28,13 @@ async def fetch(ctx: Ctx, statement: Executable) -> list[asyncpg.Record]:
     return await driver.fetch(sql, *args)
 
 
-async def execute(ctx: Ctx, statement: Executable, params: dict[str, Any]) -> None:
-    """Run a statement whose values are bound parameters (a prebuilt INSERT), in the
-    request's transaction."""
+async def execute(ctx: Ctx, statement: Executable, params: dict[str, Any]) -> list[asyncpg.Record]:
+    """Run a statement whose values are bound parameters (a prebuilt INSERT or UPDATE), in the
+    request's transaction; the rows it returns, if it has a RETURNING clause."""
     driver = await driver_connection(ctx.session)
     sql, args = driver_arguments(statement, _dialect(ctx), params)
     try:
-        await driver.execute(sql, *args)
+        return await driver.fetch(sql, *args)
     except asyncpg.IntegrityConstraintViolationError as error:
         # The error SQLAlchemy would raise, so the one handler answers 409 for both paths.
         raise IntegrityError(sql, args, error) from error

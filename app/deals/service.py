@@ -135,15 +135,13 @@ def _stage_values(stage: Stage, lost_reason: str | None, now: datetime) -> dict[
 async def _check_references(ctx: Ctx, values: dict[str, Any]) -> None:
     """The account and contact are live records the actor can see (422 otherwise)."""
     if values.get("account_id") is not None:
-        try:
-            await records.get(ctx, accounts_service.ACCOUNTS, values["account_id"])
-        except accounts_service.AccountNotFound:
-            raise _invalid("account_id", "not an account you can see")
+        await records.referenced(
+            ctx, accounts_service.ACCOUNTS, values["account_id"], field="account_id"
+        )
     if values.get("contact_id") is not None:
-        try:
-            await records.get(ctx, contacts_service.CONTACTS, values["contact_id"])
-        except contacts_service.ContactNotFound:
-            raise _invalid("contact_id", "not a contact you can see")
+        await records.referenced(
+            ctx, contacts_service.CONTACTS, values["contact_id"], field="contact_id"
+        )
 
 
 def _money(values: dict[str, Any], amount: Any, currency: str) -> None:

@@ -58,10 +58,9 @@ async def _account(ctx: Ctx, lead: Lead, data: ConvertLead) -> Account | None:
     if "account" in data.model_fields_set and data.account is None:
         return None
     if isinstance(data.account, ExistingRecord):
-        try:
-            return await records.get(ctx, accounts_service.ACCOUNTS, data.account.id)
-        except accounts_service.AccountNotFound:
-            raise _invalid("account.id", "not an account you can see")
+        return await records.referenced(
+            ctx, accounts_service.ACCOUNTS, data.account.id, field="account.id"
+        )
     given = data.account.model_dump(exclude_unset=True) if data.account else {}
     name = given.get("name") or lead.company_name
     if not name:
@@ -78,10 +77,9 @@ async def _contact(ctx: Ctx, lead: Lead, data: ConvertLead, account: Account | N
     """The existing contact named (linked to the account too), or a new one made from the
     lead, linked to the account as its primary one."""
     if isinstance(data.contact, ExistingRecord):
-        try:
-            contact = await records.get(ctx, contacts_service.CONTACTS, data.contact.id)
-        except contacts_service.ContactNotFound:
-            raise _invalid("contact.id", "not a contact you can see")
+        contact = await records.referenced(
+            ctx, contacts_service.CONTACTS, data.contact.id, field="contact.id"
+        )
         if account is not None:
             return await contacts_service.ensure_linked(ctx, contact.id, account.id)
         return contact
