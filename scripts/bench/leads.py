@@ -525,7 +525,9 @@ def _package(location: str) -> str:
     return parts[0].removesuffix(".py")
 
 
-IDLE_LEAVES = ("Condition.wait (", "Event.wait (", "Queue.get (")
+# A thread parked on a lock or a queue, not running: anyio's idle worker thread, and an
+# executor's worker blocked in its queue's C-level get (its own frame is then the leaf).
+IDLE_LEAVES = ("Condition.wait (", "Event.wait (", "Queue.get (", "_worker (concurrent/futures/")
 
 
 def summarize_profile(raw: Path) -> dict[str, Any]:
