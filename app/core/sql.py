@@ -1,9 +1,10 @@
-"""Core statements run straight on the driver: the reads and inserts every request makes.
+"""Core statements run straight on the driver: the reads and writes every request makes.
 
 SQLAlchemy builds the statement and compiles it, once per shape (keyed by its cache key, as
 SQLAlchemy does itself); asyncpg runs it in the request's transaction. Skipping SQLAlchemy's
 execution context and result layer removes most of its cost from a list page or an insert
-(README, "Benchmark"). Rows come back as asyncpg records: read them by key or position.
+(README, "Benchmarks"). Rows come back as asyncpg records: read them by key or position.
+Where SQLAlchemy meets asyncpg (and the private attributes that takes) is app/core/driver.py.
 """
 
 from typing import Any, TypeAlias
