@@ -72,9 +72,7 @@ async def create_api_key(ctx: Ctx, data: ApiKeyCreate) -> tuple[ApiKey, str]:
 
 async def list_api_keys(ctx: Ctx, query: ApiKeyQuery) -> Rows[Any]:
     """Your keys, newest first; owners and admins see everyone's. Never the keys themselves."""
-    stmt = select(*columns_of(ApiKey.__table__, ApiKeyRead)).where(
-        _KEYS.workspace_id == ctx.workspace_id
-    )
+    stmt = select(*columns_of(ApiKey.__table__, ApiKeyRead))
     if not ctx.actor.is_admin:
         stmt = stmt.where(_KEYS.user_id == ctx.actor.user_id)
     return await paginate(ctx, stmt, query, table=table_of(ApiKey))

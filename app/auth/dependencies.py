@@ -43,8 +43,8 @@ class Permission(StrEnum):
     ADMIN = "admin"  # users, teams, statuses, custom fields: owners and admins only
 
 
-# The caller's row, read on every request: a fixed statement sent straight to the driver, in the
-# request's transaction (after its workspace setting), with no ORM or compile step.
+# The caller's row, read whenever this process has no current copy of it (see _CALLERS): a
+# fixed statement in the request's transaction (after its workspace setting), no compile step.
 _CALLER_SQL = (
     "SELECT u.id, u.workspace_id, u.role, u.team_id, u.is_active, w.settings_version,"
     " u.tokens_valid_after, u.kept_token_id"

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any, Generic, NamedTuple, TypeVar, cast
 
 import orjson
@@ -66,6 +67,17 @@ def sortable_fields(query: type[BaseModel]) -> tuple[str, ...]:
         if isinstance(meta, Sortable):
             return meta.fields
     raise TypeError(f"{query.__name__}.sort is not Annotated[str, Sortable(...)]")
+
+
+@cache
+def sorts_of(table: Table, query: type[BaseModel]) -> dict[str, Any]:
+    """The columns of `table` that `query`'s `Sortable` names (a TypeError naming any that
+    is not a column: a mistake in the code, never a client's)."""
+    names = sortable_fields(query)
+    missing = [name for name in names if name not in table.c]
+    if missing:
+        raise TypeError(f"{query.__name__}: {table.name} has no column for sorts {missing}")
+    return {name: table.c[name] for name in names}
 
 
 class PageQuery(BaseModel):
@@ -264,7 +276,8 @@ async def paginate(
     sorts: Sorts | None = None,
     search_column: Any | None = None,
 ) -> Rows[Any]:
-    """One page of `stmt`'s rows: search, soft-delete filter, keyset cursor, sort, limit.
+    """One page of `stmt`'s rows in the context's workspace (`workspace_id = :ws` is added
+    here): search, soft-delete filter, keyset cursor, sort, limit.
 
     Give it `select(*columns_of(table, ReadModel))` (its columns must include `id` and the
     sort keys): a page is read-only, and it is read straight through the driver
@@ -272,7 +285,7 @@ async def paginate(
     table's columns named by the query's `Sortable`."""
     columns = table.c
     if sorts is None:
-        sorts = {name: columns[name] for name in sortable_fields(type(query))}
+        sorts = sorts_of(table, type(query))
     keyset = Keyset.of(query, sorts)
     column = sorts[keyset.sort.removeprefix("-")]
     listing = query if isinstance(query, ListQuery) else None

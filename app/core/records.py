@@ -47,7 +47,7 @@ from app.core.pagination import (
     apply_filters,
     columns_of,
     paginate,
-    sortable_fields,
+    sorts_of,
 )
 from app.core.phones import to_e164
 from app.core.search import search_text
@@ -104,9 +104,7 @@ class Resource(Generic[M, R]):
     def __post_init__(self) -> None:
         if self.owned and self.owner_check is None:
             raise TypeError(f"{self.name}: an owned resource needs an owner_check")
-        missing = set(self.sorts) - set(self.table.c.keys())  # fail at import, not per request
-        if missing:
-            raise TypeError(f"{self.name}: no column for sorts {sorted(missing)}")
+        sorts_of(self.table, self.query)  # a sort that is no column fails at import, not later
 
     @cached_property
     def table(self) -> Table:
@@ -123,7 +121,7 @@ class Resource(Generic[M, R]):
 
     @cached_property
     def sorts(self) -> dict[str, Column[Any]]:
-        return {name: self.table.c[name] for name in sortable_fields(self.query)}
+        return sorts_of(self.table, self.query)
 
     @cached_property
     def all_filters(self) -> Filters:

@@ -49,7 +49,8 @@ async def begin(session: AsyncSession) -> None:
 
 async def fetch_fixed_row(session: AsyncSession, query: str, *args: Any) -> asyncpg.Record | None:
     """The first row of a fixed SQL text (asyncpg's `$1` style, no compile step), in the
-    session's transaction: for the one statement every request makes (its caller)."""
+    session's transaction: for a statement on the hot path with nothing to build (the
+    caller's row, when this process has no current copy of it)."""
     driver = await driver_connection(session)
     return await driver.fetchrow(query, *args)
 

@@ -32,7 +32,6 @@ from app.users.schemas import (
 )
 
 _USERS = User.__table__.c
-_TEAMS = Team.__table__.c
 
 
 class UserNotFound(NotFound):
