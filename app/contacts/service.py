@@ -3,7 +3,6 @@ writes them."""
 
 import uuid
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from sqlalchemy import func, select, update
 
@@ -62,27 +61,20 @@ def _linked_to(on: FilterOn, account_id: uuid.UUID) -> Any:
     )
 
 
-# The links a contact was made with in this transaction (by the contact, weakly): it reads
-# without reading them back (a conversion answers with it). Changing its links forgets them.
-_MADE_WITH: "WeakKeyDictionary[Contact, tuple[object, list[dict[str, Any]]]]" = WeakKeyDictionary()
-
-
-def _transaction(ctx: Ctx) -> object:
-    return ctx.session.sync_session.get_transaction()
-
-
 async def _with_links(ctx: Ctx, contact: Contact) -> ContactRead:
     """The contact as it reads: its columns and its links to accounts the actor can see."""
     fields = {
         name: getattr(contact, name) for name in ContactRead.model_fields if name != "accounts"
     }
-    made = _MADE_WITH.get(contact)
-    if made is not None and made[0] is _transaction(ctx):
+    # A contact made in this transaction reads with the links it was made with (a conversion
+    # answers with it); changing its links forgets them (`_locked`).
+    made = records.rows_made_with(ctx, CONTACTS, contact, _LINK_TABLE)
+    if made is not None:
         # Visible and live as `_links_by_contact` has them; the accounts are in the identity
         # map (the link was checked against them), so this asks no query.
         links = [
-            link
-            for link in made[1]
+            {name: link[name] for name in ("account_id", "role", "is_primary")}
+            for link in made
             if await records.find_visible(ctx, Account, link["account_id"]) is not None
         ]
     else:
@@ -195,9 +187,7 @@ async def create_contact(ctx: Ctx, data: ContactCreate) -> Contact:
         links.append({"account_id": data.account_id, "role": data.account_role, "is_primary": True})
     # The link goes in with the contact: one statement.
     rows = [(_LINK_TABLE, {**link, "contact_id": values["id"]}) for link in links]
-    contact = await records.create(ctx, CONTACTS, values, with_rows=rows)
-    _MADE_WITH[contact] = (_transaction(ctx), links)
-    return contact
+    return await records.create(ctx, CONTACTS, values, with_rows=rows)
 
 
 async def update_contact(
@@ -248,7 +238,7 @@ async def _clear_primary(ctx: Ctx, contact_id: uuid.UUID) -> None:
 async def _locked(ctx: Ctx, contact_id: uuid.UUID) -> Contact:
     """The contact, locked for a change to its links (which its read then reads back)."""
     contact = await records.get(ctx, CONTACTS, contact_id, for_update=True)
-    _MADE_WITH.pop(contact, None)
+    records.forget_rows_made_with(ctx, CONTACTS, contact)
     return contact
 
 

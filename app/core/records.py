@@ -239,6 +239,18 @@ def _in_use(ctx: Ctx, resource: Resource[M, R], obj: M) -> None:
     ctx.state.records_in_use.add((resource.model, obj.id))
 
 
+def rows_made_with(ctx: Ctx, resource: Resource[M, R], obj: M, table: Table) -> list[Any] | None:
+    """The rows of `table` the record was inserted with in this transaction (`insert_record`'s
+    `with_rows`, as given), or None if it was not made here or they were forgotten since."""
+    made = ctx.state.made_with.get((resource.model, obj.id))
+    return None if made is None else made.get(table.name, [])
+
+
+def forget_rows_made_with(ctx: Ctx, resource: Resource[M, R], obj: M) -> None:
+    """The record's rows in other tables are about to change: read them back from now on."""
+    ctx.state.made_with.pop((resource.model, obj.id), None)
+
+
 def records_in_use(ctx: Ctx) -> set[tuple[type[Any], uuid.UUID]]:
     """The (model, id) of every record this transaction read or made through this layer."""
     return set(ctx.state.records_in_use)
@@ -416,6 +428,10 @@ async def insert_record(
     make_transient_to_detached(obj)
     ctx.session.add(obj)
     _in_use(ctx, resource, obj)
+    made_with: dict[str, list[dict[str, Any]]] = {}
+    for table, row in with_rows:
+        made_with.setdefault(table.name, []).append(row)
+    ctx.state.made_with[(resource.model, obj.id)] = made_with
     return obj
 
 
