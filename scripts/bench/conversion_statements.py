@@ -88,19 +88,12 @@ def main() -> None:
     data = asyncio.run(bench.prepare(args.database_url, 200))
     ids = asyncio.run(sales.lead_ids(data.url, data.workspace_id, args.warmup + args.measured))
     asyncio.run(set_logging(args.database_url, DATABASE, "all"))
-    env = {
-        "BENCH_DATABASE_URL": data.url, "BENCH_REDIS_URL": args.redis_url,
-        "SEN_SECRET_KEY": secrets.token_urlsafe(32), "SEN_DATA_DIR": str(args.out / "sen-data"),
-        "SEN_LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+    env = bench.sen_env(data, args.redis_url, args.out, secrets.token_urlsafe(32))
     sen = bench.start_server("sen", "sen_app.py", env, None, args.out)
     counts: list[int] = []
     try:
-        token = httpx.post(
-            sen.url("/api/v1/auth/token"),
-            data={"username": bench.OWNER_EMAIL, "password": bench.OWNER_PASSWORD},
-        ).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+        authorization = bench.owner_authorization(sen)
+        headers = {"Authorization": authorization}
         with httpx.Client(base_url=sen.url(""), headers=headers) as http:
             for n, lead_id in enumerate(ids):
                 measured = n >= args.warmup

@@ -589,6 +589,27 @@ def write_bodies(path: Path, count: int) -> Path:
     return path
 
 
+def sen_env(data: Dataset, redis_url: str, out: Path, secret: str) -> dict[str, str]:
+    """The environment `sen_app.py` runs Sen in, on the benchmark's database and Redis."""
+    return {
+        "BENCH_DATABASE_URL": data.url,
+        "BENCH_REDIS_URL": redis_url,
+        "SEN_SECRET_KEY": secret,
+        "SEN_DATA_DIR": str(out / "sen-data"),
+        "SEN_LOG_LEVEL": "WARNING",
+    }
+
+
+def owner_authorization(sen: Server) -> str:
+    """`Bearer …`: the benchmark workspace's owner, signed in to Sen."""
+    token = httpx.post(
+        sen.url("/api/v1/auth/token"),
+        data={"username": OWNER_EMAIL, "password": OWNER_PASSWORD},
+    )
+    token.raise_for_status()
+    return f"Bearer {token.json()['access_token']}"
+
+
 def sanity_check(sen: Server, bare: Server, auth: str) -> None:
     """Both lists answer the same page before anything is timed."""
     sen_page = httpx.get(sen.url("/api/v1" + LIST_PATH), headers={"Authorization": auth})
@@ -613,21 +634,15 @@ def run_size(
         file=sys.stderr,
     )
     plans = asyncio.run(explain_list(data))
-    db_url = data.url
     secret = secrets.token_urlsafe(32)
-    sen_env = {
-        "BENCH_DATABASE_URL": db_url,
-        "BENCH_REDIS_URL": args.redis_url,
-        "SEN_SECRET_KEY": secret,
-        "SEN_DATA_DIR": str(out / "sen-data"),
-        "SEN_LOG_LEVEL": "WARNING",
-    }
     bare_env = {
-        "BENCH_DATABASE_URL": db_url,
+        "BENCH_DATABASE_URL": data.url,
         "BENCH_WORKSPACE_ID": str(data.workspace_id),
         "BENCH_OWNER_ID": str(data.owner_id),
     }
-    sen = start_server("sen", "sen_app.py", sen_env, server_cpu, out)
+    sen = start_server(
+        "sen", "sen_app.py", sen_env(data, args.redis_url, out, secret), server_cpu, out
+    )
     bare: Server | None = None
     floor: Server | None = None
     try:
@@ -635,12 +650,7 @@ def run_size(
         if args.floor:
             floor_env = {**bare_env, "BENCH_FLOOR_SECRET": secret}
             floor = start_server("floor", "bare_app.py", floor_env, server_cpu, out)
-        token = httpx.post(
-            sen.url("/api/v1/auth/token"),
-            data={"username": OWNER_EMAIL, "password": OWNER_PASSWORD},
-        )
-        token.raise_for_status()
-        auth = f"Bearer {token.json()['access_token']}"
+        auth = owner_authorization(sen)
         sanity_check(sen, bare, auth)
         bodies = write_bodies(out / "bodies.jsonl", 2000)
         header = [f"Authorization: {auth}"]

@@ -72,7 +72,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 async def convert_through_sen(
-    base: str, token: str, ids: list[uuid.UUID], warmup: int, pid: int
+    base: str, authorization: str, ids: list[uuid.UUID], warmup: int, pid: int
 ) -> dict[str, Any]:
     """16 clients take the next lead and convert it with a deal; the first `warmup` ones are
     not measured. Also the CPU time Sen's process (`pid`) spent per measured conversion."""
@@ -82,7 +82,7 @@ async def convert_through_sen(
     started_at: list[float] = []
     cpu_at: list[float] = []
     body = {"deal": {"amount": "250000000", "expected_close_date": "2027-03-31"}}
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": authorization}
     limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
 
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits) as http:
@@ -283,20 +283,13 @@ def main() -> None:
     asyncio.run(add_activities(data.url, data.workspace_id, data.owner_id, quiet_lead, 100))
     for other in ids[:200]:  # the rest of the workspace's activity, 100 on each of 200 leads
         asyncio.run(add_activities(data.url, data.workspace_id, data.owner_id, other, 100))
-    env = {
-        "BENCH_DATABASE_URL": data.url, "BENCH_REDIS_URL": args.redis_url,
-        "SEN_SECRET_KEY": secrets.token_urlsafe(32), "SEN_DATA_DIR": str(args.out / "sen-data"),
-        "SEN_LOG_LEVEL": "WARNING",
-    }  # fmt: skip
+    env = bench.sen_env(data, args.redis_url, args.out, secrets.token_urlsafe(32))
     sen = bench.start_server("sen", "sen_app.py", env, server_cpu, args.out)
     try:
-        token = httpx.post(
-            sen.url("/api/v1/auth/token"),
-            data={"username": bench.OWNER_EMAIL, "password": bench.OWNER_PASSWORD},
-        ).json()["access_token"]
+        authorization = bench.owner_authorization(sen)
         if client_cpu is not None:
             os.sched_setaffinity(0, {client_cpu})
-        header = [f"Authorization: Bearer {token}"]
+        header = [f"Authorization: {authorization}"]
         timeline = {}
         for name, lead_id in (("10,000 activities", busy_lead), ("100 activities", quiet_lead)):
             path = f"/api/v1/leads/{lead_id}/timeline?limit=50"
@@ -304,7 +297,9 @@ def main() -> None:
             timeline[name] = bench.run_load(case, args, client_cpu)
         recorder = start_profile(sen.process.pid, args.out) if args.profile else None
         sen_conv = asyncio.run(
-            convert_through_sen(sen.url(""), token, ids, args.warmup_conversions, sen.process.pid)
+            convert_through_sen(
+                sen.url(""), authorization, ids, args.warmup_conversions, sen.process.pid
+            )
         )
         profile = stop_profile(recorder, args.out) if recorder else None
     finally:

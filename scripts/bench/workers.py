@@ -29,7 +29,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -39,14 +38,13 @@ from leads import (  # noqa: E402
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
     LIST_PATH,
-    OWNER_EMAIL,
-    OWNER_PASSWORD,
     Case,
     Server,
     _fmt,
     _log_errors,
     _median_round,
     drop_database,
+    owner_authorization,
     prepare,
     run_load,
     sanity_check,
@@ -86,12 +84,7 @@ def run_workers(workers: int, data: Any, args: argparse.Namespace) -> dict[str, 
         bare = start_process(f"bare-w{workers}", bare_command, bare_env, None, out)
         if api_processes(sen) != workers or api_processes(bare) != workers:
             raise RuntimeError(f"expected {workers} processes behind each server")
-        token = httpx.post(
-            sen.url("/api/v1/auth/token"),
-            data={"username": OWNER_EMAIL, "password": OWNER_PASSWORD},
-        )
-        token.raise_for_status()
-        auth = f"Bearer {token.json()['access_token']}"
+        auth = owner_authorization(sen)
         sanity_check(sen, bare, auth)
         cases = {
             "bare-list": Case("bare-list", bare, "GET", LIST_PATH),
