@@ -4,13 +4,17 @@
 def load_all_models() -> None:
     import app.accounts.models
     import app.activities.models
+    import app.assignment.models
     import app.auth.models
+    import app.campaigns.models
     import app.contacts.models
     import app.core.history
     import app.core.idempotency
     import app.core.tenancy
     import app.custom_fields.models
     import app.deals.models
+    import app.forms.models
+    import app.intake.models
     import app.leads.models
     import app.notifications.models
     import app.pipelines.models

@@ -53,6 +53,8 @@ class Lead(RecordMixin, Base):
         tenant_fk(["converted_account_id"], "accounts"),
         tenant_fk(["converted_contact_id"], "contacts"),
         tenant_fk(["converted_deal_id"], "deals", use_alter=True),
+        tenant_fk(["campaign_id"], "campaigns"),
+        tenant_fk(["form_id"], "forms"),
         ForeignKeyConstraint(
             ["workspace_id", "status"],
             ["lead_statuses.workspace_id", "lead_statuses.key"],
@@ -97,6 +99,21 @@ class Lead(RecordMixin, Base):
         Index("ix_leads_tags", "tags", postgresql_using="gin"),
         Index("ix_leads_email", "workspace_id", text("lower(email)")),
         Index("ix_leads_phone_e164", "workspace_id", "phone_e164"),
+        Index(
+            "ix_leads_campaign",
+            "workspace_id",
+            "campaign_id",
+            postgresql_where=text("campaign_id IS NOT NULL"),
+        ),
+        # A submission makes at most one lead, however often its job runs. No foreign key:
+        # submissions point at their lead, and a cycle would keep the pair off Citus.
+        Index(
+            "uq_leads_submission",
+            "workspace_id",
+            "submission_id",
+            unique=True,
+            postgresql_where=text("submission_id IS NOT NULL"),
+        ),
     )
 
     full_name: Mapped[str] = mapped_column(String(200))
@@ -118,6 +135,11 @@ class Lead(RecordMixin, Base):
     utm_campaign: Mapped[str | None] = mapped_column(String(200))
     utm_term: Mapped[str | None] = mapped_column(String(200))
     utm_content: Mapped[str | None] = mapped_column(String(200))
+    gclid: Mapped[str | None] = mapped_column(String(200))
+    fbclid: Mapped[str | None] = mapped_column(String(200))
+    campaign_id: Mapped[uuid.UUID | None]
+    form_id: Mapped[uuid.UUID | None]
+    submission_id: Mapped[uuid.UUID | None]
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     notes: Mapped[str | None] = mapped_column(Text)
     # Folded (lower-case, no diacritics) name, company, email and phones, for `q`.

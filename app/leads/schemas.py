@@ -101,6 +101,12 @@ class LeadCreate(InputModel):
     utm_campaign: Utm | None = None
     utm_term: Utm | None = None
     utm_content: Utm | None = None
+    gclid: Utm | None = Field(None, description="Google Ads click id.")
+    fbclid: Utm | None = Field(None, description="Facebook click id.")
+    campaign_id: uuid.UUID | None = Field(
+        None,
+        description="A campaign of the workspace; default: the one whose `key` is `utm_campaign`.",
+    )
     custom_fields: CustomFieldValues = Field(default_factory=dict)
     notes: Notes | None = None
 
@@ -128,6 +134,9 @@ class LeadUpdate(PatchModel):
     utm_campaign: Utm | MISSING | None = MISSING
     utm_term: Utm | MISSING | None = MISSING
     utm_content: Utm | MISSING | None = MISSING
+    gclid: Utm | MISSING | None = MISSING
+    fbclid: Utm | MISSING | None = MISSING
+    campaign_id: uuid.UUID | MISSING | None = MISSING
     custom_fields: CustomFieldValues | MISSING = MISSING
     notes: Notes | MISSING | None = MISSING
 
@@ -141,6 +150,11 @@ class LeadRead(ReadModel):
         "utm_medium": None,
         "utm_term": None,
         "utm_content": None,
+        "gclid": None,
+        "fbclid": None,
+        "campaign_id": None,
+        "form_id": None,
+        "submission_id": None,
         "version": 1,
         "created_at": "2026-11-23T04:00:00Z",
         "updated_at": "2026-11-23T04:00:00Z",
@@ -173,6 +187,13 @@ class LeadRead(ReadModel):
     utm_campaign: str | None
     utm_term: str | None
     utm_content: str | None
+    gclid: str | None
+    fbclid: str | None
+    campaign_id: uuid.UUID | None
+    form_id: uuid.UUID | None = Field(description="Read-only: the web form it came through.")
+    submission_id: uuid.UUID | None = Field(
+        description="Read-only: the intake submission it was made from."
+    )
     custom_fields: dict[str, Any]
     notes: str | None
     version: int
@@ -195,6 +216,8 @@ class LeadQuery(RecordListQuery):
     owner_id: uuid.UUID | None = None
     qualification: Qualification | None = None
     tag: list[Tag] | None = Field(None, description="Leads carrying every given tag.")
+    campaign_id: uuid.UUID | None = None
+    form_id: uuid.UUID | None = None
 
 
 LeadQueryParams = Annotated[LeadQuery, Query()]

@@ -36,7 +36,8 @@ def _in_status_category(on: FilterOn, category: str) -> Any:
 _HISTORY = (
     "full_name", "company_name", "title", "email", "phone", "status", "source", "qualification",
     "score", "industry", "province", "owner_id", "tags", "utm_source", "utm_medium",
-    "utm_campaign", "utm_term", "utm_content", "custom_fields", "notes",
+    "utm_campaign", "utm_term", "utm_content", "gclid", "fbclid", "campaign_id", "form_id",
+    "custom_fields", "notes",
 )  # fmt: skip
 LEADS = Resource(
     model=Lead,
@@ -51,6 +52,8 @@ LEADS = Resource(
         "owner_id": equals("owner_id"),
         "qualification": equals("qualification"),
         "tag": has_all("tags"),
+        "campaign_id": equals("campaign_id"),
+        "form_id": equals("form_id"),
     },
     searched=("full_name", "company_name", "email", "phone", "phone_e164"),
     history=_HISTORY,

@@ -14,6 +14,7 @@ class Notification(TenantMixin, Base):
     __table_args__ = (
         tenant_fk(["user_id"], "users"),
         tenant_fk(["activity_id"], "activities"),
+        tenant_fk(["lead_id"], "leads"),
         Index("ix_notifications_activity", "workspace_id", "activity_id"),
         Index("ix_notifications_inbox", "workspace_id", "user_id", "read_at", "created_at"),
     )
@@ -23,5 +24,6 @@ class Notification(TenantMixin, Base):
     title: Mapped[str] = mapped_column(String(200))
     activity_id: Mapped[uuid.UUID | None]
     remind_at: Mapped[datetime | None]
+    lead_id: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     read_at: Mapped[datetime | None]
