@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from app.core import records
 from app.core.concurrency import IfMatch
 from app.core.context import Ctx
-from app.core.errors import DELETE_ERRORS, READ_ERRORS, problems
+from app.core.errors import DELETE_ERRORS, READ_ERRORS, Forbidden, problems
 from app.core.history import History, HistoryQueryParams
 from app.core.models import RecordMixin
 from app.core.records import Patched, Resource
@@ -35,6 +35,7 @@ def add_record_routes(
     resource: Resource[M, R],
     *,
     caller: Any,
+    writer: Any = None,
     id_name: str,
     restore: Restore[M] | None = None,
     notes: Mapping[str, str] | None = None,
@@ -42,20 +43,24 @@ def add_record_routes(
     """Add `GET /{id}`, `DELETE /{id}`, `POST /{id}/restore` and `GET /{id}/history` for
     `resource` to `router`. `caller` is the dependency that authenticates and authorises (an
     `Annotated[Ctx, Depends(...)]`); `id_name` the path parameter's name in the contract;
-    `notes` a domain's extra word per operation (`get`, `delete`, `restore`, `history`)."""
+    `writer` the one for delete and restore where it is stricter (admins only, say); `notes`
+    a domain's extra word per operation (`get`, `delete`, `restore`, `history`)."""
     name, notes = resource.name, notes or {}
     record_id = Annotated[uuid.UUID, Path(alias=id_name, description=f"The {name}'s id.")]
     not_found = resource.not_found
     path = f"/{{{id_name}}}"
+    # A stricter writer can refuse a member who may read (403).
+    refusals: tuple[Any, ...] = (Forbidden,) if writer is not None else ()
+    writer = writer or caller
 
     async def get_record(ident: record_id, ctx: caller, response: Response) -> Any:
         obj = await records.get(ctx, resource, ident)
         return await records.read_with_etag(ctx, resource, obj, response)
 
-    async def delete_record(ident: record_id, ctx: caller, if_match: IfMatch = None) -> None:
+    async def delete_record(ident: record_id, ctx: writer, if_match: IfMatch = None) -> None:
         await records.soft_delete(ctx, resource, ident, if_match=if_match)
 
-    async def restore_record(ident: record_id, ctx: caller, response: Response) -> Any:
+    async def restore_record(ident: record_id, ctx: writer, response: Response) -> Any:
         if restore is not None:
             restored = await restore(ctx, ident)
         else:
@@ -83,14 +88,17 @@ def add_record_routes(
             "restored.",
             {
                 "status_code": status.HTTP_204_NO_CONTENT,
-                "responses": problems(*DELETE_ERRORS, not_found),
+                "responses": problems(*DELETE_ERRORS, *refusals, not_found),
             },
         ),
         (
             "restore", "POST", f"{path}/restore", restore_record, f"restore_{name}",
             f"Restore a deleted {name}",
             f"Brings a soft-deleted {name} back; restoring a live one changes nothing.",
-            {"response_model": resource.read, "responses": read_errors},
+            {
+                "response_model": resource.read,
+                "responses": problems(*READ_ERRORS, *refusals, not_found),
+            },
         ),
         (
             "history", "GET", f"{path}/history", record_history, f"get_{name}_history",
