@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from sqlalchemy import text
+from starlette.types import Receive, Scope, Send
 
 from app.accounts.router import router as accounts_router
 from app.activities.router import calendar_router, timelines_router
@@ -41,6 +42,9 @@ from app.core.settings import Settings, get_settings
 from app.custom_fields.router import router as custom_fields_router
 from app.deals.router import account_deals_router
 from app.deals.router import router as deals_router
+from app.forms.router import hosted_router
+from app.forms.router import router as forms_router
+from app.intake.router import router as intake_router
 from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
 from app.notifications.router import router as notifications_router
@@ -77,8 +81,28 @@ TAGS = [
     {"name": "notifications", "description": "Your inbox: reminders and what needs you."},
     {"name": "search", "description": "One search over leads, contacts, accounts and deals."},
     {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
+    {"name": "forms", "description": "Web forms websites embed, and Sen's hosted page for each."},
+    {
+        "name": "intake",
+        "description": "The public endpoints forms and ad platforms post leads to (no token: "
+        "a form key or a provider's signature), and the log of every submission.",
+    },
     {"name": "health", "description": "Liveness and readiness."},
 ]
+
+
+class MembersCors(CORSMiddleware):
+    """CORS for the SPA origins of SEN_CORS_ORIGINS, on every path but the public intake ones,
+    which answer each form's own `allowed_origins` (app/intake/router.py)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PUBLIC_INTAKE):
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+PUBLIC_INTAKE = f"{API_PREFIX}/intake/forms/"
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -216,15 +240,18 @@ def create_app(
         notifications_router,
         search_router,
         custom_fields_router,
+        forms_router,
+        intake_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(hosted_router)
     app.include_router(_health_router(check_worker=settings.readyz_checks_worker))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            MembersCors,
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],

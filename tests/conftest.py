@@ -52,6 +52,7 @@ from app.users.schemas import TeamCreate, UserCreate
 from app.workspaces.service import create_workspace
 from tests import problem_codes
 from tests.problem_codes import recorded
+from tests.worker_harness import empty_queue  # noqa: F401  (a fixture for every module)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA_DIR = Path(os.environ.get("SEN_DATA_DIR", ROOT / ".sen")) / "test"

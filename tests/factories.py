@@ -120,6 +120,37 @@ async def make_custom_field(
     return await _made(http, "custom-fields", headers, body | fields)
 
 
+# Intake: web forms
+
+# A test-drive sign-up of a car dealer: name and phone required, an email, a model to choose.
+FORM_FIELDS: list[dict[str, object]] = [
+    {"name": "full_name", "label": "Họ và tên", "label_en": "Full name", "required": True},
+    {"name": "phone", "label": "Số điện thoại", "label_en": "Phone", "type": "tel",
+     "required": True},
+    {"name": "email", "label": "Email", "type": "email"},
+    {"name": "model", "label": "Dòng xe", "label_en": "Model", "type": "select",
+     "options": ["Vios", "Fortuner"]},
+]  # fmt: skip
+
+
+async def make_form(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    """A web form with `FORM_FIELDS`; only admins and owners may make one. Its `key` is what
+    the public posts with."""
+    body = {"name": "Đăng ký lái thử", "fields": FORM_FIELDS}
+    return await _made(http, "forms", headers, body | fields)
+
+
+async def submit_form(http: httpx.AsyncClient, key: str, **fields: object) -> dict[str, Any]:
+    """A visitor's post to a form (JSON, no token): its 202 answer."""
+    body = {"full_name": "Trần Thị Bích", "phone": "0912 345 678", **fields}
+    response = await http.post(f"{API}/intake/forms/{key}", json=body)
+    assert response.status_code == 202, response.text
+    accepted: dict[str, Any] = response.json()
+    return accepted
+
+
 # People and credentials
 
 

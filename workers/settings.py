@@ -8,6 +8,7 @@ from typing import Any
 from arq import cron
 
 from app.activities import service as activities
+from app.intake import service as intake
 from app.core.context import Ctx
 from app.core.db import make_engine, make_sessionmaker
 from app.core.idempotency import forget_expired
@@ -60,8 +61,47 @@ async def sweep_reminders(ctx: dict[str, Any]) -> int:
     return sum(await in_every_workspace(ctx["sessionmaker"], deliver, queue=ctx.get("redis")))
 
 
-FUNCTIONS = [forget_expired_idempotency_keys, deliver_reminder, sweep_reminders]
+async def process_submission(ctx: dict[str, Any], workspace_id: str, submission_id: str) -> str:
+    """Turn one stored submission into its lead. Running it twice, or beside another run,
+    changes nothing more (the submission is locked and its status checked)."""
+    async with job_context(
+        ctx["sessionmaker"], uuid.UUID(workspace_id), queue=ctx.get("redis")
+    ) as job:
+        return await intake.process_submission(job, uuid.UUID(submission_id)) or "not waiting"
+
+
+async def sweep_submissions(ctx: dict[str, Any]) -> int:
+    """The net under the nudges: submissions still waiting after SEN_INTAKE_RETRY_AFTER_SECONDS
+    (a nudge lost with Redis, a worker killed mid-job) are handed to the worker again."""
+    cutoff = utcnow() - timedelta(seconds=get_settings().intake_retry_after_seconds)
+
+    async def requeue(job: Ctx) -> int:
+        return await intake.requeue_waiting(job, received_before=cutoff)
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], requeue, queue=ctx.get("redis")))
+
+
+async def prune_submission_payloads(ctx: dict[str, Any]) -> int:
+    """Raw payloads are kept SEN_INTAKE_PAYLOAD_DAYS; what became of each submission stays."""
+    cutoff = utcnow() - timedelta(days=get_settings().intake_payload_days)
+
+    async def prune(job: Ctx) -> int:
+        return await intake.prune_payloads(job, received_before=cutoff)
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], prune, queue=ctx.get("redis")))
+
+
+FUNCTIONS = [
+    forget_expired_idempotency_keys,
+    deliver_reminder,
+    sweep_reminders,
+    process_submission,
+    sweep_submissions,
+    prune_submission_payloads,
+]
 CRON_JOBS = [
     cron(forget_expired_idempotency_keys, minute=17, unique=True),
     cron(sweep_reminders, second=30, unique=True),  # every minute
+    cron(sweep_submissions, second=45, unique=True),  # every minute
+    cron(prune_submission_payloads, hour=3, minute=41, unique=True),
 ]

@@ -68,6 +68,21 @@ class Settings(BaseSettings):
     # /metrics answers only `Authorization: Bearer <this>`; unset, it is not served at all.
     metrics_token: str | None = None
 
+    # Intake: where the public reaches Sen (e.g. https://crm.minhphat.vn), how many posts one
+    # client address may send one form a minute (then 429; 0: off), how long raw payloads are
+    # kept, and when a submission still waiting is handed to the worker again.
+    public_url: str | None = None
+    intake_posts_per_minute: int = 20
+    intake_payload_days: int = 90
+    intake_retry_after_seconds: int = 120
+
+    def public_base_url(self) -> str:
+        """Where websites and browsers reach this API (form snippets and hosted pages link
+        here): SEN_PUBLIC_URL, else the address it serves on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
     def jwt_secret(self) -> str:
         """The signing key: SEN_SECRET_KEY, or one generated once and kept under data_dir."""
         if self.secret_key:

@@ -3,6 +3,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Index, SmallInteger, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import Base, TenantMixin, tenant_fk, utcnow
@@ -39,7 +40,7 @@ class Submission(TenantMixin, Base):
     form_id: Mapped[uuid.UUID | None]
     status: Mapped[str] = mapped_column(String(12), default="received")
     # What was sent, as parsed (field -> value); None once pruned.
-    payload: Mapped[dict[str, Any] | None]
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     # Where it came from: query string, client address, origin, user agent.
     context: Mapped[dict[str, Any]] = mapped_column(default=dict)
     lead_id: Mapped[uuid.UUID | None]

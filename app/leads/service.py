@@ -69,6 +69,19 @@ async def create_lead(ctx: Ctx, data: LeadCreate) -> Lead:
     return await records.create(ctx, LEADS, values)
 
 
+async def create_lead_from_submission(
+    ctx: Ctx, data: LeadCreate, *, submission_id: uuid.UUID, form_id: uuid.UUID | None
+) -> Lead:
+    """A lead made by intake, as `create_lead` makes one, remembering the submission and form
+    it came from: a submission makes at most one lead (a unique key, however often its job
+    runs)."""
+    values: dict[str, Any] = data.model_dump()
+    values["status"] = (await statuses.status_for_assignment(ctx, data.status)).key
+    values["submission_id"] = submission_id
+    values["form_id"] = form_id
+    return await records.create(ctx, LEADS, values)
+
+
 async def update_lead(
     ctx: Ctx, lead_id: uuid.UUID, data: LeadUpdate, *, if_match: str | None
 ) -> Patched[Lead]:

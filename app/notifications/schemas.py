@@ -15,15 +15,20 @@ class NotificationRead(ReadModel):
         "title": "Lái thử xe tại showroom",
         "activity_id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e80",
         "remind_at": "2026-11-25T01:30:00Z",
+        "lead_id": None,
         "created_at": "2026-11-25T01:30:02Z",
         "read_at": None,
     }
 
     id: uuid.UUID
-    kind: Literal["reminder"]
+    kind: Literal["reminder", "lead_assigned", "lead_returned"] = Field(
+        description="`reminder`: an activity is due; `lead_assigned`: a new lead is yours; "
+        "`lead_returned`: someone you have came back through a form or an ad."
+    )
     title: str
     activity_id: uuid.UUID | None
     remind_at: datetime | None
+    lead_id: uuid.UUID | None = Field(description="The lead it is about.")
     created_at: datetime
     read_at: datetime | None
 

@@ -37,6 +37,24 @@ async def notify_reminder(
     )
 
 
+async def notify_about_lead(
+    ctx: Ctx, *, user_id: uuid.UUID, kind: str, title: str, lead_id: uuid.UUID | None
+) -> None:
+    """A lead for its owner: a new one assigned to them, or someone they have come back. Once
+    per submission: written in the transaction that processes it."""
+    await ctx.session.execute(
+        insert(Notification).values(
+            workspace_id=ctx.workspace_id,
+            id=new_id(),
+            user_id=user_id,
+            kind=kind,
+            title=title[:200],
+            lead_id=lead_id,
+            created_at=utcnow(),
+        )
+    )
+
+
 async def inbox(ctx: Ctx, query: InboxQuery) -> Inbox:
     """The actor's notifications, unread first, newest first."""
     mine = Notification.user_id == ctx.actor.user_id

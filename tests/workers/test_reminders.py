@@ -2,63 +2,19 @@
 real Redis, once, and is delivered even when the worker or the queue missed it."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from arq import create_pool
-from arq.worker import Worker
 
 from app.core import jobs
 from app.core.queue import redis_settings
 from tests.conftest import sign_up
 from tests.factories import make_activity
-from workers.settings import FUNCTIONS, shutdown, startup
+from tests.worker_harness import eventually, running_worker
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
-
-
-@pytest.fixture
-async def empty_queue(redis_url: str) -> None:
-    """This test's queue only: jobs left by earlier tests in this Redis database go."""
-    pool = await create_pool(redis_settings(redis_url))
-    await pool.flushdb()
-    await pool.aclose()
-
-
-@asynccontextmanager
-async def running_worker(database_url: str, redis_url: str) -> AsyncIterator[None]:
-    worker = Worker(
-        functions=FUNCTIONS,  # type: ignore[arg-type]
-        redis_settings=redis_settings(redis_url),
-        on_startup=startup,
-        on_shutdown=shutdown,
-        ctx={"database_url": database_url},
-        handle_signals=False,
-        poll_delay=0.05,
-    )
-    task = asyncio.create_task(worker.async_run())
-    try:
-        yield
-    finally:
-        # Let running jobs finish first: arq's close cancels them, and one cut off outside its
-        # own try (a sweep still going through the other workspaces) re-raises CancelledError.
-        worker.allow_pick_jobs = False
-        await asyncio.gather(*list(worker.tasks.values()), return_exceptions=True)
-        await worker.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> bool:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while asyncio.get_running_loop().time() < deadline:
-        if await check():
-            return True
-        await asyncio.sleep(0.1)
-    return False
 
 
 def soon(seconds: float) -> str:

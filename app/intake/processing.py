@@ -1,0 +1,190 @@
+"""What the worker does with one submission: map its fields onto a lead, normalise them, and
+either find the person Sen already knows (a duplicate: the record gets an activity saying they
+came back) or make the lead, give it an owner and tell them."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+
+from app.activities import service as activities_service
+from app.activities.schemas import ActivityCreate, ActivityType, RelatedType
+from app.assignment import service as assignment_service
+from app.campaigns import service as campaigns_service
+from app.contacts.models import Contact
+from app.core.context import Ctx
+from app.core.errors import Unprocessable
+from app.core.phones import to_e164
+from app.core.schemas import normalize_email
+from app.forms.models import Form
+from app.forms.schemas import CUSTOM_FIELD_PREFIX, LEAD_FIELDS
+from app.intake.models import Submission
+from app.intake.schemas import SubmissionStatus
+from app.leads import service as leads_service
+from app.leads.models import Lead
+from app.leads.schemas import LeadCreate
+from app.notifications import service as notifications
+from app.users import service as users_service
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: SubmissionStatus
+    lead_id: uuid.UUID | None = None
+    duplicate_of_type: str | None = None
+    duplicate_of_id: uuid.UUID | None = None
+
+
+@dataclass
+class Mapped:
+    """A submission's values as lead fields, plus what had no field of its own."""
+
+    values: dict[str, Any]
+    custom: dict[str, Any]
+    notes: list[str]
+
+
+def map_form_fields(form: Form, payload: dict[str, str]) -> Mapped:
+    """Each sent field to its mapped lead field, the lead field of its own name, a custom
+    field, or a `label: value` line of the notes."""
+    mapped = Mapped(values={}, custom={}, notes=[])
+    for field in form.fields:
+        name = field["name"]
+        value = payload.get(name)
+        if not value:
+            continue
+        target = form.mapping.get(name) or (name if name in LEAD_FIELDS else "notes")
+        if target.startswith(CUSTOM_FIELD_PREFIX):
+            mapped.custom[target.removeprefix(CUSTOM_FIELD_PREFIX)] = value
+        elif target == "notes":
+            mapped.notes.append(f"{field['label']}: {value}")
+        else:
+            mapped.values[target] = value
+    return mapped
+
+
+def _full_name(values: dict[str, Any]) -> str:
+    """Given outright, or family name then given name (Vietnamese order), or whatever
+    identifies the person."""
+    given = " ".join(values.pop(k, "") for k in ("last_name", "first_name")).strip()
+    name = values.pop("full_name", "") or given or values.get("email") or values.get("phone")
+    return " ".join(str(name or "Khách chưa để tên").split())[:200]
+
+
+async def _known_person(ctx: Ctx, email: str | None, phone_e164: str | None) -> tuple[str, Any]:
+    """A live lead, else a live contact, with the same email or E.164 phone (step 6 replaces
+    this fixed rule with the workspace's duplicate rules). Index-bounded lookups."""
+    for kind, model in (("lead", Lead), ("contact", Contact)):
+        conditions = []
+        if email:
+            conditions.append(func.lower(model.email) == func.lower(email))
+        if phone_e164:
+            conditions.append(model.phone_e164 == phone_e164)
+        if not conditions:
+            return "", None
+        found = await ctx.session.scalar(
+            select(model)
+            .where(
+                model.workspace_id == ctx.workspace_id,
+                model.deleted_at.is_(None),
+                or_(*conditions),
+            )
+            .order_by(model.created_at)
+            .limit(1)
+        )
+        if found is not None:
+            return kind, found
+    return "", None
+
+
+async def _came_back(
+    ctx: Ctx, kind: str, record: Any, form: Form, values: dict[str, Any], notes: list[str]
+) -> None:
+    """The record the person already was gets an activity with what they sent this time, and
+    its owner hears of it."""
+    sent = [f"{k}: {v}" for k, v in values.items() if v] + notes
+    subject = f"Quay lại qua form “{form.name}”"[:200]
+    await activities_service.create_activity(
+        ctx,
+        ActivityCreate(
+            type=ActivityType.note,
+            subject=subject,
+            body="\n".join(sent)[:20_000] or None,
+            owner_id=record.owner_id,
+            related_type=RelatedType(kind),
+            related_id=record.id,
+            completed=True,
+        ),
+    )
+    if record.owner_id is not None:
+        await notifications.notify_about_lead(
+            ctx,
+            user_id=record.owner_id,
+            kind="lead_returned",
+            title=f"{record.full_name} quay lại qua form “{form.name}”",
+            lead_id=record.id if kind == "lead" else None,
+        )
+
+
+async def _owner_for(ctx: Ctx, form: Form, values: dict[str, Any]) -> uuid.UUID:
+    """By the first assignment rule that holds, else the form's default owner, else the
+    workspace owner."""
+    facts = assignment_service.LeadFacts(
+        form_id=form.id,
+        integration_id=None,
+        campaign_id=values.get("campaign_id"),
+        source=values["source"],
+        province=values.get("province"),
+        tags=tuple(values.get("tags", ())),
+    )
+    chosen = await assignment_service.choose_owner(ctx, facts)
+    default = form.default_owner_id
+    if chosen is None and default is not None and await users_service.all_active(ctx, [default]):
+        chosen = default
+    return chosen or await users_service.workspace_owner(ctx)
+
+
+async def lead_from(ctx: Ctx, submission: Submission) -> Outcome:
+    """The submission's lead, or the record the person already was (a duplicate)."""
+    form = await ctx.session.get(Form, (ctx.workspace_id, submission.form_id))
+    if form is None:
+        raise Unprocessable([{"field": "form_id", "message": "its form no longer exists"}])
+    mapped = map_form_fields(form, submission.payload or {})
+    values = mapped.values
+    values["full_name"] = _full_name(values)
+    if values.get("email"):
+        values["email"] = normalize_email(values["email"])
+    tracking = submission.context.get("tracking", {})
+    values.update({k: v for k, v in tracking.items() if k not in values})
+
+    kind, known = await _known_person(ctx, values.get("email"), to_e164(values.get("phone")))
+    if known is not None:
+        await _came_back(ctx, kind, known, form, values, mapped.notes)
+        return Outcome(SubmissionStatus.duplicate, duplicate_of_type=kind, duplicate_of_id=known.id)
+
+    values["source"] = form.default_source
+    values["tags"] = list(form.tags)
+    values["campaign_id"] = form.campaign_id or await campaigns_service.campaign_for_utm(
+        ctx, values.get("utm_campaign")
+    )
+    values["owner_id"] = await _owner_for(ctx, form, values)
+    data = LeadCreate.model_validate(
+        {
+            **values,
+            "status": form.default_status,
+            "custom_fields": mapped.custom,
+            "notes": "\n".join(mapped.notes)[:10_000] or None,
+        }
+    )
+    lead = await leads_service.create_lead_from_submission(
+        ctx, data, submission_id=submission.id, form_id=form.id
+    )
+    await notifications.notify_about_lead(
+        ctx,
+        user_id=lead.owner_id,
+        kind="lead_assigned",
+        title=f"Lead mới: {lead.full_name} (form “{form.name}”)",
+        lead_id=lead.id,
+    )
+    return Outcome(SubmissionStatus.processed, lead_id=lead.id)

@@ -1,0 +1,238 @@
+"""Intake: submissions from web forms (and, later, ad platforms) are stored before they are
+acknowledged, then turned into leads by the worker, once each (DESIGN §7). The only place that
+writes submissions."""
+
+import re
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import null, select, update
+
+from app.core.context import Ctx
+from app.core.errors import Conflict, NotFound, SenError, Unprocessable
+from app.core.ids import new_id
+from app.core.jobs import enqueue_after_commit
+from app.core.models import table_of, utcnow
+from app.core.pagination import FilterOn, Page, apply_filters, at_least, before, equals, one_of
+from app.core.pagination import paginate as paginate_rows
+from app.core.schemas import EMAIL_PATTERN
+from app.forms.models import Form
+from app.intake import processing
+from app.intake.models import Submission
+from app.intake.schemas import SubmissionQuery, SubmissionRead, SubmissionStatus
+
+PROCESS_SUBMISSION = "process_submission"  # the worker's job (workers/settings.py)
+TRACKING = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+CLICK_IDS = ("gclid", "fbclid")
+MAX_VALUE_CHARS = {"textarea": 10_000}
+DEFAULT_MAX_CHARS = 1_000
+_EMAIL = re.compile(EMAIL_PATTERN)
+_TABLE = table_of(Submission)
+
+
+class SubmissionNotFound(NotFound):
+    code, title = "submission_not_found", "Submission not found"
+
+
+class SubmissionAlreadyProcessed(Conflict):
+    code, title = "submission_processed", "This submission already made its lead"
+
+
+def tracking_of(*sources: dict[str, str]) -> dict[str, str]:
+    """UTM parameters and click ids, the first source that has each winning (query string
+    before body), each cut to what a lead keeps."""
+    found: dict[str, str] = {}
+    for source in sources:
+        for name in (*TRACKING, *CLICK_IDS):
+            value = (source.get(name) or "").strip()
+            if value and name not in found:
+                found[name] = value[:200]
+    return found
+
+
+def check_form_fields(form: Form, sent: dict[str, str]) -> dict[str, str]:
+    """The form's fields as sent, trimmed; a required one missing, a malformed email, a choice
+    not offered or an overlong value is a 422 naming the field. Fields it doesn't have are
+    not kept."""
+    kept: dict[str, str] = {}
+    errors: list[dict[str, str]] = []
+    for field in form.fields:
+        name, kind = field["name"], field.get("type", "text")
+        value = (sent.get(name) or "").strip()
+        limit = MAX_VALUE_CHARS.get(kind, DEFAULT_MAX_CHARS)
+        if not value:
+            if field.get("required"):
+                errors.append({"field": name, "message": "required"})
+            continue
+        if len(value) > limit:
+            errors.append({"field": name, "message": f"at most {limit} characters"})
+        elif kind == "email" and not _EMAIL.match(value):
+            errors.append({"field": name, "message": "not an email address"})
+        elif kind == "select" and value not in field.get("options", []):
+            errors.append({"field": name, "message": "not one of the choices"})
+        else:
+            kept[name] = value
+    if errors:
+        raise Unprocessable(errors)
+    return kept
+
+
+async def receive_form_submission(
+    ctx: Ctx, form: Form, sent: dict[str, str], context: dict[str, Any]
+) -> Submission:
+    """Store what a form was sent, before anyone is told it was accepted. A filled honeypot is
+    stored as spam and makes no lead; anything else is checked (422) and queued for the
+    worker, which is nudged once this transaction commits."""
+    spam = bool((sent.get(form.honeypot_field) or "").strip())
+    payload = {k: v[:DEFAULT_MAX_CHARS] for k, v in sent.items()} if spam else {}
+    if not spam:
+        payload = check_form_fields(form, sent)
+    submission = Submission(
+        workspace_id=ctx.workspace_id,
+        id=new_id(),
+        provider="form",
+        form_id=form.id,
+        status=SubmissionStatus.spam if spam else SubmissionStatus.received,
+        payload=payload,
+        context=context,
+        attempts=0,
+        received_at=utcnow(),
+    )
+    ctx.session.add(submission)
+    await ctx.session.flush()
+    if not spam:
+        nudge_worker(ctx, submission.id)
+    return submission
+
+
+def nudge_worker(ctx: Ctx, submission_id: uuid.UUID, *, reason: str = "new") -> None:
+    """Ask the worker to process it after commit. A lost nudge is found by the sweep."""
+    enqueue_after_commit(
+        ctx,
+        PROCESS_SUBMISSION,
+        str(ctx.workspace_id),
+        str(submission_id),
+        job_id=f"submission:{submission_id}:{reason}",
+    )
+
+
+async def _locked(ctx: Ctx, submission_id: uuid.UUID) -> Submission | None:
+    return await ctx.session.get(
+        Submission,
+        (ctx.workspace_id, submission_id),
+        with_for_update=True,
+        populate_existing=True,
+    )
+
+
+async def process_submission(ctx: Ctx, submission_id: uuid.UUID) -> str | None:
+    """Turn a received submission into its lead (or mark it a duplicate or failed), once: the
+    row is locked and its status checked, so a second run, or one beside it, changes nothing.
+    Returns its status, or None when it was not waiting."""
+    submission = await _locked(ctx, submission_id)
+    if submission is None or submission.status != SubmissionStatus.received:
+        return None
+    submission.attempts += 1
+    try:
+        async with ctx.session.begin_nested():  # a refused lead leaves the submission to mark
+            outcome = await processing.lead_from(ctx, submission)
+    except (SenError, ValidationError) as error:
+        submission.status = SubmissionStatus.failed
+        submission.error = _reason(error)
+    else:
+        submission.status = outcome.status
+        submission.lead_id = outcome.lead_id
+        submission.duplicate_of_type = outcome.duplicate_of_type
+        submission.duplicate_of_id = outcome.duplicate_of_id
+        submission.error = None
+    submission.processed_at = utcnow()
+    await ctx.session.flush()
+    return submission.status
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )[:2000]
+    if isinstance(error, Unprocessable):
+        return error.detail[:2000]
+    return (str(error) or type(error).__name__)[:2000]
+
+
+async def list_submissions(ctx: Ctx, query: SubmissionQuery) -> Page[SubmissionRead]:
+    """A page of the workspace's submissions, newest first."""
+    stmt = apply_filters(select(*_LISTED), query, _FILTERS, FilterOn(_TABLE.c, ctx.workspace_id))
+    rows = await paginate_rows(ctx, stmt, query, table=_TABLE)
+    return rows.page(SubmissionRead)
+
+
+_LISTED = [_TABLE.c[name] for name in SubmissionRead.model_fields]
+_FILTERS = {
+    "status": one_of("status"),
+    "provider": equals("provider"),
+    "form_id": equals("form_id"),
+    "received_after": at_least("received_at"),
+    "received_before": before("received_at"),
+}
+
+
+async def get_submission(ctx: Ctx, submission_id: uuid.UUID) -> Submission:
+    found = await ctx.session.get(Submission, (ctx.workspace_id, submission_id))
+    if found is None:
+        raise SubmissionNotFound()
+    return found
+
+
+async def replay_submission(ctx: Ctx, submission_id: uuid.UUID) -> Submission:
+    """Run a submission through processing again (after fixing what made it fail, say): it is
+    `received` again and the worker takes it up. One that made its lead is a 409."""
+    submission = await _locked(ctx, submission_id)
+    if submission is None:
+        raise SubmissionNotFound()
+    if submission.status == SubmissionStatus.processed:
+        raise SubmissionAlreadyProcessed("Its lead exists; edit the lead instead")
+    if submission.payload is None:
+        raise Unprocessable([{"field": "payload", "message": "pruned: nothing left to replay"}])
+    submission.status = SubmissionStatus.received
+    submission.error = None
+    await ctx.session.flush()
+    nudge_worker(ctx, submission.id, reason=f"replay:{uuid.uuid4().hex[:8]}")
+    return submission
+
+
+async def requeue_waiting(ctx: Ctx, *, received_before: datetime, limit: int = 500) -> int:
+    """The sweep: nudge the worker again for submissions still `received` since before then
+    (their nudge was lost with Redis, or the worker died holding them)."""
+    waiting = await ctx.session.scalars(
+        select(_TABLE.c.id)
+        .where(
+            _TABLE.c.workspace_id == ctx.workspace_id,
+            _TABLE.c.status == SubmissionStatus.received,
+            _TABLE.c.received_at < received_before,
+        )
+        .order_by(_TABLE.c.received_at)
+        .limit(limit)
+    )
+    found = list(waiting)
+    stamp = int(utcnow().timestamp()) // 60
+    for submission_id in found:
+        nudge_worker(ctx, submission_id, reason=f"sweep:{stamp}")
+    return len(found)
+
+
+async def prune_payloads(ctx: Ctx, *, received_before: datetime) -> int:
+    """Forget the raw payloads of submissions received before then; what became of them (status,
+    lead, error) stays."""
+    result = await ctx.session.execute(
+        update(_TABLE)
+        .where(
+            _TABLE.c.workspace_id == ctx.workspace_id,
+            _TABLE.c.received_at < received_before,
+            _TABLE.c.payload.is_not(None),
+        )
+        .values(payload=null())  # SQL NULL, not JSON null
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
