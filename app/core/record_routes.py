@@ -3,7 +3,8 @@
 A domain's router adds them with `add_record_routes(router, LEADS, caller=Member,
 id_name="lead_id")` and writes only the routes that carry its own rules (list, create,
 update, and what else it does). Their texts name the record (`Get a lead`); a domain adds its
-own word on an operation through `notes`, and a domain rule on restore through `restore`.
+own word on an operation through `notes`, a domain rule on restore through `restore`, and a
+stricter caller for delete and restore (setup only admins change) through `writer`.
 """
 
 import uuid
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 from app.core import records
 from app.core.concurrency import IfMatch
 from app.core.context import Ctx
-from app.core.errors import DELETE_ERRORS, READ_ERRORS, problems
+from app.core.errors import DELETE_ERRORS, READ_ERRORS, Forbidden, SenError, problems
 from app.core.history import History, HistoryQueryParams
 from app.core.models import RecordMixin
 from app.core.records import Patched, Resource
@@ -36,14 +37,22 @@ def add_record_routes(
     *,
     caller: Any,
     id_name: str,
+    writer: Any = None,
     restore: Restore[M] | None = None,
     notes: Mapping[str, str] | None = None,
 ) -> None:
     """Add `GET /{id}`, `DELETE /{id}`, `POST /{id}/restore` and `GET /{id}/history` for
     `resource` to `router`. `caller` is the dependency that authenticates and authorises (an
-    `Annotated[Ctx, Depends(...)]`); `id_name` the path parameter's name in the contract;
+    `Annotated[Ctx, Depends(...)]`), `writer` the one for delete and restore when stricter
+    (their 403 is then declared); `id_name` the path parameter's name in the contract;
     `notes` a domain's extra word per operation (`get`, `delete`, `restore`, `history`)."""
-    name, notes = resource.name, notes or {}
+    name, notes = resource.name.replace("_", " "), notes or {}
+    operation_name = resource.name
+    refused: tuple[type[SenError], ...] = ()
+    if writer is None:
+        writer = caller
+    elif writer is not caller:
+        refused = (Forbidden,)
     record_id = Annotated[uuid.UUID, Path(alias=id_name, description=f"The {name}'s id.")]
     not_found = resource.not_found
     path = f"/{{{id_name}}}"
@@ -52,10 +61,10 @@ def add_record_routes(
         obj = await records.get(ctx, resource, ident)
         return await records.read_with_etag(ctx, resource, obj, response)
 
-    async def delete_record(ident: record_id, ctx: caller, if_match: IfMatch = None) -> None:
+    async def delete_record(ident: record_id, ctx: writer, if_match: IfMatch = None) -> None:
         await records.soft_delete(ctx, resource, ident, if_match=if_match)
 
-    async def restore_record(ident: record_id, ctx: caller, response: Response) -> Any:
+    async def restore_record(ident: record_id, ctx: writer, response: Response) -> Any:
         if restore is not None:
             restored = await restore(ctx, ident)
         else:
@@ -70,30 +79,32 @@ def add_record_routes(
         return await records.history(ctx, resource, ident, query)
 
     read_errors = problems(*READ_ERRORS, not_found)
+    restore_errors = problems(*READ_ERRORS, *refused, not_found)
     routes: list[tuple[str, str, str, Callable[..., Any], str, str, str, dict[str, Any]]] = [
         # (`notes` key, method, path, handler, operation id, summary, description, options)
         (
-            "get", "GET", path, get_record, f"get_{name}", f"Get {_a(name)}",
+            "get", "GET", path, get_record, f"get_{operation_name}", f"Get {_a(name)}",
             f"The {name}, with its version as `ETag` for a later `If-Match`.",
             {"response_model": resource.read, "responses": read_errors},
         ),
         (
-            "delete", "DELETE", path, delete_record, f"delete_{name}", f"Delete {_a(name)}",
+            "delete", "DELETE", path, delete_record, f"delete_{operation_name}",
+            f"Delete {_a(name)}",
             f"A soft delete: the {name} leaves lists (see `include_deleted`) and can be "
             "restored.",
             {
                 "status_code": status.HTTP_204_NO_CONTENT,
-                "responses": problems(*DELETE_ERRORS, not_found),
+                "responses": problems(*DELETE_ERRORS, *refused, not_found),
             },
         ),
         (
-            "restore", "POST", f"{path}/restore", restore_record, f"restore_{name}",
+            "restore", "POST", f"{path}/restore", restore_record, f"restore_{operation_name}",
             f"Restore a deleted {name}",
             f"Brings a soft-deleted {name} back; restoring a live one changes nothing.",
-            {"response_model": resource.read, "responses": read_errors},
+            {"response_model": resource.read, "responses": restore_errors},
         ),
         (
-            "history", "GET", f"{path}/history", record_history, f"get_{name}_history",
+            "history", "GET", f"{path}/history", record_history, f"get_{operation_name}_history",
             f"{_a(name).capitalize()}'s change history",
             "Every change, oldest first, by cursor: who, when, which fields, old → new.",
             {"responses": read_errors},
