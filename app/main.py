@@ -15,6 +15,7 @@ from sqlalchemy import text
 from app.accounts.router import router as accounts_router
 from app.activities.router import calendar_router, timelines_router
 from app.activities.router import router as activities_router
+from app.assignment.router import router as assignment_rules_router
 from app.auth.router import keys_router as api_keys_router
 from app.auth.router import router as auth_router
 from app.contacts.router import account_contacts_router
@@ -77,6 +78,10 @@ TAGS = [
     {"name": "notifications", "description": "Your inbox: reminders and what needs you."},
     {"name": "search", "description": "One search over leads, contacts, accounts and deals."},
     {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
+    {
+        "name": "assignment-rules",
+        "description": "Who gets a new lead from intake: round robin, least loaded or fixed.",
+    },
     {"name": "health", "description": "Liveness and readiness."},
 ]
 
@@ -216,6 +221,7 @@ def create_app(
         notifications_router,
         search_router,
         custom_fields_router,
+        assignment_rules_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(_health_router(check_worker=settings.readyz_checks_worker))
