@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from app.accounts.router import router as accounts_router
 from app.activities.router import calendar_router, timelines_router
 from app.activities.router import router as activities_router
+from app.assignment.router import router as assignment_rules_router
 from app.auth.router import keys_router as api_keys_router
 from app.auth.router import router as auth_router
 from app.contacts.router import account_contacts_router
@@ -86,6 +87,10 @@ TAGS = [
         "name": "intake",
         "description": "The public endpoints forms and ad platforms post leads to (no token: "
         "a form key or a provider's signature), and the log of every submission.",
+    },
+    {
+        "name": "assignment-rules",
+        "description": "Who gets a new lead from intake: round robin, least loaded or fixed.",
     },
     {"name": "health", "description": "Liveness and readiness."},
 ]
@@ -242,6 +247,7 @@ def create_app(
         custom_fields_router,
         forms_router,
         intake_router,
+        assignment_rules_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(hosted_router)

@@ -3,7 +3,8 @@
 A domain's router adds them with `add_record_routes(router, LEADS, caller=Member,
 id_name="lead_id")` and writes only the routes that carry its own rules (list, create,
 update, and what else it does). Their texts name the record (`Get a lead`); a domain adds its
-own word on an operation through `notes`, and a domain rule on restore through `restore`.
+own word on an operation through `notes`, a domain rule on restore through `restore`, and a
+stricter caller for delete and restore (setup only admins change) through `writer`.
 """
 
 import uuid
@@ -16,7 +17,7 @@ from pydantic import BaseModel
 from app.core import records
 from app.core.concurrency import IfMatch
 from app.core.context import Ctx
-from app.core.errors import DELETE_ERRORS, READ_ERRORS, Forbidden, problems
+from app.core.errors import DELETE_ERRORS, READ_ERRORS, Forbidden, SenError, problems
 from app.core.history import History, HistoryQueryParams
 from app.core.models import RecordMixin
 from app.core.records import Patched, Resource
@@ -35,23 +36,26 @@ def add_record_routes(
     resource: Resource[M, R],
     *,
     caller: Any,
-    writer: Any = None,
     id_name: str,
+    writer: Any = None,
     restore: Restore[M] | None = None,
     notes: Mapping[str, str] | None = None,
 ) -> None:
     """Add `GET /{id}`, `DELETE /{id}`, `POST /{id}/restore` and `GET /{id}/history` for
     `resource` to `router`. `caller` is the dependency that authenticates and authorises (an
-    `Annotated[Ctx, Depends(...)]`); `id_name` the path parameter's name in the contract;
-    `writer` the one for delete and restore where it is stricter (admins only, say); `notes`
-    a domain's extra word per operation (`get`, `delete`, `restore`, `history`)."""
-    name, notes = resource.name, notes or {}
+    `Annotated[Ctx, Depends(...)]`), `writer` the one for delete and restore when stricter
+    (their 403 is then declared); `id_name` the path parameter's name in the contract;
+    `notes` a domain's extra word per operation (`get`, `delete`, `restore`, `history`)."""
+    name, notes = resource.name.replace("_", " "), notes or {}
+    operation_name = resource.name
+    refused: tuple[type[SenError], ...] = ()
+    if writer is None:
+        writer = caller
+    elif writer is not caller:
+        refused = (Forbidden,)
     record_id = Annotated[uuid.UUID, Path(alias=id_name, description=f"The {name}'s id.")]
     not_found = resource.not_found
     path = f"/{{{id_name}}}"
-    # A stricter writer can refuse a member who may read (403).
-    refusals: tuple[Any, ...] = (Forbidden,) if writer is not None else ()
-    writer = writer or caller
 
     async def get_record(ident: record_id, ctx: caller, response: Response) -> Any:
         obj = await records.get(ctx, resource, ident)
@@ -75,33 +79,32 @@ def add_record_routes(
         return await records.history(ctx, resource, ident, query)
 
     read_errors = problems(*READ_ERRORS, not_found)
+    restore_errors = problems(*READ_ERRORS, *refused, not_found)
     routes: list[tuple[str, str, str, Callable[..., Any], str, str, str, dict[str, Any]]] = [
         # (`notes` key, method, path, handler, operation id, summary, description, options)
         (
-            "get", "GET", path, get_record, f"get_{name}", f"Get {_a(name)}",
+            "get", "GET", path, get_record, f"get_{operation_name}", f"Get {_a(name)}",
             f"The {name}, with its version as `ETag` for a later `If-Match`.",
             {"response_model": resource.read, "responses": read_errors},
         ),
         (
-            "delete", "DELETE", path, delete_record, f"delete_{name}", f"Delete {_a(name)}",
+            "delete", "DELETE", path, delete_record, f"delete_{operation_name}",
+            f"Delete {_a(name)}",
             f"A soft delete: the {name} leaves lists (see `include_deleted`) and can be "
             "restored.",
             {
                 "status_code": status.HTTP_204_NO_CONTENT,
-                "responses": problems(*DELETE_ERRORS, *refusals, not_found),
+                "responses": problems(*DELETE_ERRORS, *refused, not_found),
             },
         ),
         (
-            "restore", "POST", f"{path}/restore", restore_record, f"restore_{name}",
+            "restore", "POST", f"{path}/restore", restore_record, f"restore_{operation_name}",
             f"Restore a deleted {name}",
             f"Brings a soft-deleted {name} back; restoring a live one changes nothing.",
-            {
-                "response_model": resource.read,
-                "responses": problems(*READ_ERRORS, *refusals, not_found),
-            },
+            {"response_model": resource.read, "responses": restore_errors},
         ),
         (
-            "history", "GET", f"{path}/history", record_history, f"get_{name}_history",
+            "history", "GET", f"{path}/history", record_history, f"get_{operation_name}_history",
             f"{_a(name).capitalize()}'s change history",
             "Every change, oldest first, by cursor: who, when, which fields, old → new.",
             {"responses": read_errors},

@@ -104,6 +104,18 @@ async def all_active(ctx: Ctx, user_ids: list[uuid.UUID]) -> bool:
     return set(found) == set(user_ids)
 
 
+async def workspace_owner(ctx: Ctx) -> uuid.UUID:
+    """The workspace's first active owner (a workspace always keeps one): who gets what
+    nothing else gives to anyone, such as a new lead no rule or form assigns."""
+    first = (
+        select(User.id)
+        .where(User.workspace_id == ctx.workspace_id, User.role == Role.owner, User.is_active)
+        .order_by(User.id)
+        .limit(1)
+    )
+    return (await ctx.session.execute(first)).scalar_one()
+
+
 async def _check_team(ctx: Ctx, team_id: uuid.UUID | None) -> None:
     if team_id is not None and await ctx.session.get(Team, (ctx.workspace_id, team_id)) is None:
         raise Unprocessable([{"field": "team_id", "message": "no such team"}])
