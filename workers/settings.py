@@ -8,13 +8,13 @@ from typing import Any
 from arq import cron
 
 from app.activities import service as activities
-from app.intake import service as intake
 from app.core.context import Ctx
 from app.core.db import make_engine, make_sessionmaker
 from app.core.idempotency import forget_expired
 from app.core.jobs import in_every_workspace, job_context
 from app.core.models import utcnow
 from app.core.settings import get_settings
+from app.intake import service as intake
 
 
 async def startup(ctx: dict[str, Any]) -> None:

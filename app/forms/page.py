@@ -12,7 +12,8 @@ WORDS = {
     "vi": {
         "send": "Gửi",
         "sending": "Đang gửi…",
-        "thanks": "Cảm ơn bạn! Chúng tôi đã nhận được thông tin và sẽ liên hệ sớm.",
+        "thanks": "Cảm ơn {name}! Chúng tôi đã nhận được thông tin và sẽ liên hệ sớm.",
+        "you": "bạn",
         "invalid": "Vui lòng kiểm tra lại:",
         "failed": "Chưa gửi được, vui lòng thử lại sau giây lát.",
         "required": "bắt buộc",
@@ -22,7 +23,8 @@ WORDS = {
     "en": {
         "send": "Send",
         "sending": "Sending…",
-        "thanks": "Thank you! We have your details and will be in touch soon.",
+        "thanks": "Thank you, {name}! We have your details and will be in touch soon.",
+        "you": "you",
         "invalid": "Please check:",
         "failed": "It could not be sent; please try again in a moment.",
         "required": "required",
@@ -43,7 +45,7 @@ def language(requested: str | None, accept_language: str | None) -> str:
 def _control(field: dict[str, Any], words: dict[str, Any], lang: str) -> str:
     name = html.escape(field["name"])
     kind = field.get("type", "text")
-    label = field.get("label_en") if lang == "en" and field.get("label_en") else field["label"]
+    label = str(field.get("label_en") if lang == "en" and field.get("label_en") else field["label"])
     label_html = html.escape(label)
     required = field.get("required", False)
     attrs = f'id="f-{name}" name="{name}"' + (" required" if required else "")
@@ -115,7 +117,9 @@ form.addEventListener("submit", async (event) => {
     if (response.status === 202) {
       form.hidden = true;
       result.className = "ok";
-      result.textContent = form.dataset.thanks;
+      // What the visitor typed goes back on the page as text, never as HTML.
+      const name = (fields.full_name || "").trim() || form.dataset.you;
+      result.textContent = form.dataset.thanks.replace("{name}", name);
       return;
     }
     const problem = await response.json().catch(() => ({}));
@@ -149,7 +153,7 @@ def render(form: Form, *, post_path: str, lang: str) -> tuple[str, str]:
     consent = f"<p>{html.escape(form.consent_text)}</p>" if form.consent_text else ""
     data = " ".join(
         f'data-{key}="{html.escape(str(words[key]))}"'
-        for key in ("send", "sending", "thanks", "invalid", "failed")
+        for key in ("send", "sending", "thanks", "you", "invalid", "failed")
     )
     page = f"""<!doctype html>
 <html lang="{lang}">

@@ -182,7 +182,7 @@ async def lead_from(ctx: Ctx, submission: Submission) -> Outcome:
     )
     await notifications.notify_about_lead(
         ctx,
-        user_id=lead.owner_id,
+        user_id=values["owner_id"],
         kind="lead_assigned",
         title=f"Lead mới: {lead.full_name} (form “{form.name}”)",
         lead_id=lead.id,

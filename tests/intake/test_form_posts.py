@@ -117,9 +117,7 @@ class TestRefusedPosts:
     ) -> None:
         form = await make_form(client, world.admin.headers)
 
-        response = await client.post(
-            f"{API}/intake/forms/{form['key']}", json={"full_name": "Ánh"}
-        )
+        response = await client.post(f"{API}/intake/forms/{form['key']}", json={"full_name": "Ánh"})
 
         assert response.status_code == 422
         assert response.headers["content-type"].startswith("application/problem+json")

@@ -1,0 +1,306 @@
+"""A stored submission becomes its lead through a real arq worker on the real Redis: mapped,
+normalised, matched against who Sen already knows, assigned and announced, once each, and
+found again by the sweep when its job was lost."""
+
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from arq import create_pool
+from fastapi import FastAPI
+
+from app.core import jobs
+from app.core.jobs import job_context
+from app.core.models import utcnow
+from app.core.queue import redis_settings
+from app.core.settings import get_settings
+from app.intake import service as intake_service
+from tests.conftest import sign_up
+from tests.factories import API, make_custom_field, make_form, make_lead, make_user, submit_form
+from tests.worker_harness import eventually, running_worker
+
+pytestmark = pytest.mark.usefixtures("empty_queue")
+
+
+async def submission(http: httpx.AsyncClient, headers: dict[str, str], sid: str) -> dict:
+    response = await http.get(f"{API}/intake/submissions/{sid}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def settled(
+    http: httpx.AsyncClient, headers: dict[str, str], sid: str, database_url: str, redis_url: str
+) -> dict[str, Any]:
+    """The submission once a worker has taken it up."""
+    await jobs.wait_for_sends()
+    async with running_worker(database_url, redis_url):
+
+        async def done() -> bool:
+            return (await submission(http, headers, sid))["status"] != "received"
+
+        assert await eventually(done)
+    return await submission(http, headers, sid)
+
+
+async def read_lead(http: httpx.AsyncClient, headers: dict[str, str], lead_id: str) -> dict:
+    response = await http.get(f"{API}/leads/{lead_id}", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def leads(http: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
+    return (await http.get(f"{API}/leads", headers=headers)).json()["data"]  # type: ignore[no-any-return]
+
+
+class TestFormSubmissionBecomesALead:
+    async def test_the_lead_carries_the_form_source_tracking_and_tags_and_its_owner_hears(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-lead")
+        headers = owner["headers"]
+        form = await make_form(committing_client, headers, tags=["lái thử"])
+        accepted = await committing_client.post(
+            f"{API}/intake/forms/{form['key']}?utm_source=zalo&utm_campaign=tet",
+            json={
+                "full_name": "  Nguyễn   Văn Ánh ",
+                "phone": "0912 345 678",
+                "email": "Anh.Nguyen@MinhPhat.vn",
+                "model": "Vios",
+                "fbclid": "FB-1",
+            },
+        )
+
+        done = await settled(
+            committing_client, headers, accepted.json()["submission_id"], database_url, redis_url
+        )
+
+        assert done["status"] == "processed"
+        assert done["attempts"] == 1
+        lead = (
+            await committing_client.get(f"{API}/leads/{done['lead_id']}", headers=headers)
+        ).json()
+        assert lead["full_name"] == "Nguyễn Văn Ánh"
+        assert lead["email"] == "anh.nguyen@minhphat.vn"
+        assert lead["phone_e164"] == "+84912345678"
+        assert (lead["source"], lead["status"], lead["tags"]) == ("form", "new", ["lái thử"])
+        assert (lead["utm_source"], lead["utm_campaign"], lead["fbclid"]) == ("zalo", "tet", "FB-1")
+        assert (lead["form_id"], lead["submission_id"]) == (form["id"], done["id"])
+        assert lead["owner_id"] == owner["user_id"]  # no rule, no default: the owner
+        assert "Dòng xe: Vios" in lead["notes"]  # a field with no lead field of its own
+        inbox = (await committing_client.get(f"{API}/notifications", headers=headers)).json()
+        assert [(n["kind"], n["lead_id"]) for n in inbox["data"]] == [("lead_assigned", lead["id"])]
+
+    async def test_mapped_fields_fill_custom_fields_and_the_forms_default_owner_gets_it(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-mapping")
+        headers = owner["headers"]
+        seller = await make_user(committing_client, headers, full_name="Lý Thu")
+        custom = await make_custom_field(committing_client, headers, key="dong_xe")
+        form = await make_form(
+            committing_client,
+            headers,
+            mapping={"model": f"custom_fields.{custom['key']}"},
+            default_owner_id=seller["id"],
+        )
+        accepted = await submit_form(committing_client, form["key"], model="Fortuner")
+
+        done = await settled(
+            committing_client, headers, accepted["submission_id"], database_url, redis_url
+        )
+
+        lead = (
+            await committing_client.get(f"{API}/leads/{done['lead_id']}", headers=headers)
+        ).json()
+        assert lead["custom_fields"] == {"dong_xe": "Fortuner"}
+        assert lead["owner_id"] == seller["id"]
+
+    async def test_an_assignment_rule_takes_turns_between_its_sellers(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-rules")
+        headers = owner["headers"]
+        sellers = [await make_user(committing_client, headers) for _ in range(2)]
+        form = await make_form(committing_client, headers)
+        rule = await committing_client.post(
+            f"{API}/assignment-rules",
+            json={
+                "name": "Form lái thử",
+                "strategy": "round_robin",
+                "conditions": {"form_id": form["id"]},
+                "user_ids": [s["id"] for s in sellers],
+            },
+            headers=headers,
+        )
+        assert rule.status_code == 201, rule.text
+        posted = [
+            await submit_form(committing_client, form["key"], phone=f"090000000{i}")
+            for i in range(4)
+        ]
+
+        await jobs.wait_for_sends()
+        async with running_worker(database_url, redis_url):
+
+            async def all_done() -> bool:
+                found = [await submission(committing_client, headers, p["submission_id"])
+                         for p in posted]  # fmt: skip
+                return all(s["status"] == "processed" for s in found)
+
+            assert await eventually(all_done)
+
+        owners = [lead["owner_id"] for lead in await leads(committing_client, headers)]
+        assert sorted(owners) == sorted([sellers[0]["id"], sellers[1]["id"]] * 2)
+
+
+class TestPeopleSenAlreadyKnows:
+    async def test_a_known_phone_makes_no_lead_and_the_lead_hears_they_came_back(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-duplicate")
+        headers = owner["headers"]
+        known = await make_lead(committing_client, headers, phone="+84 912 345 678")
+        form = await make_form(committing_client, headers)
+        accepted = await submit_form(
+            committing_client, form["key"], full_name="Anh Ánh", phone="0912.345.678"
+        )
+
+        done = await settled(
+            committing_client, headers, accepted["submission_id"], database_url, redis_url
+        )
+
+        assert done["status"] == "duplicate"
+        assert (done["duplicate_of_type"], done["duplicate_of_id"]) == ("lead", known["id"])
+        assert [lead["id"] for lead in await leads(committing_client, headers)] == [known["id"]]
+        activities = await committing_client.get(
+            f"{API}/activities", params={"related_id": known["id"]}, headers=headers
+        )
+        (note,) = activities.json()["data"]
+        assert note["type"] == "note"
+        assert "Anh Ánh" in note["body"]
+
+    async def test_a_known_email_of_a_contact_is_a_duplicate_of_the_contact(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-contact")
+        headers = owner["headers"]
+        contact = await committing_client.post(
+            f"{API}/contacts",
+            json={"full_name": "Trần Bích", "email": "bich@khach.vn"},
+            headers=headers,
+        )
+        form = await make_form(committing_client, headers)
+        accepted = await submit_form(
+            committing_client, form["key"], email="BICH@khach.vn", phone="0987000111"
+        )
+
+        done = await settled(
+            committing_client, headers, accepted["submission_id"], database_url, redis_url
+        )
+
+        assert (done["duplicate_of_type"], done["duplicate_of_id"]) == (
+            "contact",
+            contact.json()["id"],
+        )
+
+
+class TestOnceAndNeverLost:
+    async def test_processing_a_submission_twice_makes_one_lead(
+        self, committing_client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-twice")
+        headers = owner["headers"]
+        form = await make_form(committing_client, headers)
+        accepted = await submit_form(committing_client, form["key"])
+        workspace, sid = owner["workspace_id"], accepted["submission_id"]
+
+        outcomes = []
+        for _ in range(2):
+            async with job_context(app.state.sessionmaker, uuid.UUID(workspace)) as ctx:
+                outcomes.append(await intake_service.process_submission(ctx, uuid.UUID(sid)))
+
+        assert outcomes == ["processed", None]
+        assert len(await leads(committing_client, headers)) == 1
+        assert (await submission(committing_client, headers, sid))["attempts"] == 1
+
+    async def test_a_submission_whose_job_redis_lost_is_found_by_the_sweep(
+        self,
+        committing_client: httpx.AsyncClient,
+        database_url: str,
+        redis_url: str,
+        retry_at_once: None,
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-sweep")
+        headers = owner["headers"]
+        form = await make_form(committing_client, headers)
+        accepted = await submit_form(committing_client, form["key"])
+        await jobs.wait_for_sends()
+        pool = await create_pool(redis_settings(redis_url))
+        await pool.flushdb()  # Redis restarted without its data: the nudge is gone
+
+        await pool.enqueue_job("sweep_submissions")  # what the every-minute cron runs
+        await pool.aclose()
+        async with running_worker(database_url, redis_url):
+
+            async def processed() -> bool:
+                found = await submission(committing_client, headers, accepted["submission_id"])
+                return found["status"] == "processed"
+
+            assert await eventually(processed)
+
+
+class TestFailedAndReplayed:
+    async def test_a_submission_refused_by_a_rule_fails_with_why_and_replays_once_fixed(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-replay")
+        headers = owner["headers"]
+        form = await make_form(committing_client, headers)
+        required = await make_custom_field(committing_client, headers, key="nganh", required=True)
+        accepted = await submit_form(committing_client, form["key"])
+        sid = accepted["submission_id"]
+
+        failed = await settled(committing_client, headers, sid, database_url, redis_url)
+        await committing_client.delete(f"{API}/custom-fields/{required['id']}", headers=headers)
+        replay = await committing_client.post(
+            f"{API}/intake/submissions/{sid}/replay", headers=headers
+        )
+        done = await settled(committing_client, headers, sid, database_url, redis_url)
+        again = await committing_client.post(
+            f"{API}/intake/submissions/{sid}/replay", headers=headers
+        )
+
+        assert failed["status"] == "failed"
+        assert "nganh" in failed["error"]
+        assert replay.status_code == 202
+        assert (done["status"], done["attempts"], done["error"]) == ("processed", 2, None)
+        assert again.status_code == 409
+        assert again.json()["code"] == "submission_processed"
+
+    async def test_raw_payloads_are_pruned_and_what_became_of_them_stays(
+        self, committing_client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-prune")
+        headers = owner["headers"]
+        form = await make_form(committing_client, headers)
+        accepted = await submit_form(committing_client, form["key"], _gotcha="bot")
+
+        async with job_context(app.state.sessionmaker, uuid.UUID(owner["workspace_id"])) as ctx:
+            pruned = await intake_service.prune_payloads(
+                ctx, received_before=utcnow() + timedelta(minutes=1)
+            )
+
+        kept = await submission(committing_client, headers, accepted["submission_id"])
+        assert pruned == 1
+        assert (kept["status"], kept["payload"]) == ("spam", None)
+
+
+@pytest.fixture
+def retry_at_once() -> Iterator[None]:
+    settings = get_settings()
+    before = settings.intake_retry_after_seconds
+    settings.intake_retry_after_seconds = 0
+    yield
+    settings.intake_retry_after_seconds = before
