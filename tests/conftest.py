@@ -8,6 +8,8 @@ import os
 # The suite signs up and logs in hundreds of times from one address: the per-IP limit is off
 # unless a test turns it on (tests/auth/test_limits.py).
 os.environ.setdefault("SEN_AUTH_REQUESTS_PER_IP", "0")
+# Likewise for posts to one form from one address (tests/intake/test_form_posts.py turns it on).
+os.environ.setdefault("SEN_INTAKE_POSTS_PER_MINUTE", "0")
 
 import socket
 import threading
@@ -52,6 +54,7 @@ from app.users.schemas import TeamCreate, UserCreate
 from app.workspaces.service import create_workspace
 from tests import problem_codes
 from tests.problem_codes import recorded
+from tests.servers import own_postgres, redis_server  # noqa: F401  (fixtures for every module)
 from tests.worker_harness import empty_queue  # noqa: F401  (a fixture for every module)
 
 ROOT = Path(__file__).resolve().parents[1]

