@@ -189,7 +189,7 @@ async def _least_loaded(ctx: Ctx, candidates: list[uuid.UUID]) -> uuid.UUID:
     """The candidate owning the fewest open leads; ties go to the first. Racing intakes may
     both count before either commits: it balances, it doesn't ration."""
     counted = await ctx.session.execute(open_lead_counts(ctx.workspace_id, candidates))
-    counts: dict[uuid.UUID, int] = dict(counted.tuples().all())
+    counts: dict[uuid.UUID, int] = dict(counted.all())
     return min(candidates, key=lambda user_id: counts.get(user_id, 0))
 
 
