@@ -151,6 +151,19 @@ async def submit_form(http: httpx.AsyncClient, key: str, **fields: object) -> di
     return accepted
 
 
+async def make_assignment_rule(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    """A rule that gives every new lead to the maker (`fixed`) unless `fields` say otherwise
+    (pass `user_ids` or `team_id` for other hands); admins and owners only."""
+    body: dict[str, object] = {"name": "Mọi lead mới", "strategy": "fixed"}
+    if "user_ids" not in fields and "team_id" not in fields:
+        me = await http.get(f"{API}/me", headers=headers)
+        assert me.status_code == 200, me.text
+        body["user_ids"] = [me.json()["user"]["id"]]
+    return await _made(http, "assignment-rules", headers, body | fields)
+
+
 # People and credentials
 
 

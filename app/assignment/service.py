@@ -24,6 +24,7 @@ from app.core.models import table_of
 from app.core.pagination import equals
 from app.core.records import Patched, Resource
 from app.core.search import fold
+from app.core.sql import AnySelect
 from app.leads.models import Lead
 from app.users import service as users_service
 from app.users.models import User
@@ -169,20 +170,26 @@ async def _take_turn(ctx: Ctx, rule_id: uuid.UUID) -> int | None:
     return turns
 
 
-async def _least_loaded(ctx: Ctx, candidates: list[uuid.UUID]) -> uuid.UUID:
-    """The candidate owning the fewest open (live, unconverted) leads; ties go to the first.
-    Racing intakes may both count before either commits: it balances, it doesn't ration."""
-    counted = (
+def open_lead_counts(workspace_id: uuid.UUID, owner_ids: list[uuid.UUID]) -> AnySelect:
+    """How many open (live, unconverted) leads each of `owner_ids` owns: one grouped scan of
+    ix_leads_owner_recent's range for those owners (its predicate is `deleted_at IS NULL`)."""
+    return (
         select(_LEADS.c.owner_id, func.count())
         .where(
-            _LEADS.c.workspace_id == ctx.workspace_id,
-            _LEADS.c.owner_id.in_(candidates),
-            _LEADS.c.deleted_at.is_(None),  # ix_leads_owner_recent's predicate: an index range
+            _LEADS.c.workspace_id == workspace_id,
+            _LEADS.c.owner_id.in_(owner_ids),
+            _LEADS.c.deleted_at.is_(None),
             _LEADS.c.converted_at.is_(None),
         )
         .group_by(_LEADS.c.owner_id)
     )
-    counts: dict[uuid.UUID, int] = {row[0]: row[1] for row in await ctx.session.execute(counted)}
+
+
+async def _least_loaded(ctx: Ctx, candidates: list[uuid.UUID]) -> uuid.UUID:
+    """The candidate owning the fewest open leads; ties go to the first. Racing intakes may
+    both count before either commits: it balances, it doesn't ration."""
+    counted = await ctx.session.execute(open_lead_counts(ctx.workspace_id, candidates))
+    counts: dict[uuid.UUID, int] = dict(counted.all())
     return min(candidates, key=lambda user_id: counts.get(user_id, 0))
 
 
