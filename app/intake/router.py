@@ -39,9 +39,10 @@ _BROWSER_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 _SENT_SCHEMA = {
     "type": "object",
-    "additionalProperties": {"type": ["string", "number", "boolean"]},
-    "description": "The form's fields by name; UTM parameters (`utm_source` … `utm_content`) "
-    "and click ids (`gclid`, `fbclid`) may come here or in the query string.",
+    "additionalProperties": {"type": "string"},
+    "description": "The form's fields by name, as text (JSON numbers and booleans are taken as "
+    "text too); UTM parameters (`utm_source` … `utm_content`) and click ids (`gclid`, "
+    "`fbclid`) may come here or in the query string.",
     "example": {"full_name": "Nguyễn Văn Ánh", "phone": "0912 345 678", "utm_source": "zalo"},
 }
 _POST_BODY = {
