@@ -17,6 +17,7 @@ from app.activities.router import calendar_router, timelines_router
 from app.activities.router import router as activities_router
 from app.auth.router import keys_router as api_keys_router
 from app.auth.router import router as auth_router
+from app.campaigns.router import router as campaigns_router
 from app.contacts.router import account_contacts_router
 from app.contacts.router import router as contacts_router
 from app.core import idempotency, jobs, openapi
@@ -75,6 +76,10 @@ TAGS = [
     },
     {"name": "calendar", "description": "Agendas, and the iCalendar feed calendar apps read."},
     {"name": "notifications", "description": "Your inbox: reminders and what needs you."},
+    {
+        "name": "campaigns",
+        "description": "Marketing campaigns leads come from; what each brought in.",
+    },
     {"name": "search", "description": "One search over leads, contacts, accounts and deals."},
     {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
     {"name": "health", "description": "Liveness and readiness."},
@@ -214,6 +219,7 @@ def create_app(
         timelines_router,
         calendar_router,
         notifications_router,
+        campaigns_router,
         search_router,
         custom_fields_router,
     ):
