@@ -237,13 +237,17 @@ class TestUpdateCampaign:
 
 
 class TestReadCampaigns:
-    async def test_every_member_reads_them(self, client: httpx.AsyncClient, world: World) -> None:
-        made = await make_campaign(client, world.admin.headers)
+    async def test_every_member_reads_them_the_same_in_a_list_as_alone(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        made = await make_campaign(
+            client, world.admin.headers, budget="99.50", currency="USD", starts_on="2027-01-10"
+        )
 
         listed = await client.get(CAMPAIGNS, headers=world.outsider.headers)
         alone = await client.get(f"{CAMPAIGNS}/{made['id']}", headers=world.sales.headers)
 
-        assert made["id"] in [c["id"] for c in listed.json()["data"]]
+        assert [c for c in listed.json()["data"] if c["id"] == made["id"]] == [made]
         assert alone.json() == made
         assert alone.headers["ETag"] == '"1"'
 
