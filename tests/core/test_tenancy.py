@@ -17,6 +17,7 @@ from tests.factories import (
     make_account,
     make_activity,
     make_api_key,
+    make_campaign,
     make_contact,
     make_custom_field,
     make_deal,
@@ -177,6 +178,7 @@ class TestOtherWorkspacesRecordsAre404:
             "account_id": (await make_account(client, b, name="Công ty B"))["id"],
             "contact_id": (await make_contact(client, b, full_name="Trần B"))["id"],
             "deal_id": (await make_deal(client, b, name="Hợp đồng B"))["id"],
+            "campaign_id": (await make_campaign(client, b, key="b"))["id"],
         }
         pipeline = (await client.get("/api/v1/pipelines", headers=b)).json()["data"][0]
         ids |= {"pipeline_id": pipeline["id"], "stage_id": pipeline["stages"][1]["id"]}
