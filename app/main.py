@@ -19,6 +19,7 @@ from app.activities.router import router as activities_router
 from app.assignment.router import router as assignment_rules_router
 from app.auth.router import keys_router as api_keys_router
 from app.auth.router import router as auth_router
+from app.campaigns.router import router as campaigns_router
 from app.contacts.router import account_contacts_router
 from app.contacts.router import router as contacts_router
 from app.core import idempotency, jobs, openapi
@@ -80,6 +81,10 @@ TAGS = [
     },
     {"name": "calendar", "description": "Agendas, and the iCalendar feed calendar apps read."},
     {"name": "notifications", "description": "Your inbox: reminders and what needs you."},
+    {
+        "name": "campaigns",
+        "description": "Marketing campaigns leads come from; what each brought in.",
+    },
     {"name": "search", "description": "One search over leads, contacts, accounts and deals."},
     {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
     {"name": "forms", "description": "Web forms websites embed, and Sen's hosted page for each."},
@@ -243,6 +248,7 @@ def create_app(
         timelines_router,
         calendar_router,
         notifications_router,
+        campaigns_router,
         search_router,
         custom_fields_router,
         forms_router,

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 from typing import Any, Generic, NamedTuple, TypeVar, cast
@@ -19,7 +19,7 @@ import orjson
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, model_validator
 from pydantic_core import core_schema
-from sqlalchemy import ColumnElement, Table, tuple_
+from sqlalchemy import ColumnElement, Table, and_, or_, tuple_
 
 from app.core import sql
 from app.core.context import Ctx
@@ -31,7 +31,7 @@ from app.core.search import matches
 from app.core.sql import AnySelect
 
 _ORJSON = orjson.OPT_UTC_Z
-Sorts = Mapping[str, Any]  # "created_at" -> Lead.created_at (columns must be NOT NULL)
+Sorts = Mapping[str, Any]  # "created_at" -> Lead.created_at (a nullable column: see Keyset)
 
 
 class FilterOn(NamedTuple):
@@ -174,7 +174,7 @@ def columns_of(table: Any, read_model: type[BaseModel]) -> list[Any]:
 
 
 def _encode_cursor(sort: str, value: Any, record_id: uuid.UUID) -> str:
-    if isinstance(value, datetime):
+    if isinstance(value, date):  # a datetime is a date too
         value = value.isoformat()
     raw = json.dumps([sort, value, str(record_id)], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -187,10 +187,20 @@ def _bad_cursor() -> Unprocessable:
 _INT_LIMITS = {"SmallInteger": 2**15 - 1, "Integer": 2**31 - 1, "BigInteger": 2**63 - 1}
 
 
+def _nullable(column: Any) -> bool:
+    return getattr(column, "nullable", False) is True
+
+
 def _cursor_value(column: Any, value: Any) -> Any:
     """The sort value a cursor carries, checked as strictly as a query parameter would be: a
     crafted cursor is a 422, never a 500 from the driver."""
+    if value is None and _nullable(column):
+        return None
     python_type = column.type.python_type
+    if python_type is date:
+        if not isinstance(value, str):
+            raise ValueError("not a date")
+        return date.fromisoformat(value)
     if python_type is datetime:
         if not isinstance(value, str):
             raise ValueError("not a timestamp")
@@ -253,10 +263,25 @@ class Keyset:
     def page_of(self, stmt: AnySelect, column: Any, id_column: Any) -> AnySelect:
         """`stmt` after the cursor, in order, one row more than a page (to know there is more)."""
         if self.after is not None:
-            key = tuple_(column, id_column)
-            stmt = stmt.where(key < self.after if self.descending else key > self.after)
+            stmt = stmt.where(self._after(column, id_column))
         order = (column.desc(), id_column.desc()) if self.descending else (column, id_column)
         return stmt.order_by(*order).limit(self.limit + 1)
+
+    def _after(self, column: Any, id_column: Any) -> ColumnElement[bool]:
+        """The rows past the cursor. A nullable sort column's NULLs come after every value
+        (first when descending), as PostgreSQL and its indexes order them; a row comparison
+        alone would drop them, being NULL itself."""
+        assert self.after is not None
+        value, last_id = self.after
+        key = tuple_(column, id_column)
+        if not _nullable(column):
+            return key < self.after if self.descending else key > self.after
+        if value is None:
+            past_nulls = and_(
+                column.is_(None), id_column < last_id if self.descending else id_column > last_id
+            )
+            return or_(past_nulls, column.is_not(None)) if self.descending else past_nulls
+        return key < self.after if self.descending else or_(key > self.after, column.is_(None))
 
     def rows(self, rows: list[Any], key: str) -> "Rows[Any]":
         """The page, and the cursor of the next one (None at the end)."""

@@ -5,6 +5,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.campaigns import service as campaigns_service
 from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound
@@ -63,9 +64,16 @@ LEADS = Resource(
 
 
 async def create_lead(ctx: Ctx, data: LeadCreate) -> Lead:
-    """Owner defaults to the creator; status to `new`; phone is normalised to E.164."""
+    """Owner defaults to the creator; status to `new`; phone is normalised to E.164. The
+    campaign is one of the workspace's (422), else the one whose key is `utm_campaign`."""
     values: dict[str, Any] = data.model_dump()
     values["status"] = (await statuses.status_for_assignment(ctx, data.status)).key
+    if data.campaign_id is not None:
+        await records.referenced(
+            ctx, campaigns_service.CAMPAIGNS, data.campaign_id, field="campaign_id"
+        )
+    else:
+        values["campaign_id"] = await campaigns_service.campaign_for_utm(ctx, data.utm_campaign)
     return await records.create(ctx, LEADS, values)
 
 
@@ -92,6 +100,11 @@ async def update_lead(
             raise LeadConverted("It lives on as the contact, account and deal it became")
         if "status" in values and values["status"] != lead.status:
             values["status"] = (await statuses.status_for_assignment(ctx, values["status"])).key
+        campaign_id = values.get("campaign_id")
+        if campaign_id is not None and campaign_id != lead.campaign_id:
+            await records.referenced(
+                ctx, campaigns_service.CAMPAIGNS, campaign_id, field="campaign_id"
+            )
         return values
 
     values = data.model_dump(exclude_unset=True)

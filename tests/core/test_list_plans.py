@@ -27,6 +27,7 @@ LISTS = {
     "/api/v1/contacts": "contacts",
     "/api/v1/deals": "deals",
     "/api/v1/activities": "activities",
+    "/api/v1/campaigns": "campaigns",
 }
 FILL = {
     "leads": """
@@ -80,6 +81,16 @@ FILL = {
             gen_random_uuid(), (CAST(:owners AS uuid[]))[n % 3 + 1],
             now() - n * interval '1 minute',
             now() - (n % 977) * interval '1 minute', 1, CASE WHEN n % 20 = 0 THEN now() END
+        FROM generate_series(1, :rows) AS n""",
+    "campaigns": """
+        INSERT INTO campaigns (workspace_id, id, name, key, channel, currency, starts_on, status,
+            search_text, created_at, updated_at, version, deleted_at)
+        SELECT :w, gen_random_uuid(), 'Chiến dịch ' || {name} || ' ' || n, 'cd-' || n,
+            'facebook', 'VND', CASE WHEN n % 10 > 0 THEN date '2027-01-01' + n % 700 END,
+            (ARRAY['planned', 'active', 'paused', 'completed'])[n % 4 + 1],
+            'chien dich ' || lower({name}) || ' ' || n || ' | cd-' || n,
+            now() - n * interval '1 minute', now() - (n % 977) * interval '1 minute', 1,
+            CASE WHEN n % 20 = 0 THEN now() END
         FROM generate_series(1, :rows) AS n""",
 }
 # A third of the names share a word ("nguyen"), as in a Vietnamese customer base.

@@ -18,6 +18,7 @@ from tests.factories import (
     make_activity,
     make_api_key,
     make_assignment_rule,
+    make_campaign,
     make_contact,
     make_custom_field,
     make_deal,
@@ -183,6 +184,7 @@ class TestOtherWorkspacesRecordsAre404:
             "assignment_rule_id": (await make_assignment_rule(client, b, name="B"))["id"],
             "form_id": (form := await make_form(client, b, name="B"))["id"],
             "submission_id": (await submit_form(client, form["key"]))["submission_id"],
+            "campaign_id": (await make_campaign(client, b, key="b"))["id"],
         }
         pipeline = (await client.get("/api/v1/pipelines", headers=b)).json()["data"][0]
         ids |= {"pipeline_id": pipeline["id"], "stage_id": pipeline["stages"][1]["id"]}
