@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.campaigns.models import Campaign
+from app.campaigns.service import CAMPAIGNS
 from app.core import records
 from app.core.context import SYSTEM, Ctx
 from app.core.db import enter_auth_role, enter_workspace
@@ -136,9 +136,7 @@ async def list_forms(ctx: Ctx, query: FormQuery) -> Page[FormRead]:
 async def _check_references(ctx: Ctx, values: dict[str, Any], fields: list[dict[str, Any]]) -> None:
     """Campaign, status, owner and mapping of a form being saved (422 naming the field)."""
     if values.get("campaign_id") is not None:
-        found = await records.find_visible(ctx, Campaign, values["campaign_id"])
-        if found is None:
-            raise Unprocessable([{"field": "campaign_id", "message": "no such campaign"}])
+        await records.referenced(ctx, CAMPAIGNS, values["campaign_id"], field="campaign_id")
     if values.get("default_status") is not None:
         try:
             await statuses.status_for_assignment(ctx, values["default_status"])

@@ -19,7 +19,15 @@ from app.core.queue import redis_settings
 from app.core.settings import get_settings
 from app.intake import service as intake_service
 from tests.conftest import sign_up
-from tests.factories import API, make_custom_field, make_form, make_lead, make_user, submit_form
+from tests.factories import (
+    API,
+    make_campaign,
+    make_custom_field,
+    make_form,
+    make_lead,
+    make_user,
+    submit_form,
+)
 from tests.worker_harness import eventually, running_worker
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
@@ -117,6 +125,38 @@ class TestFormSubmissionBecomesALead:
         ).json()
         assert lead["custom_fields"] == {"dong_xe": "Fortuner"}
         assert lead["owner_id"] == seller["id"]
+
+    async def test_the_lead_joins_the_forms_campaign_or_the_one_its_utm_campaign_names(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-campaigns")
+        headers = owner["headers"]
+        tet = await make_campaign(committing_client, headers, key="tet-2027", channel="facebook")
+        summer = await make_campaign(committing_client, headers, key="he-2027")
+        with_campaign = await make_form(committing_client, headers, campaign_id=summer["id"])
+        without = await make_form(committing_client, headers)
+        by_form = await submit_form(
+            committing_client, with_campaign["key"], utm_campaign="tet-2027"
+        )
+        by_utm = await submit_form(
+            committing_client, without["key"], phone="0987000222", utm_campaign="Tet-2027"
+        )
+
+        first = await settled(
+            committing_client, headers, by_form["submission_id"], database_url, redis_url
+        )
+        second = await settled(
+            committing_client, headers, by_utm["submission_id"], database_url, redis_url
+        )
+
+        assert (await read_lead(committing_client, headers, first["lead_id"]))[
+            "campaign_id"
+        ] == summer["id"]
+        assert (await read_lead(committing_client, headers, second["lead_id"]))[
+            "campaign_id"
+        ] == tet["id"]
+        stats = await committing_client.get(f"{API}/campaigns/{tet['id']}/stats", headers=headers)
+        assert stats.json()["leads"] == 1
 
     async def test_an_assignment_rule_takes_turns_between_its_sellers(
         self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
