@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Literal
 
+import httpx
 from arq.connections import ArqRedis
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
@@ -47,6 +48,8 @@ from app.deals.router import router as deals_router
 from app.forms.router import hosted_router
 from app.forms.router import router as forms_router
 from app.intake.router import router as intake_router
+from app.intake.webhooks import router as intake_webhooks_router
+from app.integrations.router import router as integrations_router
 from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
 from app.notifications.router import router as notifications_router
@@ -88,6 +91,11 @@ TAGS = [
     {"name": "search", "description": "One search over leads, contacts, accounts and deals."},
     {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
     {"name": "forms", "description": "Web forms websites embed, and Sen's hosted page for each."},
+    {
+        "name": "integrations",
+        "description": "Connections to ad platforms (Meta Lead Ads, Google Ads, TikTok) and "
+        "any source that signs its webhooks; a backfill of missed Meta leads.",
+    },
     {
         "name": "intake",
         "description": "The public endpoints forms and ad platforms post leads to (no token: "
@@ -210,9 +218,11 @@ def create_app(
         app.state.open_session = open_session
         app.state.redis = queue_client(resolved_redis)
         app.state.rate_limiter = RateLimiter(resolved_redis)
+        app.state.http = httpx.AsyncClient(follow_redirects=False)  # Meta's Graph API
         try:
             yield
         finally:
+            await app.state.http.aclose()
             await jobs.wait_for_sends()
             await app.state.rate_limiter.aclose()
             await app.state.redis.aclose()
@@ -254,6 +264,8 @@ def create_app(
         forms_router,
         intake_router,
         assignment_rules_router,
+        intake_webhooks_router,
+        integrations_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(hosted_router)

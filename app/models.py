@@ -15,6 +15,7 @@ def load_all_models() -> None:
     import app.deals.models
     import app.forms.models
     import app.intake.models
+    import app.integrations.models
     import app.leads.models
     import app.notifications.models
     import app.pipelines.models

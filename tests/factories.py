@@ -159,6 +159,26 @@ async def submit_form(http: httpx.AsyncClient, key: str, **fields: object) -> di
     return accepted
 
 
+# Intake: ad platforms
+
+# What an admin copies from a Meta app and a page (the Graph API is a local server in tests).
+META_CONFIG: dict[str, object] = {
+    "app_secret": "meta-app-secret-0123456789",
+    "verify_token": "minh-phat-xac-minh",
+    "page_access_token": "EAAG-page-token-minh-phat",
+    "form_ids": ["555000111222"],
+}
+
+
+async def make_integration(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    """A Meta Lead Ads integration with `META_CONFIG` unless `fields` say otherwise (give
+    `provider` and its `config`); only admins and owners may make one."""
+    body = {"provider": "meta", "name": "Fanpage Minh Phát", "config": META_CONFIG}
+    return await _made(http, "integrations", headers, body | fields)
+
+
 async def make_assignment_rule(
     http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
 ) -> dict[str, Any]:

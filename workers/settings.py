@@ -5,7 +5,9 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from arq import cron
+import httpx
+from arq import Retry, cron
+from arq.worker import func
 
 from app.activities import service as activities
 from app.core.context import Ctx
@@ -15,17 +17,22 @@ from app.core.jobs import in_every_workspace, job_context
 from app.core.models import utcnow
 from app.core.settings import get_settings
 from app.intake import service as intake
+from app.integrations import meta
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(ctx["database_url"], pool_size=5, max_overflow=5)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
+    ctx["http"] = httpx.AsyncClient(follow_redirects=False)  # Meta's Graph API
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     engine = ctx.pop("engine", None)  # absent when startup never ran (Redis was down)
     if engine is not None:
         await engine.dispose()
+    http = ctx.pop("http", None)
+    if http is not None:
+        await http.aclose()
 
 
 async def forget_expired_idempotency_keys(ctx: dict[str, Any]) -> int:
@@ -63,11 +70,24 @@ async def sweep_reminders(ctx: dict[str, Any]) -> int:
 
 async def process_submission(ctx: dict[str, Any], workspace_id: str, submission_id: str) -> str:
     """Turn one stored submission into its lead. Running it twice, or beside another run,
-    changes nothing more (the submission is locked and its status checked)."""
-    async with job_context(
-        ctx["sessionmaker"], uuid.UUID(workspace_id), queue=ctx.get("redis")
-    ) as job:
-        return await intake.process_submission(job, uuid.UUID(submission_id)) or "not waiting"
+    changes nothing more (the submission is locked and its status checked). A Meta lead is
+    read from the Graph API first, holding no transaction; Graph down or slow retries the job
+    later (arq's Retry), the submission still `received`."""
+    maker, workspace, sid = ctx["sessionmaker"], uuid.UUID(workspace_id), uuid.UUID(submission_id)
+    async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
+        work = await intake.pending_work(job, sid)
+    if work is None:
+        return "not waiting"
+    fetched = None
+    if work.fetch is not None:
+        fetched = await meta.fetch_lead(ctx["http"], *work.fetch)
+    async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
+        settled = await intake.settle_submission(job, sid, fetched=fetched)
+    if settled is None:
+        return "not waiting"
+    if settled.retry_in is not None:  # after the commit that kept the try and its reason
+        raise Retry(defer=settled.retry_in)
+    return settled.status
 
 
 async def sweep_submissions(ctx: dict[str, Any]) -> int:
@@ -95,7 +115,9 @@ FUNCTIONS = [
     forget_expired_idempotency_keys,
     deliver_reminder,
     sweep_reminders,
-    process_submission,
+    # Its own count of tries bounds a Meta lead's retries (SEN_META_FETCH_TRIES): arq's must
+    # not cut it short.
+    func(process_submission, max_tries=64),
     sweep_submissions,
     prune_submission_payloads,
 ]

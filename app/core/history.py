@@ -2,6 +2,7 @@
 transaction as the change, so history can't disagree with the data."""
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -71,16 +72,32 @@ def record_creation(ctx: Ctx, resource: str, obj: Any, fields: list[str]) -> Non
     record_change(ctx, resource, obj.id, "created", changes)
 
 
+Redact = Callable[[str, Any], Any]
+
+
+def kept(field: str, old: Any, new: Any, redact: Redact | None = None) -> dict[str, Any]:
+    """A field's change as history keeps it: JSON values, `redact`ed (secrets hidden)."""
+    if redact is not None:
+        old, new = redact(field, old), redact(field, new)
+    return {"old": jsonable(old), "new": jsonable(new)}
+
+
 def apply_changes(
-    ctx: Ctx, resource: str, obj: Any, values: dict[str, Any], *, action: str = "updated"
+    ctx: Ctx,
+    resource: str,
+    obj: Any,
+    values: dict[str, Any],
+    *,
+    action: str = "updated",
+    redact: Redact | None = None,
 ) -> Changes:
-    """Set the fields whose value differs and keep the diff as one `action` entry; the caller
-    flushes."""
+    """Set the fields whose value differs and keep the diff as one `action` entry (each value
+    through `redact`, when a field holds secrets); the caller flushes."""
     changes: Changes = {}
     for field, new in values.items():
         old = getattr(obj, field)
         if old != new:
-            changes[field] = {"old": jsonable(old), "new": jsonable(new)}
+            changes[field] = kept(field, old, new, redact)
             setattr(obj, field, new)
     if changes:
         obj.updated_at = utcnow()

@@ -63,6 +63,26 @@ def _example(schema: dict[str, Any], components: dict[str, Any], depth: int = 0)
     return _PRIMITIVES.get(kind) if isinstance(kind, str) else None
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with its definitions inlined, for the body of a route that reads
+    it raw (a webhook checks its signature over the bytes before parsing them)."""
+    schema = model.model_json_schema()
+    definitions = schema.pop("$defs", {})
+
+    def resolved(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolved(definitions[ref.removeprefix("#/$defs/")])
+            return {key: resolved(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolved(value) for value in node]
+        return node
+
+    inlined: dict[str, Any] = resolved(schema)
+    return inlined
+
+
 def _add_example(media: dict[str, Any], components: dict[str, Any]) -> None:
     if "schema" in media and "example" not in media and "examples" not in media:
         media["example"] = _example(media["schema"], components)

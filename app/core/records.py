@@ -31,9 +31,11 @@ from app.core.history import (
     History,
     HistoryQuery,
     RecordChange,
+    Redact,
     apply_changes,
     history_of,
     jsonable,
+    kept,
     record_change,
 )
 from app.core.ids import new_id
@@ -87,7 +89,8 @@ class Resource(Generic[M, R]):
     parameters to conditions (a `created_after`/`created_before` pair comes with every record).
     `searched` columns are folded into `search_text` for `q=`. A table with `owner_id` is
     owned: sales staff see only their team's records, and `owner_check` vets each new owner.
-    `present` shapes a record for reading when its read model holds more than its columns."""
+    `present` shapes a record for reading when its read model holds more than its columns.
+    `redact` hides what a field holds of secrets in the record's history."""
 
     model: type[M]
     name: str  # the history's and custom fields' name for it: "lead"
@@ -100,6 +103,7 @@ class Resource(Generic[M, R]):
     owner_check: OwnerCheck | None = None
     custom_fields: CustomFieldsCheck | None = None
     present: Callable[[Ctx, M], Awaitable[R]] | None = None
+    redact: Redact | None = None
 
     def __post_init__(self) -> None:
         if self.owned and self.owner_check is None:
@@ -417,7 +421,7 @@ async def insert_record(
     account link, a deal's first stage move), INSERTed by the same statement; they may refer
     to the record (foreign keys are checked at the statement's end) and are not loaded."""
     values = _with_column_defaults(ctx, resource.table, values)
-    changes = {f: {"old": None, "new": jsonable(values.get(f))} for f in resource.history}
+    changes = {f: kept(f, None, values.get(f), resource.redact) for f in resource.history}
     params = {**values, **_history_params(ctx, resource, values["id"], "created", changes)}
     for n, (table, row) in enumerate(with_rows):
         row = _with_column_defaults(ctx, table, row)
@@ -453,7 +457,7 @@ async def update_record(
     for name, new in values.items():
         old = getattr(obj, name)
         if old != new:
-            changes[name] = {"old": jsonable(old), "new": jsonable(new)}
+            changes[name] = kept(name, old, new, resource.redact)
     if not changes:
         return changes
     changed = {name: values[name] for name in changes}
@@ -507,7 +511,7 @@ async def apply_patch(
             values["custom_fields"],
             existing=obj.custom_fields,  # type: ignore[attr-defined]
         )
-    changes = apply_changes(ctx, resource.name, obj, values)
+    changes = apply_changes(ctx, resource.name, obj, values, redact=resource.redact)
     if changes:
         for name, value in _derived(resource, lambda n: getattr(obj, n)).items():
             setattr(obj, name, value)

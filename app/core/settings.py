@@ -75,6 +75,17 @@ class Settings(BaseSettings):
     intake_posts_per_minute: int = 20
     intake_payload_days: int = 90
     intake_retry_after_seconds: int = 120
+    # Ad platforms' webhooks: posts one client address may send one integration a minute
+    # (platforms batch and retry from few addresses, so it is far above a form's; 0: off).
+    intake_webhooks_per_minute: int = 600
+    # Meta's Graph API, where the worker fetches each lead a Lead Ads webhook announces: how
+    # long one call may take, how many tries a lead gets when Graph fails or is slow (then the
+    # submission is `failed`), and the first pause between tries (doubled each time, at most
+    # an hour).
+    meta_graph_url: str = "https://graph.facebook.com/v21.0"
+    meta_timeout_seconds: float = Field(10.0, gt=0)
+    meta_fetch_tries: int = Field(8, ge=1, le=30)
+    meta_retry_seconds: float = Field(30.0, ge=0)
 
     def public_base_url(self) -> str:
         """Where websites and browsers reach this API (form snippets and hosted pages link

@@ -151,16 +151,19 @@ async def _check_references(ctx: Ctx, values: dict[str, Any], fields: list[dict[
                 [{"field": "default_owner_id", "message": "not an active user of the workspace"}]
             )
     if "mapping" in values:
-        await _check_mapping(ctx, values["mapping"], fields)
+        await check_mapping(ctx, values["mapping"], names={field["name"] for field in fields})
 
 
-async def _check_mapping(ctx: Ctx, mapping: dict[str, str], fields: list[dict[str, Any]]) -> None:
-    names = {field["name"] for field in fields}
+async def check_mapping(
+    ctx: Ctx, mapping: dict[str, str], *, names: set[str] | None = None, field: str = "mapping"
+) -> None:
+    """Each mapping's target is a lead field, a custom field declared for leads or `notes`
+    (and, given `names`, its source one of them): a 422 naming each that is not."""
     declared: set[str] | None = None
     errors = []
     for source, target in mapping.items():
-        where = f"mapping.{source}"
-        if source not in names:
+        where = f"{field}.{source}"
+        if names is not None and source not in names:
             errors.append({"field": where, "message": "not a field of this form"})
         elif target.startswith(CUSTOM_FIELD_PREFIX):
             if declared is None:

@@ -1,6 +1,7 @@
-"""What the worker does with one submission: map its fields onto a lead, normalise them, and
-either find the person Sen already knows (a duplicate: the record gets an activity saying they
-came back) or make the lead, give it an owner and tell them."""
+"""What the worker does with one submission, whatever sent it (a web form, an ad platform, a
+signed webhook): map its fields onto a lead, normalise them, and either find the person Sen
+already knows (a duplicate: the record gets an activity saying they came back) or make the
+lead, give it an owner and tell them."""
 
 import uuid
 from dataclasses import dataclass
@@ -21,9 +22,13 @@ from app.forms.models import Form
 from app.forms.schemas import CUSTOM_FIELD_PREFIX, LEAD_FIELDS
 from app.intake.models import Submission
 from app.intake.schemas import SubmissionStatus
+from app.integrations import google, meta, signed
+from app.integrations.models import Integration
+from app.integrations.payloads import FIELD_ALIASES, Answer
+from app.integrations.schemas import IntegrationProvider
 from app.leads import service as leads_service
 from app.leads.models import Lead
-from app.leads.schemas import LeadCreate
+from app.leads.schemas import LeadCreate, LeadSource
 from app.notifications import service as notifications
 from app.users import service as users_service
 
@@ -44,6 +49,30 @@ class Mapped:
     custom: dict[str, Any]
     notes: list[str]
 
+    def put(self, target: str, label: str, value: str) -> None:
+        """`value` into a custom field, the notes, or a lead field (into the notes when that
+        field is already filled: a city after the province)."""
+        if target.startswith(CUSTOM_FIELD_PREFIX):
+            self.custom[target.removeprefix(CUSTOM_FIELD_PREFIX)] = value
+        elif target == "notes" or target in self.values:
+            self.notes.append(f"{label}: {value}")
+        else:
+            self.values[target] = value
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a submission came from, as its lead, its owner and its notes say it."""
+
+    label: str  # `form “Đăng ký lái thử”`, `Facebook “Fanpage Minh Phát”`
+    source: str
+    campaign_id: uuid.UUID | None
+    tags: tuple[str, ...] = ()
+    status: str | None = None
+    default_owner_id: uuid.UUID | None = None
+    form_id: uuid.UUID | None = None
+    integration_id: uuid.UUID | None = None
+
 
 def map_form_fields(form: Form, payload: dict[str, str]) -> Mapped:
     """Each sent field to its mapped lead field, the lead field of its own name, a custom
@@ -55,13 +84,69 @@ def map_form_fields(form: Form, payload: dict[str, str]) -> Mapped:
         if not value:
             continue
         target = form.mapping.get(name) or (name if name in LEAD_FIELDS else "notes")
-        if target.startswith(CUSTOM_FIELD_PREFIX):
-            mapped.custom[target.removeprefix(CUSTOM_FIELD_PREFIX)] = value
-        elif target == "notes":
-            mapped.notes.append(f"{field['label']}: {value}")
-        else:
-            mapped.values[target] = value
+        mapped.put(target, field["label"], value)
     return mapped
+
+
+def map_answers(answers: list[Answer], mapping: dict[str, str]) -> Mapped:
+    """Each answer to the target its integration maps it to, else the lead field its name
+    means (`phone_number`, Google's `FULL_NAME`), else a `name: value` line of the notes."""
+    mapped = Mapped(values={}, custom={}, notes=[])
+    for answer in answers:
+        target = mapping.get(answer.name) or FIELD_ALIASES.get(answer.name.lower(), "notes")
+        mapped.put(target, answer.label, answer.value)
+    return mapped
+
+
+_PLATFORMS = {
+    IntegrationProvider.meta: ("Facebook", LeadSource.facebook),
+    IntegrationProvider.google: ("Google Ads", LeadSource.google_ads),
+    IntegrationProvider.tiktok: ("TikTok", LeadSource.tiktok),
+    IntegrationProvider.generic: ("Webhook", LeadSource.other),
+}
+
+
+def _integration_answers(integration: Integration, submission: Submission) -> list[Answer]:
+    payload = submission.payload or {}
+    if integration.provider == IntegrationProvider.meta:
+        lead = payload.get("lead")
+        if not isinstance(lead, dict):
+            raise Unprocessable([{"field": "payload", "message": "its lead was not fetched"}])
+        return meta.answers(lead)
+    if integration.provider == IntegrationProvider.google:
+        return google.answers(payload)
+    return signed.answers(payload, integration.config)
+
+
+async def _source_of(ctx: Ctx, submission: Submission) -> tuple[Origin, Mapped]:
+    """The form or integration a submission came through, and its values mapped onto a lead."""
+    if submission.form_id is not None:
+        form = await ctx.session.get(Form, (ctx.workspace_id, submission.form_id))
+        if form is None:
+            raise Unprocessable([{"field": "form_id", "message": "its form no longer exists"}])
+        origin = Origin(
+            label=f"form “{form.name}”",
+            source=form.default_source,
+            campaign_id=form.campaign_id,
+            tags=tuple(form.tags),
+            status=form.default_status,
+            default_owner_id=form.default_owner_id,
+            form_id=form.id,
+        )
+        return origin, map_form_fields(form, submission.payload or {})
+    integration = await ctx.session.get(Integration, (ctx.workspace_id, submission.integration_id))
+    if integration is None:
+        message = "its integration no longer exists"
+        raise Unprocessable([{"field": "integration_id", "message": message}])
+    platform, source = _PLATFORMS[IntegrationProvider(integration.provider)]
+    origin = Origin(
+        label=f"{platform} “{integration.name}”",
+        source=integration.config.get("source") or source,
+        campaign_id=integration.campaign_id,
+        integration_id=integration.id,
+    )
+    answers = _integration_answers(integration, submission)
+    return origin, map_answers(answers, integration.config.get("mapping") or {})
 
 
 def _full_name(values: dict[str, Any]) -> str:
@@ -99,17 +184,16 @@ async def _known_person(ctx: Ctx, email: str | None, phone_e164: str | None) -> 
 
 
 async def _came_back(
-    ctx: Ctx, kind: str, record: Any, form: Form, values: dict[str, Any], notes: list[str]
+    ctx: Ctx, kind: str, record: Any, origin: Origin, values: dict[str, Any], notes: list[str]
 ) -> None:
     """The record the person already was gets an activity with what they sent this time, and
     its owner hears of it."""
     sent = [f"{k}: {v}" for k, v in values.items() if v] + notes
-    subject = f"Quay lại qua form “{form.name}”"[:200]
     await activities_service.create_activity(
         ctx,
         ActivityCreate(
             type=ActivityType.note,
-            subject=subject,
+            subject=f"Quay lại qua {origin.label}"[:200],
             body="\n".join(sent)[:20_000] or None,
             owner_id=record.owner_id,
             related_type=RelatedType(kind),
@@ -122,24 +206,24 @@ async def _came_back(
             ctx,
             user_id=record.owner_id,
             kind="lead_returned",
-            title=f"{record.full_name} quay lại qua form “{form.name}”",
+            title=f"{record.full_name} quay lại qua {origin.label}",
             lead_id=record.id if kind == "lead" else None,
         )
 
 
-async def _owner_for(ctx: Ctx, form: Form, values: dict[str, Any]) -> uuid.UUID:
+async def _owner_for(ctx: Ctx, origin: Origin, values: dict[str, Any]) -> uuid.UUID:
     """By the first assignment rule that holds, else the form's default owner, else the
     workspace owner."""
     facts = assignment_service.LeadFacts(
-        form_id=form.id,
-        integration_id=None,
+        form_id=origin.form_id,
+        integration_id=origin.integration_id,
         campaign_id=values.get("campaign_id"),
         source=values["source"],
         province=values.get("province"),
         tags=tuple(values.get("tags", ())),
     )
     chosen = await assignment_service.choose_owner(ctx, facts)
-    default = form.default_owner_id
+    default = origin.default_owner_id
     if chosen is None and default is not None and await users_service.all_active(ctx, [default]):
         chosen = default
     return chosen or await users_service.workspace_owner(ctx)
@@ -147,10 +231,7 @@ async def _owner_for(ctx: Ctx, form: Form, values: dict[str, Any]) -> uuid.UUID:
 
 async def lead_from(ctx: Ctx, submission: Submission) -> Outcome:
     """The submission's lead, or the record the person already was (a duplicate)."""
-    form = await ctx.session.get(Form, (ctx.workspace_id, submission.form_id))
-    if form is None:
-        raise Unprocessable([{"field": "form_id", "message": "its form no longer exists"}])
-    mapped = map_form_fields(form, submission.payload or {})
+    origin, mapped = await _source_of(ctx, submission)
     values = mapped.values
     values["full_name"] = _full_name(values)
     if values.get("email"):
@@ -160,31 +241,31 @@ async def lead_from(ctx: Ctx, submission: Submission) -> Outcome:
 
     kind, known = await _known_person(ctx, values.get("email"), to_e164(values.get("phone")))
     if known is not None:
-        await _came_back(ctx, kind, known, form, values, mapped.notes)
+        await _came_back(ctx, kind, known, origin, values, mapped.notes)
         return Outcome(SubmissionStatus.duplicate, duplicate_of_type=kind, duplicate_of_id=known.id)
 
-    values["source"] = form.default_source
-    values["tags"] = list(form.tags)
-    values["campaign_id"] = form.campaign_id or await campaigns_service.campaign_for_utm(
+    values["source"] = origin.source
+    values["tags"] = list(origin.tags)
+    values["campaign_id"] = origin.campaign_id or await campaigns_service.campaign_for_utm(
         ctx, values.get("utm_campaign")
     )
-    values["owner_id"] = await _owner_for(ctx, form, values)
+    values["owner_id"] = await _owner_for(ctx, origin, values)
     data = LeadCreate.model_validate(
         {
             **values,
-            "status": form.default_status,
+            "status": origin.status,
             "custom_fields": mapped.custom,
             "notes": "\n".join(mapped.notes)[:10_000] or None,
         }
     )
     lead = await leads_service.create_lead_from_submission(
-        ctx, data, submission_id=submission.id, form_id=form.id
+        ctx, data, submission_id=submission.id, form_id=origin.form_id
     )
     await notifications.notify_about_lead(
         ctx,
         user_id=values["owner_id"],
         kind="lead_assigned",
-        title=f"Lead mới: {lead.full_name} (form “{form.name}”)",
+        title=f"Lead mới: {lead.full_name} ({origin.label})",
         lead_id=lead.id,
     )
     return Outcome(SubmissionStatus.processed, lead_id=lead.id)

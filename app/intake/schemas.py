@@ -33,11 +33,23 @@ class Accepted(BaseModel):
     submission_id: uuid.UUID
 
 
+class WebhookReceived(BaseModel):
+    """The leads are stored; the worker makes them into leads shortly."""
+
+    submission_ids: list[uuid.UUID] = Field(
+        description="One per lead in the post, in its order; a lead received before keeps "
+        "its first submission."
+    )
+    redelivered: int = Field(description="How many of them were received before.")
+
+
 class SubmissionRead(ReadModel):
     example = {
         "id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5ea0",
         "provider": "form",
         "form_id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e91",
+        "integration_id": None,
+        "external_id": None,
         "status": "processed",
         "payload": {"full_name": "Nguyễn Văn Ánh", "phone": "0912 345 678"},
         "context": {"ip": "203.0.113.7", "tracking": {"utm_source": "facebook"}},
@@ -46,6 +58,7 @@ class SubmissionRead(ReadModel):
         "duplicate_of_id": None,
         "error": None,
         "attempts": 1,
+        "retry_at": None,
         "received_at": "2026-12-02T04:00:00Z",
         "processed_at": "2026-12-02T04:00:01Z",
     }
@@ -53,6 +66,11 @@ class SubmissionRead(ReadModel):
     id: uuid.UUID
     provider: Provider
     form_id: uuid.UUID | None
+    integration_id: uuid.UUID | None = Field(description="The integration it came through.")
+    external_id: str | None = Field(
+        description="The platform's id for the lead (Meta's leadgen id, Google's lead_id, …): "
+        "one submission per id and integration, however often it is delivered."
+    )
     status: SubmissionStatus
     payload: dict[str, Any] | None = Field(
         description="What was sent, field by field; null once pruned (SEN_INTAKE_PAYLOAD_DAYS)."
@@ -66,6 +84,10 @@ class SubmissionRead(ReadModel):
     duplicate_of_id: uuid.UUID | None
     error: str | None = Field(description="Why it failed.")
     attempts: int = Field(description="How many times the worker took it up.")
+    retry_at: datetime | None = Field(
+        description="Still `received` after its source failed for now (Meta's Graph API down "
+        "or slow): when the worker tries again."
+    )
     received_at: datetime
     processed_at: datetime | None
 
@@ -75,6 +97,7 @@ class SubmissionQuery(ListQuery):
     status: list[SubmissionStatus] | None = Field(None, description="Repeat for several.")
     provider: Provider | None = None
     form_id: uuid.UUID | None = None
+    integration_id: uuid.UUID | None = None
     received_after: Timestamp | None = Field(None, description="Received at or after this.")
     received_before: Timestamp | None = Field(None, description="Received before this.")
 

@@ -1,14 +1,17 @@
-"""Intake: submissions from web forms (and, later, ad platforms) are stored before they are
+"""Intake: submissions from web forms and ad platforms are stored before they are
 acknowledged, then turned into leads by the worker, once each (DESIGN §7). The only place that
 writes submissions."""
 
 import re
 import uuid
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import null, select, update
+from sqlalchemy import null, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, SenError, Unprocessable
@@ -18,10 +21,20 @@ from app.core.models import table_of, utcnow
 from app.core.pagination import FilterOn, Page, apply_filters, at_least, before, equals, one_of
 from app.core.pagination import paginate as paginate_rows
 from app.core.schemas import EMAIL_PATTERN
+from app.core.settings import get_settings
 from app.forms.models import Form
 from app.intake import processing
 from app.intake.models import Submission
-from app.intake.schemas import SubmissionQuery, SubmissionRead, SubmissionStatus
+from app.intake.schemas import (
+    SubmissionQuery,
+    SubmissionRead,
+    SubmissionStatus,
+    WebhookReceived,
+)
+from app.integrations.meta import Fetched
+from app.integrations.models import Integration
+from app.integrations.payloads import Delivered
+from app.integrations.schemas import IntegrationProvider
 
 PROCESS_SUBMISSION = "process_submission"  # the worker's job (workers/settings.py)
 TRACKING = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
@@ -30,6 +43,7 @@ MAX_VALUE_CHARS = {"textarea": 10_000}
 DEFAULT_MAX_CHARS = 1_000
 _EMAIL = re.compile(EMAIL_PATTERN)
 _TABLE = table_of(Submission)
+MAX_RETRY_SECONDS = 3600
 
 
 class SubmissionNotFound(NotFound):
@@ -107,6 +121,77 @@ async def receive_form_submission(
     return submission
 
 
+def _row(
+    ctx: Ctx, integration: Integration, lead: Delivered, context: dict[str, Any]
+) -> dict[str, Any]:
+    status = SubmissionStatus.test if lead.test else SubmissionStatus.received
+    return {
+        "workspace_id": ctx.workspace_id,
+        "id": new_id(),
+        "provider": integration.provider,
+        "form_id": None,
+        "integration_id": integration.id,
+        "external_id": lead.external_id,
+        "status": status.value,
+        "payload": lead.payload,
+        "context": {**context, **lead.context},
+        "attempts": 0,
+        "retries": 0,
+        "received_at": utcnow(),
+    }
+
+
+async def receive_platform_leads(
+    ctx: Ctx,
+    integration: Integration,
+    delivered: Sequence[Delivered],
+    context: dict[str, Any] | None = None,
+) -> WebhookReceived:
+    """Store what a platform delivered before it is told so: a submission per lead, except a
+    lead whose external id the integration already has (platforms retry and batch), which
+    keeps its first, even when two deliveries race (the unique index settles it, in one
+    statement). A test lead is stored as `test` and makes no lead; the others are queued.
+    `context`: where the delivery came from, kept with each."""
+    rows: list[dict[str, Any]] = []
+    slots: list[dict[str, Any]] = []  # each delivered lead's row: a repeated id shares one
+    first: dict[str, dict[str, Any]] = {}
+    for lead in delivered:
+        row = first.get(lead.external_id) if lead.external_id is not None else None
+        if row is None:
+            row = _row(ctx, integration, lead, context or {})
+            rows.append(row)
+            if lead.external_id is not None:
+                first[lead.external_id] = row
+        slots.append(row)
+    if not rows:
+        return WebhookReceived(submission_ids=[], redelivered=0)
+    stored = (
+        insert(_TABLE)
+        .values(rows)
+        .on_conflict_do_nothing(
+            index_elements=["workspace_id", "integration_id", "external_id"],
+            index_where=_TABLE.c.external_id.is_not(None),
+        )
+    )
+    new = set(await ctx.session.scalars(stored.returning(_TABLE.c.id)))
+    known: dict[str, uuid.UUID] = {}
+    again = [row["external_id"] for row in rows if row["id"] not in new]
+    if again:
+        found = await ctx.session.execute(
+            select(_TABLE.c.external_id, _TABLE.c.id).where(
+                _TABLE.c.workspace_id == ctx.workspace_id,
+                _TABLE.c.integration_id == integration.id,
+                _TABLE.c.external_id.in_(again),
+            )
+        )
+        known = {row.external_id: row.id for row in found}
+    for row in rows:
+        if row["id"] in new and row["status"] == SubmissionStatus.received:
+            nudge_worker(ctx, row["id"])
+    ids = [row["id"] if row["id"] in new else known[row["external_id"]] for row in slots]
+    return WebhookReceived(submission_ids=ids, redelivered=len(ids) - len(new))
+
+
 def nudge_worker(ctx: Ctx, submission_id: uuid.UUID, *, reason: str = "new") -> None:
     """Ask the worker to process it after commit. A lost nudge is found by the sweep."""
     enqueue_after_commit(
@@ -127,14 +212,89 @@ async def _locked(ctx: Ctx, submission_id: uuid.UUID) -> Submission | None:
     )
 
 
-async def process_submission(ctx: Ctx, submission_id: uuid.UUID) -> str | None:
+@dataclass(frozen=True)
+class Waiting:
+    """A submission the worker should take up; `fetch`: the Meta lead to read from Graph
+    first (leadgen id, page access token), outside any transaction."""
+
+    fetch: tuple[str, str] | None = None
+
+
+async def pending_work(ctx: Ctx, submission_id: uuid.UUID) -> Waiting | None:
+    """What the worker has to do for a submission: None when it is not waiting (done, or its
+    retry is due later)."""
+    submission = await ctx.session.get(Submission, (ctx.workspace_id, submission_id))
+    if submission is None or submission.status != SubmissionStatus.received:
+        return None
+    if submission.retry_at is not None and submission.retry_at > utcnow() + timedelta(seconds=1):
+        return None
+    if _needs_fetch(submission):
+        integration = await ctx.session.get(
+            Integration, (ctx.workspace_id, submission.integration_id)
+        )
+        if integration is not None:
+            token = integration.config["page_access_token"]
+            return Waiting(fetch=((submission.payload or {})["leadgen_id"], token))
+    return Waiting()
+
+
+def _needs_fetch(submission: Submission) -> bool:
+    return submission.provider == IntegrationProvider.meta and "lead" not in (
+        submission.payload or {}
+    )
+
+
+@dataclass(frozen=True)
+class Settled:
+    """What became of a submission the worker took up; `retry_in`: seconds until its source
+    is tried again (it stays `received`)."""
+
+    status: str
+    retry_in: float | None = None
+
+
+def _retry_delay(retries: int) -> float:
+    return float(min(get_settings().meta_retry_seconds * 2 ** (retries - 1), MAX_RETRY_SECONDS))
+
+
+def _fetch_failed(submission: Submission, fetched: Fetched) -> Settled:
+    """Graph down or slow: tried again later, up to SEN_META_FETCH_TRIES in all, then
+    `failed`; a refusal (an invalid token: error 190) fails it at once. Either way the reason
+    is kept."""
+    tries = get_settings().meta_fetch_tries
+    if fetched.transient and submission.retries + 1 < tries:
+        submission.retries += 1
+        delay = _retry_delay(submission.retries)
+        submission.retry_at = utcnow() + timedelta(seconds=delay)
+        submission.error = fetched.error
+        return Settled(SubmissionStatus.received, retry_in=delay)
+    submission.status = SubmissionStatus.failed
+    submission.retry_at = None
+    after = f" (after {submission.retries + 1} tries)" if fetched.transient else ""
+    submission.error = f"{fetched.error}{after}"[:2000]
+    submission.processed_at = utcnow()
+    return Settled(SubmissionStatus.failed)
+
+
+async def settle_submission(
+    ctx: Ctx, submission_id: uuid.UUID, *, fetched: Fetched | None = None
+) -> Settled | None:
     """Turn a received submission into its lead (or mark it a duplicate or failed), once: the
     row is locked and its status checked, so a second run, or one beside it, changes nothing.
-    Returns its status, or None when it was not waiting."""
+    A Meta lead comes with what Graph answered for it (`fetched`, read outside the lock); a
+    failure for now leaves it `received` with its next try due. None when it was not
+    waiting."""
     submission = await _locked(ctx, submission_id)
     if submission is None or submission.status != SubmissionStatus.received:
         return None
     submission.attempts += 1
+    if fetched is not None and _needs_fetch(submission):
+        if fetched.lead is None:
+            settled = _fetch_failed(submission, fetched)
+            await ctx.session.flush()
+            return settled
+        submission.payload = {**(submission.payload or {}), "lead": fetched.lead}
+    submission.retry_at = None
     try:
         async with ctx.session.begin_nested():  # a refused lead leaves the submission to mark
             outcome = await processing.lead_from(ctx, submission)
@@ -149,7 +309,14 @@ async def process_submission(ctx: Ctx, submission_id: uuid.UUID) -> str | None:
         submission.error = None
     submission.processed_at = utcnow()
     await ctx.session.flush()
-    return submission.status
+    return Settled(submission.status)
+
+
+async def process_submission(ctx: Ctx, submission_id: uuid.UUID) -> str | None:
+    """`settle_submission` of one with nothing to fetch first: its status, or None when it
+    was not waiting."""
+    settled = await settle_submission(ctx, submission_id)
+    return None if settled is None else settled.status
 
 
 def _reason(error: Exception) -> str:
@@ -174,6 +341,7 @@ _FILTERS = {
     "status": one_of("status"),
     "provider": equals("provider"),
     "form_id": equals("form_id"),
+    "integration_id": equals("integration_id"),
     "received_after": at_least("received_at"),
     "received_before": before("received_at"),
 }
@@ -198,6 +366,8 @@ async def replay_submission(ctx: Ctx, submission_id: uuid.UUID) -> Submission:
         raise Unprocessable([{"field": "payload", "message": "pruned: nothing left to replay"}])
     submission.status = SubmissionStatus.received
     submission.error = None
+    submission.retries = 0
+    submission.retry_at = None
     await ctx.session.flush()
     nudge_worker(ctx, submission.id, reason=f"replay:{uuid.uuid4().hex[:8]}")
     return submission
@@ -205,13 +375,15 @@ async def replay_submission(ctx: Ctx, submission_id: uuid.UUID) -> Submission:
 
 async def requeue_waiting(ctx: Ctx, *, received_before: datetime, limit: int = 500) -> int:
     """The sweep: nudge the worker again for submissions still `received` since before then
-    (their nudge was lost with Redis, or the worker died holding them)."""
+    (their nudge was lost with Redis, or the worker died holding them), unless their retry is
+    due later."""
     waiting = await ctx.session.scalars(
         select(_TABLE.c.id)
         .where(
             _TABLE.c.workspace_id == ctx.workspace_id,
             _TABLE.c.status == SubmissionStatus.received,
             _TABLE.c.received_at < received_before,
+            or_(_TABLE.c.retry_at.is_(None), _TABLE.c.retry_at <= utcnow()),
         )
         .order_by(_TABLE.c.received_at)
         .limit(limit)

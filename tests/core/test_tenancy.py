@@ -23,6 +23,7 @@ from tests.factories import (
     make_custom_field,
     make_deal,
     make_form,
+    make_integration,
     make_lead,
     make_team,
     submit_form,
@@ -185,6 +186,7 @@ class TestOtherWorkspacesRecordsAre404:
             "form_id": (form := await make_form(client, b, name="B"))["id"],
             "submission_id": (await submit_form(client, form["key"]))["submission_id"],
             "campaign_id": (await make_campaign(client, b, key="b"))["id"],
+            "integration_id": (await make_integration(client, b, name="B"))["id"],
         }
         pipeline = (await client.get("/api/v1/pipelines", headers=b)).json()["data"][0]
         ids |= {"pipeline_id": pipeline["id"], "stage_id": pipeline["stages"][1]["id"]}
@@ -207,12 +209,14 @@ class TestOtherWorkspacesRecordsAre404:
             "accounts": {"account_id": ids["account_id"]},
             "stage": {"stage_id": ids["stage_id"]},
             "stages": {"name": "B", "probability": 10, "kind": "open"},
+            "backfill": {"from": "2026-12-01T00:00:00Z", "to": "2026-12-02T00:00:00Z"},
         }
         checked = []
         for path, operations in app.openapi()["paths"].items():  # type: ignore[attr-defined]
             params = re.findall(r"{(\w+)}", path)
-            if params == ["form_key"]:
-                continue  # public by design: the key, not the caller, names the workspace
+            public_webhook = path.startswith("/api/v1/intake/") and params == ["integration_id"]
+            if params == ["form_key"] or public_webhook:
+                continue  # public by design: the key or signature, not the caller, names it
             # A new resource's endpoints are checked too: its id must be made above.
             assert set(params) <= ids.keys(), f"{path}: add a record of B for {params}"
             if not params:
