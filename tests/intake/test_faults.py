@@ -5,93 +5,30 @@ killed by the test."""
 import asyncio
 import random
 import signal
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-from arq import create_pool
 
 from app.core import embedded, jobs
 from app.core.migrate import upgrade
-from app.core.queue import redis_settings
 from app.core.runtime import ensure_database
-from app.core.settings import get_settings
-from app.main import create_app
-from tests.conftest import sign_up, without_worker
+from tests.conftest import sign_up
 from tests.factories import API, make_form
-from tests.problem_codes import recorded
+from tests.intake_harness import (
+    assert_one_lead_each,
+    leads,
+    processed,
+    statuses,
+    sweep_until_processed,
+)
 from tests.servers import RedisProcess, sen_process
-from tests.worker_harness import eventually, running_worker
+from tests.worker_harness import eventually
 
 pytestmark = pytest.mark.usefixtures("empty_queue", "retry_at_once")
 SUBMISSIONS = 200
 KILLS = 5
-
-
-@pytest.fixture
-def retry_at_once() -> Iterator[None]:
-    """The sweep hands back every submission still waiting, however new."""
-    settings = get_settings()
-    before = settings.intake_retry_after_seconds
-    settings.intake_retry_after_seconds = 0
-    yield
-    settings.intake_retry_after_seconds = before
-
-
-@pytest_asyncio.fixture
-async def app_on(database_url: str) -> AsyncIterator[Any]:
-    """`open(queue_url)`: Sen on the test database and the given Redis, its own pool (data is
-    committed; `committing-*` workspaces are removed by `committing_client`)."""
-    async with AsyncExitStack() as stack:
-
-        async def open_app(queue_url: str, db_url: str = database_url) -> httpx.AsyncClient:
-            application = create_app(without_worker(), db_url=db_url, queue_url=queue_url)
-            await stack.enter_async_context(application.router.lifespan_context(application))
-            transport = httpx.ASGITransport(app=recorded(application), raise_app_exceptions=False)
-            return await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url="http://sen.test", timeout=30)
-            )
-
-        yield open_app
-
-
-async def statuses(http: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
-    response = await http.get(f"{API}/intake/submissions?limit=200", headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()["data"]  # type: ignore[no-any-return]
-
-
-async def sweep_until_processed(
-    http: httpx.AsyncClient, headers: dict[str, str], database_url: str, redis_url: str, count: int
-) -> list[dict[str, Any]]:
-    """Run a worker and the sweep's job until all `count` submissions are processed."""
-    pool = await create_pool(redis_settings(redis_url))
-    await pool.enqueue_job("sweep_submissions", _job_id=f"sweep-{uuid.uuid4()}")
-    await pool.aclose()
-    async with running_worker(database_url, redis_url):
-
-        async def all_processed() -> bool:
-            found = await statuses(http, headers)
-            return len(found) == count and all(s["status"] == "processed" for s in found)
-
-        assert await eventually(all_processed, seconds=60)
-    return await statuses(http, headers)
-
-
-async def processed(http: httpx.AsyncClient, headers: dict[str, str]) -> int:
-    return sum(s["status"] == "processed" for s in await statuses(http, headers))
-
-
-def assert_one_lead_each(found: list[dict[str, Any]], leads: list[dict[str, Any]]) -> None:
-    lead_ids = [s["lead_id"] for s in found]
-    assert len(set(lead_ids)) == len(found)
-    assert sorted(lead_ids) == sorted(lead["id"] for lead in leads)
-    assert {lead["submission_id"] for lead in leads} == {s["id"] for s in found}
 
 
 async def test_posts_during_a_redis_outage_are_all_answered_and_all_processed_later(
@@ -117,12 +54,12 @@ async def test_posts_during_a_redis_outage_are_all_answered_and_all_processed_la
         )
         redis.start()
         found = await sweep_until_processed(http, headers, database_url, redis.url, 20)
-        leads = (await http.get(f"{API}/leads?limit=200", headers=headers)).json()["data"]
+        made = await leads(http, headers)
     finally:
         redis.kill()
 
     assert [a.status_code for a in answers] == [202] * 20
-    assert_one_lead_each(found, leads)
+    assert_one_lead_each(found, made)
 
 
 async def test_with_postgres_unreachable_a_post_is_503_and_its_retry_is_stored(
@@ -185,7 +122,7 @@ async def test_a_worker_killed_again_and_again_still_makes_one_lead_per_submissi
     found = await sweep_until_processed(
         committing_client, headers, database_url, redis_url, SUBMISSIONS
     )
-    leads = (await committing_client.get(f"{API}/leads?limit=200", headers=headers)).json()
+    made = await leads(committing_client, headers)
 
     assert progress[-1] < SUBMISSIONS  # every kill landed while work was left
-    assert_one_lead_each(found, leads["data"])
+    assert_one_lead_each(found, made)

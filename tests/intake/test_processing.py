@@ -3,9 +3,7 @@ normalised, matched against who Sen already knows, assigned and announced, once 
 found again by the sweep when its job was lost."""
 
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +14,6 @@ from app.core import jobs
 from app.core.jobs import job_context
 from app.core.models import utcnow
 from app.core.queue import redis_settings
-from app.core.settings import get_settings
 from app.intake import service as intake_service
 from tests.conftest import sign_up
 from tests.factories import (
@@ -28,39 +25,16 @@ from tests.factories import (
     make_user,
     submit_form,
 )
+from tests.intake_harness import leads, settled, submission
 from tests.worker_harness import eventually, running_worker
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
-
-
-async def submission(http: httpx.AsyncClient, headers: dict[str, str], sid: str) -> dict:
-    response = await http.get(f"{API}/intake/submissions/{sid}", headers=headers)
-    assert response.status_code == 200, response.text
-    return response.json()  # type: ignore[no-any-return]
-
-
-async def settled(
-    http: httpx.AsyncClient, headers: dict[str, str], sid: str, database_url: str, redis_url: str
-) -> dict[str, Any]:
-    """The submission once a worker has taken it up."""
-    await jobs.wait_for_sends()
-    async with running_worker(database_url, redis_url):
-
-        async def done() -> bool:
-            return (await submission(http, headers, sid))["status"] != "received"
-
-        assert await eventually(done)
-    return await submission(http, headers, sid)
 
 
 async def read_lead(http: httpx.AsyncClient, headers: dict[str, str], lead_id: str) -> dict:
     response = await http.get(f"{API}/leads/{lead_id}", headers=headers)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
-
-
-async def leads(http: httpx.AsyncClient, headers: dict[str, str]) -> list[dict[str, Any]]:
-    return (await http.get(f"{API}/leads", headers=headers)).json()["data"]  # type: ignore[no-any-return]
 
 
 class TestFormSubmissionBecomesALead:
@@ -335,12 +309,3 @@ class TestFailedAndReplayed:
         kept = await submission(committing_client, headers, accepted["submission_id"])
         assert pruned == 1
         assert (kept["status"], kept["payload"]) == ("spam", None)
-
-
-@pytest.fixture
-def retry_at_once() -> Iterator[None]:
-    settings = get_settings()
-    before = settings.intake_retry_after_seconds
-    settings.intake_retry_after_seconds = 0
-    yield
-    settings.intake_retry_after_seconds = before
