@@ -1,0 +1,155 @@
+"""Google Ads lead form webhooks: the form's `google_key` in the body authenticates each post;
+columns map by `column_id`; Google's ids are kept; a test lead is stored and makes no lead."""
+
+import httpx
+import pytest
+
+from tests.conftest import World, sign_up
+from tests.factories import API, make_integration
+from tests.intake_harness import leads, settled, statuses
+from tests.integrations.platforms import GOOGLE_KEY, google_lead
+
+pytestmark = pytest.mark.usefixtures("empty_queue")
+CONFIG = {"google_key": GOOGLE_KEY}
+
+
+async def post_google(http: httpx.AsyncClient, integration_id: str, body: object) -> httpx.Response:
+    return await http.post(f"{API}/intake/google/{integration_id}", json=body)
+
+
+class TestGoogleKey:
+    @pytest.mark.parametrize(
+        ("key", "status", "code"),
+        [(None, 401, "signature_missing"), ("", 401, "signature_missing"),
+         ("khoa-sai", 403, "signature_invalid")],
+    )  # fmt: skip
+    async def test_a_missing_or_wrong_key_stores_nothing(
+        self, client: httpx.AsyncClient, world: World, key: str | None, status: int, code: str
+    ) -> None:
+        made = await make_integration(client, world.admin.headers, provider="google", config=CONFIG)
+        body = google_lead("G-1", FULL_NAME="Ánh")
+        if key is None:
+            del body["google_key"]
+        else:
+            body["google_key"] = key
+
+        response = await post_google(client, made["id"], body)
+
+        assert response.status_code == status
+        assert response.json()["code"] == code
+        assert await statuses(client, world.admin.headers, integration_id=made["id"]) == []
+
+    async def test_the_right_key_is_a_200_once_stored_and_the_key_is_not_kept(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        made = await make_integration(client, world.admin.headers, provider="google", config=CONFIG)
+
+        response = await post_google(client, made["id"], google_lead("G-2", FULL_NAME="Ánh"))
+
+        assert response.status_code == 200, response.text
+        (stored,) = await statuses(client, world.admin.headers, integration_id=made["id"])
+        assert stored["id"] == response.json()["submission_ids"][0]
+        assert (stored["external_id"], stored["status"]) == ("G-2", "received")
+        payload = stored["payload"]
+        assert (payload["lead_id"], payload["campaign_id"], payload["form_id"]) == (
+            "G-2",
+            20000000001,
+            40000000001,
+        )
+        assert payload["gcl_id"] == "EAIaIQobChMI-gclid"
+        assert "google_key" not in payload
+        assert GOOGLE_KEY not in response.text
+
+    async def test_a_redelivered_lead_id_is_one_submission(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        made = await make_integration(client, world.admin.headers, provider="google", config=CONFIG)
+
+        answers = [await post_google(client, made["id"], google_lead("G-3")) for _ in range(3)]
+
+        assert [a.status_code for a in answers] == [200, 200, 200]
+        assert len({a.json()["submission_ids"][0] for a in answers}) == 1
+        assert [a.json()["redelivered"] for a in answers] == [0, 1, 1]
+
+    @pytest.mark.parametrize(
+        ("body", "status"),
+        [
+            ({"google_key": GOOGLE_KEY, "user_column_data": "Ánh"}, 422),
+            ({"google_key": GOOGLE_KEY, "user_column_data": [{"string_value": "A" * 100_000}]},
+             422),
+            (["google_key", GOOGLE_KEY], 401),
+        ],
+    )  # fmt: skip
+    async def test_a_malformed_lead_is_refused_clearly(
+        self, client: httpx.AsyncClient, world: World, body: object, status: int
+    ) -> None:
+        made = await make_integration(client, world.admin.headers, provider="google", config=CONFIG)
+
+        response = await post_google(client, made["id"], body)
+
+        assert response.status_code == status
+        assert await statuses(client, world.admin.headers, integration_id=made["id"]) == []
+
+
+class TestGoogleLeads:
+    async def test_columns_map_by_id_and_the_click_id_is_kept(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-google-lead")
+        headers = owner["headers"]
+        made = await make_integration(committing_client, headers, provider="google", config=CONFIG)
+        body = google_lead(
+            "G-10",
+            FIRST_NAME="Ánh",
+            LAST_NAME="Nguyễn Văn",
+            EMAIL="anh@minhphat.vn",
+            PHONE_NUMBER="0912 345 678",
+            CITY="Đà Nẵng",
+            COMPANY_NAME="Minh Phát",
+            JOB_TITLE="Trưởng phòng",
+            what_is_your_budget="2 tỷ",
+        )
+
+        posted = await post_google(committing_client, made["id"], body)
+        done = await settled(
+            committing_client, headers, posted.json()["submission_ids"][0], database_url, redis_url
+        )
+
+        assert done["status"] == "processed", done["error"]
+        lead = (
+            await committing_client.get(f"{API}/leads/{done['lead_id']}", headers=headers)
+        ).json()
+        assert (lead["full_name"], lead["email"], lead["phone_e164"]) == (
+            "Nguyễn Văn Ánh",
+            "anh@minhphat.vn",
+            "+84912345678",
+        )
+        assert (lead["province"], lead["company_name"], lead["title"]) == (
+            "Đà Nẵng",
+            "Minh Phát",
+            "Trưởng phòng",
+        )
+        assert (lead["source"], lead["gclid"]) == ("google_ads", "EAIaIQobChMI-gclid")
+        assert lead["notes"] == "What Is Your Budget: 2 tỷ"
+
+    async def test_a_test_lead_is_stored_as_test_and_makes_no_lead(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-google-test")
+        headers = owner["headers"]
+        made = await make_integration(committing_client, headers, provider="google", config=CONFIG)
+        body = {**google_lead("G-TEST", FULL_NAME="Khách thử"), "is_test": True}
+        real = google_lead("G-11", FULL_NAME="Khách thật")
+
+        tested = await post_google(committing_client, made["id"], body)
+        posted = await post_google(committing_client, made["id"], real)
+        await settled(
+            committing_client, headers, posted.json()["submission_ids"][0], database_url, redis_url
+        )
+
+        assert tested.status_code == 200
+        found = {s["external_id"]: s for s in await statuses(committing_client, headers)}
+        assert (found["G-TEST"]["status"], found["G-TEST"]["lead_id"]) == ("test", None)
+        assert [lead["full_name"] for lead in await leads(committing_client, headers)] == [
+            "Khách thật"
+        ]
