@@ -4,7 +4,6 @@ authenticates it), and the submissions log members read and replay."""
 import uuid
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
@@ -29,6 +28,7 @@ from app.forms import service as forms_service
 from app.forms.models import Form
 from app.intake import service
 from app.intake.schemas import Accepted, SubmissionQueryParams, SubmissionRead
+from app.integrations.payloads import parse_json
 
 router = APIRouter(prefix="/intake", tags=["intake"], route_class=CommittingRoute)
 
@@ -72,10 +72,7 @@ async def _sent_fields(request: Request) -> dict[str, str]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     sent: dict[str, Any] = {}
     if kind == "application/json":
-        try:
-            parsed = orjson.loads(await request.body())
-        except orjson.JSONDecodeError:
-            raise BadRequest("The body is not valid JSON (UTF-8, at most 1,024 levels deep)")
+        parsed = parse_json(await request.body())
         if not isinstance(parsed, dict):
             raise BadRequest("The body is a JSON object of fields")
         sent = {str(k): _text(v, str(k)) for k, v in parsed.items()}

@@ -4,6 +4,8 @@ each post, checked over the raw body before anything is parsed; what passes is s
 the 200, and a lead delivered again is answered 200 without a second submission."""
 
 import uuid
+from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -20,6 +22,7 @@ from app.intake.schemas import WebhookReceived
 from app.integrations import google, meta, signed
 from app.integrations import service as integrations_service
 from app.integrations.models import Integration
+from app.integrations.payloads import Delivered
 from app.integrations.schemas import IntegrationProvider
 
 router = APIRouter(prefix="/intake", tags=["intake"], route_class=CommittingRoute)
@@ -114,6 +117,24 @@ async def _integration(
     )
 
 
+Verified = Callable[[bytes, dict[str, Any]], list[Delivered]]
+
+
+async def _receive(
+    request: Request,
+    provider: IntegrationProvider,
+    integration_id: uuid.UUID,
+    verified: Verified,
+) -> WebhookReceived:
+    """A post within its rate, to a live integration of `provider`, whose leads `verified`
+    reads once it has checked the signature over the raw body (with the integration's
+    config): stored, then answered."""
+    raw = await _raw_body(request, integration_id)
+    ctx, integration = await _integration(request, provider, integration_id)
+    delivered = verified(raw, integration.config)
+    return await service.receive_platform_leads(ctx, integration, delivered, _context(request))
+
+
 def _context(request: Request) -> dict[str, Any]:
     return {
         "ip": client_ip(request),
@@ -171,11 +192,8 @@ async def receive_meta_leads(
     """Meta's `leadgen` webhook for a page. A signature missing is a 401, a wrong one a 403,
     and nothing is stored; otherwise one submission per `leadgen` change, stored before the
     200. The worker then reads each lead from the Graph API with the page access token."""
-    raw = await _raw_body(request, integration_id)
-    ctx, integration = await _integration(request, IntegrationProvider.meta, integration_id)
-    meta.check_signature(integration.config["app_secret"], raw, x_hub_signature_256)
-    delivered = meta.delivered_leads(raw)
-    return await service.receive_platform_leads(ctx, integration, delivered, _context(request))
+    verified = partial(meta.verified_leads, signature=x_hub_signature_256)
+    return await _receive(request, IntegrationProvider.meta, integration_id, verified)
 
 
 @router.post(
@@ -188,10 +206,9 @@ async def receive_google_lead(integration_id: IntegrationID, request: Request) -
     """Google Ads' lead form webhook. The body's `google_key` must be the integration's (401
     without one, 403 otherwise; nothing stored). A test lead (`is_test`) is stored as `test`
     and makes no lead."""
-    raw = await _raw_body(request, integration_id)
-    ctx, integration = await _integration(request, IntegrationProvider.google, integration_id)
-    delivered = google.delivered_lead(raw, integration.config["google_key"])
-    return await service.receive_platform_leads(ctx, integration, [delivered], _context(request))
+    return await _receive(
+        request, IntegrationProvider.google, integration_id, google.verified_leads
+    )
 
 
 @router.post(
@@ -214,11 +231,8 @@ async def receive_tiktok_leads(
 ) -> WebhookReceived:
     """TikTok Lead Generation's webhook: one lead, or an array of up to 100, signed within 5
     minutes of now (401 unsigned, 403 wrong or stale; nothing stored)."""
-    raw = await _raw_body(request, integration_id)
-    ctx, integration = await _integration(request, IntegrationProvider.tiktok, integration_id)
-    signed.check_tiktok(integration.config["secret"], raw, tiktok_signature)
-    delivered = signed.delivered_leads(raw, integration.config)
-    return await service.receive_platform_leads(ctx, integration, delivered, _context(request))
+    verified = partial(signed.verified_tiktok_leads, header=tiktok_signature)
+    return await _receive(request, IntegrationProvider.tiktok, integration_id, verified)
 
 
 @router.post(
@@ -245,8 +259,7 @@ async def receive_signed_leads(
     """For landing-page builders, Zalo forms and scripts: one lead, or an array of up to 100,
     as JSON signed with the integration's secret (401 unsigned, 403 wrong or stale; nothing
     stored)."""
-    raw = await _raw_body(request, integration_id)
-    ctx, integration = await _integration(request, IntegrationProvider.generic, integration_id)
-    signed.check_generic(integration.config["secret"], raw, x_sen_timestamp, x_sen_signature)
-    delivered = signed.delivered_leads(raw, integration.config)
-    return await service.receive_platform_leads(ctx, integration, delivered, _context(request))
+    verified = partial(
+        signed.verified_generic_leads, timestamp=x_sen_timestamp, signature=x_sen_signature
+    )
+    return await _receive(request, IntegrationProvider.generic, integration_id, verified)

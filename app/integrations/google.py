@@ -49,9 +49,13 @@ class GoogleLead(BaseModel):
     gcl_id: Annotated[str, StringConstraints(max_length=500)] | None = None
 
 
-def delivered_lead(raw: bytes, google_key: str) -> Delivered:
-    """The lead of a body whose `google_key` is the integration's (401 without one, 403 when
-    it differs: nothing is stored). The key is not kept with what was sent."""
+def verified_leads(raw: bytes, config: dict[str, Any]) -> list[Delivered]:
+    """The one lead of a body whose `google_key` is the integration's (401 without one, 403
+    when it differs: nothing is stored). The key is not kept with what was sent."""
+    return [_delivered_lead(raw, config["google_key"])]
+
+
+def _delivered_lead(raw: bytes, google_key: str) -> Delivered:
     body = parse_json(raw)
     sent_key = body.get("google_key") if isinstance(body, dict) else None
     if not isinstance(sent_key, str) or not sent_key:

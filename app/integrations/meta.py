@@ -76,6 +76,12 @@ def check_handshake(verify_token: str, mode: str, sent_token: str) -> None:
         raise SignatureInvalid("Not a subscription with this integration's verify token")
 
 
+def verified_leads(raw: bytes, config: dict[str, Any], *, signature: str | None) -> list[Delivered]:
+    """The leads of a post signed with the integration's app secret (401/403 otherwise)."""
+    check_signature(config["app_secret"], raw, signature)
+    return delivered_leads(raw)
+
+
 def delivered_leads(raw: bytes) -> list[Delivered]:
     """One lead per `leadgen` change of a verified body (other changes are ignored), its
     leadgen id as its external id: the lead itself is fetched by the worker."""

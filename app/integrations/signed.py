@@ -79,6 +79,20 @@ def check_generic(secret: str, raw: bytes, timestamp: str | None, signature: str
     _check_time(timestamp.strip())
 
 
+def verified_tiktok_leads(
+    raw: bytes, config: dict[str, Any], *, header: str | None
+) -> list[Delivered]:
+    check_tiktok(config["secret"], raw, header)
+    return delivered_leads(raw, config)
+
+
+def verified_generic_leads(
+    raw: bytes, config: dict[str, Any], *, timestamp: str | None, signature: str | None
+) -> list[Delivered]:
+    check_generic(config["secret"], raw, timestamp, signature)
+    return delivered_leads(raw, config)
+
+
 def _value_at(lead: dict[str, Any], path: str) -> Any:
     found: Any = lead
     for part in path.split("."):

@@ -1,1 +1,1 @@
-from tests.integrations.platforms import graph, graph_server  # noqa: F401  (fixtures)
+from tests.integrations.platforms import graph, graph_server, workspace  # noqa: F401  (fixtures)

@@ -8,19 +8,24 @@ import hmac
 import itertools
 import json
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.core.settings import get_settings
-from tests.factories import API, META_CONFIG
+from tests.conftest import sign_up
+from tests.factories import API, META_CONFIG, make_integration
+from tests.intake_harness import settled
 from tests.servers import serve
 
 VERSION = "v21.0"
@@ -146,6 +151,51 @@ def graph(graph_server: FakeGraph) -> Iterator[FakeGraph]:
     for name in ("meta_graph_url", "meta_timeout_seconds", "meta_retry_seconds"):
         setattr(settings, name, getattr(before, name))
     settings.meta_fetch_tries = before.meta_fetch_tries
+
+
+@dataclass
+class Workspace:
+    """A committed workspace of the test's own, its owner signed in, and a real worker to
+    settle what its integrations receive."""
+
+    http: httpx.AsyncClient
+    owner: dict[str, Any]
+    database_url: str
+    redis_url: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return self.owner["headers"]  # type: ignore[no-any-return]
+
+    @property
+    def servers(self) -> tuple[str, str]:
+        """The database and Redis a worker of its own uses."""
+        return self.database_url, self.redis_url
+
+    async def integration(self, **fields: Any) -> dict[str, Any]:
+        """`make_integration` as the owner: Meta's unless `fields` say otherwise."""
+        return await make_integration(self.http, self.headers, **fields)
+
+    async def settle(self, posted: httpx.Response) -> Any:
+        """The submissions a webhook's answer names, once the worker has settled them: one,
+        or a list when the post delivered several."""
+        assert posted.status_code == 200, posted.text
+        sids = posted.json()["submission_ids"]
+        wanted = sids[0] if len(sids) == 1 else sids
+        return await settled(self.http, self.headers, wanted, *self.servers)
+
+    async def lead(self, lead_id: str) -> dict[str, Any]:
+        response = await self.http.get(f"{API}/leads/{lead_id}", headers=self.headers)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+
+@pytest_asyncio.fixture
+async def workspace(
+    committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+) -> Workspace:
+    owner = await sign_up(committing_client, f"committing-integrations-{uuid.uuid4().hex[:8]}")
+    return Workspace(committing_client, owner, database_url, redis_url)
 
 
 def hex_hmac(secret: str, message: bytes) -> str:

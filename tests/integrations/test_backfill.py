@@ -9,10 +9,10 @@ import pytest
 
 from app.integrations import meta
 from app.integrations import service as integrations_service
-from tests.conftest import World, sign_up
+from tests.conftest import World
 from tests.factories import API, META_CONFIG, make_integration
 from tests.intake_harness import leads, settled, statuses
-from tests.integrations.platforms import FakeGraph, leadgen, post_meta
+from tests.integrations.platforms import FakeGraph, Workspace, leadgen, post_meta
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
 START = datetime(2026, 12, 1, tzinfo=UTC)
@@ -32,17 +32,11 @@ async def backfill(
 
 class TestBackfill:
     async def test_missed_leads_in_the_range_become_leads_once_beside_the_delivered_ones(
-        self,
-        committing_client: httpx.AsyncClient,
-        graph: FakeGraph,
-        database_url: str,
-        redis_url: str,
-        monkeypatch: pytest.MonkeyPatch,
+        self, workspace: Workspace, graph: FakeGraph, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         monkeypatch.setattr(meta, "PAGE_SIZE", 2)  # so the range takes several pages
-        owner = await sign_up(committing_client, "committing-backfill")
-        headers = owner["headers"]
-        integration = await make_integration(committing_client, headers)
+        http, headers = workspace.http, workspace.headers
+        integration = await workspace.integration()
         inside = [
             graph.add_lead(created=START + timedelta(hours=h), full_name=f"Khách {h}",
                            phone_number=f"0912 000 {h:03d}")
@@ -51,19 +45,19 @@ class TestBackfill:
         graph.add_lead(created=START - timedelta(seconds=1), full_name="Trước")
         graph.add_lead(created=START + timedelta(days=2), full_name="Sau")
         graph.add_lead(created=START + timedelta(hours=1), form_id="555999", full_name="Khác")
-        delivered = await post_meta(committing_client, integration["id"], leadgen(inside[0]))
+        delivered = await post_meta(http, integration["id"], leadgen(inside[0]))
 
-        first = await backfill(committing_client, headers, integration["id"])
-        again = await backfill(committing_client, headers, integration["id"])
-        found = await statuses(committing_client, headers)
-        await settled(committing_client, headers, [s["id"] for s in found], database_url, redis_url)
+        first = await backfill(http, headers, integration["id"])
+        again = await backfill(http, headers, integration["id"])
+        found = await statuses(http, headers)
+        await settled(http, headers, [s["id"] for s in found], *workspace.servers)
 
         assert first.status_code == 200, first.text
         assert first.json() == {"fetched": 5, "stored": 4, "redelivered": 1, "truncated": False}
         assert again.json() == {"fetched": 5, "stored": 0, "redelivered": 5, "truncated": False}
         assert sorted(s["external_id"] for s in found) == sorted(inside)
         assert delivered.json()["submission_ids"][0] in [s["id"] for s in found]
-        names = sorted(lead["full_name"] for lead in await leads(committing_client, headers))
+        names = sorted(lead["full_name"] for lead in await leads(http, headers))
         assert names == ["Khách 0", "Khách 20", "Khách 30", "Khách 47", "Khách 5"]
         # What a backfill read comes with its answers: only the webhook's lead was fetched.
         assert [graph.fetches_of(lead_id) for lead_id in inside] == [1, 0, 0, 0, 0]

@@ -4,10 +4,10 @@ columns map by `column_id`; Google's ids are kept; a test lead is stored and mak
 import httpx
 import pytest
 
-from tests.conftest import World, sign_up
+from tests.conftest import World
 from tests.factories import API, make_integration
-from tests.intake_harness import leads, settled, statuses
-from tests.integrations.platforms import GOOGLE_KEY, google_lead
+from tests.intake_harness import leads, statuses
+from tests.integrations.platforms import GOOGLE_KEY, Workspace, google_lead
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
 CONFIG = {"google_key": GOOGLE_KEY}
@@ -92,12 +92,8 @@ class TestGoogleKey:
 
 
 class TestGoogleLeads:
-    async def test_columns_map_by_id_and_the_click_id_is_kept(
-        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
-    ) -> None:
-        owner = await sign_up(committing_client, "committing-google-lead")
-        headers = owner["headers"]
-        made = await make_integration(committing_client, headers, provider="google", config=CONFIG)
+    async def test_columns_map_by_id_and_the_click_id_is_kept(self, workspace: Workspace) -> None:
+        made = await workspace.integration(provider="google", config=CONFIG)
         body = google_lead(
             "G-10",
             FIRST_NAME="Ánh",
@@ -110,15 +106,10 @@ class TestGoogleLeads:
             what_is_your_budget="2 tỷ",
         )
 
-        posted = await post_google(committing_client, made["id"], body)
-        done = await settled(
-            committing_client, headers, posted.json()["submission_ids"][0], database_url, redis_url
-        )
+        done = await workspace.settle(await post_google(workspace.http, made["id"], body))
 
         assert done["status"] == "processed", done["error"]
-        lead = (
-            await committing_client.get(f"{API}/leads/{done['lead_id']}", headers=headers)
-        ).json()
+        lead = await workspace.lead(done["lead_id"])
         assert (lead["full_name"], lead["email"], lead["phone_e164"]) == (
             "Nguyễn Văn Ánh",
             "anh@minhphat.vn",
@@ -133,23 +124,18 @@ class TestGoogleLeads:
         assert lead["notes"] == "What Is Your Budget: 2 tỷ"
 
     async def test_a_test_lead_is_stored_as_test_and_makes_no_lead(
-        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+        self, workspace: Workspace
     ) -> None:
-        owner = await sign_up(committing_client, "committing-google-test")
-        headers = owner["headers"]
-        made = await make_integration(committing_client, headers, provider="google", config=CONFIG)
+        made = await workspace.integration(provider="google", config=CONFIG)
         body = {**google_lead("G-TEST", FULL_NAME="Khách thử"), "is_test": True}
-        real = google_lead("G-11", FULL_NAME="Khách thật")
 
-        tested = await post_google(committing_client, made["id"], body)
-        posted = await post_google(committing_client, made["id"], real)
-        await settled(
-            committing_client, headers, posted.json()["submission_ids"][0], database_url, redis_url
+        tested = await post_google(workspace.http, made["id"], body)
+        await workspace.settle(
+            await post_google(workspace.http, made["id"], google_lead("G-11", FULL_NAME="Thật"))
         )
 
         assert tested.status_code == 200
-        found = {s["external_id"]: s for s in await statuses(committing_client, headers)}
+        found = {s["external_id"]: s for s in await statuses(workspace.http, workspace.headers)}
         assert (found["G-TEST"]["status"], found["G-TEST"]["lead_id"]) == ("test", None)
-        assert [lead["full_name"] for lead in await leads(committing_client, headers)] == [
-            "Khách thật"
-        ]
+        made_leads = await leads(workspace.http, workspace.headers)
+        assert [lead["full_name"] for lead in made_leads] == ["Thật"]

@@ -5,7 +5,6 @@ when it refuses."""
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -16,7 +15,7 @@ from app.core.jobs import job_context
 from app.core.models import utcnow
 from app.core.settings import get_settings
 from app.intake import service as intake_service
-from tests.conftest import World, sign_up
+from tests.conftest import World
 from tests.factories import (
     API,
     META_CONFIG,
@@ -25,8 +24,8 @@ from tests.factories import (
     make_integration,
     make_lead,
 )
-from tests.intake_harness import settled, statuses, submission
-from tests.integrations.platforms import FakeGraph, leadgen, post_meta
+from tests.intake_harness import statuses, submission
+from tests.integrations.platforms import FakeGraph, Workspace, leadgen, post_meta
 from tests.worker_harness import eventually, running_worker
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
@@ -180,42 +179,23 @@ QUESTIONS = {
 }
 
 
-async def meta_workspace(
-    http: httpx.AsyncClient, name: str, **fields: Any
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A committed workspace of the test's own (its owner's sign-up) with a Meta integration."""
-    owner = await sign_up(http, f"committing-meta-{name}")
-    integration = await make_integration(http, owner["headers"], **fields)
-    return owner, integration
-
-
 class TestTheWorkerReadsEachLead:
     async def test_the_lead_is_fetched_mapped_and_given_to_its_owner(
-        self,
-        committing_client: httpx.AsyncClient,
-        graph: FakeGraph,
-        database_url: str,
-        redis_url: str,
+        self, workspace: Workspace, graph: FakeGraph
     ) -> None:
-        owner = await sign_up(committing_client, "committing-meta-lead")
-        headers = owner["headers"]
-        campaign = await make_campaign(committing_client, headers)
-        custom = await make_custom_field(committing_client, headers, key="ngan_sach")
+        campaign = await make_campaign(workspace.http, workspace.headers)
+        custom = await make_custom_field(workspace.http, workspace.headers, key="ngan_sach")
         config = {**META_CONFIG, "mapping": {"ngân_sách": f"custom_fields.{custom['key']}"}}
-        integration = await make_integration(
-            committing_client, headers, config=config, campaign_id=campaign["id"]
-        )
+        integration = await workspace.integration(config=config, campaign_id=campaign["id"])
         lead_id = graph.add_lead(**QUESTIONS)
 
-        posted = await post_meta(committing_client, integration["id"], leadgen(lead_id))
-        (sid,) = posted.json()["submission_ids"]
-        done = await settled(committing_client, headers, sid, database_url, redis_url)
+        done = await workspace.settle(
+            await post_meta(workspace.http, integration["id"], leadgen(lead_id))
+        )
 
         assert (done["status"], done["attempts"], done["error"]) == ("processed", 1, None)
         assert done["payload"]["lead"]["id"] == lead_id
-        lead = (
-            await committing_client.get(f"{API}/leads/{done['lead_id']}", headers=headers)
-        ).json()
+        lead = await workspace.lead(done["lead_id"])
         assert (lead["full_name"], lead["email"], lead["phone_e164"]) == (
             "Nguyễn Văn Ánh",
             "anh.nguyen@minhphat.vn",
@@ -229,77 +209,63 @@ class TestTheWorkerReadsEachLead:
         assert (lead["source"], lead["campaign_id"], lead["submission_id"]) == (
             "facebook",
             campaign["id"],
-            sid,
+            done["id"],
         )
         assert lead["custom_fields"] == {"ngan_sach": "1,2 tỷ"}
         assert lead["notes"] == "dòng_xe_quan_tâm?: Fortuner"
-        assert lead["owner_id"] == owner["user_id"]
-        inbox = (await committing_client.get(f"{API}/notifications", headers=headers)).json()
+        assert lead["owner_id"] == workspace.owner["user_id"]
+        inbox = (await workspace.http.get(f"{API}/notifications", headers=workspace.headers)).json()
         assert [(n["kind"], n["lead_id"]) for n in inbox["data"]] == [("lead_assigned", lead["id"])]
         assert graph.fetches_of(lead_id) == 1
 
     async def test_a_person_sen_knows_is_a_duplicate_and_no_new_lead(
-        self,
-        committing_client: httpx.AsyncClient,
-        graph: FakeGraph,
-        database_url: str,
-        redis_url: str,
+        self, workspace: Workspace, graph: FakeGraph
     ) -> None:
-        owner, integration = await meta_workspace(committing_client, "known")
-        known = await make_lead(committing_client, owner["headers"], phone="0912 345 678")
+        integration = await workspace.integration()
+        known = await make_lead(workspace.http, workspace.headers, phone="0912 345 678")
         lead_id = graph.add_lead(full_name="Ánh", phone_number="+84 912 345 678")
 
-        posted = await post_meta(committing_client, integration["id"], leadgen(lead_id))
-        done = await settled(
-            committing_client, owner["headers"], posted.json()["submission_ids"][0], database_url,
-            redis_url,
-        )  # fmt: skip
+        done = await workspace.settle(
+            await post_meta(workspace.http, integration["id"], leadgen(lead_id))
+        )
 
         assert (done["status"], done["duplicate_of_id"]) == ("duplicate", known["id"])
 
     async def test_graph_500s_and_timeouts_are_retried_until_it_answers(
-        self,
-        committing_client: httpx.AsyncClient,
-        graph: FakeGraph,
-        database_url: str,
-        redis_url: str,
+        self, workspace: Workspace, graph: FakeGraph
     ) -> None:
-        owner, integration = await meta_workspace(committing_client, "graph-500")
+        integration = await workspace.integration()
         lead_id = graph.add_lead(full_name="Lê Thu")
         graph.fail(lead_id, "500", "timeout")
 
-        posted = await post_meta(committing_client, integration["id"], leadgen(lead_id))
-        sid = posted.json()["submission_ids"][0]
-        done = await settled(committing_client, owner["headers"], sid, database_url, redis_url)
+        done = await workspace.settle(
+            await post_meta(workspace.http, integration["id"], leadgen(lead_id))
+        )
 
         assert (done["status"], done["attempts"], done["retry_at"]) == ("processed", 3, None)
         assert done["error"] is None
         assert graph.fetches_of(lead_id) == 3
 
     async def test_between_tries_it_waits_received_with_why_and_the_sweep_leaves_it(
-        self,
-        committing_client: httpx.AsyncClient,
-        graph: FakeGraph,
-        app: FastAPI,
-        database_url: str,
-        redis_url: str,
+        self, workspace: Workspace, graph: FakeGraph, app: FastAPI
     ) -> None:
-        owner, integration = await meta_workspace(committing_client, "graph-wait")
+        integration = await workspace.integration()
         lead_id = graph.add_lead(full_name="Lê Thu")
         graph.fail(lead_id, "500")
         get_settings().meta_retry_seconds = 60  # restored by the `graph` fixture
 
-        posted = await post_meta(committing_client, integration["id"], leadgen(lead_id))
-        sid = posted.json()["submission_ids"][0]
+        posted = await post_meta(workspace.http, integration["id"], leadgen(lead_id))
         await jobs.wait_for_sends()
-        async with running_worker(database_url, redis_url):
+        async with running_worker(workspace.database_url, workspace.redis_url):
 
             async def tried() -> bool:
                 return graph.fetches_of(lead_id) == 1
 
             assert await eventually(tried)
-            waiting = await submission(committing_client, owner["headers"], sid)
-        async with job_context(app.state.sessionmaker, uuid.UUID(owner["workspace_id"])) as job:
+            sid = posted.json()["submission_ids"][0]
+            waiting = await submission(workspace.http, workspace.headers, sid)
+        ws = uuid.UUID(workspace.owner["workspace_id"])
+        async with job_context(app.state.sessionmaker, ws) as job:
             handed_back = await intake_service.requeue_waiting(
                 job, received_before=utcnow() + timedelta(minutes=1)
             )
@@ -310,47 +276,39 @@ class TestTheWorkerReadsEachLead:
         assert handed_back == 0
 
     async def test_graph_down_past_every_try_ends_failed_with_the_reason(
-        self,
-        committing_client: httpx.AsyncClient,
-        graph: FakeGraph,
-        database_url: str,
-        redis_url: str,
+        self, workspace: Workspace, graph: FakeGraph
     ) -> None:
-        owner, integration = await meta_workspace(committing_client, "graph-timeout")
+        integration = await workspace.integration()
         lead_id = graph.add_lead(full_name="Lê Thu")
         graph.fail(lead_id, "timeout", "timeout", "timeout", "timeout")
 
-        posted = await post_meta(committing_client, integration["id"], leadgen(lead_id))
-        sid = posted.json()["submission_ids"][0]
-        done = await settled(committing_client, owner["headers"], sid, database_url, redis_url)
+        done = await workspace.settle(
+            await post_meta(workspace.http, integration["id"], leadgen(lead_id))
+        )
 
         assert (done["status"], done["attempts"], done["lead_id"]) == ("failed", 3, None)
         assert "did not answer within 0.5 s (after 3 tries)" in done["error"]
         assert graph.fetches_of(lead_id) == 3
 
     async def test_an_invalid_token_fails_at_once_and_a_replay_after_the_fix_makes_the_lead(
-        self,
-        committing_client: httpx.AsyncClient,
-        graph: FakeGraph,
-        database_url: str,
-        redis_url: str,
+        self, workspace: Workspace, graph: FakeGraph
     ) -> None:
-        owner, integration = await meta_workspace(committing_client, "graph-190")
-        headers = owner["headers"]
+        integration = await workspace.integration()
         lead_id = graph.add_lead(full_name="Phạm Hùng")
         graph.token = "EAAG-a-new-token"  # the page's token was revoked and a new one issued
 
-        posted = await post_meta(committing_client, integration["id"], leadgen(lead_id))
-        sid = posted.json()["submission_ids"][0]
-        failed = await settled(committing_client, headers, sid, database_url, redis_url)
+        posted = await post_meta(workspace.http, integration["id"], leadgen(lead_id))
+        failed = await workspace.settle(posted)
         config = {**integration["config"], "page_access_token": "EAAG-a-new-token"}
-        await committing_client.patch(
-            f"{API}/integrations/{integration['id']}", json={"config": config}, headers=headers
+        await workspace.http.patch(
+            f"{API}/integrations/{integration['id']}",
+            json={"config": config},
+            headers=workspace.headers,
         )
-        replay = await committing_client.post(
-            f"{API}/intake/submissions/{sid}/replay", headers=headers
+        replay = await workspace.http.post(
+            f"{API}/intake/submissions/{failed['id']}/replay", headers=workspace.headers
         )
-        done = await settled(committing_client, headers, sid, database_url, redis_url)
+        done = await workspace.settle(posted)
 
         assert (failed["status"], failed["attempts"]) == ("failed", 1)
         assert "Graph error 190" in failed["error"]
@@ -359,38 +317,30 @@ class TestTheWorkerReadsEachLead:
         assert (done["status"], done["error"]) == ("processed", None)
 
     async def test_a_lead_graph_does_not_know_fails_with_graphs_reason(
-        self,
-        committing_client: httpx.AsyncClient,
-        graph: FakeGraph,
-        database_url: str,
-        redis_url: str,
+        self, workspace: Workspace, graph: FakeGraph
     ) -> None:
-        owner, integration = await meta_workspace(committing_client, "graph-404")
+        integration = await workspace.integration()
 
-        posted = await post_meta(committing_client, integration["id"], leadgen("99999"))
-        sid = posted.json()["submission_ids"][0]
-        done = await settled(committing_client, owner["headers"], sid, database_url, redis_url)
+        done = await workspace.settle(
+            await post_meta(workspace.http, integration["id"], leadgen("99999"))
+        )
 
         assert done["status"] == "failed"
         assert "error 100" in done["error"]
         assert "does not exist" in done["error"]
 
     async def test_a_slow_lead_does_not_hold_up_the_healthy_ones(
-        self,
-        committing_client: httpx.AsyncClient,
-        graph: FakeGraph,
-        database_url: str,
-        redis_url: str,
+        self, workspace: Workspace, graph: FakeGraph
     ) -> None:
-        owner, integration = await meta_workspace(committing_client, "poison")
+        integration = await workspace.integration()
         slow = graph.add_lead(full_name="Chậm")
         graph.fail(slow, *["timeout"] * 5)
         healthy = [graph.add_lead(full_name=f"Khách {i}", phone_number=f"09120001{i:02d}")
                    for i in range(8)]  # fmt: skip
 
-        posted = await post_meta(committing_client, integration["id"], leadgen(slow, *healthy))
-        sids = posted.json()["submission_ids"]
-        done = await settled(committing_client, owner["headers"], sids, database_url, redis_url)
+        done = await workspace.settle(
+            await post_meta(workspace.http, integration["id"], leadgen(slow, *healthy))
+        )
 
         assert [s["status"] for s in done] == ["failed"] + ["processed"] * 8
         assert "(after 3 tries)" in done[0]["error"]

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import World, sign_up
+from tests.conftest import World
 from tests.factories import API, make_integration
-from tests.intake_harness import settled, statuses
-from tests.integrations.platforms import SIGNING_SECRET, hex_hmac, post_signed
+from tests.intake_harness import statuses
+from tests.integrations.platforms import SIGNING_SECRET, Workspace, hex_hmac, post_signed
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
 PROVIDERS = ["tiktok", "generic"]
@@ -146,13 +146,11 @@ class TestPoison:
 
 class TestSignedLeads:
     async def test_a_batch_is_mapped_each_lead_once_and_script_stays_inert_text(
-        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+        self, workspace: Workspace
     ) -> None:
-        owner = await sign_up(committing_client, "committing-signed-batch")
-        headers = owner["headers"]
         made = await signed_integration(
-            committing_client,
-            headers,
+            workspace.http,
+            workspace.headers,
             "generic",
             id_field="data.id",
             source="zalo",
@@ -165,30 +163,26 @@ class TestSignedLeads:
             {"data": {"id": "Z-1", "ho_ten": "Võ Thị Sáu", "sdt": "0901 000 001"}},
         ]  # fmt: skip
 
-        posted = await post_signed(committing_client, "generic", made["id"], batch)
-        again = await post_signed(committing_client, "generic", made["id"], batch[1])
-        sids = posted.json()["submission_ids"]
-        done = await settled(committing_client, headers, sids[:2], database_url, redis_url)
+        posted = await post_signed(workspace.http, "generic", made["id"], batch)
+        again = await post_signed(workspace.http, "generic", made["id"], batch[1])
+        first, second, repeated = await workspace.settle(posted)
 
-        assert posted.status_code == 200
-        assert sids[0] == sids[2]
-        assert (posted.json()["redelivered"], again.json()["submission_ids"]) == (1, [sids[1]])
-        assert [s["status"] for s in done] == ["processed", "processed"]
-        made_leads = [
-            (await committing_client.get(f"{API}/leads/{s['lead_id']}", headers=headers)).json()
-            for s in done
-        ]
+        assert first == repeated
+        assert (posted.json()["redelivered"], again.json()["submission_ids"]) == (
+            1,
+            [second["id"]],
+        )
+        assert [first["status"], second["status"]] == ["processed", "processed"]
+        made_leads = [await workspace.lead(s["lead_id"]) for s in (first, second)]
         assert [lead["full_name"] for lead in made_leads] == ["Võ Thị Sáu", "Đặng Văn Lâm"]
         assert {lead["source"] for lead in made_leads} == {"zalo"}
         assert made_leads[0]["notes"] == "data.ghi_chu: <script>alert(1)</script>"
         assert made_leads[0]["utm_campaign"] == "tet"
 
     async def test_a_tiktok_lead_maps_common_names_and_keeps_the_rest_in_notes(
-        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+        self, workspace: Workspace
     ) -> None:
-        owner = await sign_up(committing_client, "committing-tiktok-lead")
-        headers = owner["headers"]
-        made = await signed_integration(committing_client, headers, "tiktok")
+        made = await signed_integration(workspace.http, workspace.headers, "tiktok")
         body = {
             "lead_id": "TT-1",
             "name": "Hồ Xuân Hương",
@@ -197,14 +191,9 @@ class TestSignedLeads:
             "answers": {"bạn_quan_tâm": "Vios"},
         }
 
-        posted = await post_signed(committing_client, "tiktok", made["id"], body)
-        done = await settled(
-            committing_client, headers, posted.json()["submission_ids"][0], database_url, redis_url
-        )
+        done = await workspace.settle(await post_signed(workspace.http, "tiktok", made["id"], body))
 
-        lead = (
-            await committing_client.get(f"{API}/leads/{done['lead_id']}", headers=headers)
-        ).json()
+        lead = await workspace.lead(done["lead_id"])
         assert (lead["full_name"], lead["phone_e164"], lead["email"]) == (
             "Hồ Xuân Hương",
             "+84912000111",
