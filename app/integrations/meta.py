@@ -113,7 +113,8 @@ def _located(error: ValidationError, where: str) -> Exception:
 
 @dataclass(frozen=True)
 class Fetched:
-    """What Graph answered for one lead: the lead, or why not (`transient`: try again)."""
+    """What Graph answered: its JSON object (`lead`: a lead, or a page of a form's leads), or
+    why not (`transient`: worth trying again)."""
 
     lead: dict[str, Any] | None = None
     error: str | None = None

@@ -1,9 +1,14 @@
 """Google Ads lead form webhooks: the form's `google_key` in the body authenticates each post;
 columns map by `column_id`; Google's ids are kept; a test lead is stored and makes no lead."""
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from app.core.ratelimit import RateLimiter
+from app.core.settings import get_settings
 from tests.conftest import World
 from tests.factories import API, make_integration
 from tests.intake_harness import leads, statuses
@@ -139,3 +144,48 @@ class TestGoogleLeads:
         assert (found["G-TEST"]["status"], found["G-TEST"]["lead_id"]) == ("test", None)
         made_leads = await leads(workspace.http, workspace.headers)
         assert [lead["full_name"] for lead in made_leads] == ["Thật"]
+
+
+@pytest.fixture
+def webhooks_per_minute() -> Iterator[None]:
+    settings = get_settings()
+    before = settings.intake_webhooks_per_minute
+    settings.intake_webhooks_per_minute = 2
+    yield
+    settings.intake_webhooks_per_minute = before
+
+
+@pytest.mark.usefixtures("webhooks_per_minute")
+class TestRateLimit:
+    async def test_one_address_calling_one_integration_too_often_gets_a_429(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        made = await make_integration(client, world.admin.headers, provider="google", config=CONFIG)
+        other = await make_integration(
+            client, world.admin.headers, provider="google", config=CONFIG
+        )
+        for n in range(2):
+            await post_google(client, made["id"], google_lead(f"G-R{n}"))
+
+        refused = await post_google(client, made["id"], google_lead("G-R2"))
+        elsewhere = await post_google(client, other["id"], google_lead("G-R3"))
+
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+        assert elsewhere.status_code == 200  # the limit is per integration
+
+    async def test_with_redis_unreachable_the_limit_lets_leads_through(
+        self, client: httpx.AsyncClient, world: World, app: FastAPI
+    ) -> None:
+        made = await make_integration(client, world.admin.headers, provider="google", config=CONFIG)
+        working = app.state.rate_limiter
+        app.state.rate_limiter = RateLimiter("redis://127.0.0.1:9/0")  # nothing listens there
+        try:
+            answers = [
+                await post_google(client, made["id"], google_lead(f"G-U{n}")) for n in range(4)
+            ]
+        finally:
+            await app.state.rate_limiter.aclose()
+            app.state.rate_limiter = working
+
+        assert [a.status_code for a in answers] == [200] * 4

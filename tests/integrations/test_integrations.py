@@ -6,6 +6,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from tests.conftest import World
 from tests.factories import API, META_CONFIG, make_campaign, make_custom_field, make_integration
@@ -230,3 +233,26 @@ class TestUpdating:
 
         assert [a.status_code for a in answers] == [404, 404]
         assert {a.json()["code"] for a in answers} == {"integration_not_found"}
+
+
+class TestWebhookLookup:
+    async def test_the_lookup_role_reads_where_a_webhook_goes_and_never_its_secrets(
+        self, client: httpx.AsyncClient, world: World, session: AsyncSession
+    ) -> None:
+        made = await make_integration(client, world.admin.headers)
+        await session.execute(text("SELECT set_config('role', 'sen_auth', true)"))
+
+        routed = (
+            await session.execute(
+                text("SELECT workspace_id, provider FROM integrations WHERE id = :id"),
+                {"id": made["id"]},
+            )
+        ).one()
+        with pytest.raises(DBAPIError, match="permission denied"):
+            async with session.begin_nested():
+                await session.execute(text("SELECT config FROM integrations"))
+
+        assert (str(routed.workspace_id), routed.provider) == (
+            str(world.admin.workspace_id),
+            "meta",
+        )
