@@ -170,10 +170,20 @@ async def update_form(
     return await records.patch(ctx, FORMS, form_id, values, if_match=if_match, rules=rules)
 
 
+# Public key -> (workspace, form), as found. A key never changes hands, so a process may keep
+# what it found: each post then skips the look-up transaction (two round trips) and the form is
+# checked live and active in its workspace's own transaction all the same.
+_LOCATED: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
+_LOCATED_MAX = 10_000
+
+
 async def locate_form(session: AsyncSession, key: str) -> tuple[uuid.UUID, uuid.UUID] | None:
     """The (workspace, form) a public key belongs to, if the form is live and active. Read as
     the credential role before any workspace is known, in a transaction of its own that ends
     here, so the workspace's transaction begins with its own role (DESIGN §4)."""
+    known = _LOCATED.get(key)
+    if known is not None:
+        return known
     enter_auth_role(session)
     row = (
         await session.execute(
@@ -183,7 +193,12 @@ async def locate_form(session: AsyncSession, key: str) -> tuple[uuid.UUID, uuid.
         )
     ).first()
     await session.rollback()  # read-only: nothing to keep
-    return None if row is None else (row.workspace_id, row.id)
+    if row is None:
+        return None
+    if len(_LOCATED) >= _LOCATED_MAX:
+        _LOCATED.clear()  # bounded: a flood of distinct keys can't grow it without end
+    _LOCATED[key] = (row.workspace_id, row.id)
+    return _LOCATED[key]
 
 
 async def public_form(session: AsyncSession, key: str) -> tuple[Ctx, Form]:
