@@ -144,6 +144,28 @@ form.addEventListener("submit", async (event) => {
 """
 
 
+def _honeypot(name: str) -> str:
+    # Hidden from people (off-screen, out of the tab order), filled in by bots that fill every
+    # field: a post that fills it is stored as spam.
+    return (
+        f'<p class="hp" style="position:absolute;left:-5000px" aria-hidden="true">'
+        f'<input type="text" name="{html.escape(name)}" tabindex="-1" autocomplete="off"></p>'
+    )
+
+
+def snippet(
+    fields: list[dict[str, Any]], *, action: str, honeypot: str, consent_text: str | None
+) -> str:
+    """The ready-to-paste HTML form for a website: no script, posting straight to `action`."""
+    words = WORDS["vi"]
+    lines = [f'<form action="{html.escape(action)}" method="post">']
+    lines += [_control(field, words, "vi") for field in fields]
+    if consent_text:
+        lines.append(f"<p>{html.escape(consent_text)}</p>")
+    lines += [_honeypot(honeypot), '<button type="submit">Gửi / Send</button>', "</form>"]
+    return "\n".join(lines)
+
+
 def render(form: Form, *, post_path: str, lang: str) -> tuple[str, str]:
     """The page and the nonce its script runs under (for the Content-Security-Policy)."""
     words = WORDS[lang]
@@ -170,8 +192,7 @@ def render(form: Form, *, post_path: str, lang: str) -> tuple[str, str]:
 <h1>{html.escape(form.name)}</h1>
 <form id="sen-form" method="post" action="{html.escape(post_path)}" {data}>
 {controls}
-<p class="hp" aria-hidden="true"><input type="text" name="{html.escape(form.honeypot_field)}"
- tabindex="-1" autocomplete="off"></p>
+{_honeypot(form.honeypot_field)}
 {consent}
 <button type="submit">{words["send"]}</button>
 </form>

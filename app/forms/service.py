@@ -1,7 +1,6 @@
 """Web forms: their definitions, the public key a website posts with, and what a page needs to
 embed one. The only place that writes them."""
 
-import html
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from app.core.pagination import Page, equals
 from app.core.records import Patched, Resource
 from app.core.settings import get_settings
 from app.custom_fields import service as custom_fields
+from app.forms import page
 from app.forms.models import Form
 from app.forms.schemas import (
     CUSTOM_FIELD_PREFIX,
@@ -47,47 +47,15 @@ def hosted_url(key: str) -> str:
     return f"{get_settings().public_base_url()}{HOSTED_PATH}{key}"
 
 
-_INPUT_TYPES = {"text": "text", "email": "email", "tel": "tel", "hidden": "hidden"}
-
-
-def _embed_field(field: dict[str, Any]) -> str:
-    name = html.escape(field["name"])
-    label = html.escape(field["label"])
-    required = " required" if field.get("required") else ""
-    kind = field.get("type", "text")
-    if kind == "hidden":
-        return f'  <input type="hidden" name="{name}" value="">'
-    if kind == "textarea":
-        control = f'<textarea name="{name}"{required}></textarea>'
-    elif kind == "select":
-        options = "".join(
-            f'<option value="{html.escape(o)}">{html.escape(o)}</option>'
-            for o in field.get("options", [])
-        )
-        control = f'<select name="{name}"{required}><option value=""></option>{options}</select>'
-    elif kind == "checkbox":
-        control = f'<input type="checkbox" name="{name}" value="yes"{required}>'
-    else:
-        control = f'<input type="{_INPUT_TYPES[kind]}" name="{name}"{required}>'
-    return f"  <label>{label}<br>{control}</label><br>"
-
-
 def embed_html(form: Mapping[str, Any]) -> str:
     """A plain HTML form that posts to the intake endpoint: works without JavaScript, and a
     `redirect_url` brings the visitor back to the website afterwards."""
-    honeypot = html.escape(form["honeypot_field"])
-    lines = [f'<form action="{html.escape(post_url(form["key"]))}" method="post">']
-    lines += [_embed_field(field) for field in form["fields"]]
-    if form["consent_text"]:
-        lines.append(f"  <p>{html.escape(form['consent_text'])}</p>")
-    # Hidden from people, filled in by bots that fill in every field.
-    lines.append(
-        f'  <input type="text" name="{honeypot}" tabindex="-1" autocomplete="off"'
-        ' style="position:absolute;left:-5000px" aria-hidden="true">'
+    return page.snippet(
+        form["fields"],
+        action=post_url(form["key"]),
+        honeypot=form["honeypot_field"],
+        consent_text=form["consent_text"],
     )
-    lines.append('  <button type="submit">Gửi / Send</button>')
-    lines.append("</form>")
-    return "\n".join(lines)
 
 
 _STORED = [name for name in FormRead.model_fields if name in Form.__table__.c]
@@ -205,10 +173,20 @@ async def update_form(
     return await records.patch(ctx, FORMS, form_id, values, if_match=if_match, rules=rules)
 
 
+# Public key -> (workspace, form), as found. A key never changes hands, so a process may keep
+# what it found: each post then skips the look-up transaction (two round trips) and the form is
+# checked live and active in its workspace's own transaction all the same.
+_LOCATED: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
+_LOCATED_MAX = 10_000
+
+
 async def locate_form(session: AsyncSession, key: str) -> tuple[uuid.UUID, uuid.UUID] | None:
     """The (workspace, form) a public key belongs to, if the form is live and active. Read as
     the credential role before any workspace is known, in a transaction of its own that ends
     here, so the workspace's transaction begins with its own role (DESIGN §4)."""
+    known = _LOCATED.get(key)
+    if known is not None:
+        return known
     enter_auth_role(session)
     row = (
         await session.execute(
@@ -218,7 +196,12 @@ async def locate_form(session: AsyncSession, key: str) -> tuple[uuid.UUID, uuid.
         )
     ).first()
     await session.rollback()  # read-only: nothing to keep
-    return None if row is None else (row.workspace_id, row.id)
+    if row is None:
+        return None
+    if len(_LOCATED) >= _LOCATED_MAX:
+        _LOCATED.clear()  # bounded: a flood of distinct keys can't grow it without end
+    _LOCATED[key] = (row.workspace_id, row.id)
+    return _LOCATED[key]
 
 
 async def public_form(session: AsyncSession, key: str) -> tuple[Ctx, Form]:

@@ -157,6 +157,15 @@ def _full_name(values: dict[str, Any]) -> str:
     return " ".join(str(name or "Khách chưa để tên").split())[:200]
 
 
+async def _one_person_at_a_time(ctx: Ctx, email: str | None, phone_e164: str | None) -> None:
+    """Two submissions of one person processed at once (a double click on "send") must not
+    both make a lead: the second waits here until the first commits, then finds its lead. A
+    transaction-scoped lock per email and phone, taken in one order so two never deadlock."""
+    for identity in sorted(i for i in (email, phone_e164) if i):
+        key = func.hashtextextended(f"sen:intake:{ctx.workspace_id}:{identity}", 0)
+        await ctx.session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
 async def _known_person(ctx: Ctx, email: str | None, phone_e164: str | None) -> tuple[str, Any]:
     """A live lead, else a live contact, with the same email or E.164 phone (step 6 replaces
     this fixed rule with the workspace's duplicate rules). Index-bounded lookups."""
@@ -239,7 +248,9 @@ async def lead_from(ctx: Ctx, submission: Submission) -> Outcome:
     tracking = submission.context.get("tracking", {})
     values.update({k: v for k, v in tracking.items() if k not in values})
 
-    kind, known = await _known_person(ctx, values.get("email"), to_e164(values.get("phone")))
+    phone_e164 = to_e164(values.get("phone"))
+    await _one_person_at_a_time(ctx, values.get("email"), phone_e164)
+    kind, known = await _known_person(ctx, values.get("email"), phone_e164)
     if known is not None:
         await _came_back(ctx, kind, known, origin, values, mapped.notes)
         return Outcome(SubmissionStatus.duplicate, duplicate_of_type=kind, duplicate_of_id=known.id)

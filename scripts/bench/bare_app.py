@@ -1,10 +1,15 @@
-"""The ceiling for `leads.py`: a bare FastAPI + asyncpg app doing the same lead insert and list
-query as Sen, on the same database, with none of Sen's layers (no auth, no ORM, no RLS role
-switch, no history row, no middleware).
+"""The ceiling for `leads.py` and `intake.py`: a bare FastAPI + asyncpg app doing the same lead
+insert and list query as Sen, and storing a form submission as Sen does, on the same database,
+with none of Sen's layers (no auth, no ORM, no RLS role switch, no history row, no middleware,
+no queue).
 
     POST /leads          one INSERT … RETURNING of the columns Sen writes, the row as JSON
     GET  /leads?status=  WHERE workspace_id=$1 AND status=$2 AND deleted_at IS NULL
                          ORDER BY created_at DESC, id DESC LIMIT 51, the rows as JSON
+    POST /intake/forms/{key}
+                         a JSON object of fields; the form looked up by its key (one indexed
+                         SELECT), the submission INSERTed (payload, context, status
+                         'received'), 202 {submission_id}; nothing queued
 
 With BENCH_FLOOR_SECRET set it is the *floor* instead (`leads.py --floor`): the same code
 doing only what Sen may not skip without weakening tenancy, auth or history. Each request must
@@ -36,7 +41,7 @@ from typing import Any
 import asyncpg
 import orjson
 import uvicorn
-from fastapi import FastAPI, Header, HTTPException, Query, Response
+from fastapi import FastAPI, Header, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app.auth.security import decode_access_token
@@ -76,6 +81,11 @@ INSERT_WITH_HISTORY_SQL = f"""
         SELECT $1, $26, 'lead', lead.id, 'created', $15, $25, $27 FROM lead
     )
     SELECT * FROM lead"""
+FORM_SQL = "SELECT workspace_id, id FROM forms WHERE key = $1 AND active AND deleted_at IS NULL"
+SUBMISSION_SQL = """
+    INSERT INTO submissions
+        (workspace_id, id, provider, form_id, status, payload, context, attempts, received_at)
+    VALUES ($1, $2, 'form', $3, 'received', $4, $5, 0, $6)"""
 
 
 class LeadIn(BaseModel):
@@ -235,6 +245,31 @@ def create_app(
             *history,
         )
         return _json(dict(row) if row else None, status_code=201)
+
+    @app.post("/intake/forms/{key}", status_code=202)
+    async def submit_form(key: str, request: Request) -> Response:
+        sent = orjson.loads(await request.body())
+        context: dict[str, Any] = {
+            "ip": request.client.host if request.client else None,
+            "user_agent": request.headers.get("user-agent"),
+            "tracking": {},
+        }
+        assert pool is not None
+        async with pool.acquire() as conn:
+            form = await conn.fetchrow(FORM_SQL, key)
+            if form is None:
+                raise HTTPException(404)
+            submission_id = new_id()
+            await conn.execute(
+                SUBMISSION_SQL,
+                form["workspace_id"],
+                submission_id,
+                form["id"],
+                sent,
+                context,
+                datetime.now(UTC),
+            )
+        return _json({"submission_id": submission_id}, status_code=202)
 
     return app
 

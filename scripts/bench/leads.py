@@ -41,7 +41,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -222,14 +222,14 @@ class Dataset:
     index_seconds: float
 
 
-async def recreate_database(base_url: str) -> str:
+async def recreate_database(base_url: str, name: str = BENCH_DATABASE) -> str:
     admin = await asyncpg.connect(with_database(base_url, "postgres"))
     try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {BENCH_DATABASE}")
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
     finally:
         await admin.close()
-    return with_database(base_url, BENCH_DATABASE)
+    return with_database(base_url, name)
 
 
 async def create_owner(url: str) -> tuple[uuid.UUID, uuid.UUID]:
@@ -426,10 +426,16 @@ def start_server(name: str, script: str, env: dict[str, str], cpu: int | None, o
 
 
 def start_process(
-    name: str, command: list[str], env: dict[str, str], cpu: int | None, out: Path
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    cpu: int | None,
+    out: Path,
+    ready: Callable[[Server], bool] | None = None,
 ) -> Server:
     """Run `command` (its port in BENCH_PORT, or `{port}` in its arguments) and wait for its
-    /healthz; its output goes to out/<name>.log."""
+    /healthz, or until `ready` says so (a process that serves no HTTP: the worker); its output
+    goes to out/<name>.log."""
     port = free_port()
     log = out / f"{name}.log"
     process = subprocess.Popen(
@@ -451,13 +457,17 @@ def start_process(
         if process.poll() is not None:
             raise RuntimeError(f"{name} exited:\n{log.read_text()[-3000:]}")
         try:
-            if httpx.get(server.url("/healthz"), timeout=1).status_code == 200:
+            if ready(server) if ready else _answers_healthz(server):
                 return server
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
     server.stop()
-    raise RuntimeError(f"{name} did not answer /healthz in 60 s:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"{name} was not ready in 60 s:\n{log.read_text()[-3000:]}")
+
+
+def _answers_healthz(server: Server) -> bool:
+    return httpx.get(server.url("/healthz"), timeout=1).status_code == 200
 
 
 @dataclass
@@ -468,6 +478,7 @@ class Case:
     path: str
     headers: list[str] = field(default_factory=list)
     bodies: Path | None = None
+    record: Path | None = None  # loadgen's --record: each 2xx answer's send time and body
 
 
 def run_load(case: Case, args: argparse.Namespace, cpu: int | None) -> dict[str, Any]:
@@ -481,6 +492,8 @@ def run_load(case: Case, args: argparse.Namespace, cpu: int | None) -> dict[str,
         command += ["--header", header]
     if case.bodies:
         command += ["--bodies", str(case.bodies)]
+    if case.record:
+        command += ["--record", str(case.record)]
     if cpu is not None:
         command += ["--cpu", str(cpu)]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
@@ -905,10 +918,10 @@ def pick_cpus() -> tuple[int | None, int | None]:
     return (cpus[0], cpus[1]) if len(cpus) >= 2 else (None, None)
 
 
-async def drop_database(base_url: str) -> None:
+async def drop_database(base_url: str, name: str = BENCH_DATABASE) -> None:
     admin = await asyncpg.connect(with_database(base_url, "postgres"))
     try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {BENCH_DATABASE} WITH (FORCE)")
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await admin.close()
 

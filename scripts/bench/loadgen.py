@@ -3,7 +3,10 @@ request as soon as the previous answer is read, for a fixed time after a warm-up
 
 Raw asyncio streams on uvloop (no HTTP client library in the loop), so one client core can drive
 far more requests per second than the servers under test. Prints one JSON object: requests/s,
-latency percentiles in ms and the status codes seen. Used by `leads.py`; runnable alone:
+latency percentiles in ms and the status codes seen. `--record FILE` also writes each answered
+2xx request of the measured window as a JSON line: when it was sent (wall clock, seconds since
+the epoch) and the response body (`intake.py` matches submissions to their send times with it).
+Used by `leads.py`; runnable alone:
 
     .venv/bin/python scripts/bench/loadgen.py --port 8000 --path '/healthz' \
         --concurrency 32 --duration 10 --warmup 2 --cpu 1
@@ -34,11 +37,17 @@ class Recorder:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     failures: int = 0
+    # With --record: (wall-clock send time, response body) of each 2xx answer in the window.
+    accepted: list[tuple[float, bytes]] | None = None
 
-    def record(self, started: float, finished: float, status: int) -> None:
+    def record(
+        self, started: float, finished: float, status: int, sent_at: float, body: bytes
+    ) -> None:
         if started >= self.window_start and finished <= self.window_end:
             self.latencies.append(finished - started)
             self.statuses[status] += 1
+            if self.accepted is not None and 200 <= status < 300:
+                self.accepted.append((sent_at, body))
 
 
 def build_requests(
@@ -55,8 +64,9 @@ def build_requests(
     return prepared
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Read one response; return its status and whether the server keeps the connection."""
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool, bytes]:
+    """Read one response; return its status, whether the server keeps the connection, and its
+    body."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
@@ -72,15 +82,16 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
             chunked = True
         elif name == "connection" and value.strip().lower() == "close":
             keep_alive = False
+    body = b""
     if chunked:
         while True:
             size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-            await reader.readexactly(size + 2)
+            body += (await reader.readexactly(size + 2))[:size]
             if size == 0:
                 break
     elif length:
-        await reader.readexactly(length)
-    return status, keep_alive
+        body = await reader.readexactly(length)
+    return status, keep_alive, body
 
 
 async def connection_loop(
@@ -94,10 +105,11 @@ async def connection_loop(
             while clock() < stop_at:
                 request = requests[index % len(requests)]
                 index += 1
+                sent_at = time.time()
                 started = clock()
                 writer.write(request)
-                status, keep_alive = await read_response(reader)
-                rec.record(started, clock(), status)
+                status, keep_alive, body = await read_response(reader)
+                rec.record(started, clock(), status, sent_at, body)
                 if not keep_alive:
                     break
         except (ConnectionError, asyncio.IncompleteReadError, ValueError):
@@ -113,10 +125,16 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
-async def run(args: argparse.Namespace, bodies: list[bytes]) -> dict[str, Any]:
+async def run(
+    args: argparse.Namespace,
+    bodies: list[bytes],
+    accepted: list[tuple[float, bytes]] | None = None,
+) -> dict[str, Any]:
+    """The load; with `accepted`, each 2xx answer of the window is added to it."""
     requests = build_requests(args.method, args.host, args.port, args.path, args.header, bodies)
     now = time.perf_counter()
-    rec = Recorder(window_start=now + args.warmup, window_end=now + args.warmup + args.duration)
+    end = now + args.warmup + args.duration
+    rec = Recorder(window_start=now + args.warmup, window_end=end, accepted=accepted)
     stride = max(1, len(requests) // args.concurrency)
     await asyncio.gather(
         *(
@@ -151,6 +169,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--cpu", type=int, help="Pin this process to one CPU")
+    parser.add_argument("--record", help="Write each 2xx answer's send time and body here")
     return parser.parse_args(argv)
 
 
@@ -161,7 +180,12 @@ def main(argv: list[str] | None = None) -> None:
     bodies: list[bytes] = []
     if args.bodies:
         bodies = [line.encode() for line in Path(args.bodies).read_text().splitlines() if line]
-    result = uvloop.run(run(args, bodies))
+    accepted: list[tuple[float, bytes]] | None = [] if args.record else None
+    result = uvloop.run(run(args, bodies, accepted))
+    if accepted is not None:
+        with Path(args.record).open("w", encoding="utf-8") as out:
+            for sent_at, body in accepted:
+                out.write(json.dumps({"sent": sent_at, "body": body.decode()}) + "\n")
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
 

@@ -2,6 +2,7 @@
 normalised, matched against who Sen already knows, assigned and announced, once each, and
 found again by the sweep when its job was lost."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -238,6 +239,29 @@ class TestOnceAndNeverLost:
         assert outcomes == ["processed", None]
         assert len(await leads(committing_client, headers)) == 1
         assert (await submission(committing_client, headers, sid))["attempts"] == 1
+
+    async def test_a_double_click_processed_by_two_workers_at_once_makes_one_lead(
+        self, committing_client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-double-click")
+        headers = owner["headers"]
+        form = await make_form(committing_client, headers)
+        first, second = [
+            await submit_form(committing_client, form["key"], phone="0912 000 333")
+            for _ in range(2)
+        ]
+        workspace = uuid.UUID(owner["workspace_id"])
+
+        async def process(sid: str) -> str | None:
+            async with job_context(app.state.sessionmaker, workspace) as ctx:
+                return await intake_service.process_submission(ctx, uuid.UUID(sid))
+
+        outcomes = await asyncio.gather(
+            process(first["submission_id"]), process(second["submission_id"])
+        )
+
+        assert sorted(str(o) for o in outcomes) == ["duplicate", "processed"]
+        assert len(await leads(committing_client, headers)) == 1
 
     async def test_a_submission_whose_job_redis_lost_is_found_by_the_sweep(
         self,
