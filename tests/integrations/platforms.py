@@ -178,11 +178,11 @@ class Workspace:
 
     async def settle(self, posted: httpx.Response) -> Any:
         """The submissions a webhook's answer names, once the worker has settled them: one,
-        or a list when the post delivered several."""
+        or a list when the post delivered several (a loaded machine gets 30 s)."""
         assert posted.status_code == 200, posted.text
         sids = posted.json()["submission_ids"]
         wanted = sids[0] if len(sids) == 1 else sids
-        return await settled(self.http, self.headers, wanted, *self.servers)
+        return await settled(self.http, self.headers, wanted, *self.servers, seconds=30)
 
     async def lead(self, lead_id: str) -> dict[str, Any]:
         response = await self.http.get(f"{API}/leads/{lead_id}", headers=self.headers)

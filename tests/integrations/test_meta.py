@@ -255,22 +255,27 @@ class TestTheWorkerReadsEachLead:
         get_settings().meta_retry_seconds = 60  # restored by the `graph` fixture
 
         posted = await post_meta(workspace.http, integration["id"], leadgen(lead_id))
+        sid = posted.json()["submission_ids"][0]
         await jobs.wait_for_sends()
-        async with running_worker(workspace.database_url, workspace.redis_url):
+        async with running_worker(*workspace.servers):
 
             async def tried() -> bool:
-                return graph.fetches_of(lead_id) == 1
+                found = await submission(workspace.http, workspace.headers, sid)
+                return found["retry_at"] is not None
 
             assert await eventually(tried)
-            sid = posted.json()["submission_ids"][0]
-            waiting = await submission(workspace.http, workspace.headers, sid)
+        waiting = await submission(workspace.http, workspace.headers, sid)
         ws = uuid.UUID(workspace.owner["workspace_id"])
         async with job_context(app.state.sessionmaker, ws) as job:
             handed_back = await intake_service.requeue_waiting(
                 job, received_before=utcnow() + timedelta(minutes=1)
             )
 
-        assert (waiting["status"], waiting["attempts"]) == ("received", 1)
+        assert (waiting["status"], waiting["attempts"], graph.fetches_of(lead_id)) == (
+            "received",
+            1,
+            1,
+        )
         assert "answered 500" in waiting["error"]
         assert datetime.fromisoformat(waiting["retry_at"]) > utcnow() + timedelta(seconds=50)
         assert handed_back == 0
@@ -333,6 +338,7 @@ class TestTheWorkerReadsEachLead:
         self, workspace: Workspace, graph: FakeGraph
     ) -> None:
         integration = await workspace.integration()
+        get_settings().meta_fetch_tries = 5  # over 3 s of trying (restored by `graph`)
         slow = graph.add_lead(full_name="Chậm")
         graph.fail(slow, *["timeout"] * 5)
         healthy = [graph.add_lead(full_name=f"Khách {i}", phone_number=f"09120001{i:02d}")
@@ -343,7 +349,7 @@ class TestTheWorkerReadsEachLead:
         )
 
         assert [s["status"] for s in done] == ["failed"] + ["processed"] * 8
-        assert "(after 3 tries)" in done[0]["error"]
+        assert "(after 5 tries)" in done[0]["error"]
         # The healthy ones were done while the slow one still waited for its first answer.
         assert max(s["processed_at"] for s in done[1:]) < done[0]["processed_at"]
 
