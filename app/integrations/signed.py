@@ -21,6 +21,7 @@ from app.integrations.payloads import (
 
 TOLERANCE_SECONDS = 300
 MAX_LEADS = 100
+MAX_ID_CHARS = 200  # as `submissions.external_id` keeps it
 TIKTOK_HEADER = "tiktok-signature"
 TIMESTAMP_HEADER = "x-sen-timestamp"
 SIGNATURE_HEADER = "x-sen-signature"
@@ -118,7 +119,10 @@ def delivered_leads(raw: bytes, config: dict[str, Any]) -> list[Delivered]:
         external_id = None
         if config.get("id_field"):
             external_id = as_text(_value_at(lead, config["id_field"]))
-        delivered.append(Delivered(external_id=external_id and external_id[:200], payload=lead))
+        if external_id is not None and len(external_id) > MAX_ID_CHARS:
+            message = f"an id of at most {MAX_ID_CHARS} characters"
+            raise Unprocessable([{"field": f"{where}.{config['id_field']}", "message": message}])
+        delivered.append(Delivered(external_id=external_id, payload=lead))
     return delivered
 
 

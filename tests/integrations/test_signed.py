@@ -119,6 +119,7 @@ class TestPoison:
             (json.dumps(_nested(12)).encode(), 422),  # deeper than a lead goes
             (json.dumps({"lead_id": "T-5", "notes": "A" * 100_000}).encode(), 422),
             (json.dumps({"lead_id": "T-6", "name": "A\u0000"}).encode(), 422),
+            (json.dumps({"lead_id": "T" * 201}).encode(), 422),
             (json.dumps("just text").encode(), 422),
             (json.dumps([]).encode(), 422),
         ],
