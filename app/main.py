@@ -48,6 +48,7 @@ from app.forms.router import router as forms_router
 from app.intake.router import router as intake_router
 from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
+from app.notifications import live as live_notifications
 from app.notifications.router import router as notifications_router
 from app.pipelines.router import router as pipelines_router
 from app.search.router import router as search_router
@@ -205,9 +206,11 @@ def create_app(
         app.state.open_session = open_session
         app.state.redis = queue_client(resolved_redis)
         app.state.rate_limiter = RateLimiter(resolved_redis)
+        app.state.live_notifications = live_notifications.listen(resolved_db, settings)
         try:
             yield
         finally:
+            await app.state.live_notifications.close()
             await jobs.wait_for_sends()
             await app.state.rate_limiter.aclose()
             await app.state.redis.aclose()
