@@ -262,7 +262,7 @@ class TestDatabaseDrops:
             try:  # what a database restart or a network cut does to every API process
                 cut = await admin.fetchval(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                    " WHERE application_name = $1",
+                    " WHERE application_name = $1 AND datname = current_database()",
                     f"sen-live:{notifications_service.CHANNEL}",
                 )
             finally:
