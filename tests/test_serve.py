@@ -79,8 +79,13 @@ def _wait_gone(procs: list[psutil.Process], seconds: float = 15) -> list[psutil.
     return [p for p in procs if not _gone(p)]
 
 
-def _wait_all_gone(data_dir: Path, process: subprocess.Popen[bytes]) -> None:
-    api_processes = _api_processes(process)  # their command lines don't name the data dir
+def _wait_all_gone(
+    data_dir: Path,
+    process: subprocess.Popen[bytes],
+    api_processes: list[psutil.Process] | None = None,
+) -> None:
+    if api_processes is None:  # their command lines don't name the data dir
+        api_processes = _api_processes(process)
     process.wait(timeout=30)
     deadline = time.monotonic() + 15
     while _started_from(data_dir) and time.monotonic() < deadline:
@@ -103,6 +108,7 @@ def test_serve_stops_everything_on_a_signal_and_keeps_the_data(tmp_path: Path) -
     )  # fmt: skip
     assert signup.status_code == 201
     token = signup.json()["access_token"]
+    api_processes = _api_processes(first)  # zombies once they stop, before the parent reaps
     with (
         httpx.Client(base_url=base, timeout=30) as http,
         http.stream(
@@ -114,7 +120,7 @@ def test_serve_stops_everything_on_a_signal_and_keeps_the_data(tmp_path: Path) -
         with contextlib.suppress(httpx.RemoteProtocolError):  # cut as its process stops
             for _ in stream.iter_lines():
                 pass
-    _wait_all_gone(data_dir, first)
+    _wait_all_gone(data_dir, first, api_processes)
     assert "did not stop in time" not in first.stderr.read().decode()  # type: ignore[union-attr]
 
     second = _start(data_dir, port)
