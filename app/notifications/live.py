@@ -82,7 +82,7 @@ async def open_stream(
 
 def _too_many(live: LiveNotifications) -> TooManyStreams:
     return TooManyStreams(
-        f"At most {live.streams_per_user} streams a user; close one (one per tab is plenty)",
+        f"At most {live.streams_per_user} streams a user; close one, or share one between tabs",
         retry_after=5,
     )
 
