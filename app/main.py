@@ -52,6 +52,7 @@ from app.intake.webhooks import router as intake_webhooks_router
 from app.integrations.router import router as integrations_router
 from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
+from app.notifications import live as live_notifications
 from app.notifications.router import router as notifications_router
 from app.pipelines.router import router as pipelines_router
 from app.search.router import router as search_router
@@ -219,9 +220,11 @@ def create_app(
         app.state.redis = queue_client(resolved_redis)
         app.state.rate_limiter = RateLimiter(resolved_redis)
         app.state.http = httpx.AsyncClient(follow_redirects=False)  # Meta's Graph API
+        app.state.live_notifications = live_notifications.listen(resolved_db, settings)
         try:
             yield
         finally:
+            await app.state.live_notifications.close()
             await app.state.http.aclose()
             await jobs.wait_for_sends()
             await app.state.rate_limiter.aclose()

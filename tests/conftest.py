@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -355,35 +356,49 @@ async def _remove_committed_workspaces(database_url: str) -> AsyncIterator[None]
         await conn.close()
 
 
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """`app` under uvicorn on 127.0.0.1 in a thread of its own (its own event loop and pool, as
+    another API process would have): its base URL while the block runs."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(recorded(app), port=port, log_config=None, access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "test server did not start"
+        assert thread.is_alive(), "test server failed to start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def live_server(
     database_url: str, redis_url: str, _remove_committed_workspaces: None
 ) -> Iterator[LiveServer]:
     """Sen under uvicorn on 127.0.0.1 (a real socket, its own pool: data is committed), signed
     in as the owner of a fresh workspace."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     app = create_app(without_worker(), db_url=database_url, queue_url=redis_url)
-    server = uvicorn.Server(
-        uvicorn.Config(recorded(app), port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "test server did not start"
-        time.sleep(0.05)
+    with serving(app) as url:
+        yield _signed_up(url)
+
+
+def _signed_up(url: str) -> LiveServer:
     signup = httpx.post(
         f"{url}/api/v1/auth/signup",
         json={"workspace_name": "live-schemathesis", "email": f"{uuid.uuid4().hex}@st.vn",
               "password": PASSWORD, "full_name": "Schemathesis"},
     )  # fmt: skip
     assert signup.status_code == 201, signup.text
-    yield LiveServer(url, {"Authorization": f"Bearer {signup.json()['access_token']}"})
-    server.should_exit = True
-    thread.join(timeout=10)
+    return LiveServer(url, {"Authorization": f"Bearer {signup.json()['access_token']}"})
 
 
 # Fixtures for every module, imported last: the harness builds on this module's helpers.

@@ -2,6 +2,7 @@
 in one process tree; the API on several processes sharing one port; a signal stops everything
 started, a second start reuses the data, and an API process that dies takes the rest down."""
 
+import contextlib
 import http.client
 import os
 import re
@@ -78,8 +79,13 @@ def _wait_gone(procs: list[psutil.Process], seconds: float = 15) -> list[psutil.
     return [p for p in procs if not _gone(p)]
 
 
-def _wait_all_gone(data_dir: Path, process: subprocess.Popen[bytes]) -> None:
-    api_processes = _api_processes(process)  # their command lines don't name the data dir
+def _wait_all_gone(
+    data_dir: Path,
+    process: subprocess.Popen[bytes],
+    api_processes: list[psutil.Process] | None = None,
+) -> None:
+    if api_processes is None:  # their command lines don't name the data dir
+        api_processes = _api_processes(process)
     process.wait(timeout=30)
     deadline = time.monotonic() + 15
     while _started_from(data_dir) and time.monotonic() < deadline:
@@ -101,8 +107,21 @@ def test_serve_stops_everything_on_a_signal_and_keeps_the_data(tmp_path: Path) -
               "full_name": "Người dùng"},
     )  # fmt: skip
     assert signup.status_code == 201
-    os.killpg(first.pid, signal.SIGTERM)  # what a supervisor or `kill -- -PGID` sends
-    _wait_all_gone(data_dir, first)
+    token = signup.json()["access_token"]
+    api_processes = _api_processes(first)  # zombies once they stop, before the parent reaps
+    with (
+        httpx.Client(base_url=base, timeout=30) as http,
+        http.stream(
+            "GET", "/api/v1/notifications/stream", headers={"Authorization": f"Bearer {token}"}
+        ) as stream,
+    ):  # an endless response must not hold the shutdown
+        assert stream.status_code == 200
+        os.killpg(first.pid, signal.SIGTERM)  # what a supervisor or `kill -- -PGID` sends
+        with contextlib.suppress(httpx.RemoteProtocolError):  # cut as its process stops
+            for _ in stream.iter_lines():
+                pass
+    _wait_all_gone(data_dir, first, api_processes)
+    assert "did not stop in time" not in first.stderr.read().decode()  # type: ignore[union-attr]
 
     second = _start(data_dir, port)
     login = httpx.post(

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     meta_fetch_tries: int = Field(8, ge=1, le=30)
     meta_retry_seconds: float = Field(30.0, ge=0)
 
+    # Live notifications: a heartbeat comment this often on each stream (proxies close idle
+    # connections), and how many streams one user may hold open in one API process (then 429).
+    notification_heartbeat_seconds: float = Field(15, gt=0)
+    notification_streams_per_user: int = Field(5, ge=1)
+
     def public_base_url(self) -> str:
         """Where websites and browsers reach this API (form snippets and hosted pages link
         here): SEN_PUBLIC_URL, else the address it serves on."""

@@ -1,10 +1,15 @@
-"""A user's inbox: notifications are written by the jobs that decide them (reminders), read
-and marked read by their user only."""
+"""A user's inbox: notifications are written by the jobs that decide them (reminders, leads
+from intake), read and marked read by their user only. Each one written is also signalled on
+the `sen_notifications` channel, so every API process can stream it live (app/notifications/
+live.py)."""
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, insert, select, update
+import orjson
+from sqlalchemy import func, insert, or_, select, update
 
 from app.core.context import Ctx
 from app.core.errors import NotFound
@@ -13,9 +18,35 @@ from app.core.models import utcnow
 from app.notifications.models import Notification
 from app.notifications.schemas import Inbox, InboxQuery, NotificationRead
 
+# The PostgreSQL channel every written notification is signalled on.
+CHANNEL = "sen_notifications"
+
 
 class NotificationNotFound(NotFound):
     code, title = "notification_not_found", "Notification not found"
+
+
+async def _notify(ctx: Ctx, *, user_id: uuid.UUID, **values: Any) -> None:
+    """Write a notification and signal it in the same transaction: PostgreSQL sends the signal
+    only if the transaction commits, so a stream never hears of one that isn't there."""
+    notification_id = new_id()
+    await ctx.session.execute(
+        insert(Notification).values(
+            workspace_id=ctx.workspace_id,
+            id=notification_id,
+            user_id=user_id,
+            created_at=utcnow(),
+            **values,
+        )
+    )
+    # Small on purpose (NOTIFY payloads stop at 8000 bytes): who it is for, and which.
+    # str(): ids read by the driver are its own UUID type, which no JSON encoder knows.
+    signal = {
+        "workspace_id": str(ctx.workspace_id),
+        "user_id": str(user_id),
+        "id": str(notification_id),
+    }
+    await ctx.session.execute(select(func.pg_notify(CHANNEL, orjson.dumps(signal).decode())))
 
 
 async def notify_reminder(
@@ -23,17 +54,8 @@ async def notify_reminder(
 ) -> None:
     """A reminder for an activity. Once per due time: delivery locks the activity and stamps
     `reminded_at` in the same transaction (app/activities/service.py)."""
-    await ctx.session.execute(
-        insert(Notification).values(
-            workspace_id=ctx.workspace_id,
-            id=new_id(),
-            user_id=user_id,
-            kind="reminder",
-            title=title,
-            activity_id=activity_id,
-            remind_at=due,
-            created_at=utcnow(),
-        )
+    await _notify(
+        ctx, user_id=user_id, kind="reminder", title=title, activity_id=activity_id, remind_at=due
     )
 
 
@@ -42,17 +64,7 @@ async def notify_about_lead(
 ) -> None:
     """A lead for its owner: a new one assigned to them, or someone they have come back. Once
     per submission: written in the transaction that processes it."""
-    await ctx.session.execute(
-        insert(Notification).values(
-            workspace_id=ctx.workspace_id,
-            id=new_id(),
-            user_id=user_id,
-            kind=kind,
-            title=title[:200],
-            lead_id=lead_id,
-            created_at=utcnow(),
-        )
-    )
+    await _notify(ctx, user_id=user_id, kind=kind, title=title[:200], lead_id=lead_id)
 
 
 async def inbox(ctx: Ctx, query: InboxQuery) -> Inbox:
@@ -70,6 +82,31 @@ async def inbox(ctx: Ctx, query: InboxQuery) -> Inbox:
         select(func.count()).where(mine, Notification.read_at.is_(None))
     )
     return Inbox(data=[NotificationRead.model_validate(n) for n in found], unread_count=unread or 0)
+
+
+async def notifications_since(
+    ctx: Ctx, *, after: uuid.UUID | None, ids: Collection[uuid.UUID] = (), limit: int = 100
+) -> list[Notification]:
+    """The actor's notifications made after `after` and those of `ids` (ids are time-ordered
+    UUIDv7): the newest `limit` of them, oldest first. Another user's id finds nothing."""
+    wanted = []
+    if after is not None:
+        wanted.append(Notification.id > after)
+    if ids:
+        wanted.append(Notification.id.in_(ids))
+    if not wanted:
+        return []
+    found = await ctx.session.scalars(
+        select(Notification)
+        .where(
+            Notification.workspace_id == ctx.workspace_id,
+            Notification.user_id == ctx.actor.user_id,
+            or_(*wanted),
+        )
+        .order_by(Notification.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(found.all()))
 
 
 async def mark_read(ctx: Ctx, notification_id: uuid.UUID) -> Notification:
