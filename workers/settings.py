@@ -21,7 +21,8 @@ from app.integrations import meta
 
 
 async def startup(ctx: dict[str, Any]) -> None:
-    ctx["engine"] = make_engine(ctx["database_url"], pool_size=5, max_overflow=5)
+    jobs = get_settings().worker_jobs  # one connection for each job running at once
+    ctx["engine"] = make_engine(ctx["database_url"], pool_size=jobs, max_overflow=2)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["http"] = httpx.AsyncClient(follow_redirects=False)  # Meta's Graph API
 

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.core.queue import HEARTBEAT_KEY, HEARTBEAT_SECONDS, redis_settings
+from app.core.settings import get_settings
 from workers.settings import CRON_JOBS, FUNCTIONS, shutdown, startup
 
 log = structlog.get_logger("sen.worker")
@@ -43,6 +44,9 @@ class SupervisedWorker(Worker):
         self.beating.set()
 
 
+POLL_SECONDS = 0.05
+
+
 def build_worker(database_url: str, queue_url: str) -> SupervisedWorker:
     return SupervisedWorker(
         functions=FUNCTIONS,
@@ -55,6 +59,10 @@ def build_worker(database_url: str, queue_url: str) -> SupervisedWorker:
         handle_signals=False,
         health_check_key=HEARTBEAT_KEY,
         health_check_interval=HEARTBEAT_SECONDS,
+        max_jobs=get_settings().worker_jobs,
+        # arq sleeps this long between reads of the queue, whatever it found: its 0.5 s default
+        # caps a worker at max_jobs / 0.5 s jobs a second (20/s), which a burst of leads outruns.
+        poll_delay=POLL_SECONDS,
     )
 
 

@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     # How long the worker may stay down (Redis gone) before `serve` / `worker` give up and exit
     # non-zero, so whoever runs them restarts the process or pages someone.
     worker_restart_seconds: float = Field(300, gt=0)
+    # Jobs one worker process runs at once (each holds one database connection while it runs).
+    worker_jobs: int = Field(16, ge=1, le=200)
     # /readyz also requires the worker's heartbeat. Off for an API whose readiness gates its
     # traffic while workers are watched on their own, and for apps that run without a worker.
     readyz_checks_worker: bool = True

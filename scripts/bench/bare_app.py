@@ -84,8 +84,9 @@ INSERT_WITH_HISTORY_SQL = f"""
 FORM_SQL = "SELECT workspace_id, id FROM forms WHERE key = $1 AND active AND deleted_at IS NULL"
 SUBMISSION_SQL = """
     INSERT INTO submissions
-        (workspace_id, id, provider, form_id, status, payload, context, attempts, received_at)
-    VALUES ($1, $2, 'form', $3, 'received', $4, $5, 0, $6)"""
+        (workspace_id, id, provider, form_id, status, payload, context, attempts, retries,
+         received_at)
+    VALUES ($1, $2, 'form', $3, 'received', $4, $5, 0, 0, $6)"""
 
 
 class LeadIn(BaseModel):
