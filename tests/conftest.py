@@ -126,6 +126,21 @@ def redis_url() -> str:
     return base.rsplit("/", 1)[0] + f"/{database}" if base.startswith("redis") else base
 
 
+@contextmanager
+def settings_changed(**values: object) -> Iterator[None]:
+    """This process's settings with `values` for the block (a test turning a limit on, or the
+    sweep's wait off); the app reads them per request, so its next request sees them."""
+    settings = get_settings()
+    before = {name: getattr(settings, name) for name in values}
+    for name, value in values.items():
+        setattr(settings, name, value)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            setattr(settings, name, value)
+
+
 def without_worker() -> Settings:
     """The suite's apps run with no worker beside them: their /readyz leaves the worker's
     heartbeat out (tests that need a worker start one and check it)."""

@@ -14,9 +14,8 @@ from arq import create_pool
 
 from app.core import jobs
 from app.core.queue import redis_settings
-from app.core.settings import get_settings
 from app.main import create_app
-from tests.conftest import without_worker
+from tests.conftest import settings_changed, without_worker
 from tests.factories import API
 from tests.problem_codes import recorded
 from tests.worker_harness import eventually, running_worker
@@ -25,11 +24,8 @@ from tests.worker_harness import eventually, running_worker
 @pytest.fixture
 def retry_at_once() -> Iterator[None]:
     """The sweep hands back every submission still waiting, however new."""
-    settings = get_settings()
-    before = settings.intake_retry_after_seconds
-    settings.intake_retry_after_seconds = 0
-    yield
-    settings.intake_retry_after_seconds = before
+    with settings_changed(intake_retry_after_seconds=0):
+        yield
 
 
 @pytest_asyncio.fixture

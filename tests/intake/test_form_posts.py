@@ -10,8 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.ratelimit import RateLimiter
-from app.core.settings import get_settings
-from tests.conftest import World
+from tests.conftest import World, settings_changed
 from tests.factories import API, make_form, submit_form
 
 SITE = "https://minhphat.vn"
@@ -250,11 +249,8 @@ class TestCors:
 
 @pytest.fixture
 def posts_per_minute() -> Iterator[None]:
-    settings = get_settings()
-    before = settings.intake_posts_per_minute
-    settings.intake_posts_per_minute = 3
-    yield
-    settings.intake_posts_per_minute = before
+    with settings_changed(intake_posts_per_minute=3):
+        yield
 
 
 class TestRateLimit:

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from app.core.settings import get_settings
-from tests.conftest import sign_up
+from tests.conftest import settings_changed, sign_up
 from tests.factories import API, META_CONFIG, make_integration
 from tests.intake_harness import settled
 from tests.servers import serve
@@ -141,16 +141,13 @@ def graph(graph_server: FakeGraph) -> Iterator[FakeGraph]:
     """The Graph API, emptied, that Sen calls: a timeout is half a second and a retry comes
     50 ms later, three tries in all."""
     graph_server.reset()
-    settings = get_settings()
-    before = settings.model_copy()
-    settings.meta_graph_url = graph_server.url
-    settings.meta_timeout_seconds = 0.5
-    settings.meta_retry_seconds = 0.05
-    settings.meta_fetch_tries = 3
-    yield graph_server
-    for name in ("meta_graph_url", "meta_timeout_seconds", "meta_retry_seconds"):
-        setattr(settings, name, getattr(before, name))
-    settings.meta_fetch_tries = before.meta_fetch_tries
+    with settings_changed(
+        meta_graph_url=graph_server.url,
+        meta_timeout_seconds=0.5,
+        meta_retry_seconds=0.05,
+        meta_fetch_tries=3,
+    ):
+        yield graph_server
 
 
 @dataclass

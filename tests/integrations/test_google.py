@@ -8,8 +8,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.ratelimit import RateLimiter
-from app.core.settings import get_settings
-from tests.conftest import World
+from tests.conftest import World, settings_changed
 from tests.factories import API, make_integration
 from tests.intake_harness import leads, statuses
 from tests.integrations.platforms import GOOGLE_KEY, Workspace, google_lead
@@ -148,11 +147,8 @@ class TestGoogleLeads:
 
 @pytest.fixture
 def webhooks_per_minute() -> Iterator[None]:
-    settings = get_settings()
-    before = settings.intake_webhooks_per_minute
-    settings.intake_webhooks_per_minute = 2
-    yield
-    settings.intake_webhooks_per_minute = before
+    with settings_changed(intake_webhooks_per_minute=2):
+        yield
 
 
 @pytest.mark.usefixtures("webhooks_per_minute")
