@@ -26,7 +26,7 @@ from app.core.schemas import reject_nul
 from app.core.settings import get_settings
 from app.forms import service as forms_service
 from app.forms.models import Form
-from app.intake import service
+from app.intake import receiving, service
 from app.intake.schemas import Accepted, SubmissionQueryParams, SubmissionRead
 from app.integrations.payloads import parse_json
 
@@ -108,7 +108,7 @@ def _context(request: Request, sent: dict[str, str]) -> dict[str, Any]:
         "origin": (headers.get("origin") or "")[:300] or None,
         "referer": (headers.get("referer") or "")[:1000] or None,
         "user_agent": (headers.get("user-agent") or "")[:300] or None,
-        "tracking": service.tracking_of(dict(request.query_params), sent),
+        "tracking": receiving.tracking_of(dict(request.query_params), sent),
     }
 
 
@@ -139,7 +139,9 @@ async def submit_form(form_key: FormKey, request: Request) -> Response:
     ctx, form = await forms_service.public_form(request.state.session, form_key)
     cors = _cors_headers(form, request)
     try:
-        submission = await service.receive_form_submission(ctx, form, sent, _context(request, sent))
+        submission = await receiving.receive_form_submission(
+            ctx, form, sent, _context(request, sent)
+        )
     except SenError as error:
         error.headers.update(cors)  # so the page's script can read which field was wrong
         raise

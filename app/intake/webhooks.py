@@ -17,7 +17,7 @@ from app.core.openapi import inline_schema
 from app.core.ratelimit import client_ip
 from app.core.routing import CommittingRoute
 from app.core.settings import get_settings
-from app.intake import service
+from app.intake import receiving
 from app.intake.schemas import WebhookReceived
 from app.integrations import google, meta, signed
 from app.integrations import service as integrations_service
@@ -132,7 +132,7 @@ async def _receive(
     raw = await _raw_body(request, integration_id)
     ctx, integration = await _integration(request, provider, integration_id)
     delivered = verified(raw, integration.config)
-    return await service.receive_platform_leads(ctx, integration, delivered, _context(request))
+    return await receiving.receive_platform_leads(ctx, integration, delivered, _context(request))
 
 
 def _context(request: Request) -> dict[str, Any]:

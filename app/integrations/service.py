@@ -21,7 +21,7 @@ from app.core.pagination import Page, equals
 from app.core.records import Patched, Resource
 from app.core.settings import get_settings
 from app.forms import service as forms_service
-from app.intake import service as intake_service
+from app.intake import receiving as intake_receiving
 from app.integrations import meta
 from app.integrations.models import Integration
 from app.integrations.payloads import Delivered
@@ -269,7 +269,7 @@ async def backfill(
             raise _graph_failure(found.error)
         delivered += [meta.delivered_from_graph(lead, context) for lead in found.leads]
         truncated = truncated or found.truncated
-    received = await intake_service.receive_platform_leads(ctx, integration, delivered)
+    received = await intake_receiving.receive_platform_leads(ctx, integration, delivered)
     return BackfillRead(
         fetched=len(delivered),
         stored=len(delivered) - received.redelivered,
