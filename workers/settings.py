@@ -75,6 +75,23 @@ async def process_submission(ctx: dict[str, Any], workspace_id: str, submission_
     read from the Graph API first, holding no transaction; Graph down or slow retries the job
     later (arq's Retry), the submission still `received`."""
     maker, workspace, sid = ctx["sessionmaker"], uuid.UUID(workspace_id), uuid.UUID(submission_id)
+    try:
+        return await _process(ctx, workspace, sid)
+    except Retry:
+        raise
+    except Exception as error:
+        # Rolled back with its job: counted here, in a transaction of its own, so a failure no
+        # rule foresaw ends `failed` and shows, instead of the sweep retrying it forever unseen.
+        async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
+            await intake.record_crash(job, sid, error, give_up_after=CRASHES_BEFORE_FAILED)
+        raise
+
+
+CRASHES_BEFORE_FAILED = 5
+
+
+async def _process(ctx: dict[str, Any], workspace: uuid.UUID, sid: uuid.UUID) -> str:
+    maker = ctx["sessionmaker"]
     async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
         work = await intake.pending_work(job, sid)
     if work is None:

@@ -1,6 +1,7 @@
 """Web forms: their definitions, the public key a website posts with, and what a page needs to
 embed one. The only place that writes them."""
 
+import re
 import secrets
 import uuid
 from collections.abc import Mapping
@@ -178,6 +179,7 @@ async def update_form(
 # checked live and active in its workspace's own transaction all the same.
 _LOCATED: dict[str, tuple[uuid.UUID, uuid.UUID]] = {}
 _LOCATED_MAX = 10_000
+_KEY_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")  # what secrets.token_urlsafe makes
 
 
 async def locate_form(session: AsyncSession, key: str) -> tuple[uuid.UUID, uuid.UUID] | None:
@@ -187,6 +189,8 @@ async def locate_form(session: AsyncSession, key: str) -> tuple[uuid.UUID, uuid.
     known = _LOCATED.get(key)
     if known is not None:
         return known
+    if not _KEY_SHAPE.fullmatch(key):
+        return None  # not one we make: unknown, without a look-up (or a NUL sent to it)
     enter_auth_role(session)
     row = (
         await session.execute(

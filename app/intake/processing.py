@@ -196,28 +196,30 @@ async def _came_back(
     ctx: Ctx, kind: str, record: Any, origin: Origin, values: dict[str, Any], notes: list[str]
 ) -> None:
     """The record the person already was gets an activity with what they sent this time, and
-    its owner hears of it."""
+    its owner hears of it (the workspace owner, when that owner has left)."""
     sent = [f"{k}: {v}" for k, v in values.items() if v] + notes
+    owner_id = record.owner_id
+    if owner_id is not None and not await users_service.all_active(ctx, [owner_id]):
+        owner_id = None
     await activities_service.create_activity(
         ctx,
         ActivityCreate(
             type=ActivityType.note,
             subject=f"Quay lại qua {origin.label}"[:200],
             body="\n".join(sent)[:20_000] or None,
-            owner_id=record.owner_id,
+            owner_id=owner_id,
             related_type=RelatedType(kind),
             related_id=record.id,
             completed=True,
         ),
     )
-    if record.owner_id is not None:
-        await notifications.notify_about_lead(
-            ctx,
-            user_id=record.owner_id,
-            kind="lead_returned",
-            title=f"{record.full_name} quay lại qua {origin.label}",
-            lead_id=record.id if kind == "lead" else None,
-        )
+    await notifications.notify_about_lead(
+        ctx,
+        user_id=owner_id or await users_service.workspace_owner(ctx),
+        kind="lead_returned",
+        title=f"{record.full_name} quay lại qua {origin.label}",
+        lead_id=record.id if kind == "lead" else None,
+    )
 
 
 async def _owner_for(ctx: Ctx, origin: Origin, values: dict[str, Any]) -> uuid.UUID:

@@ -32,11 +32,12 @@ _TABLE = table_of(Submission)
 
 def tracking_of(*sources: dict[str, str]) -> dict[str, str]:
     """UTM parameters and click ids, the first source that has each winning (query string
-    before body), each cut to what a lead keeps."""
+    before body), each cut to what a lead keeps. A NUL (which PostgreSQL can't store, and a
+    query string may carry) is dropped."""
     found: dict[str, str] = {}
     for source in sources:
         for name in (*TRACKING, *CLICK_IDS):
-            value = (source.get(name) or "").strip()
+            value = (source.get(name) or "").replace("\x00", "").strip()
             if value and name not in found:
                 found[name] = value[:200]
     return found

@@ -192,10 +192,15 @@ async def get_submission(submission_id: SubmissionID, ctx: Member) -> Submission
     summary="Process a submission again",
     status_code=status.HTTP_202_ACCEPTED,
     responses=problems(
-        *READ_ERRORS, Forbidden, service.SubmissionNotFound, service.SubmissionAlreadyProcessed
+        *READ_ERRORS,
+        Forbidden,
+        service.SubmissionNotFound,
+        service.SubmissionAlreadyProcessed,
+        service.SubmissionIsTest,
     ),
 )
 async def replay_submission(submission_id: SubmissionID, ctx: Admin) -> SubmissionRead:
     """Owners and admins: a failed, spam or duplicate submission goes through processing again
-    (after fixing a custom field that refused it, say). One that made its lead is a 409."""
+    (after fixing a custom field that refused it, say; spam is checked as a post is, 422). One
+    that made its lead, or a platform's test lead, is a 409."""
     return SubmissionRead.model_validate(await service.replay_submission(ctx, submission_id))

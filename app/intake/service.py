@@ -15,6 +15,7 @@ from app.core.models import table_of, utcnow
 from app.core.pagination import FilterOn, Page, apply_filters, at_least, before, equals, one_of
 from app.core.pagination import paginate as paginate_rows
 from app.core.settings import get_settings
+from app.forms.models import Form
 from app.intake import processing, receiving
 from app.intake.models import Submission
 from app.intake.schemas import (
@@ -32,6 +33,10 @@ MAX_RETRY_SECONDS = 3600
 
 class SubmissionNotFound(NotFound):
     code, title = "submission_not_found", "Submission not found"
+
+
+class SubmissionIsTest(Conflict):
+    code, title = "submission_is_test", "A test lead makes no lead"
 
 
 class SubmissionAlreadyProcessed(Conflict):
@@ -154,6 +159,22 @@ async def process_submission(ctx: Ctx, submission_id: uuid.UUID) -> str | None:
     return None if settled is None else settled.status
 
 
+async def record_crash(
+    ctx: Ctx, submission_id: uuid.UUID, error: Exception, *, give_up_after: int
+) -> None:
+    """A run that failed in a way no rule foresaw (its work rolled back) is counted on the
+    submission, with the error; the `give_up_after`-th ends it `failed`, to be replayed."""
+    submission = await _locked(ctx, submission_id)
+    if submission is None or submission.status != SubmissionStatus.received:
+        return
+    submission.attempts += 1
+    submission.error = f"{type(error).__name__}: {_reason(error)}"[:2000]
+    if submission.attempts >= give_up_after:
+        submission.status = SubmissionStatus.failed
+        submission.processed_at = utcnow()
+    await ctx.session.flush()
+
+
 def _reason(error: Exception) -> str:
     if isinstance(error, ValidationError):
         return "; ".join(
@@ -197,8 +218,17 @@ async def replay_submission(ctx: Ctx, submission_id: uuid.UUID) -> Submission:
         raise SubmissionNotFound()
     if submission.status == SubmissionStatus.processed:
         raise SubmissionAlreadyProcessed("Its lead exists; edit the lead instead")
+    if submission.status == SubmissionStatus.test:
+        raise SubmissionIsTest(
+            "A platform's test lead is kept to show it arrived; it makes no lead"
+        )
     if submission.payload is None:
         raise Unprocessable([{"field": "payload", "message": "pruned: nothing left to replay"}])
+    if submission.status == SubmissionStatus.spam and submission.form_id is not None:
+        # Never checked when it came (the honeypot was filled): checked now, as a post is.
+        form = await ctx.session.get(Form, (ctx.workspace_id, submission.form_id))
+        if form is not None:
+            submission.payload = receiving.check_form_fields(form, submission.payload)
     submission.status = SubmissionStatus.received
     submission.error = None
     submission.retries = 0
@@ -232,13 +262,14 @@ async def requeue_waiting(ctx: Ctx, *, received_before: datetime, limit: int = 5
 
 async def prune_payloads(ctx: Ctx, *, received_before: datetime) -> int:
     """Forget the raw payloads of submissions received before then; what became of them (status,
-    lead, error) stays."""
+    lead, error) stays. One still waiting keeps its payload: it is what its lead is made of."""
     result = await ctx.session.execute(
         update(_TABLE)
         .where(
             _TABLE.c.workspace_id == ctx.workspace_id,
             _TABLE.c.received_at < received_before,
             _TABLE.c.payload.is_not(None),
+            _TABLE.c.status != SubmissionStatus.received,
         )
         .values(payload=null())  # SQL NULL, not JSON null
     )

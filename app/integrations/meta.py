@@ -11,7 +11,14 @@ import orjson
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, ValidationError
 
 from app.core.settings import get_settings
-from app.integrations.payloads import Answer, Delivered, as_text, invalid_body, parse_json
+from app.integrations.payloads import (
+    Answer,
+    Delivered,
+    as_text,
+    invalid_body,
+    parse_json,
+    storable,
+)
 from app.integrations.signed import SignatureInvalid, SignatureMissing, check_hmac, same_secret
 
 SIGNATURE_HEADER = "x-hub-signature-256"
@@ -97,7 +104,8 @@ def delivered_leads(raw: bytes) -> list[Delivered]:
                 except ValidationError as error:
                     raise _located(error, f"entry.{n}.changes.{m}.value")
                 payload = value.model_dump(exclude_none=True)
-                context = {"page_id": entry.id, "entry_time": entry.time}
+                context = storable({"page_id": entry.id, "entry_time": entry.time})
+                payload = storable(payload)
                 delivered.append(Delivered(value.leadgen_id, payload, context))
     except ValidationError as error:
         raise invalid_body(error)

@@ -147,6 +147,35 @@ class TestRefusedPosts:
 
         assert [e["field"] for e in response.json()["errors"]] == ["model"]
 
+    async def test_a_nul_in_the_query_string_is_dropped_not_a_500(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        form = await make_form(client, world.admin.headers)
+
+        response = await client.post(
+            f"{API}/intake/forms/{form['key']}?utm_source=zalo%00x&utm_medium=%00",
+            json={"full_name": "Ánh", "phone": "0912345678"},
+        )
+
+        assert response.status_code == 202
+        stored = await submissions(client, world.admin.headers, form_id=form["id"])
+        assert stored[0]["context"]["tracking"] == {"utm_source": "zalox"}
+
+    @pytest.mark.parametrize("key", ["%00", "a%00" * 10, "x" * 100])
+    async def test_a_key_no_form_could_have_is_a_404_everywhere(
+        self, client: httpx.AsyncClient, key: str
+    ) -> None:
+        posted = await client.post(f"{API}/intake/forms/{key}", json={"full_name": "Ánh"})
+        page = await client.get(f"/f/{key}")
+        preflight = await client.options(
+            f"{API}/intake/forms/{key}",
+            headers={"Origin": SITE, "Access-Control-Request-Method": "POST"},
+        )
+
+        assert (posted.status_code, page.status_code) == (404, 404)
+        assert preflight.status_code == 204
+        assert "access-control-allow-origin" not in preflight.headers
+
     async def test_an_unknown_key_is_a_404(self, client: httpx.AsyncClient) -> None:
         response = await client.post(
             f"{API}/intake/forms/khong-co-form-nay", json={"full_name": "Ánh"}

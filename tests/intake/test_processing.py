@@ -171,6 +171,32 @@ class TestFormSubmissionBecomesALead:
 
 
 class TestPeopleSenAlreadyKnows:
+    async def test_someone_whose_owner_left_comes_back_to_the_workspace_owner(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-owner-left")
+        headers = owner["headers"]
+        seller = await make_user(committing_client, headers)
+        known = await make_lead(
+            committing_client, headers, phone="0912 000 444", owner_id=seller["id"]
+        )
+        left = await committing_client.patch(
+            f"{API}/users/{seller['id']}", json={"is_active": False}, headers=headers
+        )
+        assert left.status_code == 200, left.text
+        form = await make_form(committing_client, headers)
+        accepted = await submit_form(committing_client, form["key"], phone="0912000444")
+
+        done = await settled(
+            committing_client, headers, accepted["submission_id"], database_url, redis_url
+        )
+
+        assert (done["status"], done["duplicate_of_id"]) == ("duplicate", known["id"])
+        inbox = (await committing_client.get(f"{API}/notifications", headers=headers)).json()
+        assert [(n["kind"], n["lead_id"]) for n in inbox["data"]] == [
+            ("lead_returned", known["id"])
+        ]
+
     async def test_a_known_phone_makes_no_lead_and_the_lead_hears_they_came_back(
         self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
     ) -> None:
@@ -324,6 +350,7 @@ class TestFailedAndReplayed:
         headers = owner["headers"]
         form = await make_form(committing_client, headers)
         accepted = await submit_form(committing_client, form["key"], _gotcha="bot")
+        waiting = await submit_form(committing_client, form["key"], full_name="Chưa xử lý")
 
         async with job_context(app.state.sessionmaker, uuid.UUID(owner["workspace_id"])) as ctx:
             pruned = await intake_service.prune_payloads(
@@ -331,5 +358,27 @@ class TestFailedAndReplayed:
             )
 
         kept = await submission(committing_client, headers, accepted["submission_id"])
+        still = await submission(committing_client, headers, waiting["submission_id"])
         assert pruned == 1
         assert (kept["status"], kept["payload"]) == ("spam", None)
+        assert still["payload"]["full_name"] == "Chưa xử lý"  # its lead is yet to be made of it
+
+    async def test_a_run_that_crashes_unforeseen_is_counted_and_ends_failed_to_replay(
+        self, committing_client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-intake-crash")
+        headers = owner["headers"]
+        form = await make_form(committing_client, headers)
+        accepted = await submit_form(committing_client, form["key"])
+        sid = uuid.UUID(accepted["submission_id"])
+        crash = RuntimeError("deadlock detected")
+
+        seen = []
+        for _ in range(5):
+            async with job_context(app.state.sessionmaker, uuid.UUID(owner["workspace_id"])) as ctx:
+                await intake_service.record_crash(ctx, sid, crash, give_up_after=5)
+            seen.append((await submission(committing_client, headers, str(sid)))["status"])
+
+        failed = await submission(committing_client, headers, str(sid))
+        assert seen == ["received"] * 4 + ["failed"]
+        assert (failed["attempts"], failed["error"]) == (5, "RuntimeError: deadlock detected")

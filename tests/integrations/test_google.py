@@ -143,6 +143,11 @@ class TestGoogleLeads:
         assert (found["G-TEST"]["status"], found["G-TEST"]["lead_id"]) == ("test", None)
         made_leads = await leads(workspace.http, workspace.headers)
         assert [lead["full_name"] for lead in made_leads] == ["Thật"]
+        replayed = await workspace.http.post(
+            f"{API}/intake/submissions/{found['G-TEST']['id']}/replay", headers=workspace.headers
+        )
+        assert replayed.status_code == 409  # a test lead never becomes a real one
+        assert replayed.json()["code"] == "submission_is_test"
 
 
 @pytest.fixture
