@@ -10,6 +10,7 @@ import os
 os.environ.setdefault("SEN_AUTH_REQUESTS_PER_IP", "0")
 # Likewise for posts to one form from one address (tests/intake/test_form_posts.py turns it on).
 os.environ.setdefault("SEN_INTAKE_POSTS_PER_MINUTE", "0")
+os.environ.setdefault("SEN_INTAKE_UNKNOWN_KEYS_PER_MINUTE", "0")
 
 import socket
 import threading

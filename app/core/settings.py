@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     # kept, and when a submission still waiting is handed to the worker again.
     public_url: str | None = None
     intake_posts_per_minute: int = 20
+    # Look-ups of keys no form has, per client address a minute (key guessing), then 429.
+    intake_unknown_keys_per_minute: int = 30
     intake_payload_days: int = 90
     intake_retry_after_seconds: int = 120
     # Ad platforms' webhooks: posts one client address may send one integration a minute

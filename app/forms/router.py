@@ -7,12 +7,23 @@ from fastapi.responses import HTMLResponse
 from app.auth.dependencies import Admin, Member
 from app.core import records
 from app.core.concurrency import IfMatch
-from app.core.errors import READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, Forbidden, problems
+from app.core.context import Ctx
+from app.core.errors import (
+    READ_ERRORS,
+    UPDATE_ERRORS,
+    WRITE_ERRORS,
+    Forbidden,
+    RateLimited,
+    problems,
+)
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
+from app.core.ratelimit import client_ip
 from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
+from app.core.settings import get_settings
 from app.forms import page, service
+from app.forms.models import Form
 from app.forms.schemas import FormCreate, FormQueryParams, FormRead, FormUpdate
 from app.forms.service import FORMS
 
@@ -69,13 +80,26 @@ async def update_form(
     return await records.read_with_etag(ctx, FORMS, patched.record, response)
 
 
+async def public_form(request: Request, key: str) -> tuple[Ctx, Form]:
+    """The form a public key names (404 otherwise). An address that keeps trying keys no form
+    has is refused (429) before its guesses reach the database."""
+    limiter, address = request.app.state.rate_limiter, client_ip(request)
+    amount = get_settings().intake_unknown_keys_per_minute
+    await limiter.check("intake-unknown-key", amount, 60, address)
+    try:
+        return await service.public_form(request.state.session, key)
+    except service.FormNotFound:
+        await limiter.count("intake-unknown-key", amount, 60, address)
+        raise
+
+
 @hosted_router.get(
     "/f/{form_key}",
     summary="A form's hosted page (public)",
     response_class=HTMLResponse,
     responses={
         200: {"description": "The form as a web page", "content": {"text/html": {}}},
-        **problems(service.FormNotFound),
+        **problems(service.FormNotFound, RateLimited),
     },
 )
 async def hosted_form_page(
@@ -87,7 +111,7 @@ async def hosted_form_page(
 ) -> HTMLResponse:
     """Sen's own page for a form, to link to from an ad or a message: Vietnamese or English,
     usable on a phone, posting to the form's intake endpoint. No token needed."""
-    _, form = await service.public_form(request.state.session, form_key)
+    _, form = await public_form(request, form_key)
     chosen = page.language(lang, request.headers.get("accept-language"))
     body, nonce = page.render(form, post_path=f"{service.INTAKE_PATH}{form.key}", lang=chosen)
     policy = (

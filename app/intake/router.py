@@ -26,6 +26,7 @@ from app.core.schemas import reject_nul
 from app.core.settings import get_settings
 from app.forms import service as forms_service
 from app.forms.models import Form
+from app.forms.router import public_form
 from app.intake import receiving, service
 from app.intake.schemas import Accepted, SubmissionQueryParams, SubmissionRead
 from app.integrations.payloads import parse_json
@@ -136,7 +137,7 @@ async def submit_form(form_key: FormKey, request: Request) -> Response:
         "intake", settings.intake_posts_per_minute, 60, client_ip(request), form_key
     )
     sent = await _sent_fields(request)
-    ctx, form = await forms_service.public_form(request.state.session, form_key)
+    ctx, form = await public_form(request, form_key)
     cors = _cors_headers(form, request)
     try:
         submission = await receiving.receive_form_submission(
@@ -157,7 +158,7 @@ async def submit_form_preflight(form_key: FormKey, request: Request) -> Response
     """A browser asks whether a website's page may post here: yes only for the form's own
     allowed origins (an unknown key or origin gets no permission, and no hint which)."""
     try:
-        _, form = await forms_service.public_form(request.state.session, form_key)
+        _, form = await public_form(request, form_key)
     except forms_service.FormNotFound:
         return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"Vary": "Origin"})
     headers = _cors_headers(form, request)

@@ -301,6 +301,25 @@ class TestRateLimit:
         assert int(refused.headers["retry-after"]) >= 1
         assert elsewhere["submission_id"]  # the limit is per form
 
+    async def test_an_address_guessing_keys_is_refused_before_the_database(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        form = await make_form(client, world.admin.headers)
+        with settings_changed(intake_unknown_keys_per_minute=3):
+            guesses = [
+                await client.post(f"{API}/intake/forms/{'k' * 31}{i}", json={"a": "b"})
+                for i in range(4)
+            ]
+            page = await client.get(f"/f/{'k' * 32}")
+            real = await client.post(
+                f"{API}/intake/forms/{form['key']}", json={"full_name": "A", "phone": "0912345678"}
+            )
+
+        assert [g.status_code for g in guesses] == [404, 404, 404, 429]
+        assert int(guesses[-1].headers["retry-after"]) >= 1
+        assert page.status_code == 429
+        assert real.status_code == 429  # the address is held back, whatever key it tries
+
     @pytest.mark.usefixtures("posts_per_minute")
     async def test_with_redis_unreachable_the_limit_lets_posts_through(
         self, client: httpx.AsyncClient, world: World, app: FastAPI
