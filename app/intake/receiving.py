@@ -102,6 +102,8 @@ def _row(
     ctx: Ctx, integration: Integration, lead: Delivered, context: dict[str, Any]
 ) -> dict[str, Any]:
     status = SubmissionStatus.test if lead.test else SubmissionStatus.received
+    if lead.error is not None:
+        status = SubmissionStatus.failed
     return {
         "workspace_id": ctx.workspace_id,
         "id": new_id(),
@@ -114,6 +116,7 @@ def _row(
         "context": {**context, **lead.context},
         "attempts": 0,
         "retries": 0,
+        "error": lead.error,
         "received_at": utcnow(),
     }
 

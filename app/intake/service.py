@@ -74,7 +74,7 @@ async def pending_work(ctx: Ctx, submission_id: uuid.UUID) -> Waiting | None:
         )
         if integration is not None:
             token = integration.config["page_access_token"]
-            return Waiting(fetch=((submission.payload or {})["leadgen_id"], token))
+            return Waiting(fetch=(str((submission.payload or {}).get("leadgen_id")), token))
     return Waiting()
 
 

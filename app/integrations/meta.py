@@ -10,6 +10,7 @@ import httpx
 import orjson
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, ValidationError
 
+from app.core.errors import Unprocessable
 from app.core.settings import get_settings
 from app.integrations.payloads import (
     Answer,
@@ -91,7 +92,9 @@ def verified_leads(raw: bytes, config: dict[str, Any], *, signature: str | None)
 
 def delivered_leads(raw: bytes) -> list[Delivered]:
     """One lead per `leadgen` change of a verified body (other changes are ignored), its
-    leadgen id as its external id: the lead itself is fetched by the worker."""
+    leadgen id as its external id: the lead itself is fetched by the worker. A change that is
+    not a lead Sen can fetch is kept `failed`, with why, and never holds back the others:
+    refusing the post would make Meta resend them all until it gives up."""
     try:
         webhook = MetaWebhook.model_validate(parse_json(raw))
         delivered = []
@@ -99,20 +102,23 @@ def delivered_leads(raw: bytes) -> list[Delivered]:
             for m, change in enumerate(entry.changes):
                 if change.field != "leadgen":
                     continue
+                context = storable({"page_id": entry.id, "entry_time": entry.time})
                 try:
                     value = LeadgenValue.model_validate(change.value)
                 except ValidationError as error:
-                    raise _located(error, f"entry.{n}.changes.{m}.value")
-                payload = value.model_dump(exclude_none=True)
-                context = storable({"page_id": entry.id, "entry_time": entry.time})
-                payload = storable(payload)
+                    refused = _located(error, f"entry.{n}.changes.{m}.value").extra["errors"]
+                    reason = "; ".join(f"{e['field']}: {e['message']}" for e in refused)
+                    kept = storable(change.value)
+                    delivered.append(Delivered(None, kept, context, error=reason[:2000]))
+                    continue
+                payload = storable(value.model_dump(exclude_none=True))
                 delivered.append(Delivered(value.leadgen_id, payload, context))
     except ValidationError as error:
         raise invalid_body(error)
     return delivered
 
 
-def _located(error: ValidationError, where: str) -> Exception:
+def _located(error: ValidationError, where: str) -> Unprocessable:
     unprocessable = invalid_body(error)
     for item in unprocessable.extra["errors"]:
         item["field"] = f"{where}.{item['field']}"
@@ -176,7 +182,10 @@ async def _get(http: httpx.AsyncClient, path: str, params: dict[str, str]) -> Fe
 
 
 async def fetch_lead(http: httpx.AsyncClient, leadgen_id: str, token: str) -> Fetched:
-    """The lead a webhook announced, from `{SEN_META_GRAPH_URL}/{leadgen_id}`."""
+    """The lead a webhook announced, from `{SEN_META_GRAPH_URL}/{leadgen_id}`. An id that is
+    no Graph id (a change kept `failed`, then replayed) is never put in a URL."""
+    if not isinstance(leadgen_id, str) or not leadgen_id.isdigit():
+        return Fetched(error=f"not a Graph lead id: {str(leadgen_id)[:100]!r}")
     fetched = await _get(http, leadgen_id, {"access_token": token, "fields": GRAPH_FIELDS})
     if fetched.lead is not None and not isinstance(fetched.lead.get("field_data"), list):
         return Fetched(error="Meta's Graph API answered a lead without field_data")

@@ -61,6 +61,8 @@ class Delivered:
     payload: dict[str, Any]
     context: dict[str, Any] = field(default_factory=dict)
     test: bool = False
+    # Why it can't become a lead as sent: stored `failed` with its payload, to be seen.
+    error: str | None = None
 
 
 def parse_json(raw: bytes) -> Any:

@@ -24,7 +24,7 @@ from tests.factories import (
     make_integration,
     make_lead,
 )
-from tests.intake_harness import statuses, submission
+from tests.intake_harness import settled, statuses, submission
 from tests.integrations.platforms import FakeGraph, Workspace, leadgen, post_meta
 from tests.worker_harness import eventually, running_worker
 
@@ -152,8 +152,6 @@ class TestStored:
             (b'{"object": "page", "entry": [\xff]}', 400),  # not UTF-8
             (b"[" * 5000 + b"]" * 5000, 400),  # nested past any sane depth
             (b'{"object": "page"}', 422),  # no entries
-            (b'{"object": "page", "entry": [{"changes": [{"field": "leadgen", "value": '
-             b'{"leadgen_id": "../../me"}}]}]}', 422),  # not a Graph id
         ],
     )  # fmt: skip
     async def test_a_signed_body_that_is_not_a_webhook_is_a_clear_4xx(
@@ -165,6 +163,24 @@ class TestStored:
 
         assert response.status_code == status
         assert await statuses(client, world.admin.headers, integration_id=made["id"]) == []
+
+    async def test_a_change_that_is_no_lead_is_kept_failed_and_never_holds_back_the_others(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        made = await make_integration(client, world.admin.headers)
+        body = leadgen("88030")
+        bad = {"field": "leadgen", "value": {"leadgen_id": "../../me"}}
+        body["entry"][0]["changes"].append(bad)
+
+        response = await post_meta(client, made["id"], body)
+
+        assert response.status_code == 200  # refused, Meta would resend the good one too
+        stored = await statuses(client, world.admin.headers, integration_id=made["id"])
+        by_status = {s["status"]: s for s in stored}
+        assert sorted(by_status) == ["failed", "received"]
+        assert by_status["received"]["external_id"] == "88030"
+        assert by_status["failed"]["payload"] == {"leadgen_id": "../../me"}
+        assert "entry.0.changes.1.value.leadgen_id" in by_status["failed"]["error"]
 
 
 QUESTIONS = {
@@ -180,6 +196,24 @@ QUESTIONS = {
 
 
 class TestTheWorkerReadsEachLead:
+    async def test_a_replayed_change_that_is_no_lead_fails_again_without_calling_graph(
+        self, workspace: Workspace, graph: FakeGraph
+    ) -> None:
+        integration = await workspace.integration()
+        body = leadgen()
+        body["entry"][0]["changes"].append({"field": "leadgen", "value": {"leadgen_id": "../me"}})
+        (sid,) = (await post_meta(workspace.http, integration["id"], body)).json()["submission_ids"]
+
+        replayed = await workspace.http.post(
+            f"{API}/intake/submissions/{sid}/replay", headers=workspace.headers
+        )
+        done = await settled(workspace.http, workspace.headers, sid, *workspace.servers)
+
+        assert replayed.status_code == 202
+        assert done["status"] == "failed"
+        assert "not a Graph lead id" in done["error"]
+        assert graph.calls == []
+
     async def test_the_lead_is_fetched_mapped_and_given_to_its_owner(
         self, workspace: Workspace, graph: FakeGraph
     ) -> None:
