@@ -77,7 +77,9 @@ async def test_the_readmes_integrations_are_accepted_and_its_google_post_stored(
 
 
 @pytest.mark.skipif(
-    not (shutil.which("curl") and shutil.which("openssl")), reason="needs curl and openssl"
+    not (shutil.which("curl") and shutil.which("openssl")),
+    reason="the README's signing snippet is a shell script of curl and openssl: install both "
+    "(Debian: apt-get install -y curl openssl) to run it",
 )
 def test_the_readmes_signed_post_is_accepted_as_written(
     live_server: LiveServer, tmp_path: Path

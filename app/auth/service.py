@@ -18,7 +18,7 @@ from app.auth.security import (
     verify_password,
 )
 from app.core.context import Actor, Ctx, Role
-from app.core.db import enter_auth_role, enter_workspace
+from app.core.db import enter_auth_role, enter_workspace, look_up_before_workspace
 from app.core.errors import Forbidden, Unauthorized, Unprocessable
 from app.core.models import utcnow
 from app.core.schemas import normalize_email
@@ -106,11 +106,9 @@ async def log_in(
     email = normalize_email(email)
     accounts: list[Any] = []
     if "\x00" not in email:  # PostgreSQL text can't hold NUL: no such account exists
-        enter_auth_role(session)
-        accounts = list((await session.execute(_accounts_of(email))).all())
-        # The look-up's read-only transaction ends here: no connection is held while this
+        # The look-up's read-only transaction ends with it: no connection is held while this
         # login waits for a hashing thread.
-        await session.rollback()
+        accounts = await look_up_before_workspace(session, _accounts_of(email))
     chosen = next(
         (a for a in accounts if workspace_id is None or a.workspace_id == workspace_id), None
     )

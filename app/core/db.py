@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import orjson
-from sqlalchemy import event, exc
-from sqlalchemy.engine import Connection
+from sqlalchemy import Executable, event, exc
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session, SessionTransaction
 
+from app.core.context import SYSTEM, Ctx
 from app.core.transaction import APP_ROLE, AUTH_ROLE, state_of
 
 # Enter a workspace inside a transaction already under way (a workspace chosen mid-request, as
@@ -184,6 +185,24 @@ def enter_auth_role(session: AsyncSession) -> None:
     """The session's next transaction looks credentials up before any workspace is known, as
     the read-only role that sees only users and API keys."""
     state_of(session).role = AUTH_ROLE
+
+
+async def look_up_before_workspace(session: AsyncSession, statement: Executable) -> list[Row[Any]]:
+    """Rows of `statement`, read as the credential role before any workspace is known (a
+    login's email, a public form key, a webhook's integration id), in a read-only transaction
+    of its own that ends here: the workspace's transaction then begins with its own role, never
+    switching role inside one (DESIGN §4)."""
+    enter_auth_role(session)
+    rows = list((await session.execute(statement)).all())
+    await session.rollback()  # read-only: nothing to keep
+    return rows
+
+
+async def acting_for_the_public(session: AsyncSession, workspace_id: uuid.UUID) -> Ctx:
+    """The session bound to the workspace a public key or signature named, acting as the
+    system: what the public may do there (store a submission) goes through services."""
+    await enter_workspace(session, workspace_id)
+    return Ctx(session=session, actor=SYSTEM, workspace_id=workspace_id)
 
 
 @asynccontextmanager

@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns.service import CAMPAIGNS
 from app.core import records
-from app.core.context import SYSTEM, Ctx
-from app.core.db import enter_auth_role, enter_workspace
+from app.core.context import Ctx
+from app.core.db import acting_for_the_public, look_up_before_workspace
 from app.core.errors import NotFound, Unprocessable
 from app.core.pagination import Page, equals
 from app.core.records import Patched, Resource
@@ -191,17 +191,15 @@ async def locate_form(session: AsyncSession, key: str) -> tuple[uuid.UUID, uuid.
         return known
     if not _KEY_SHAPE.fullmatch(key):
         return None  # not one we make: unknown, without a look-up (or a NUL sent to it)
-    enter_auth_role(session)
-    row = (
-        await session.execute(
-            select(Form.workspace_id, Form.id).where(
-                Form.key == key, Form.active.is_(True), Form.deleted_at.is_(None)
-            )
-        )
-    ).first()
-    await session.rollback()  # read-only: nothing to keep
-    if row is None:
+    found = await look_up_before_workspace(
+        session,
+        select(Form.workspace_id, Form.id).where(
+            Form.key == key, Form.active.is_(True), Form.deleted_at.is_(None)
+        ),
+    )
+    if not found:
         return None
+    row = found[0]
     if len(_LOCATED) >= _LOCATED_MAX:
         _LOCATED.clear()  # bounded: a flood of distinct keys can't grow it without end
     _LOCATED[key] = (row.workspace_id, row.id)
@@ -214,8 +212,7 @@ async def public_form(session: AsyncSession, key: str) -> tuple[Ctx, Form]:
     located = await locate_form(session, key)
     if located is not None:
         workspace_id, form_id = located
-        await enter_workspace(session, workspace_id)
-        ctx = Ctx(session=session, actor=SYSTEM, workspace_id=workspace_id)
+        ctx = await acting_for_the_public(session, workspace_id)
         form = await records.find_visible(ctx, Form, form_id)
         if form is not None and form.active:  # still, in the workspace's own transaction
             return ctx, form

@@ -22,14 +22,13 @@ from app.core.errors import (
 from app.core.pagination import Page
 from app.core.ratelimit import client_ip
 from app.core.routing import CommittingRoute
-from app.core.schemas import reject_nul
 from app.core.settings import get_settings
 from app.forms import service as forms_service
 from app.forms.models import Form
 from app.forms.router import public_form
 from app.intake import receiving, service
 from app.intake.schemas import Accepted, SubmissionQueryParams, SubmissionRead
-from app.integrations.payloads import parse_json
+from app.integrations.payloads import as_text, parse_json, storable
 
 router = APIRouter(prefix="/intake", tags=["intake"], route_class=CommittingRoute)
 
@@ -59,13 +58,12 @@ _POST_BODY = {
 
 
 def _text(value: Any, field: str) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else ""
-    if isinstance(value, str | int | float):
-        return str(value)
-    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
-        return ", ".join(str(v) for v in value)
-    raise Unprocessable([{"field": field, "message": "a value is text, a number or a list"}])
+    if value is False or value == []:
+        return ""  # an unticked checkbox, nothing chosen: not filled in
+    text = as_text(value)
+    if text is None:
+        raise Unprocessable([{"field": field, "message": "a value is text, a number or a list"}])
+    return text
 
 
 async def _sent_fields(request: Request) -> dict[str, str]:
@@ -87,10 +85,7 @@ async def _sent_fields(request: Request) -> dict[str, str]:
         raise BadRequest("Send JSON, a urlencoded form or a multipart form")
     if len(sent) > MAX_SENT_FIELDS:
         raise Unprocessable([{"field": "body", "message": f"at most {MAX_SENT_FIELDS} fields"}])
-    try:
-        reject_nul(sent)
-    except ValueError as error:
-        raise Unprocessable([{"field": "body", "message": str(error)}])
+    storable(sent)
     return sent
 
 

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns.service import CAMPAIGNS
 from app.core import records
-from app.core.context import SYSTEM, Ctx
-from app.core.db import enter_auth_role, enter_workspace
+from app.core.context import Ctx
+from app.core.db import acting_for_the_public, look_up_before_workspace
 from app.core.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from app.core.pagination import Page, equals
 from app.core.records import Patched, Resource
@@ -196,18 +196,15 @@ async def locate_integration(
 ) -> tuple[uuid.UUID, str] | None:
     """The (workspace, provider) of a live, active integration. Read as the credential role
     before any workspace is known, in a transaction of its own (as `locate_form`)."""
-    enter_auth_role(session)
-    row = (
-        await session.execute(
-            select(Integration.workspace_id, Integration.provider).where(
-                Integration.id == integration_id,
-                Integration.active.is_(True),
-                Integration.deleted_at.is_(None),
-            )
-        )
-    ).first()
-    await session.rollback()  # read-only: nothing to keep
-    return None if row is None else (row.workspace_id, row.provider)
+    found = await look_up_before_workspace(
+        session,
+        select(Integration.workspace_id, Integration.provider).where(
+            Integration.id == integration_id,
+            Integration.active.is_(True),
+            Integration.deleted_at.is_(None),
+        ),
+    )
+    return (found[0].workspace_id, found[0].provider) if found else None
 
 
 async def public_integration(
@@ -217,8 +214,7 @@ async def public_integration(
     workspace for what the platform may do there (store leads); 404 otherwise."""
     located = await locate_integration(session, integration_id)
     if located is not None and located[1] == provider:
-        await enter_workspace(session, located[0])
-        ctx = Ctx(session=session, actor=SYSTEM, workspace_id=located[0])
+        ctx = await acting_for_the_public(session, located[0])
         found = await records.find_visible(ctx, Integration, integration_id)
         if found is not None and found.active and found.provider == provider:
             return ctx, found
