@@ -74,6 +74,7 @@ def make_engine(
     options.update(kwargs)
     engine = create_async_engine(async_url(url), **options)
     event.listen(engine.sync_engine.pool, "checkin", _forget_pending_setting)
+    event.listen(engine.sync_engine.pool, "checkout", _refuse_a_connection_left_open)
     stale = _StaleConnections()
     _STALE[engine.sync_engine.pool] = stale
     event.listen(engine.sync_engine.pool, "checkout", stale.on_checkout)
@@ -114,13 +115,22 @@ class SenConnection(asyncpg.Connection):
     round trip as its BEGIN (both are simple-protocol text: one message, one reply)."""
 
     sen_enter: str | None = None
+    # A BEGIN message that failed part-way (a stale settings check, a request cancelled while
+    # it was in flight) can leave the server inside that transaction, with its role and
+    # workspace, and asyncpg believing one is open; SQLAlchemy tracks a transaction only once
+    # its BEGIN succeeded, so nothing would roll it back and the next request would run inside
+    # it. Such a connection is never handed out again (`_refuse_a_connection_left_open`).
+    sen_begin_failed: bool = False
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
-        enter = self.sen_enter
-        if enter is not None and not args and query.startswith("BEGIN"):
-            self.sen_enter = None
-            query = f"{query} {enter}"
-        return await super().execute(query, *args, timeout=timeout)
+        if args or not query.startswith("BEGIN"):
+            return await super().execute(query, *args, timeout=timeout)
+        enter, self.sen_enter = self.sen_enter, None
+        try:
+            return await super().execute(f"{query} {enter}" if enter else query, timeout=timeout)
+        except BaseException:
+            self.sen_begin_failed = True
+            raise
 
 
 STALE_SETTINGS_SQLSTATE = "SN001"  # raised by sen_check_settings_version (migration 0008)
@@ -156,6 +166,16 @@ def _enter_workspace(session: Session, tx: SessionTransaction, connection: Conne
         return
     expected, state.expected_settings_version = state.expected_settings_version, None
     driver.sen_enter = enter_sql(state.role, state.workspace_id, expected)
+
+
+def _refuse_a_connection_left_open(_dbapi: Any, record: Any, _proxy: Any) -> None:
+    # The pool closes it and hands out another (SQLAlchemy's disconnect handling); closing it
+    # ends the transaction left open on the server.
+    driver = record.driver_connection
+    if isinstance(driver, SenConnection) and (
+        driver.sen_begin_failed or driver.is_in_transaction()
+    ):
+        raise exc.DisconnectionError("a transaction was left open on this connection")
 
 
 def _forget_pending_setting(_dbapi: Any, record: Any) -> None:

@@ -135,3 +135,5 @@ def forget_transaction(driver: asyncpg.Connection) -> None:
     otherwise take the next BEGIN for a SAVEPOINT."""
     _private(driver, "_top_xact")
     driver._top_xact = None  # type: ignore[attr-defined]
+    if isinstance(driver, SenConnection):
+        driver.sen_begin_failed = False  # rolled back: the connection is clean again
