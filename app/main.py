@@ -45,6 +45,8 @@ from app.core.settings import Settings, get_settings
 from app.custom_fields.router import router as custom_fields_router
 from app.deals.router import account_deals_router
 from app.deals.router import router as deals_router
+from app.duplicates.router import router as duplicates_router
+from app.duplicates.router import rules_router as duplicate_rules_router
 from app.forms.router import hosted_router
 from app.forms.router import router as forms_router
 from app.intake.router import router as intake_router
@@ -90,6 +92,11 @@ TAGS = [
         "description": "Marketing campaigns leads come from; what each brought in.",
     },
     {"name": "search", "description": "One search over leads, contacts, accounts and deals."},
+    {
+        "name": "duplicates",
+        "description": "Duplicate rules, checked on every create and update of leads, contacts "
+        "and accounts; a record's duplicates.",
+    },
     {"name": "custom-fields", "description": "Admin-declared extra fields per resource."},
     {"name": "forms", "description": "Web forms websites embed, and Sen's hosted page for each."},
     {
@@ -269,6 +276,8 @@ def create_app(
         assignment_rules_router,
         intake_webhooks_router,
         integrations_router,
+        duplicate_rules_router,
+        duplicates_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(hosted_router)

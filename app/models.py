@@ -13,6 +13,7 @@ def load_all_models() -> None:
     import app.core.tenancy
     import app.custom_fields.models
     import app.deals.models
+    import app.duplicates.models
     import app.forms.models
     import app.intake.models
     import app.integrations.models

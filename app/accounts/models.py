@@ -52,6 +52,19 @@ class Account(RecordMixin, Base):
         Index("ix_accounts_tax_code", "workspace_id", "tax_code"),
         Index("ix_accounts_email", "workspace_id", text("lower(email)")),
         Index("ix_accounts_phone_e164", "workspace_id", "phone_e164"),
+        # Duplicate rules' candidates: the same email, a similar name (trigrams).
+        Index(
+            "ix_accounts_email_key",
+            "workspace_id",
+            "email_key",
+            postgresql_where=text("email_key IS NOT NULL"),
+        ),
+        Index(
+            "ix_accounts_name_key",
+            "name_key",
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
+        ),
     )
 
     name: Mapped[str] = mapped_column(String(200))
@@ -63,6 +76,9 @@ class Account(RecordMixin, Base):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(40))
     phone_e164: Mapped[str | None] = mapped_column(String(20))
+    # Duplicate rules' keys (app/core/match_keys.py): candidates come from their indexes.
+    email_key: Mapped[str | None] = mapped_column(String(254))
+    name_key: Mapped[str | None] = mapped_column(String(200))  # company_key of `name`
     address: Mapped[str | None] = mapped_column(String(500))
     province: Mapped[str | None] = mapped_column(String(100))
     parent_id: Mapped[uuid.UUID | None]

@@ -14,6 +14,8 @@ from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
+from app.duplicates.schemas import AllowDuplicates, duplicate_policy
+from app.duplicates.service import DuplicateFound, PossibleDuplicate
 
 router = APIRouter(prefix="/accounts", tags=["accounts"], route_class=CommittingRoute)
 
@@ -36,13 +38,19 @@ async def list_accounts(ctx: Member, query: AccountQueryParams) -> Response:
     "",
     summary="Create an account",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(*WRITE_ERRORS),
+    responses=problems(*WRITE_ERRORS, DuplicateFound, PossibleDuplicate),
 )
 async def create_account(
-    body: AccountCreate, ctx: Member, _: Idempotent, response: Response
+    body: AccountCreate,
+    ctx: Member,
+    _: Idempotent,
+    response: Response,
+    allow_duplicates: AllowDuplicates = False,
 ) -> AccountRead:
-    """Owner defaults to you and type to `prospect`; `phone_e164` is derived from `phone`."""
-    account = await service.create_account(ctx, body)
+    """Owner defaults to you and type to `prospect`; `phone_e164` is derived from `phone`. An
+    account the workspace's duplicate rules match is a 409 `duplicate` or
+    `possible_duplicate` (send `allow_duplicates=true` to save past a warning)."""
+    account = await service.create_account(ctx, body, duplicates=duplicate_policy(allow_duplicates))
     return await records.read_with_etag(ctx, ACCOUNTS, account, response)
 
 
@@ -52,7 +60,13 @@ add_record_routes(router, ACCOUNTS, caller=Member, id_name="account_id")
 @router.patch(
     "/{account_id}",
     summary="Update an account",
-    responses=problems(*UPDATE_ERRORS, service.AccountNotFound, service.AccountHierarchyCycle),
+    responses=problems(
+        *UPDATE_ERRORS,
+        service.AccountNotFound,
+        service.AccountHierarchyCycle,
+        DuplicateFound,
+        PossibleDuplicate,
+    ),
 )
 async def update_account(
     account_id: AccountID,
@@ -60,8 +74,12 @@ async def update_account(
     ctx: Member,
     response: Response,
     if_match: IfMatch = None,
+    allow_duplicates: AllowDuplicates = False,
 ) -> AccountRead:
     """Only the fields you send change. A `parent_id` that would put the account under itself
-    is a 409; send `If-Match` to refuse a lost update (412)."""
-    account = await service.update_account(ctx, account_id, body, if_match=if_match)
+    is a 409; send `If-Match` to refuse a lost update (412). A change of a field the duplicate
+    rules compare is checked as a new account is (409)."""
+    account = await service.update_account(
+        ctx, account_id, body, if_match=if_match, duplicates=duplicate_policy(allow_duplicates)
+    )
     return await records.read_with_etag(ctx, ACCOUNTS, account.record, response)

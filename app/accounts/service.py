@@ -11,8 +11,9 @@ from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import equals, has_all, one_of
-from app.core.records import Patched, Resource
+from app.core.records import DuplicatePolicy, Patched, Resource
 from app.custom_fields import service as custom_fields
+from app.duplicates import service as duplicates_service
 from app.users import service as users_service
 
 
@@ -47,6 +48,7 @@ ACCOUNTS = Resource(
     history=_HISTORY,
     owner_check=users_service.check_assignable_owner,
     custom_fields=custom_fields.validate_values,
+    duplicates=duplicates_service.refuse_duplicates,
 )
 _ACCOUNTS = Account.__table__.c
 
@@ -84,15 +86,23 @@ async def _ancestors(ctx: Ctx, account_id: uuid.UUID) -> set[uuid.UUID]:
     return set(await ctx.session.scalars(select(up.c.id)))
 
 
-async def create_account(ctx: Ctx, data: AccountCreate) -> Account:
-    """Owner defaults to the creator; a new account is a `prospect` unless told otherwise."""
+async def create_account(
+    ctx: Ctx, data: AccountCreate, *, duplicates: DuplicatePolicy = DuplicatePolicy.ask
+) -> Account:
+    """Owner defaults to the creator; a new account is a `prospect` unless told otherwise. The
+    workspace's duplicate rules apply (409)."""
     if data.parent_id is not None:
         await _check_parent(ctx, data.parent_id, child_id=None)
-    return await records.create(ctx, ACCOUNTS, data.model_dump())
+    return await records.create(ctx, ACCOUNTS, data.model_dump(), duplicates=duplicates)
 
 
 async def update_account(
-    ctx: Ctx, account_id: uuid.UUID, data: AccountUpdate, *, if_match: str | None
+    ctx: Ctx,
+    account_id: uuid.UUID,
+    data: AccountUpdate,
+    *,
+    if_match: str | None,
+    duplicates: DuplicatePolicy = DuplicatePolicy.ask,
 ) -> Patched[Account]:
     """Applies only the fields sent; a stale If-Match is a 412; a loop in the hierarchy a 409."""
 
@@ -102,7 +112,9 @@ async def update_account(
         return values
 
     values = data.model_dump(exclude_unset=True)
-    return await records.patch(ctx, ACCOUNTS, account_id, values, if_match=if_match, rules=rules)
+    return await records.patch(
+        ctx, ACCOUNTS, account_id, values, if_match=if_match, rules=rules, duplicates=duplicates
+    )
 
 
 async def make_customer(ctx: Ctx, account_id: uuid.UUID | None) -> None:

@@ -51,6 +51,19 @@ class Contact(RecordMixin, Base):
         Index("ix_contacts_tags", "tags", postgresql_using="gin"),
         Index("ix_contacts_email", "workspace_id", text("lower(email)")),
         Index("ix_contacts_phone_e164", "workspace_id", "phone_e164"),
+        # Duplicate rules' candidates: the same email, a similar name (trigrams).
+        Index(
+            "ix_contacts_email_key",
+            "workspace_id",
+            "email_key",
+            postgresql_where=text("email_key IS NOT NULL"),
+        ),
+        Index(
+            "ix_contacts_name_key",
+            "name_key",
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
+        ),
     )
 
     full_name: Mapped[str] = mapped_column(String(200))
@@ -59,6 +72,9 @@ class Contact(RecordMixin, Base):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(40))
     phone_e164: Mapped[str | None] = mapped_column(String(20))
+    # Duplicate rules' keys (app/core/match_keys.py): candidates come from their indexes.
+    email_key: Mapped[str | None] = mapped_column(String(254))
+    name_key: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(120))
     birthday: Mapped[date | None]
     gender: Mapped[str | None] = mapped_column(String(8))

@@ -25,6 +25,8 @@ from app.core.limits import ACCOUNTS_PER_CONTACT
 from app.core.pagination import Page
 from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
+from app.duplicates.schemas import AllowDuplicates, duplicate_policy
+from app.duplicates.service import DuplicateFound, PossibleDuplicate
 
 router = APIRouter(prefix="/contacts", tags=["contacts"], route_class=CommittingRoute)
 # Contacts listed under their account: the rows are contacts, so the route is this domain's;
@@ -54,14 +56,19 @@ async def list_contacts(ctx: Member, query: ContactQueryParams) -> Response:
     "",
     summary="Create a contact",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(*WRITE_ERRORS),
+    responses=problems(*WRITE_ERRORS, DuplicateFound, PossibleDuplicate),
 )
 async def create_contact(
-    body: ContactCreate, ctx: Member, _: Idempotent, response: Response
+    body: ContactCreate,
+    ctx: Member,
+    _: Idempotent,
+    response: Response,
+    allow_duplicates: AllowDuplicates = False,
 ) -> ContactRead:
     """Owner defaults to you. `account_id` links the contact to that account as its primary
-    one; a 422 if it is not an account you can see."""
-    contact = await service.create_contact(ctx, body)
+    one; a 422 if it is not an account you can see. A contact the workspace's duplicate
+    rules match (contacts and leads) is a 409 `duplicate` or `possible_duplicate`."""
+    contact = await service.create_contact(ctx, body, duplicates=duplicate_policy(allow_duplicates))
     return await records.read_with_etag(ctx, CONTACTS, contact, response)
 
 
@@ -80,7 +87,7 @@ add_record_routes(
 @router.patch(
     "/{contact_id}",
     summary="Update a contact",
-    responses=problems(*UPDATE_ERRORS, service.ContactNotFound),
+    responses=problems(*UPDATE_ERRORS, service.ContactNotFound, DuplicateFound, PossibleDuplicate),
 )
 async def update_contact(
     contact_id: ContactID,
@@ -88,9 +95,13 @@ async def update_contact(
     ctx: Member,
     response: Response,
     if_match: IfMatch = None,
+    allow_duplicates: AllowDuplicates = False,
 ) -> ContactRead:
-    """Only the fields you send change. Send `If-Match` to refuse a lost update (412)."""
-    contact = await service.update_contact(ctx, contact_id, body, if_match=if_match)
+    """Only the fields you send change. Send `If-Match` to refuse a lost update (412). A
+    change of a field the duplicate rules compare is checked as a new contact is (409)."""
+    contact = await service.update_contact(
+        ctx, contact_id, body, if_match=if_match, duplicates=duplicate_policy(allow_duplicates)
+    )
     return await records.read_with_etag(ctx, CONTACTS, contact.record, response)
 
 

@@ -25,8 +25,15 @@ from app.core.ids import new_id
 from app.core.limits import ACCOUNTS_PER_CONTACT, LimitReached
 from app.core.models import table_of, utcnow
 from app.core.pagination import FilterOn, Rows, equals, has_all
-from app.core.records import Patched, Resource, flush_or_conflict, restrict_to_visible
+from app.core.records import (
+    DuplicatePolicy,
+    Patched,
+    Resource,
+    flush_or_conflict,
+    restrict_to_visible,
+)
 from app.custom_fields import service as custom_fields
+from app.duplicates import service as duplicates_service
 from app.users import service as users_service
 
 _LINK_TABLE = table_of(AccountContact)
@@ -104,6 +111,7 @@ CONTACTS = Resource(
     owner_check=users_service.check_assignable_owner,
     custom_fields=custom_fields.validate_values,
     present=_with_links,
+    duplicates=duplicates_service.refuse_duplicates,
 )
 
 
@@ -173,9 +181,12 @@ async def _linkable_account(ctx: Ctx, account_id: uuid.UUID) -> None:
     await records.referenced(ctx, accounts_service.ACCOUNTS, account_id, field="account_id")
 
 
-async def create_contact(ctx: Ctx, data: ContactCreate) -> Contact:
+async def create_contact(
+    ctx: Ctx, data: ContactCreate, *, duplicates: DuplicatePolicy = DuplicatePolicy.ask
+) -> Contact:
     """Owner defaults to the creator; family and given names come from `full_name` unless sent;
-    `account_id` links the new contact to that account as its primary one."""
+    `account_id` links the new contact to that account as its primary one. The workspace's
+    duplicate rules apply (409)."""
     values: dict[str, Any] = data.model_dump(exclude={"account_id", "account_role"})
     parts = _name_parts(data.full_name)
     values["last_name"] = data.last_name or parts["last_name"]
@@ -187,15 +198,22 @@ async def create_contact(ctx: Ctx, data: ContactCreate) -> Contact:
         links.append({"account_id": data.account_id, "role": data.account_role, "is_primary": True})
     # The link goes in with the contact: one statement.
     rows = [(_LINK_TABLE, {**link, "contact_id": values["id"]}) for link in links]
-    return await records.create(ctx, CONTACTS, values, with_rows=rows)
+    return await records.create(ctx, CONTACTS, values, with_rows=rows, duplicates=duplicates)
 
 
 async def update_contact(
-    ctx: Ctx, contact_id: uuid.UUID, data: ContactUpdate, *, if_match: str | None
+    ctx: Ctx,
+    contact_id: uuid.UUID,
+    data: ContactUpdate,
+    *,
+    if_match: str | None,
+    duplicates: DuplicatePolicy = DuplicatePolicy.ask,
 ) -> Patched[Contact]:
-    """Applies only the fields sent; a stale If-Match is a 412."""
+    """Applies only the fields sent; a stale If-Match is a 412; duplicate rules apply (409)."""
     values = data.model_dump(exclude_unset=True)
-    return await records.patch(ctx, CONTACTS, contact_id, values, if_match=if_match)
+    return await records.patch(
+        ctx, CONTACTS, contact_id, values, if_match=if_match, duplicates=duplicates
+    )
 
 
 async def list_links(ctx: Ctx, contact_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -160,9 +160,10 @@ class FieldError(BaseModel):
 
 
 def _problem_schema(schema: dict[str, Any]) -> None:
-    # `errors` is absent except on 422: optional, and no default a generator could take as
-    # "always present".
+    # `errors` is absent except on 422 (`duplicates` except on a duplicate's 409): optional,
+    # and no default a generator could take as "always present".
     schema["properties"]["errors"].pop("default", None)
+    schema["properties"]["duplicates"].pop("default", None)
 
 
 class Problem(BaseModel):
@@ -177,6 +178,11 @@ class Problem(BaseModel):
     code: str
     errors: list[FieldError] | None = Field(
         None, description="Present on 422: one entry per invalid field."
+    )
+    duplicates: list[dict[str, Any]] | None = Field(
+        None,
+        description="Present on 409 `duplicate` and `possible_duplicate`: the records the "
+        "duplicate rules matched, each `{resource, id, score, rule: {id, name, action}}`.",
     )
 
 

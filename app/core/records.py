@@ -8,8 +8,9 @@ names the workspace (`workspace_id = :ws`, row locks included); RLS is the wall 
 """
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cached_property
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -22,7 +23,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.core import sql
+from app.core import match_keys, sql
 from app.core.concurrency import check_if_match, set_etag
 from app.core.context import Actor, Ctx
 from app.core.errors import NotFound, SenError, Unprocessable
@@ -81,6 +82,33 @@ class CustomFieldsCheck(Protocol):
     ) -> dict[str, Any]: ...
 
 
+class DuplicatePolicy(StrEnum):
+    """How a write meets the workspace's duplicate rules."""
+
+    ask = "ask"  # a `warn` match is a 409 the user answers (the default)
+    allowed = "allowed"  # the user chose "save anyway": only `block` rules refuse
+    checked = "checked"  # the caller matched it already (intake; a conversion's preview)
+
+
+class DuplicateCheck(Protocol):
+    """Refuses a record the workspace's duplicate rules flag (the duplicates domain's rule):
+    `read` gives the record's fields as they will be saved, `record_id` is None for a new one,
+    `changed` names the fields this write sets, and `allow_duplicates` is the user's "save
+    anyway" on a warning."""
+
+    async def __call__(
+        self,
+        ctx: Ctx,
+        resource: str,
+        read: Callable[[str], Any],
+        /,
+        *,
+        record_id: uuid.UUID | None,
+        changed: Collection[str],
+        allow_duplicates: bool,
+    ) -> None: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Resource(Generic[M, R]):
     """One kind of record, declared once in its domain package.
@@ -90,7 +118,8 @@ class Resource(Generic[M, R]):
     `searched` columns are folded into `search_text` for `q=`. A table with `owner_id` is
     owned: sales staff see only their team's records, and `owner_check` vets each new owner.
     `present` shapes a record for reading when its read model holds more than its columns.
-    `redact` hides what a field holds of secrets in the record's history."""
+    `redact` hides what a field holds of secrets in the record's history. `duplicates` vets
+    every create and every change of a field its rules compare."""
 
     model: type[M]
     name: str  # the history's and custom fields' name for it: "lead"
@@ -104,6 +133,7 @@ class Resource(Generic[M, R]):
     custom_fields: CustomFieldsCheck | None = None
     present: Callable[[Ctx, M], Awaitable[R]] | None = None
     redact: Redact | None = None
+    duplicates: DuplicateCheck | None = None
 
     def __post_init__(self) -> None:
         if self.owned and self.owner_check is None:
@@ -304,10 +334,19 @@ async def fetch(ctx: Ctx, stmt: AnySelect) -> list[asyncpg.Record]:
 
 def _derived(resource: Resource[M, R], read: Callable[[str], Any]) -> dict[str, Any]:
     """The columns a record derives from its own fields: `phone_e164` from `phone` as typed,
-    and `search_text`, the folded `searched` fields."""
+    the duplicate rules' keys, and `search_text`, the folded `searched` fields."""
     derived: dict[str, Any] = {}
-    if "phone_e164" in resource.table.c:
+    columns = resource.table.c
+    if "phone_e164" in columns:
         derived["phone_e164"] = to_e164(read("phone"))
+    if "email_key" in columns:
+        derived["email_key"] = match_keys.email_key(read("email"))
+    if "name_key" in columns:  # a person's full name, or an organisation's name
+        person = "full_name" in columns
+        name = read("full_name") if person else read("name")
+        derived["name_key"] = (match_keys.name_key if person else match_keys.company_key)(name)
+    if "company_key" in columns:
+        derived["company_key"] = match_keys.company_key(read("company_name"))
     if resource.searched:
         parts = (derived[n] if n in derived else read(n) for n in resource.searched)
         derived["search_text"] = search_text(*parts)
@@ -320,10 +359,12 @@ async def create(
     values: dict[str, Any],
     *,
     with_rows: Sequence[tuple[Table, dict[str, Any]]] = (),
+    duplicates: DuplicatePolicy = DuplicatePolicy.ask,
 ) -> M:
     """A new record from `values` (the domain's rules already applied): its owner defaults to
-    the actor and is vetted, custom fields are validated, derived columns filled; stored with
-    its `created` history entry (and `with_rows`: see `insert_record`)."""
+    the actor and is vetted, custom fields are validated, derived columns filled, duplicate
+    rules applied; stored with its `created` history entry (and `with_rows`: see
+    `insert_record`)."""
     values = dict(values)
     if resource.owned:
         values["owner_id"] = values.get("owner_id") or ctx.actor.user_id
@@ -332,6 +373,15 @@ async def create(
         sent = values.get("custom_fields") or {}
         values["custom_fields"] = await resource.custom_fields(ctx, resource.name, sent)
     values.update(_derived(resource, values.get))
+    if resource.duplicates is not None and duplicates is not DuplicatePolicy.checked:
+        await resource.duplicates(
+            ctx,
+            resource.name,
+            values.get,
+            record_id=None,
+            changed=values.keys(),
+            allow_duplicates=duplicates is DuplicatePolicy.allowed,
+        )
     return await insert_record(ctx, resource, values, with_rows=with_rows)
 
 
@@ -485,6 +535,7 @@ async def patch(
     *,
     if_match: str | None,
     rules: PatchRules[M] | None = None,
+    duplicates: DuplicatePolicy = DuplicatePolicy.ask,
 ) -> Patched[M]:
     """Change the fields in `values` (a PATCH's fields sent): row lock, If-Match (412), the
     domain's `rules` (which may refuse, or return the values to apply), then `apply_patch`."""
@@ -492,14 +543,21 @@ async def patch(
     check_if_match(obj.version, if_match)
     if rules is not None:
         values = await rules(obj, values)
-    return Patched(obj, await apply_patch(ctx, resource, obj, values))
+    changes = await apply_patch(ctx, resource, obj, values, duplicates=duplicates)
+    return Patched(obj, changes)
 
 
 async def apply_patch(
-    ctx: Ctx, resource: Resource[M, R], obj: M, values: dict[str, Any]
+    ctx: Ctx,
+    resource: Resource[M, R],
+    obj: M,
+    values: dict[str, Any],
+    *,
+    duplicates: DuplicatePolicy = DuplicatePolicy.ask,
 ) -> Changes:
     """Apply `values` to a record this transaction holds: a new owner vetted, custom fields
-    merged, the fields that differ set in one history entry, derived columns refreshed."""
+    merged, the fields that differ set in one history entry, derived columns refreshed, the
+    duplicate rules applied to what changed."""
     owner = values.get("owner_id")
     if resource.owned and "owner_id" in values and owner != obj.owner_id:  # type: ignore[attr-defined]
         await resource.owner_check(ctx, owner)  # type: ignore[misc]
@@ -516,6 +574,15 @@ async def apply_patch(
         for name, value in _derived(resource, lambda n: getattr(obj, n)).items():
             setattr(obj, name, value)
         await ctx.session.flush()
+        if resource.duplicates is not None and duplicates is not DuplicatePolicy.checked:
+            await resource.duplicates(
+                ctx,
+                resource.name,
+                lambda n: getattr(obj, n, None),
+                record_id=obj.id,
+                changed=changes.keys(),
+                allow_duplicates=duplicates is DuplicatePolicy.allowed,
+            )
     return changes
 
 

@@ -7,8 +7,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
-
 from app.activities import service as activities_service
 from app.activities.schemas import ActivityCreate, ActivityType, RelatedType
 from app.assignment import service as assignment_service
@@ -16,8 +14,10 @@ from app.campaigns import service as campaigns_service
 from app.contacts.models import Contact
 from app.core.context import Ctx
 from app.core.errors import Unprocessable
-from app.core.phones import to_e164
 from app.core.schemas import normalize_email
+from app.duplicates import matching as duplicates_matching
+from app.duplicates import service as duplicates_service
+from app.duplicates.schemas import DuplicateResource
 from app.forms.models import Form
 from app.forms.schemas import CUSTOM_FIELD_PREFIX, LEAD_FIELDS
 from app.intake.models import Submission
@@ -157,39 +157,17 @@ def _full_name(values: dict[str, Any]) -> str:
     return " ".join(str(name or "Khách chưa để tên").split())[:200]
 
 
-async def _one_person_at_a_time(ctx: Ctx, email: str | None, phone_e164: str | None) -> None:
-    """Two submissions of one person processed at once (a double click on "send") must not
-    both make a lead: the second waits here until the first commits, then finds its lead. A
-    transaction-scoped lock per email and phone, taken in one order so two never deadlock."""
-    for identity in sorted(i for i in (email, phone_e164) if i):
-        key = func.hashtextextended(f"sen:intake:{ctx.workspace_id}:{identity}", 0)
-        await ctx.session.execute(select(func.pg_advisory_xact_lock(key)))
-
-
-async def _known_person(ctx: Ctx, email: str | None, phone_e164: str | None) -> tuple[str, Any]:
-    """A live lead, else a live contact, with the same email or E.164 phone (step 6 replaces
-    this fixed rule with the workspace's duplicate rules). Index-bounded lookups."""
-    for kind, model in (("lead", Lead), ("contact", Contact)):
-        conditions = []
-        if email:
-            conditions.append(func.lower(model.email) == func.lower(email))
-        if phone_e164:
-            conditions.append(model.phone_e164 == phone_e164)
-        if not conditions:
-            return "", None
-        found = await ctx.session.scalar(
-            select(model)
-            .where(
-                model.workspace_id == ctx.workspace_id,
-                model.deleted_at.is_(None),
-                or_(*conditions),
-            )
-            .order_by(model.created_at)
-            .limit(1)
-        )
-        if found is not None:
-            return kind, found
-    return "", None
+async def _known_person(ctx: Ctx, values: dict[str, Any]) -> tuple[str, Any]:
+    """The live lead or contact the workspace's lead rules take this person for (the
+    strongest match), or ("", None). Two posts of one person processed at once (a double
+    click on "send") wait for each other, so the second finds the first's lead."""
+    probe = duplicates_matching.comparable(values.get, organisation=False)
+    await duplicates_service.one_identity_at_a_time(ctx, probe)
+    found = await duplicates_service.find_duplicates(ctx, DuplicateResource.lead, probe)
+    if not found:
+        return "", None
+    model = Lead if found[0].resource is DuplicateResource.lead else Contact
+    return found[0].resource.value, await ctx.session.get(model, (ctx.workspace_id, found[0].id))
 
 
 async def _came_back(
@@ -250,9 +228,7 @@ async def lead_from(ctx: Ctx, submission: Submission) -> Outcome:
     tracking = submission.context.get("tracking", {})
     values.update({k: v for k, v in tracking.items() if k not in values})
 
-    phone_e164 = to_e164(values.get("phone"))
-    await _one_person_at_a_time(ctx, values.get("email"), phone_e164)
-    kind, known = await _known_person(ctx, values.get("email"), phone_e164)
+    kind, known = await _known_person(ctx, values)
     if known is not None:
         await _came_back(ctx, kind, known, origin, values, mapped.notes)
         return Outcome(SubmissionStatus.duplicate, duplicate_of_type=kind, duplicate_of_id=known.id)

@@ -14,6 +14,7 @@ from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, Unprocessable
 from app.core.models import utcnow
+from app.core.records import DuplicatePolicy
 from app.deals import service as deals_service
 from app.deals.models import Deal
 from app.deals.schemas import DealCreate
@@ -68,8 +69,11 @@ async def _account(ctx: Ctx, lead: Lead, data: ConvertLead) -> Account | None:
             raise _invalid("account.name", "the lead has no company name: give one")
         return None
     defaults = {"industry": lead.industry, "province": lead.province, "owner_id": lead.owner_id}
+    # The conversion's preview offered the look-alikes; the user chose a new one.
     return await accounts_service.create_account(
-        ctx, AccountCreate.model_validate({**defaults, **given, "name": name})
+        ctx,
+        AccountCreate.model_validate({**defaults, **given, "name": name}),
+        duplicates=DuplicatePolicy.checked,
     )
 
 
@@ -98,7 +102,7 @@ async def _contact(ctx: Ctx, lead: Lead, data: ConvertLead, account: Account | N
     if account is not None:
         defaults["account_id"] = account.id
     return await contacts_service.create_contact(
-        ctx, ContactCreate.model_validate({**defaults, **given})
+        ctx, ContactCreate.model_validate({**defaults, **given}), duplicates=DuplicatePolicy.checked
     )
 
 

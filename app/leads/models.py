@@ -99,6 +99,19 @@ class Lead(RecordMixin, Base):
         Index("ix_leads_tags", "tags", postgresql_using="gin"),
         Index("ix_leads_email", "workspace_id", text("lower(email)")),
         Index("ix_leads_phone_e164", "workspace_id", "phone_e164"),
+        # Duplicate rules' candidates: the same email, a similar name (trigrams).
+        Index(
+            "ix_leads_email_key",
+            "workspace_id",
+            "email_key",
+            postgresql_where=text("email_key IS NOT NULL"),
+        ),
+        Index(
+            "ix_leads_name_key",
+            "name_key",
+            postgresql_using="gin",
+            postgresql_ops={"name_key": "gin_trgm_ops"},
+        ),
         Index(
             "ix_leads_campaign",
             "workspace_id",
@@ -122,6 +135,10 @@ class Lead(RecordMixin, Base):
     email: Mapped[str | None] = mapped_column(String(254))
     phone: Mapped[str | None] = mapped_column(String(40))
     phone_e164: Mapped[str | None] = mapped_column(String(20))
+    # Duplicate rules' keys (app/core/match_keys.py): candidates come from their indexes.
+    email_key: Mapped[str | None] = mapped_column(String(254))
+    name_key: Mapped[str | None] = mapped_column(String(200))
+    company_key: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(40))
     source: Mapped[str] = mapped_column(String(20), default="other")
     qualification: Mapped[str] = mapped_column(String(8), default="none")

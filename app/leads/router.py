@@ -23,6 +23,8 @@ from app.core.pagination import Page
 from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
 from app.deals.schemas import DealRead
+from app.duplicates.schemas import AllowDuplicates, duplicate_policy
+from app.duplicates.service import DuplicateFound, PossibleDuplicate
 from app.leads import convert, service, statuses
 from app.leads.schemas import (
     Conversion,
@@ -62,11 +64,20 @@ async def list_leads(ctx: Member, query: LeadQueryParams) -> Response:
     "",
     summary="Create a lead",
     status_code=status.HTTP_201_CREATED,
-    responses=problems(*WRITE_ERRORS),
+    responses=problems(*WRITE_ERRORS, DuplicateFound, PossibleDuplicate),
 )
-async def create_lead(body: LeadCreate, ctx: Member, _: Idempotent, response: Response) -> LeadRead:
-    """Owner defaults to you and status to `new`; `phone_e164` is derived from `phone`."""
-    lead = await service.create_lead(ctx, body)
+async def create_lead(
+    body: LeadCreate,
+    ctx: Member,
+    _: Idempotent,
+    response: Response,
+    allow_duplicates: AllowDuplicates = False,
+) -> LeadRead:
+    """Owner defaults to you and status to `new`; `phone_e164` is derived from `phone`. A
+    lead the workspace's duplicate rules match (leads and contacts) is a 409: `duplicate`
+    (a `block` rule) or `possible_duplicate` (a `warn` rule: send `allow_duplicates=true` to
+    save it anyway), listing the records it matched."""
+    lead = await service.create_lead(ctx, body, duplicates=duplicate_policy(allow_duplicates))
     return await records.read_with_etag(ctx, LEADS, lead, response)
 
 
@@ -76,13 +87,27 @@ add_record_routes(router, LEADS, caller=Member, id_name="lead_id")
 @router.patch(
     "/{lead_id}",
     summary="Update a lead",
-    responses=problems(*UPDATE_ERRORS, service.LeadNotFound, service.LeadConverted),
+    responses=problems(
+        *UPDATE_ERRORS,
+        service.LeadNotFound,
+        service.LeadConverted,
+        DuplicateFound,
+        PossibleDuplicate,
+    ),
 )
 async def update_lead(
-    lead_id: LeadID, body: LeadUpdate, ctx: Member, response: Response, if_match: IfMatch = None
+    lead_id: LeadID,
+    body: LeadUpdate,
+    ctx: Member,
+    response: Response,
+    if_match: IfMatch = None,
+    allow_duplicates: AllowDuplicates = False,
 ) -> LeadRead:
-    """Only the fields you send change. Send `If-Match` to refuse a lost update (412)."""
-    lead = await service.update_lead(ctx, lead_id, body, if_match=if_match)
+    """Only the fields you send change. Send `If-Match` to refuse a lost update (412). A
+    change of a field the duplicate rules compare is checked as a new lead is (409)."""
+    lead = await service.update_lead(
+        ctx, lead_id, body, if_match=if_match, duplicates=duplicate_policy(allow_duplicates)
+    )
     return await records.read_with_etag(ctx, LEADS, lead.record, response)
 
 

@@ -10,8 +10,9 @@ from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import FilterOn, equals, has_all, one_of
-from app.core.records import Patched, Resource
+from app.core.records import DuplicatePolicy, Patched, Resource
 from app.custom_fields import service as custom_fields
+from app.duplicates import service as duplicates_service
 from app.leads import statuses
 from app.leads.models import Lead, LeadStatus
 from app.leads.schemas import LeadCreate, LeadQuery, LeadRead, LeadUpdate
@@ -60,12 +61,16 @@ LEADS = Resource(
     history=_HISTORY,
     owner_check=users_service.check_assignable_owner,
     custom_fields=custom_fields.validate_values,
+    duplicates=duplicates_service.refuse_duplicates,
 )
 
 
-async def create_lead(ctx: Ctx, data: LeadCreate) -> Lead:
+async def create_lead(
+    ctx: Ctx, data: LeadCreate, *, duplicates: DuplicatePolicy = DuplicatePolicy.ask
+) -> Lead:
     """Owner defaults to the creator; status to `new`; phone is normalised to E.164. The
-    campaign is one of the workspace's (422), else the one whose key is `utm_campaign`."""
+    campaign is one of the workspace's (422), else the one whose key is `utm_campaign`. The
+    workspace's duplicate rules apply (409)."""
     values: dict[str, Any] = data.model_dump()
     values["status"] = (await statuses.status_for_assignment(ctx, data.status)).key
     if data.campaign_id is not None:
@@ -74,7 +79,7 @@ async def create_lead(ctx: Ctx, data: LeadCreate) -> Lead:
         )
     else:
         values["campaign_id"] = await campaigns_service.campaign_for_utm(ctx, data.utm_campaign)
-    return await records.create(ctx, LEADS, values)
+    return await records.create(ctx, LEADS, values, duplicates=duplicates)
 
 
 async def create_lead_from_submission(
@@ -82,16 +87,21 @@ async def create_lead_from_submission(
 ) -> Lead:
     """A lead made by intake, as `create_lead` makes one, remembering the submission and form
     it came from: a submission makes at most one lead (a unique key, however often its job
-    runs)."""
+    runs). Intake matched it against the duplicate rules already."""
     values: dict[str, Any] = data.model_dump()
     values["status"] = (await statuses.status_for_assignment(ctx, data.status)).key
     values["submission_id"] = submission_id
     values["form_id"] = form_id
-    return await records.create(ctx, LEADS, values)
+    return await records.create(ctx, LEADS, values, duplicates=DuplicatePolicy.checked)
 
 
 async def update_lead(
-    ctx: Ctx, lead_id: uuid.UUID, data: LeadUpdate, *, if_match: str | None
+    ctx: Ctx,
+    lead_id: uuid.UUID,
+    data: LeadUpdate,
+    *,
+    if_match: str | None,
+    duplicates: DuplicatePolicy = DuplicatePolicy.ask,
 ) -> Patched[Lead]:
     """Applies only the fields sent; a stale If-Match is a 412; a converted lead is read-only."""
 
@@ -108,7 +118,9 @@ async def update_lead(
         return values
 
     values = data.model_dump(exclude_unset=True)
-    return await records.patch(ctx, LEADS, lead_id, values, if_match=if_match, rules=rules)
+    return await records.patch(
+        ctx, LEADS, lead_id, values, if_match=if_match, rules=rules, duplicates=duplicates
+    )
 
 
 _CONVERTED_INTO = {

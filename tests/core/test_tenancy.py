@@ -187,6 +187,9 @@ class TestOtherWorkspacesRecordsAre404:
             "submission_id": (await submit_form(client, form["key"]))["submission_id"],
             "campaign_id": (await make_campaign(client, b, key="b"))["id"],
             "integration_id": (await make_integration(client, b, name="B"))["id"],
+            "rule_id": (await client.get("/api/v1/duplicate-rules", headers=b)).json()["data"][0][
+                "id"
+            ],
         }
         pipeline = (await client.get("/api/v1/pipelines", headers=b)).json()["data"][0]
         ids |= {"pipeline_id": pipeline["id"], "stage_id": pipeline["stages"][1]["id"]}

@@ -1,0 +1,144 @@
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response, status
+
+from app.accounts.service import ACCOUNTS, AccountNotFound
+from app.auth.dependencies import Admin, Member
+from app.contacts.service import CONTACTS, ContactNotFound
+from app.core import records
+from app.core.concurrency import IfMatch
+from app.core.errors import READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, Forbidden, problems
+from app.core.idempotency import Idempotent
+from app.core.pagination import Page
+from app.core.record_routes import add_record_routes
+from app.core.routing import CommittingRoute
+from app.duplicates import service
+from app.duplicates.schemas import (
+    DuplicateCheckRequest,
+    DuplicateResource,
+    DuplicateRuleCreate,
+    DuplicateRuleQueryParams,
+    DuplicateRuleRead,
+    DuplicateRuleUpdate,
+    Duplicates,
+)
+from app.duplicates.service import RULES
+from app.leads.service import LEADS, LeadNotFound
+
+rules_router = APIRouter(
+    prefix="/duplicate-rules", tags=["duplicates"], route_class=CommittingRoute
+)
+router = APIRouter(tags=["duplicates"], route_class=CommittingRoute)
+
+RuleID = Annotated[uuid.UUID, Path(description="The duplicate rule's id.")]
+
+
+@rules_router.get(
+    "",
+    summary="List duplicate rules",
+    response_model=Page[DuplicateRuleRead],
+    responses=problems(*READ_ERRORS),
+)
+async def list_duplicate_rules(ctx: Member, query: DuplicateRuleQueryParams) -> Response:
+    """The workspace's rules, oldest first: a new workspace starts with `warn` rules for the
+    same email, the same phone, and a similar name with a similar company (leads and
+    contacts), and the same tax code or a similar name (accounts)."""
+    return (await records.list_page(ctx, RULES, query)).response(DuplicateRuleRead)
+
+
+@rules_router.post(
+    "",
+    summary="Create a duplicate rule",
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(*WRITE_ERRORS, Forbidden),
+)
+async def create_duplicate_rule(
+    body: DuplicateRuleCreate, ctx: Admin, _: Idempotent, response: Response
+) -> DuplicateRuleRead:
+    """Owners and admins only. Every criterion must hold; a field blank in either record
+    never matches. A rule needs a name, email, phone or tax code among its fields (422): its
+    candidates come from their indexes."""
+    rule = await service.create_rule(ctx, body)
+    return await records.read_with_etag(ctx, RULES, rule, response)
+
+
+add_record_routes(
+    rules_router,
+    RULES,
+    caller=Member,
+    writer=Admin,
+    id_name="rule_id",
+    notes={
+        "delete": "Owners and admins only. The rule stops applying from the next write.",
+        "restore": "Owners and admins only.",
+    },
+)
+
+
+@rules_router.patch(
+    "/{rule_id}",
+    summary="Update a duplicate rule",
+    responses=problems(*UPDATE_ERRORS, Forbidden, service.DuplicateRuleNotFound),
+)
+async def update_duplicate_rule(
+    rule_id: RuleID,
+    body: DuplicateRuleUpdate,
+    ctx: Admin,
+    response: Response,
+    if_match: IfMatch = None,
+) -> DuplicateRuleRead:
+    """Owners and admins only; only the fields you send change (`resource` is fixed). Send
+    `If-Match` to refuse a lost update (412)."""
+    rule = await service.update_rule(ctx, rule_id, body, if_match=if_match)
+    return await records.read_with_etag(ctx, RULES, rule.record, response)
+
+
+@router.post(
+    "/duplicates/check",
+    summary="Check a record against the duplicate rules",
+    responses=problems(*WRITE_ERRORS),
+)
+async def check_duplicates(body: DuplicateCheckRequest, ctx: Member) -> Duplicates:
+    """What saving `record` would meet, without saving anything: the records the active rules
+    match (a lead is also compared with contacts, a contact with leads), strongest first."""
+    return Duplicates(duplicates=await service.check(ctx, body.resource, body.record.model_dump()))
+
+
+@router.get(
+    "/leads/{lead_id}/duplicates",
+    summary="A lead's duplicates",
+    responses=problems(*READ_ERRORS, LeadNotFound),
+)
+async def lead_duplicates(
+    lead_id: Annotated[uuid.UUID, Path(description="The lead's id.")], ctx: Member
+) -> Duplicates:
+    """Leads and contacts the lead's rules match, by today's rules, strongest first."""
+    found = await service.duplicates_of(ctx, DuplicateResource.lead, LEADS, lead_id)
+    return Duplicates(duplicates=found)
+
+
+@router.get(
+    "/contacts/{contact_id}/duplicates",
+    summary="A contact's duplicates",
+    responses=problems(*READ_ERRORS, ContactNotFound),
+)
+async def contact_duplicates(
+    contact_id: Annotated[uuid.UUID, Path(description="The contact's id.")], ctx: Member
+) -> Duplicates:
+    """Contacts and leads the contact's rules match (its company: its primary account)."""
+    found = await service.duplicates_of(ctx, DuplicateResource.contact, CONTACTS, contact_id)
+    return Duplicates(duplicates=found)
+
+
+@router.get(
+    "/accounts/{account_id}/duplicates",
+    summary="An account's duplicates",
+    responses=problems(*READ_ERRORS, AccountNotFound),
+)
+async def account_duplicates(
+    account_id: Annotated[uuid.UUID, Path(description="The account's id.")], ctx: Member
+) -> Duplicates:
+    """Accounts the account's rules match, strongest first."""
+    found = await service.duplicates_of(ctx, DuplicateResource.account, ACCOUNTS, account_id)
+    return Duplicates(duplicates=found)
