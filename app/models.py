@@ -8,11 +8,13 @@ def load_all_models() -> None:
     import app.auth.models
     import app.campaigns.models
     import app.contacts.models
+    import app.core.files
     import app.core.history
     import app.core.idempotency
     import app.core.tenancy
     import app.custom_fields.models
     import app.deals.models
+    import app.exports.models
     import app.forms.models
     import app.intake.models
     import app.integrations.models
