@@ -45,6 +45,7 @@ from app.core.settings import Settings, get_settings
 from app.custom_fields.router import router as custom_fields_router
 from app.deals.router import account_deals_router
 from app.deals.router import router as deals_router
+from app.exports.router import router as exports_router
 from app.forms.router import hosted_router
 from app.forms.router import router as forms_router
 from app.intake.router import router as intake_router
@@ -269,6 +270,7 @@ def create_app(
         assignment_rules_router,
         intake_webhooks_router,
         integrations_router,
+        exports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(hosted_router)
