@@ -5,7 +5,7 @@ member who asked can see, filtered and in the columns asked for, readable in a s
 import csv
 import io
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -17,7 +17,16 @@ from app.core import files
 from app.core.db import libpq_url, make_engine, make_sessionmaker
 from app.core.models import utcnow
 from tests.conftest import sign_up
-from tests.factories import API, make_lead, make_member, make_team
+from tests.factories import (
+    API,
+    make_account,
+    make_contact,
+    make_custom_field,
+    make_deal,
+    make_lead,
+    make_member,
+    make_team,
+)
 from tests.worker_harness import eventually, running_worker
 from workers.settings import delete_expired_exports
 
@@ -159,6 +168,52 @@ class TestExportLeads:
         assert [row[1] for row in csv_rows(as_csv.content)[1:]] == [f"'{v}" for v in FORMULAS]
 
 
+class TestOtherRecords:
+    async def test_contacts_accounts_and_deals_export_with_their_own_fields_and_custom_ones(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-export-records")
+        headers = owner["headers"]
+        field = await make_custom_field(
+            committing_client, headers, resource="account", key="nganh_hang", label="Ngành hàng"
+        )
+        await make_account(
+            committing_client,
+            headers,
+            name="Công ty CP Đông Á",
+            custom_fields={"nganh_hang": "Ô tô"},
+        )
+        await make_contact(
+            committing_client, headers, full_name="Phạm Thị Hoa", birthday="1990-02-03",
+            do_not_contact=True,
+        )  # fmt: skip
+        await make_deal(committing_client, headers, name="Đông Á — 3 xe tải", amount="2850000000")
+
+        _, accounts = await exported(
+            committing_client, headers,
+            {"resource": "account", "columns": ["name", f"custom_fields.{field['key']}"]},
+            database_url, redis_url, lang="vi",
+        )  # fmt: skip
+        _, contacts = await exported(
+            committing_client, headers,
+            {"resource": "contact", "columns": ["full_name", "birthday", "do_not_contact"]},
+            database_url, redis_url,
+        )  # fmt: skip
+        _, deals = await exported(
+            committing_client, headers,
+            {"resource": "deal", "format": "csv", "columns": ["name", "amount", "currency"]},
+            database_url, redis_url, lang="vi",
+        )  # fmt: skip
+
+        assert xlsx_rows(accounts.content) == [["Tên", "Ngành hàng"], ["Công ty CP Đông Á", "Ô tô"]]
+        assert xlsx_rows(contacts.content)[1] == [
+            "Phạm Thị Hoa", datetime(1990, 2, 3), True,
+        ]  # fmt: skip
+        assert csv_rows(deals.content) == [
+            ["Tên", "Giá trị", "Tiền tệ"], ["Đông Á — 3 xe tải", "2850000000", "VND"],
+        ]  # fmt: skip
+
+
 class TestVisibility:
     async def test_a_sales_member_exports_only_what_they_and_their_team_own(
         self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
@@ -256,6 +311,15 @@ class TestBadRequests:
             ({"resource": "deal", "filters": {"owner_id": "me"}}, "filters.owner_id"),
             ({"resource": "lead", "columns": ["full_name", "password"]}, "columns.1"),
             ({"resource": "account", "columns": ["custom_fields.nope"]}, "columns.0"),
+            ({"resource": "lead", "filters": {"status": {"a": 1}}}, "filters.status.0"),
+            ({"resource": "lead", "filters": {"q": 5}}, "filters.q"),
+            (
+                {"resource": "lead", "filters": {"created_after": "hôm qua"}},
+                "filters.created_after",
+            ),
+            ({"resource": "lead", "filters": {"sort": "-phone"}}, "filters.sort"),
+            ({"resource": "lead", "filters": {"q": "x" * 5000}}, "filters"),
+            ({"resource": "lead", "columns": []}, "columns"),
             ({"resource": "invoice"}, "resource"),
         ],
     )
