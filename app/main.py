@@ -47,6 +47,7 @@ from app.deals.router import account_deals_router
 from app.deals.router import router as deals_router
 from app.duplicates.router import router as duplicates_router
 from app.duplicates.router import rules_router as duplicate_rules_router
+from app.exports.router import router as exports_router
 from app.forms.router import hosted_router
 from app.forms.router import router as forms_router
 from app.intake.router import router as intake_router
@@ -278,6 +279,7 @@ def create_app(
         integrations_router,
         duplicate_rules_router,
         duplicates_router,
+        exports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(hosted_router)

@@ -8,12 +8,14 @@ def load_all_models() -> None:
     import app.auth.models
     import app.campaigns.models
     import app.contacts.models
+    import app.core.files
     import app.core.history
     import app.core.idempotency
     import app.core.tenancy
     import app.custom_fields.models
     import app.deals.models
     import app.duplicates.models
+    import app.exports.models
     import app.forms.models
     import app.intake.models
     import app.integrations.models

@@ -200,6 +200,18 @@ async def make_assignment_rule(
     return await _made(http, "assignment-rules", headers, body | fields)
 
 
+async def make_export(
+    http: httpx.AsyncClient, headers: Mapping[str, str], **fields: object
+) -> dict[str, Any]:
+    """An export asked for (202): queued until a worker writes it."""
+    response = await http.post(
+        f"{API}/exports", json={"resource": "lead", **fields}, headers=headers
+    )
+    assert response.status_code == 202, response.text
+    made: dict[str, Any] = response.json()
+    return made
+
+
 # People and credentials
 
 

@@ -16,6 +16,7 @@ from app.core.idempotency import forget_expired
 from app.core.jobs import in_every_workspace, job_context
 from app.core.models import utcnow
 from app.core.settings import get_settings
+from app.exports import service as exports
 from app.intake import service as intake
 from app.integrations import meta
 
@@ -129,6 +130,55 @@ async def prune_submission_payloads(ctx: dict[str, Any]) -> int:
     return sum(await in_every_workspace(ctx["sessionmaker"], prune, queue=ctx.get("redis")))
 
 
+async def run_export(ctx: dict[str, Any], workspace_id: str, export_id: str) -> str:
+    """Write one queued export's file, as the member who asked for it. Running it twice, or
+    beside another run, writes nothing more (the export is marked running first, and written
+    only while it is). A failure is kept on the export, with why, in a transaction of its own."""
+    maker, workspace, eid = ctx["sessionmaker"], uuid.UUID(workspace_id), uuid.UUID(export_id)
+    async with job_context(maker, workspace) as job:
+        if not await exports.start_export(job, eid):
+            return "not queued"
+    try:
+        async with job_context(maker, workspace) as job:
+            written = await exports.write_export(job, eid)
+    except exports.ExportCannotRun as error:
+        async with job_context(maker, workspace) as job:
+            await exports.record_failure(job, eid, str(error))
+        return "failed"
+    except Exception as error:
+        async with job_context(maker, workspace) as job:
+            await exports.record_failure(job, eid, f"Could not be written ({type(error).__name__})")
+        raise
+    return "completed" if written is not None else "not running"
+
+
+# The longest an export job may run: a million rows take minutes, not this.
+EXPORT_TIMEOUT_SECONDS = 3600
+
+
+async def sweep_exports(ctx: dict[str, Any]) -> int:
+    """The net under the nudges: exports still queued a minute after they were asked for (the
+    nudge was lost with Redis), and running ones no job holds any more (their worker died)."""
+    now = utcnow()
+
+    async def requeue(job: Ctx) -> int:
+        return await exports.requeue_waiting(
+            job, queued_before=now - timedelta(minutes=1), running_before=now - timedelta(minutes=5)
+        )
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], requeue, queue=ctx.get("redis")))
+
+
+async def delete_expired_exports(ctx: dict[str, Any]) -> int:
+    """Export files are kept SEN_EXPORT_TTL_HOURS after they were written, then deleted."""
+    now = utcnow()
+
+    async def delete(job: Ctx) -> int:
+        return await exports.delete_expired_files(job, now=now)
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], delete, queue=ctx.get("redis")))
+
+
 FUNCTIONS = [
     forget_expired_idempotency_keys,
     deliver_reminder,
@@ -138,10 +188,15 @@ FUNCTIONS = [
     func(process_submission, max_tries=64),
     sweep_submissions,
     prune_submission_payloads,
+    func(run_export, timeout=EXPORT_TIMEOUT_SECONDS),
+    sweep_exports,
+    delete_expired_exports,
 ]
 CRON_JOBS = [
     cron(forget_expired_idempotency_keys, minute=17, unique=True),
     cron(sweep_reminders, second=30, unique=True),  # every minute
     cron(sweep_submissions, second=45, unique=True),  # every minute
     cron(prune_submission_payloads, hour=3, minute=41, unique=True),
+    cron(sweep_exports, second=15, unique=True),  # every minute
+    cron(delete_expired_exports, minute={7, 22, 37, 52}, unique=True),
 ]

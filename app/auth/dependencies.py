@@ -110,6 +110,17 @@ async def _actor_for(session: AsyncSession, user: Caller, api_key_id: uuid.UUID 
     )
 
 
+async def acting_user(
+    session: AsyncSession, workspace_id: uuid.UUID, user_id: uuid.UUID
+) -> Actor | None:
+    """The user as they act now (role, and whose records they see), for work done later on
+    their behalf (a job running their export); None once they are gone or deactivated."""
+    caller = await _caller(session, workspace_id, user_id)
+    if caller is None or not caller.is_active:
+        return None
+    return await _actor_for(session, caller, None)
+
+
 async def _user_from_api_key(session: AsyncSession, key: str) -> tuple[Caller, uuid.UUID] | None:
     prefix = split_api_key(key)
     if prefix is None:

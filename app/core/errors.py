@@ -212,6 +212,7 @@ _DESCRIPTIONS = {
     403: "The caller's role does not allow this",
     404: "Not found (or not visible to the caller)",
     409: "Conflicts with the record's current state",
+    410: "Gone: it existed, but no longer does",
     412: "If-Match is stale: re-read the record",
     413: "Body over 1 MiB",
     422: "Invalid request: `errors` names the fields",

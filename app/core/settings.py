@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     notification_heartbeat_seconds: float = Field(15, gt=0)
     notification_streams_per_user: int = Field(5, ge=1)
 
+    # Exports: how long a finished export's file can be downloaded, then it is deleted.
+    export_ttl_hours: int = Field(24, ge=1, le=24 * 90)
+
     def public_base_url(self) -> str:
         """Where websites and browsers reach this API (form snippets and hosted pages link
         here): SEN_PUBLIC_URL, else the address it serves on."""

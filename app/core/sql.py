@@ -7,6 +7,7 @@ execution context and result layer removes most of its cost from a list page or 
 Where SQLAlchemy meets asyncpg (and the private attributes that takes) is app/core/driver.py.
 """
 
+from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -27,6 +28,18 @@ async def fetch(ctx: Ctx, statement: Executable) -> list[asyncpg.Record]:
     driver = await driver_connection(ctx.session)
     sql, args = driver_arguments(statement, _dialect(ctx))
     return await driver.fetch(sql, *args)
+
+
+async def stream(
+    ctx: Ctx, statement: Executable, *, batch: int = 1000
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """Rows of a read-only select in batches of `batch`, through a server-side cursor in the
+    session's transaction: a million rows are read in bounded memory (an export)."""
+    driver = await driver_connection(ctx.session)
+    sql, args = driver_arguments(statement, _dialect(ctx))
+    cursor = await driver.cursor(sql, *args)
+    while rows := await cursor.fetch(batch):
+        yield rows
 
 
 async def execute(ctx: Ctx, statement: Executable, params: dict[str, Any]) -> list[asyncpg.Record]:

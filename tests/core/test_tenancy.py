@@ -22,6 +22,7 @@ from tests.factories import (
     make_contact,
     make_custom_field,
     make_deal,
+    make_export,
     make_form,
     make_integration,
     make_lead,
@@ -190,6 +191,7 @@ class TestOtherWorkspacesRecordsAre404:
             "rule_id": (await client.get("/api/v1/duplicate-rules", headers=b)).json()["data"][0][
                 "id"
             ],
+            "export_id": (await make_export(client, b, resource="lead"))["id"],
         }
         pipeline = (await client.get("/api/v1/pipelines", headers=b)).json()["data"][0]
         ids |= {"pipeline_id": pipeline["id"], "stage_id": pipeline["stages"][1]["id"]}
