@@ -14,6 +14,8 @@ import pytest
 
 from app.accounts.schemas import AccountCreate
 from app.contacts.schemas import ContactCreate
+from app.imports import columns
+from app.imports.columns import IMPORTABLE, LOOKUP, ColumnMapping, MappingInvalid, match_columns
 from app.imports.reading import (
     ExpandsTooFar,
     FileTooLarge,
@@ -25,6 +27,7 @@ from app.imports.reading import (
     UnreadableFile,
     open_sheet,
 )
+from app.imports.values import record_from_row
 from app.leads.schemas import LeadCreate
 
 LIMITS = {"max_rows": 1000, "max_unzipped_bytes": 50 * 1024 * 1024}
@@ -352,9 +355,6 @@ class TestRefused:
 
 class TestEndToEnd:
     def test_a_vietnamese_lead_sheet_becomes_valid_leads(self, tmp_path: Path) -> None:
-        from app.imports.columns import match_columns
-        from app.imports.values import record_from_row
-
         path = write_xlsx(
             tmp_path / "leads.xlsx",
             [
@@ -381,9 +381,6 @@ class TestEndToEnd:
             LeadCreate.model_validate(record)
 
     def test_contacts_and_accounts_from_csv(self, tmp_path: Path) -> None:
-        from app.imports.columns import match_columns
-        from app.imports.values import record_from_row
-
         contacts = write_csv(
             tmp_path / "c.csv", "Họ;Tên;Ngày sinh;Giới tính\nNguyễn;Ánh;30/04/1985;Nam\n", "utf-8"
         )
@@ -406,3 +403,104 @@ class TestEndToEnd:
             [(_, row)] = list(sheet)
         account = AccountCreate.model_validate(record_from_row(mapping, row))
         assert (account.name, account.tax_code) == ("Công ty TNHH Minh Phát", "0312345678")
+
+
+class TestMatchColumns:
+    @pytest.mark.parametrize(
+        ("header", "field"),
+        [
+            ("Họ và tên", "full_name"), ("HỌ TÊN", "full_name"), ("ho va ten", "full_name"),
+            ("Tên khách hàng", "full_name"), ("SĐT", "phone"), ("sdt", "phone"),
+            ("Số điện thoại", "phone"), ("Di Động", "phone"), ("E-mail:", "email"),
+            ("Thư điện tử", "email"), ("CÔNG TY", "company_name"), ("Chức vụ", "title"),
+            ("Nguồn", "source"), ("Tỉnh/Thành phố", "province"), ("tinh / thanh pho", "province"),
+            ("Ghi chú", "notes"), ("Ngành nghề", "industry"), ("utm_campaign", "utm_campaign"),
+        ],
+    )  # fmt: skip
+    def test_lead_headers_are_matched_in_any_spelling(self, header: str, field: str) -> None:
+        mapping = match_columns("lead", [header], None)
+        assert mapping.fields == {header: field}
+        assert mapping.automatic == [header]
+
+    def test_fields_a_resource_lacks_stay_unmapped_and_are_listed(self) -> None:
+        headers = ["Họ và tên", "Ngày sinh", "Mã số thuế", "Địa chỉ", "Cột lạ"]
+        lead = match_columns("lead", headers, None)
+        assert lead.unmapped == ["Ngày sinh", "Mã số thuế", "Địa chỉ", "Cột lạ"]
+        contact = match_columns("contact", headers, None)
+        assert contact.fields == {"Họ và tên": "full_name", "Ngày sinh": "birthday"}
+        account = match_columns("account", ["Tên công ty", "MST", "Địa chỉ", "Website"], None)
+        assert account.fields == {
+            "Tên công ty": "name", "MST": "tax_code", "Địa chỉ": "address", "Website": "website",
+        }  # fmt: skip
+
+    def test_the_first_column_claiming_a_field_wins(self) -> None:
+        mapping = match_columns("lead", ["Tên", "Điện thoại", "Di động"], None)
+        assert mapping.fields == {"Tên": "full_name", "Điện thoại": "phone"}
+        assert mapping.unmapped == ["Di động"]
+
+    def test_an_explicit_mapping_wins_and_null_skips_a_column(self) -> None:
+        headers = ["Tên", "Điện thoại", "Di động", "Ghi chú"]
+        mapping = match_columns("lead", headers, {"Di động": "phone", "Ghi chú": None})
+        assert mapping.fields == {"Tên": "full_name", "Di động": "phone"}
+        assert mapping.automatic == ["Tên"]
+        assert mapping.unmapped == ["Điện thoại", "Ghi chú"]
+
+    def test_a_mapping_naming_what_is_not_there_is_refused_naming_it(self) -> None:
+        with pytest.raises(MappingInvalid) as caught:
+            match_columns(
+                "lead", ["Tên", "SĐT"], {"Tên": "birthday", "Fax": "phone", "SĐT": "full_name"}
+            )
+        assert caught.value.status == 422
+        assert caught.value.extra["errors"] == [
+            {"field": "mapping.Tên", "message": "a lead has no field 'birthday'"},
+            {"field": "mapping.Fax", "message": "no such column in the file"},
+        ]
+        with pytest.raises(MappingInvalid, match="already filled by column 'Tên'"):
+            match_columns("lead", ["Tên", "SĐT"], {"Tên": "phone", "SĐT": "phone"})
+
+    def test_the_mapping_is_json_and_names_a_missing_required_field(self) -> None:
+        mapping = match_columns("account", ["Email", "Điện thoại"], None)
+        assert mapping.missing == ["name"]
+        assert ColumnMapping.model_validate_json(mapping.model_dump_json()) == mapping
+
+    def test_every_synonym_names_a_field_of_some_resource(self) -> None:
+        every = set().union(*IMPORTABLE.values())
+        for resource, table in LOOKUP.items():
+            assert set(table.values()) <= IMPORTABLE[resource]
+        assert set(columns._SHARED) <= every
+
+
+class TestRecordFromRow:
+    @pytest.mark.parametrize(
+        ("cell", "phone"),
+        [
+            (912345678, "0912345678"), (912345678.0, "0912345678"), ("912345678", "0912345678"),
+            (84912345678, "+84912345678"), (2838234567, "02838234567"),
+            ("0912 345 678", "0912 345 678"), ("+84 912 345 678", "+84 912 345 678"),
+        ],
+    )  # fmt: skip
+    def test_phones_excel_made_numbers_get_their_zero_back(self, cell: Any, phone: str) -> None:
+        mapping = match_columns("contact", ["Tên", "SĐT"], None)
+        assert record_from_row(mapping, {"Tên": "An", "SĐT": cell})["phone"] == phone
+
+    def test_numbers_dates_and_blanks_in_other_fields(self) -> None:
+        mapping = match_columns(
+            "account", ["Tên", "MST", "Quy mô", "Ghi chú", "Loại", "Nhãn"], None
+        )
+        row = {"Tên": 2026.0, "MST": 312345678, "Quy mô": 50.5, "Ghi chú": None,
+               "Loại": "Đối tác", "Nhãn": "đại lý; miền nam, đại lý"}  # fmt: skip
+        assert record_from_row(mapping, row) == {
+            "name": "2026", "tax_code": "0312345678", "size": "50.5", "type": "partner",
+            "tags": ["đại lý", "miền nam"],
+        }  # fmt: skip
+
+    def test_dates_for_date_fields_and_iso_text_elsewhere(self) -> None:
+        mapping = match_columns("contact", ["Tên", "Ngày sinh", "Chức vụ"], None)
+        for cell in (datetime(1985, 4, 30), date(1985, 4, 30), "30/04/1985", "1985-04-30"):
+            row = {"Tên": "An", "Ngày sinh": cell, "Chức vụ": date(2026, 1, 2)}
+            record = record_from_row(mapping, row)
+            assert record["birthday"] == date(1985, 4, 30)
+            assert record["title"] == "2026-01-02"
+        assert record_from_row(mapping, {"Tên": "An", "Ngày sinh": "tháng 4"})["birthday"] == (
+            "tháng 4"  # left for the schema to refuse, naming the row
+        )
