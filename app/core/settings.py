@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     # Exports: how long a finished export's file can be downloaded, then it is deleted.
     export_ttl_hours: int = Field(24, ge=1, le=24 * 90)
 
+    # Imports (.xlsx / .csv): the largest file taken, the most data rows, and how far a
+    # workbook may expand when unzipped (a zip bomb is refused before it is read).
+    import_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    import_max_rows: int = Field(100_000, ge=1)
+    import_max_unzipped_bytes: int = Field(500 * 1024 * 1024, ge=1)
+
     def public_base_url(self) -> str:
         """Where websites and browsers reach this API (form snippets and hosted pages link
         here): SEN_PUBLIC_URL, else the address it serves on."""

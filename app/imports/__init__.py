@@ -1,0 +1,1 @@
+"""Importing leads, contacts and accounts from .xlsx and .csv files."""
