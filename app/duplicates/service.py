@@ -8,10 +8,10 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select
+from sqlalchemy import func, select
 
 from app.accounts.models import Account
-from app.contacts.models import AccountContact, Contact
+from app.contacts.models import AccountContact
 from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
@@ -19,7 +19,7 @@ from app.core.models import table_of
 from app.core.pagination import equals
 from app.core.records import Patched, Resource
 from app.core.workspace_settings import cached
-from app.duplicates import matching
+from app.duplicates import candidates, matching
 from app.duplicates.matching import Comparable
 from app.duplicates.models import DuplicateRule
 from app.duplicates.schemas import (
@@ -34,7 +34,6 @@ from app.duplicates.schemas import (
     RuleField,
     RuleRef,
 )
-from app.leads.models import Lead
 
 
 class DuplicateRuleNotFound(NotFound):
@@ -192,102 +191,7 @@ async def active_rules(ctx: Ctx, resource: DuplicateResource) -> list[ActiveRule
 
 # --- Finding duplicates -------------------------------------------------------------------
 
-# Trigram similarity a name must reach to be a candidate: loose enough for a typo or a
-# dropped middle name, tight enough that the index returns few rows (fuzzy rules start at 0.5).
-_TRIGRAM_THRESHOLD = "0.45"
-_CANDIDATES = 50  # per table
 MOST = 20  # duplicates reported
-
-
-@dataclass(frozen=True)
-class _Target:
-    kind: DuplicateResource
-    table: Table
-    organisation: bool = False
-
-
-_LEADS = _Target(DuplicateResource.lead, table_of(Lead))
-_CONTACTS = _Target(DuplicateResource.contact, table_of(Contact))
-_ACCOUNTS = _Target(DuplicateResource.account, table_of(Account), organisation=True)
-# Lead rules look at contacts too (a new lead who is already a contact), contact rules at leads.
-_TARGETS = {
-    DuplicateResource.lead: (_LEADS, _CONTACTS),
-    DuplicateResource.contact: (_CONTACTS, _LEADS),
-    DuplicateResource.account: (_ACCOUNTS,),
-}
-
-
-def _company_column(target: _Target) -> Any:
-    """A stored record's company as the rules see it: a lead's own `company_key`, a contact's
-    primary account's name (read only for the few candidate rows)."""
-    table = target.table
-    if target.kind is DuplicateResource.lead:
-        return table.c.company_key
-    if target.kind is DuplicateResource.account:
-        return table.c.tax_code
-    links, accounts = table_of(AccountContact), table_of(Account)
-    return (
-        select(accounts.c.name_key)
-        .where(
-            links.c.workspace_id == table.c.workspace_id,
-            links.c.contact_id == table.c.id,
-            links.c.is_primary,
-            accounts.c.workspace_id == links.c.workspace_id,
-            accounts.c.id == links.c.account_id,
-        )
-        .limit(1)
-        .scalar_subquery()
-    )
-
-
-async def _candidates(
-    ctx: Ctx, target: _Target, probe: Comparable, fields: set[RuleField], exclude: uuid.UUID | None
-) -> list[tuple[uuid.UUID, Comparable]]:
-    """Live records of `target` that share an indexed key with `probe` (email, phone, tax
-    code) or whose name is close by trigrams: never a scan, at most `_CANDIDATES`."""
-    table = target.table
-    keys = []
-    if RuleField.email in fields and probe.email:
-        keys.append(table.c.email_key == probe.email)
-    if RuleField.phone in fields and probe.phone:
-        keys.append(table.c.phone_e164 == probe.phone)
-    if RuleField.tax_code in fields and probe.tax_code and target.organisation:
-        keys.append(table.c.tax_code == probe.tax_code)
-    if fields & {RuleField.full_name, RuleField.name} and probe.name:
-        keys.append(table.c.name_key.op("%")(probe.name))
-    if not keys:
-        return []
-    live = [table.c.workspace_id == ctx.workspace_id, table.c.deleted_at.is_(None)]
-    if target.kind is DuplicateResource.lead:
-        live.append(table.c.converted_at.is_(None))  # its contact stands for it now
-    if exclude is not None:
-        live.append(table.c.id != exclude)
-    company = _company_column(target)
-    stmt = (
-        select(table.c.id, table.c.name_key, table.c.email_key, table.c.phone_e164, company)
-        .where(and_(*live), or_(*keys))
-        .limit(_CANDIDATES)
-    )
-    rows = await records.fetch(ctx, stmt)
-    return [
-        (
-            row[0],
-            Comparable(
-                name=row[1],
-                email=row[2],
-                phone=row[3],
-                company=None if target.organisation else row[4],
-                tax_code=row[4] if target.organisation else None,
-            ),
-        )
-        for row in rows
-    ]
-
-
-async def _use_trigram_threshold(ctx: Ctx) -> None:
-    await records.read_rows(
-        ctx, select(func.set_config("pg_trgm.similarity_threshold", _TRIGRAM_THRESHOLD, True))
-    )
 
 
 async def find_duplicates(
@@ -301,25 +205,21 @@ async def find_duplicates(
     """The records the resource's active rules take `probe` for, strongest first (a `block`
     before a `warn` of the same score), each once, with the strongest rule that matched."""
     rules = await active_rules(ctx, resource) if rules is None else rules
-    if not rules:
-        return []
-    fields = set().union(*(r.fields for r in rules))
-    if fields & {RuleField.full_name, RuleField.name} and probe.name:
-        await _use_trigram_threshold(ctx)
+    lookups = candidates.lookups_for([r.criteria for r in rules], probe)
     found: list[tuple[float, bool, Duplicate]] = []
-    for target in _TARGETS[resource]:
-        skip = exclude if target.kind is resource else None
-        for record_id, candidate in await _candidates(ctx, target, probe, fields, skip):
-            best = _best_rule(rules, probe, candidate)
-            if best is not None:
-                score, rule = best
-                duplicate = Duplicate(
-                    resource=target.kind,
-                    id=record_id,
-                    score=round(score, 3),
-                    rule=RuleRef(id=rule.id, name=rule.name, action=rule.action),
-                )
-                found.append((score, rule.action is DuplicateAction.block, duplicate))
+    for kind, record_id, candidate in await candidates.candidates(
+        ctx, resource, probe, lookups, exclude=exclude
+    ):
+        best = _best_rule(rules, probe, candidate)
+        if best is not None:
+            score, rule = best
+            duplicate = Duplicate(
+                resource=kind,
+                id=record_id,
+                score=round(score, 3),
+                rule=RuleRef(id=rule.id, name=rule.name, action=rule.action),
+            )
+            found.append((score, rule.action is DuplicateAction.block, duplicate))
     found.sort(key=lambda f: (f[0], f[1]), reverse=True)
     return [d for _, _, d in found[:MOST]]
 
@@ -383,9 +283,14 @@ async def one_identity_at_a_time(ctx: Ctx, probe: Comparable) -> None:
     """Two writes of one person at once (a double click, two imports) must not both pass the
     check: the second waits here until the first commits, then finds it. A transaction-scoped
     lock per email, phone and tax code, taken in one order so two never deadlock."""
-    for identity in sorted(i for i in (probe.email, probe.phone, probe.tax_code) if i):
-        key = func.hashtextextended(f"sen:identity:{ctx.workspace_id}:{identity}", 0)
-        await records.read_rows(ctx, select(func.pg_advisory_xact_lock(key)))
+    identities = sorted(i for i in (probe.email, probe.phone, probe.tax_code) if i)
+    if not identities:
+        return
+    locks = [
+        func.pg_advisory_xact_lock(func.hashtextextended(f"sen:identity:{ctx.workspace_id}:{i}", 0))
+        for i in identities
+    ]  # one statement: PostgreSQL takes them left to right, in the sorted order
+    await records.read_rows(ctx, select(*locks))
 
 
 async def check(ctx: Ctx, resource: DuplicateResource, record: dict[str, Any]) -> list[Duplicate]:

@@ -112,6 +112,13 @@ class Lead(RecordMixin, Base):
             postgresql_using="gin",
             postgresql_ops={"name_key": "gin_trgm_ops"},
         ),
+        # A rule on name and company looks people up by company first (far more selective).
+        Index(
+            "ix_leads_company_key",
+            "company_key",
+            postgresql_using="gin",
+            postgresql_ops={"company_key": "gin_trgm_ops"},
+        ),
         Index(
             "ix_leads_campaign",
             "workspace_id",

@@ -150,6 +150,7 @@ async def run(
         "rps": len(latencies) / args.duration,
         "p50_ms": percentile(latencies, 0.50) * 1000,
         "p90_ms": percentile(latencies, 0.90) * 1000,
+        "p95_ms": percentile(latencies, 0.95) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
         "max_ms": (latencies[-1] if latencies else float("nan")) * 1000,
         "statuses": {str(code): n for code, n in sorted(rec.statuses.items())},

@@ -146,6 +146,20 @@ class TestOnCreate:
         assert answer.status_code == 409, answer.text
         assert _matched(answer) == [("contact", contact["id"], "Cùng email")]
 
+    async def test_a_new_lead_named_as_a_contact_at_that_contacts_company(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        h = world.sales.headers
+        account = await make_account(client, h, name="Công ty CP Hoàng Long")
+        contact = await make_contact(client, h, full_name="Trần Thị Mai", account_id=account["id"])
+
+        answer = await _post(
+            client, "leads", h, {"full_name": "Tran Thi Mai", "company_name": "Hoàng Long JSC"}
+        )
+
+        assert answer.status_code == 409, answer.text
+        assert _matched(answer) == [("contact", contact["id"], "Tên và công ty gần giống")]
+
     async def test_a_new_contact_who_is_still_a_lead_is_a_possible_duplicate(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
