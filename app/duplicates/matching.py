@@ -75,8 +75,31 @@ def similarity(field: RuleField, a: str, b: str) -> float:
     shorter, longer = sorted((a.split(), b.split()), key=len)
     if not shorter:
         return 0.0
-    weakest = min(max(_word_similarity(word, other) for other in longer) for word in shorter)
-    return weakest * _MISSING_WORD ** (len(longer) - len(shorter))
+    return _paired(shorter, longer) * _MISSING_WORD ** (len(longer) - len(shorter))
+
+
+def _paired(shorter: list[str], longer: list[str]) -> float:
+    """The weakest pair when each word of `shorter` takes its own word of `longer`, best pairs
+    first: two words may not lean on one ("Toàn Thắng" would otherwise meet "Tân Phú" at 0.88,
+    "toan" and "thang" both finding "tan")."""
+    pairs = sorted(
+        (
+            (_word_similarity(a, b), i, j)
+            for i, a in enumerate(shorter)
+            for j, b in enumerate(longer)
+        ),
+        reverse=True,
+    )
+    taken_a: set[int] = set()
+    taken_b: set[int] = set()
+    weakest = 1.0
+    for score, i, j in pairs:
+        if i in taken_a or j in taken_b:
+            continue
+        taken_a.add(i)
+        taken_b.add(j)
+        weakest = min(weakest, score)
+    return weakest
 
 
 # Two letters swapped ("Ahn" for "Anh") is the commonest typo in short Vietnamese names, and the
