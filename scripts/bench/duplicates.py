@@ -149,37 +149,39 @@ def probes(count: int, size: int, many: int) -> list[dict[str, Any]]:
 
 
 async def candidate_sql(
-    url: str, workspace_id: uuid.UUID, body: dict[str, Any]
-) -> tuple[str, list[Any]]:
-    """The candidate statement Sen sends for `body`, as the driver receives it."""
+    url: str, workspace_id: uuid.UUID, bodies: list[dict[str, Any]]
+) -> list[tuple[str, list[Any]]]:
+    """The candidate statement Sen sends for each body, as the driver receives it."""
     from app.core.context import SYSTEM, Ctx
     from app.core.db import enter_workspace, make_engine, make_sessionmaker
     from app.core.driver import driver_arguments
-    from app.duplicates import matching, service
+    from app.duplicates import candidates, matching, service
 
     engine = make_engine(url)
+    statements = []
     try:
         async with make_sessionmaker(engine)() as session:
             await enter_workspace(session, workspace_id)
             ctx = Ctx(session=session, actor=SYSTEM, workspace_id=workspace_id)
-            probe = matching.comparable(body["record"].get, organisation=False)
             contacts = service.DuplicateResource.contact
-            rules = await service.active_rules(ctx, contacts)
-            fields = set().union(*(r.fields for r in rules))
-            statement = service.candidate_statement(
-                ctx, service.TARGETS[contacts][0], probe, fields, None
-            )
-            assert statement is not None
-            return driver_arguments(statement, session.get_bind().dialect)
+            rules = [r.criteria for r in await service.active_rules(ctx, contacts)]
+            dialect = session.get_bind().dialect
+            for body in bodies:
+                probe = matching.comparable(body["record"].get, organisation=False)
+                lookups = candidates.lookups_for(rules, probe)
+                statement = candidates.candidate_statement(ctx, contacts, probe, lookups)
+                if statement is not None:
+                    statements.append(driver_arguments(statement, dialect))
     finally:
         await engine.dispose()
+    return statements
 
 
 async def postgres_itself(
     url: str, workspace_id: uuid.UUID, bodies: list[dict[str, Any]], seconds: float
 ) -> dict[str, Any]:
     """The candidate statements straight on asyncpg (role sen_app, RLS on), one client."""
-    statements = [await candidate_sql(url, workspace_id, b) for b in bodies[:200]]
+    statements = await candidate_sql(url, workspace_id, bodies[:200])
     conn = await asyncpg.connect(url)
     try:
         setting = (
