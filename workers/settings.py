@@ -16,6 +16,7 @@ from app.core.idempotency import forget_expired
 from app.core.jobs import in_every_workspace, job_context
 from app.core.models import utcnow
 from app.core.settings import get_settings
+from app.duplicates import scans as duplicate_scans
 from app.exports import service as exports
 from app.intake import service as intake
 from app.integrations import meta
@@ -152,6 +153,39 @@ async def run_export(ctx: dict[str, Any], workspace_id: str, export_id: str) -> 
     return "completed" if written is not None else "not running"
 
 
+async def run_duplicate_scan(ctx: dict[str, Any], workspace_id: str, scan_id: str) -> str:
+    """Check every live record of a scan's kind against the rules, a batch per transaction
+    (a killed worker's scan resumes at its last committed batch); a failure is kept on it."""
+    maker, workspace, sid = ctx["sessionmaker"], uuid.UUID(workspace_id), uuid.UUID(scan_id)
+    async with job_context(maker, workspace) as job:
+        if not await duplicate_scans.start_scan(job, sid):
+            return "ended already"
+    try:
+        more = True
+        while more:
+            async with job_context(maker, workspace) as job:
+                more = await duplicate_scans.scan_batch(job, sid)
+    except Exception as error:
+        async with job_context(maker, workspace) as job:
+            await duplicate_scans.record_failure(
+                job, sid, f"The scan stopped ({type(error).__name__})"
+            )
+        raise
+    return "completed"
+
+
+async def sweep_duplicate_scans(ctx: dict[str, Any]) -> int:
+    """Scans whose nudge was lost, or whose worker died mid-way, are sent to a worker again."""
+    now = utcnow()
+
+    async def requeue(job: Ctx) -> int:
+        return await duplicate_scans.requeue_waiting(
+            job, queued_before=now - timedelta(minutes=1), running_before=now - timedelta(minutes=5)
+        )
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], requeue, queue=ctx.get("redis")))
+
+
 # The longest an export job may run: a million rows take minutes, not this.
 EXPORT_TIMEOUT_SECONDS = 3600
 
@@ -191,6 +225,8 @@ FUNCTIONS = [
     func(run_export, timeout=EXPORT_TIMEOUT_SECONDS),
     sweep_exports,
     delete_expired_exports,
+    func(run_duplicate_scan, timeout=3600),  # a million records take about half an hour
+    sweep_duplicate_scans,
 ]
 CRON_JOBS = [
     cron(forget_expired_idempotency_keys, minute=17, unique=True),
@@ -198,5 +234,6 @@ CRON_JOBS = [
     cron(sweep_submissions, second=45, unique=True),  # every minute
     cron(prune_submission_payloads, hour=3, minute=41, unique=True),
     cron(sweep_exports, second=15, unique=True),  # every minute
+    cron(sweep_duplicate_scans, second=5, unique=True),  # every minute
     cron(delete_expired_exports, minute={7, 22, 37, 52}, unique=True),
 ]

@@ -96,7 +96,7 @@ def _primary_account_of(contacts: Table) -> tuple[Table, Table, Any]:
     return links, accounts, joined
 
 
-def _company_of(target: Target) -> Any:
+def company_of(target: Target) -> Any:
     """A stored record's company as the rules see it: a lead's `company_key`, a contact's
     primary account's name (a subquery, read only for candidate rows), an account's tax code."""
     table = target.table
@@ -131,7 +131,7 @@ def _parts(
         live.append(table.c.id != exclude)
     columns = (
         literal(target.kind.value).label("kind"), table.c.id, table.c.name_key,
-        table.c.email_key, table.c.phone_e164, _company_of(target).label("company"),
+        table.c.email_key, table.c.phone_e164, company_of(target).label("company"),
     )  # fmt: skip
     parts = []
     keys = []

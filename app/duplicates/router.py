@@ -13,15 +13,19 @@ from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
-from app.duplicates import service
+from app.duplicates import scans, service
 from app.duplicates.schemas import (
     DuplicateCheckRequest,
+    DuplicateGroup,
+    DuplicateGroupQueryParams,
     DuplicateResource,
     DuplicateRuleCreate,
     DuplicateRuleQueryParams,
     DuplicateRuleRead,
     DuplicateRuleUpdate,
     Duplicates,
+    DuplicateScanCreate,
+    DuplicateScanRead,
 )
 from app.duplicates.service import RULES
 from app.leads.service import LEADS, LeadNotFound
@@ -142,3 +146,44 @@ async def account_duplicates(
     """Accounts the account's rules match, strongest first."""
     found = await service.duplicates_of(ctx, DuplicateResource.account, ACCOUNTS, account_id)
     return Duplicates(duplicates=found)
+
+
+@router.post(
+    "/duplicates/scans",
+    summary="Scan the workspace for duplicates",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problems(*WRITE_ERRORS, Forbidden),
+)
+async def start_duplicate_scan(
+    body: DuplicateScanCreate, ctx: Admin, _: Idempotent
+) -> DuplicateScanRead:
+    """Owners and admins only. The worker checks every live record of `resource` against
+    today's rules (records that predate them, or came in while a rule was off); follow it with
+    `GET /duplicates/scans/{scan_id}`, then read its groups."""
+    return DuplicateScanRead.model_validate(await scans.request_scan(ctx, body))
+
+
+ScanID = Annotated[uuid.UUID, Path(description="The scan's id.")]
+
+
+@router.get(
+    "/duplicates/scans/{scan_id}",
+    summary="A duplicate scan's progress",
+    responses=problems(*READ_ERRORS, Forbidden, scans.DuplicateScanNotFound),
+)
+async def get_duplicate_scan(scan_id: ScanID, ctx: Admin) -> DuplicateScanRead:
+    """`scanned` of `total` records so far (a progress bar), and its status."""
+    return DuplicateScanRead.model_validate(await scans.get_scan(ctx, scan_id))
+
+
+@router.get(
+    "/duplicates/scans/{scan_id}/groups",
+    summary="The duplicate groups a scan found",
+    responses=problems(*READ_ERRORS, Forbidden, scans.DuplicateScanNotFound),
+)
+async def list_duplicate_groups(
+    scan_id: ScanID, ctx: Admin, query: DuplicateGroupQueryParams
+) -> Page[DuplicateGroup]:
+    """Records the rules take for one person or company, strongest group first, a page at a
+    time; empty until the scan is completed. Each group is ready for `POST /{resource}/merge`."""
+    return await scans.groups_of(ctx, scan_id, query)

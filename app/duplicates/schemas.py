@@ -1,12 +1,12 @@
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 from fastapi import Query
 from pydantic import MISSING, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.core.pagination import RecordListQuery, Sortable
+from app.core.pagination import PageQuery, RecordListQuery, Sortable
 from app.core.records import DuplicatePolicy
 from app.core.schemas import InputModel, Name, PatchModel, ReadModel
 
@@ -212,3 +212,66 @@ AllowDuplicates = Annotated[
 
 def duplicate_policy(allow_duplicates: bool) -> DuplicatePolicy:
     return DuplicatePolicy.allowed if allow_duplicates else DuplicatePolicy.ask
+
+
+class ScanStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+
+
+class DuplicateScanCreate(InputModel):
+    example = {"resource": "contact"}
+
+    resource: DuplicateResource
+
+
+class DuplicateScanRead(ReadModel):
+    """How far a scan got: `scanned` of `total` records, and how many groups it found."""
+
+    example = {
+        "id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5eb0",
+        "resource": "contact",
+        "status": "running",
+        "total": 120000,
+        "scanned": 48000,
+        "groups": 312,
+        "error": None,
+        "created_at": "2026-12-03T04:00:00Z",
+        "started_at": "2026-12-03T04:00:01Z",
+        "finished_at": None,
+    }
+
+    id: uuid.UUID
+    resource: DuplicateResource
+    status: ScanStatus
+    total: int
+    scanned: int
+    groups: int = Field(description="Groups found so far; listed once the scan is completed.")
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class GroupMember(BaseModel):
+    resource: DuplicateResource
+    id: uuid.UUID
+
+
+class DuplicateGroup(BaseModel):
+    """Records the rules take for one person or company: each is a duplicate of another in
+    the group (pairs joined), ready to merge."""
+
+    rank: int = Field(description="1 for the strongest group; the list's order.")
+    records: list[GroupMember]
+    score: float = Field(description="The strongest pair's score in the group, 0–1.")
+    rules: list[str] = Field(description="The names of the rules that matched its pairs.")
+
+
+class DuplicateGroupQuery(PageQuery):
+    sort: ClassVar[str] = "rank"
+
+
+DuplicateGroupQueryParams = Annotated[DuplicateGroupQuery, Query()]

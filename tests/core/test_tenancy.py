@@ -191,6 +191,9 @@ class TestOtherWorkspacesRecordsAre404:
             "rule_id": (await client.get("/api/v1/duplicate-rules", headers=b)).json()["data"][0][
                 "id"
             ],
+            "scan_id": (
+                await client.post("/api/v1/duplicates/scans", json={"resource": "lead"}, headers=b)
+            ).json()["id"],
             "export_id": (await make_export(client, b, resource="lead"))["id"],
         }
         pipeline = (await client.get("/api/v1/pipelines", headers=b)).json()["data"][0]
