@@ -55,6 +55,7 @@ from app.intake.webhooks import router as intake_webhooks_router
 from app.integrations.router import router as integrations_router
 from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
+from app.merging.router import router as merging_router
 from app.notifications import live as live_notifications
 from app.notifications.router import router as notifications_router
 from app.pipelines.router import router as pipelines_router
@@ -279,6 +280,7 @@ def create_app(
         integrations_router,
         duplicate_rules_router,
         duplicates_router,
+        merging_router,
         exports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
