@@ -86,7 +86,9 @@ async def move_account_links(ctx: Ctx, from_ids: Sequence[uuid.UUID], to_id: uui
             f"{ACCOUNTS_PER_CONTACT}: unlink some first"
         )
     primary_account = next((row.account_id for row in rows if row.is_primary), None)
-    before = await _links_by_contact(ctx, [to_id], all_accounts=True)
+    # The merged contacts' histories keep the links they had, the survivor's what it gained.
+    contact_ids = [to_id, *from_ids]
+    before = await _links_by_contact(ctx, contact_ids, all_accounts=True)
     await _apply(
         ctx,
         dropped=dropped,
@@ -94,7 +96,8 @@ async def move_account_links(ctx: Ctx, from_ids: Sequence[uuid.UUID], to_id: uui
         moved_to={"contact_id": to_id},
         primary=[kept[primary_account].id] if primary_account is not None else [],
     )
-    _record_links_changed(ctx, before, await _links_by_contact(ctx, [to_id], all_accounts=True))
+    after = await _links_by_contact(ctx, contact_ids, all_accounts=True)
+    _record_links_changed(ctx, before, after)
 
 
 async def move_contact_links(

@@ -184,6 +184,11 @@ class TestMergeContacts:
         assert activity["related_id"] == survivor["id"]
         kept = await _get(client, h, f"contacts/{merged['id']}", include_deleted="true")
         assert kept["merged_into_id"] == survivor["id"]
+        history = (await _get(client, h, f"contacts/{merged['id']}/history"))["data"]
+        had = next(e for e in reversed(history) if "accounts" in e["changes"])
+        assert {a["account_id"] for a in had["changes"]["accounts"]["old"]} == {
+            shared["id"], other["id"],
+        }  # fmt: skip
 
     async def test_a_lead_converted_into_a_merged_contact_points_at_the_survivor(
         self, client: httpx.AsyncClient, world: World
