@@ -1,6 +1,7 @@
 """`POST /{leads,contacts,accounts}/merge`: duplicates become one (app/merging/service.py)."""
 
-from fastapi import APIRouter
+from fastapi import APIRouter, status
+from starlette.exceptions import HTTPException
 
 from app.accounts.schemas import AccountRead
 from app.accounts.service import AccountHierarchyCycle, AccountNotFound
@@ -20,6 +21,24 @@ from app.merging import service
 from app.merging.schemas import MergeRecords
 
 router = APIRouter(tags=["duplicates"], route_class=CommittingRoute)
+
+
+async def _only_post() -> None:
+    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
+
+
+# `/leads/merge` is also the shape of `/leads/{lead_id}`: without these (matched first: this
+# router goes before the records' own), a GET, PATCH or DELETE of it would reach the record's
+# route and be a 422 for an id that is no UUID, instead of a 405.
+other_methods_router = APIRouter()
+for _kind in ("leads", "contacts", "accounts"):
+    other_methods_router.add_api_route(
+        f"/{_kind}/merge",
+        _only_post,
+        methods=["GET", "PUT", "PATCH", "DELETE"],
+        include_in_schema=False,
+        name=f"merge_{_kind}_other_methods",
+    )
 
 _HOW = (
     "All in one transaction, the records locked: the survivor takes the value of each field "

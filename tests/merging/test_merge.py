@@ -295,3 +295,14 @@ class TestRefused:
             assert field in {e["field"] for e in response.json()["errors"]}, response.text
         for lead in (a, b):
             assert (await _get(client, h, f"leads/{lead['id']}"))["merged_into_id"] is None
+
+    async def test_other_methods_on_merge_are_405_not_a_record_id(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        for kind in ("leads", "contacts", "accounts"):
+            response = await client.patch(
+                f"{API}/{kind}/merge", json={}, headers=world.sales.headers
+            )
+
+            assert response.status_code == 405, response.text
+            assert response.headers["allow"] == "POST"
