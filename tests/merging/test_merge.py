@@ -190,6 +190,21 @@ class TestMergeContacts:
             shared["id"], other["id"],
         }  # fmt: skip
 
+    async def test_a_survivor_without_a_primary_account_takes_the_merged_ones(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        h = world.sales.headers
+        account = await make_account(client, h, name="Công ty TNHH Thành Công")
+        survivor = await make_contact(client, h, full_name="Bùi Thị Lan")
+        merged = await make_contact(client, h, full_name="Bui Thi Lan", account_id=account["id"])
+
+        response = await _merge(client, h, "contacts", survivor["id"], [merged["id"]])
+
+        assert response.status_code == 200, response.text
+        assert response.json()["accounts"] == [
+            {"account_id": account["id"], "role": None, "is_primary": True}
+        ]
+
     async def test_a_lead_converted_into_a_merged_contact_points_at_the_survivor(
         self, client: httpx.AsyncClient, world: World
     ) -> None:
@@ -246,6 +261,23 @@ class TestMergeAccounts:
 
         assert response.status_code == 200, response.text
         assert response.json()["parent_id"] == top["id"]
+
+
+class TestMergeAccountsRefused:
+    async def test_a_merge_that_would_make_the_survivor_its_own_ancestor_is_409_and_moves_nothing(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        h = world.sales.headers
+        merged = await make_account(client, h, name="Tập đoàn Sao Mai")
+        middle = await make_account(client, h, name="Sao Mai Miền Bắc", parent_id=merged["id"])
+        survivor = await make_account(client, h, name="Sao Mai Hà Nội", parent_id=middle["id"])
+
+        response = await _merge(client, h, "accounts", survivor["id"], [merged["id"]])
+
+        assert response.status_code == 409, response.text
+        assert response.json()["code"] == "account_hierarchy_cycle"
+        assert (await _get(client, h, f"accounts/{middle['id']}"))["parent_id"] == merged["id"]
+        assert (await _get(client, h, f"accounts/{merged['id']}"))["merged_into_id"] is None
 
 
 class TestRefused:
