@@ -55,6 +55,8 @@ from app.intake.webhooks import router as intake_webhooks_router
 from app.integrations.router import router as integrations_router
 from app.leads.router import router as leads_router
 from app.leads.router import statuses_router as lead_statuses_router
+from app.merging.router import other_methods_router as merge_other_methods_router
+from app.merging.router import router as merging_router
 from app.notifications import live as live_notifications
 from app.notifications.router import router as notifications_router
 from app.pipelines.router import router as pipelines_router
@@ -257,6 +259,7 @@ def create_app(
         auth_router,
         users_router,
         api_keys_router,
+        merge_other_methods_router,  # before the records' `/{id}` routes: see its 405s
         leads_router,
         lead_statuses_router,
         accounts_router,
@@ -279,6 +282,7 @@ def create_app(
         integrations_router,
         duplicate_rules_router,
         duplicates_router,
+        merging_router,
         exports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -21,6 +21,8 @@ class Account(RecordMixin, Base):
     __table_args__ = (
         tenant_fk(["owner_id"], "users"),
         tenant_fk(["parent_id"], "accounts"),
+        # The record this one was merged into (it is soft-deleted since).
+        tenant_fk(["merged_into_id"], "accounts"),
         # Every sort is an index walk, deleted rows included (`include_deleted`).
         Index("ix_accounts_recent", "workspace_id", "created_at", "id"),
         Index("ix_accounts_updated", "workspace_id", "updated_at", "id"),
@@ -87,3 +89,4 @@ class Account(RecordMixin, Base):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Folded name, tax code, email, phones and website, for `q`.
     search_text: Mapped[str] = mapped_column(Text, default="")
+    merged_into_id: Mapped[uuid.UUID | None]  # set with deleted_at by a merge

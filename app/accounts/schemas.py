@@ -109,6 +109,7 @@ class AccountRead(ReadModel):
         "created_at": "2026-11-23T04:00:00Z",
         "updated_at": "2026-11-23T04:00:00Z",
         "deleted_at": None,
+        "merged_into_id": None,
     }
 
     id: uuid.UUID
@@ -133,6 +134,9 @@ class AccountRead(ReadModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    merged_into_id: uuid.UUID | None = Field(
+        description="Read-only: the record this one was merged into (it is deleted since)."
+    )
 
 
 class AccountQuery(RecordListQuery):

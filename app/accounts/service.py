@@ -1,6 +1,7 @@
 """Accounts (organisations): the business rules, and the only place that writes them."""
 
 import uuid
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import func, literal, select
@@ -12,6 +13,7 @@ from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import equals, has_all, one_of
 from app.core.records import DuplicatePolicy, Patched, Resource
+from app.core.repoint import repoint
 from app.custom_fields import service as custom_fields
 from app.duplicates import service as duplicates_service
 from app.users import service as users_service
@@ -59,13 +61,17 @@ async def _check_parent(ctx: Ctx, parent_id: uuid.UUID, *, child_id: uuid.UUID |
     await records.referenced(ctx, ACCOUNTS, parent_id, field="parent_id")
     if child_id is None:
         return
+    await _tree_lock(ctx)
+    if child_id in await _ancestors(ctx, parent_id):
+        raise AccountHierarchyCycle()
+
+
+async def _tree_lock(ctx: Ctx) -> None:
     # Two concurrent re-parentings could each pass the check and close a loop together:
     # hierarchy changes in a workspace take turns.
     await ctx.session.execute(
         select(func.pg_advisory_xact_lock(func.hashtext(f"account-tree:{ctx.workspace_id}")))
     )
-    if child_id in await _ancestors(ctx, parent_id):
-        raise AccountHierarchyCycle()
 
 
 async def _ancestors(ctx: Ctx, account_id: uuid.UUID) -> set[uuid.UUID]:
@@ -150,3 +156,20 @@ async def accounts_like(
     if tax_code:
         conditions.append(_ACCOUNTS.tax_code == tax_code)
     return await records.any_matching(ctx, ACCOUNTS, conditions, limit=limit)
+
+
+async def move_children(
+    ctx: Ctx, from_ids: Sequence[uuid.UUID], to_id: uuid.UUID, *, keep: Collection[uuid.UUID]
+) -> list[uuid.UUID]:
+    """The child accounts of any of `from_ids` (deleted ones too) are `to_id`'s from now on,
+    each move in the child's history; the accounts in `keep` (a merge's own, which it changes
+    itself) stay as they are. Hierarchy changes take turns from here to the commit."""
+    await _tree_lock(ctx)
+    outside = _ACCOUNTS.id.not_in(list(keep))
+    return await repoint(ctx, ACCOUNTS, "parent_id", from_ids, to_id, where=[outside])
+
+
+async def check_hierarchy(ctx: Ctx, account: Account) -> None:
+    """The account is not its own ancestor (after a merge moved children onto it): 409."""
+    if account.parent_id is not None and account.id in await _ancestors(ctx, account.parent_id):
+        raise AccountHierarchyCycle()

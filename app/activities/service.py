@@ -2,6 +2,7 @@
 and the only place that writes them."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from app.core.jobs import enqueue_after_commit
 from app.core.models import RecordMixin, table_of, utcnow
 from app.core.pagination import at_least, before, equals, one_of
 from app.core.records import Patched, Resource
+from app.core.repoint import repoint
 from app.deals import service as deals_service
 from app.leads import service as leads_service
 from app.notifications import service as notifications
@@ -180,3 +182,14 @@ async def deliver_due_reminders(
             )
     await ctx.session.flush()
     return sum(1 for row in rows if row.owner_id is not None)
+
+
+async def move_activities(
+    ctx: Ctx, related_type: RelatedType, from_ids: Sequence[uuid.UUID], to_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The activities about any of `from_ids` (deleted ones too) are about `to_id` from now
+    on, each move in the activity's history (a merge's part: the records were checked)."""
+    column = ACTIVITIES.table.c.related_type
+    return await repoint(
+        ctx, ACTIVITIES, "related_id", from_ids, to_id, where=[column == related_type]
+    )

@@ -23,6 +23,8 @@ class Contact(RecordMixin, Base):
     __tablename__ = "contacts"
     __table_args__ = (
         tenant_fk(["owner_id"], "users"),
+        # The record this one was merged into (it is soft-deleted since).
+        tenant_fk(["merged_into_id"], "contacts"),
         # Every sort is an index walk, deleted rows included (`include_deleted`).
         Index("ix_contacts_recent", "workspace_id", "created_at", "id"),
         Index("ix_contacts_updated", "workspace_id", "updated_at", "id"),
@@ -85,6 +87,7 @@ class Contact(RecordMixin, Base):
     custom_fields: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Folded name, email and phones, for `q`.
     search_text: Mapped[str] = mapped_column(Text, default="")
+    merged_into_id: Mapped[uuid.UUID | None]  # set with deleted_at by a merge
 
 
 class AccountContact(TenantMixin, Base):

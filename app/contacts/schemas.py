@@ -147,6 +147,7 @@ class ContactRead(ReadModel):
         "created_at": "2026-11-23T04:00:00Z",
         "updated_at": "2026-11-23T04:00:00Z",
         "deleted_at": None,
+        "merged_into_id": None,
         "accounts": [
             {
                 "account_id": "01936f4e-8a4b-7c3d-9e2f-1a2b3c4d5e6f",
@@ -177,6 +178,9 @@ class ContactRead(ReadModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    merged_into_id: uuid.UUID | None = Field(
+        description="Read-only: the record this one was merged into (it is deleted since)."
+    )
     accounts: list[AccountLink] = Field(
         description="Links to live accounts you can see, the primary one first; a contact has "
         f"at most {ACCOUNTS_PER_CONTACT}."

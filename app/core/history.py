@@ -90,18 +90,27 @@ def apply_changes(
     *,
     action: str = "updated",
     redact: Redact | None = None,
+    sources: dict[str, Any] | None = None,
+    extra: Changes | None = None,
 ) -> Changes:
     """Set the fields whose value differs and keep the diff as one `action` entry (each value
-    through `redact`, when a field holds secrets); the caller flushes."""
+    through `redact`, when a field holds secrets); the caller flushes. `sources` names, per
+    field, the record its new value came from (a merge's `from`); `extra` entries are kept in
+    the same entry, and keep it even when no field changed."""
     changes: Changes = {}
     for field, new in values.items():
         old = getattr(obj, field)
         if old != new:
             changes[field] = kept(field, old, new, redact)
             setattr(obj, field, new)
-    if changes:
+    if changes or extra:
+        entry = {
+            field: {**change, "from": jsonable(sources[field])}
+            if sources and field in sources else change
+            for field, change in changes.items()
+        }  # fmt: skip
         obj.updated_at = utcnow()
-        record_change(ctx, resource, obj.id, action, changes)
+        record_change(ctx, resource, obj.id, action, {**entry, **(extra or {})})
     return changes
 
 

@@ -20,6 +20,7 @@ PIPELINES_PER_WORKSPACE = 50  # live ones: deleted pipelines are never listed
 STAGES_PER_PIPELINE = 30  # retired ones included: a pipeline reads with all its stages
 LEAD_STATUSES_PER_WORKSPACE = 50  # retired ones included: the list shows them
 ACCOUNTS_PER_CONTACT = 50  # every contact in a list page carries all its account links
+RECORDS_PER_MERGE = 10  # merged into one survivor at once: each is locked, its rows moved
 
 
 class LimitReached(Conflict):

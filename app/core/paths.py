@@ -16,6 +16,8 @@ def _patterns(app: FastAPI) -> list[Pattern]:
             regex = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
             methods = frozenset(m.upper() for m in item)
             patterns.append((re.compile(f"^{regex}$"), template, methods))
+        # The most literal template first: `/leads/merge` is not `/leads/{lead_id}`.
+        patterns.sort(key=lambda pattern: pattern[1].count("{"))
         app.state.path_patterns = patterns
     return patterns
 
@@ -33,8 +35,8 @@ def template_for(app: FastAPI, path: str) -> str | None:
 
 
 def methods_for(app: FastAPI, path: str) -> list[str]:
-    methods: set[str] = set()
+    """The methods of the path's template (the most literal one that matches)."""
     for regex, _, route_methods in _patterns(app):
         if regex.match(path):
-            methods |= route_methods
-    return sorted(methods)
+            return sorted(route_methods)
+    return []

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Path, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel
 
 from app.core import records
@@ -24,6 +24,9 @@ from app.core.records import Patched, Resource
 
 M = TypeVar("M", bound=RecordMixin)
 R = TypeVar("R", bound=BaseModel)
+IncludeDeleted = Annotated[
+    bool, Query(description="Also a deleted record (one merged into another, say).")
+]
 Restore = Callable[[Ctx, uuid.UUID], Awaitable[Patched[M]]]
 
 
@@ -57,8 +60,13 @@ def add_record_routes(
     not_found = resource.not_found
     path = f"/{{{id_name}}}"
 
-    async def get_record(ident: record_id, ctx: caller, response: Response) -> Any:
-        obj = await records.get(ctx, resource, ident)
+    async def get_record(
+        ident: record_id,
+        ctx: caller,
+        response: Response,
+        include_deleted: IncludeDeleted = False,
+    ) -> Any:
+        obj = await records.get(ctx, resource, ident, include_deleted=include_deleted)
         return await records.read_with_etag(ctx, resource, obj, response)
 
     async def delete_record(ident: record_id, ctx: writer, if_match: IfMatch = None) -> None:
@@ -79,12 +87,14 @@ def add_record_routes(
         return await records.history(ctx, resource, ident, query)
 
     read_errors = problems(*READ_ERRORS, not_found)
-    restore_errors = problems(*READ_ERRORS, *refused, not_found)
+    merged = (records.RecordAlreadyMerged,) if "merged_into_id" in resource.table.c else ()
+    restore_errors = problems(*READ_ERRORS, *refused, not_found, *merged)
     routes: list[tuple[str, str, str, Callable[..., Any], str, str, str, dict[str, Any]]] = [
         # (`notes` key, method, path, handler, operation id, summary, description, options)
         (
             "get", "GET", path, get_record, f"get_{operation_name}", f"Get {_a(name)}",
-            f"The {name}, with its version as `ETag` for a later `If-Match`.",
+            f"The {name}, with its version as `ETag` for a later `If-Match`; a deleted one "
+            "only with `include_deleted=true`.",
             {"response_model": resource.read, "responses": read_errors},
         ),
         (

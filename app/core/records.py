@@ -26,7 +26,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from app.core import match_keys, sql
 from app.core.concurrency import check_if_match, set_etag
 from app.core.context import Actor, Ctx
-from app.core.errors import NotFound, SenError, Unprocessable
+from app.core.errors import Conflict, NotFound, SenError, Unprocessable
 from app.core.history import (
     Changes,
     History,
@@ -186,6 +186,13 @@ class Resource(Generic[M, R]):
     @cached_property
     def _statements(self) -> dict[tuple[str, tuple[Any, ...]], Any]:
         return {}
+
+
+class RecordAlreadyMerged(Conflict):
+    """The record was merged into another (its `merged_into_id`): it lives on there, and can
+    be neither merged again nor restored."""
+
+    code, title = "record_already_merged", "This record was merged into another"
 
 
 @dataclass
@@ -554,10 +561,14 @@ async def apply_patch(
     values: dict[str, Any],
     *,
     duplicates: DuplicatePolicy = DuplicatePolicy.ask,
+    action: str = "updated",
+    sources: dict[str, Any] | None = None,
+    extra: Changes | None = None,
 ) -> Changes:
     """Apply `values` to a record this transaction holds: a new owner vetted, custom fields
-    merged, the fields that differ set in one history entry, derived columns refreshed, the
-    duplicate rules applied to what changed."""
+    merged, the fields that differ set in one `action` history entry (with `sources` and
+    `extra`: see `apply_changes`), derived columns refreshed, the duplicate rules applied to
+    what changed."""
     owner = values.get("owner_id")
     if resource.owned and "owner_id" in values and owner != obj.owner_id:  # type: ignore[attr-defined]
         await resource.owner_check(ctx, owner)  # type: ignore[misc]
@@ -569,7 +580,16 @@ async def apply_patch(
             values["custom_fields"],
             existing=obj.custom_fields,  # type: ignore[attr-defined]
         )
-    changes = apply_changes(ctx, resource.name, obj, values, redact=resource.redact)
+    changes = apply_changes(
+        ctx,
+        resource.name,
+        obj,
+        values,
+        action=action,
+        redact=resource.redact,
+        sources=sources,
+        extra=extra,
+    )
     if changes:
         for name, value in _derived(resource, lambda n: getattr(obj, n)).items():
             setattr(obj, name, value)
@@ -601,10 +621,13 @@ async def soft_delete(
 
 
 async def restore(ctx: Ctx, resource: Resource[M, R], record_id: uuid.UUID) -> Patched[M]:
-    """Brings a soft-deleted record back; restoring a live one changes nothing."""
+    """Brings a soft-deleted record back; restoring a live one changes nothing, a merged one
+    is a 409 (`RecordAlreadyMerged`)."""
     obj = await get(ctx, resource, record_id, include_deleted=True, for_update=True)
     if obj.deleted_at is None:
         return Patched(obj, {})
+    if getattr(obj, "merged_into_id", None) is not None:
+        raise RecordAlreadyMerged(f"It lives on as {resource.name} {obj.merged_into_id}")  # type: ignore[attr-defined]
     change = {"deleted_at": {"old": jsonable(obj.deleted_at), "new": None}}
     obj.deleted_at = None
     obj.updated_at = utcnow()

@@ -2,8 +2,9 @@
 writes them."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, exists, select
 
@@ -26,6 +27,7 @@ from app.core.pagination import (
     one_of,
 )
 from app.core.records import Patched, Resource
+from app.core.repoint import repoint
 from app.core.tenancy import Workspace
 from app.core.workspace_settings import cached
 from app.custom_fields import service as custom_fields
@@ -317,3 +319,15 @@ async def any_in_stage(ctx: Ctx, stage_id: uuid.UUID) -> bool:
 async def _any_deal(ctx: Ctx, condition: ColumnElement[bool]) -> bool:
     found = select(exists().where(Deal.workspace_id == ctx.workspace_id, condition))
     return bool(await ctx.session.scalar(found))
+
+
+# What a deal may be moved between by a merge: its account, its contact, the lead it came from.
+MovedDealLink = Literal["account_id", "contact_id", "source_lead_id"]
+
+
+async def move_deals(
+    ctx: Ctx, link: MovedDealLink, from_ids: Sequence[uuid.UUID], to_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """The deals whose `link` is any of `from_ids` (deleted ones too) point at `to_id` from
+    now on, each move in the deal's history (a merge's part: the records were checked)."""
+    return await repoint(ctx, DEALS, link, from_ids, to_id)

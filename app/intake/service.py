@@ -274,3 +274,27 @@ async def prune_payloads(ctx: Ctx, *, received_before: datetime) -> int:
         .values(payload=null())  # SQL NULL, not JSON null
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def move_submissions(
+    ctx: Ctx, record_type: str, from_ids: list[uuid.UUID], to_id: uuid.UUID
+) -> None:
+    """Submissions that made, or found again, a `record_type` (`lead` or `contact`) among
+    `from_ids` name `to_id` from now on: a merge's part. A submission is a receipt, not a
+    record with a history; its raw payload is untouched."""
+    table = table_of(Submission)
+    if record_type == "lead":
+        await ctx.session.execute(
+            update(table)
+            .where(table.c.workspace_id == ctx.workspace_id, table.c.lead_id.in_(from_ids))
+            .values(lead_id=to_id)
+        )
+    await ctx.session.execute(
+        update(table)
+        .where(
+            table.c.workspace_id == ctx.workspace_id,
+            table.c.duplicate_of_type == record_type,
+            table.c.duplicate_of_id.in_(from_ids),
+        )
+        .values(duplicate_of_id=to_id)
+    )

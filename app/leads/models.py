@@ -55,6 +55,8 @@ class Lead(RecordMixin, Base):
         tenant_fk(["converted_deal_id"], "deals", use_alter=True),
         tenant_fk(["campaign_id"], "campaigns"),
         tenant_fk(["form_id"], "forms"),
+        # The record this one was merged into (it is soft-deleted since).
+        tenant_fk(["merged_into_id"], "leads"),
         ForeignKeyConstraint(
             ["workspace_id", "status"],
             ["lead_statuses.workspace_id", "lead_statuses.key"],
@@ -172,3 +174,4 @@ class Lead(RecordMixin, Base):
     converted_contact_id: Mapped[uuid.UUID | None]
     converted_deal_id: Mapped[uuid.UUID | None]
     converted_at: Mapped[datetime | None]
+    merged_into_id: Mapped[uuid.UUID | None]  # set with deleted_at by a merge

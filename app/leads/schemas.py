@@ -159,6 +159,7 @@ class LeadRead(ReadModel):
         "created_at": "2026-11-23T04:00:00Z",
         "updated_at": "2026-11-23T04:00:00Z",
         "deleted_at": None,
+        "merged_into_id": None,
         "converted_account_id": None,
         "converted_contact_id": None,
         "converted_deal_id": None,
@@ -200,6 +201,9 @@ class LeadRead(ReadModel):
     created_at: datetime
     updated_at: datetime
     deleted_at: datetime | None
+    merged_into_id: uuid.UUID | None = Field(
+        description="Read-only: the record this one was merged into (it is deleted since)."
+    )
     converted_account_id: uuid.UUID | None = Field(description="Read-only: set by conversion.")
     converted_contact_id: uuid.UUID | None = Field(description="Read-only: set by conversion.")
     converted_deal_id: uuid.UUID | None = Field(description="Read-only: set by conversion.")

@@ -1,6 +1,7 @@
 """Leads: the business rules, and the only place that writes them."""
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -11,6 +12,7 @@ from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound
 from app.core.pagination import FilterOn, equals, has_all, one_of
 from app.core.records import DuplicatePolicy, Patched, Resource
+from app.core.repoint import repoint
 from app.custom_fields import service as custom_fields
 from app.duplicates import service as duplicates_service
 from app.leads import statuses
@@ -139,3 +141,12 @@ async def leads_converted_into(ctx: Ctx, resource: str, record_id: uuid.UUID) ->
         select(Lead.id).where(Lead.workspace_id == ctx.workspace_id, column == record_id)
     )
     return list(found)
+
+
+async def move_conversion_links(
+    ctx: Ctx, resource: str, from_ids: Sequence[uuid.UUID], to_id: uuid.UUID
+) -> list[uuid.UUID]:
+    """Leads converted into any of the contacts or accounts (`resource`) `from_ids` remember
+    `to_id` as what they became from now on (a merge's part), each in the lead's history."""
+    field = {"contact": "converted_contact_id", "account": "converted_account_id"}[resource]
+    return await repoint(ctx, LEADS, field, from_ids, to_id)

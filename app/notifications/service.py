@@ -128,3 +128,15 @@ async def mark_all_read(ctx: Ctx) -> int:
         .values(read_at=utcnow())
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def move_lead_notifications(
+    ctx: Ctx, from_ids: Collection[uuid.UUID], to_id: uuid.UUID
+) -> None:
+    """Notifications about any of the leads `from_ids` link to `to_id` from now on (a merge's
+    part: the link leads their reader to the lead that lives on)."""
+    await ctx.session.execute(
+        update(Notification)
+        .where(Notification.workspace_id == ctx.workspace_id, Notification.lead_id.in_(from_ids))
+        .values(lead_id=to_id)
+    )
