@@ -305,7 +305,9 @@ async def requeue_waiting(
     stamp = int(utcnow().timestamp()) // 60
     for found in stuck:
         found.status = ImportStatus.queued
-        _nudge_worker(ctx, found.id, reason=f"sweep:{stamp}")
+        # Its progress in the id too: a job id arq still holds (a sweep earlier this minute)
+        # would make this nudge a no-op.
+        _nudge_worker(ctx, found.id, reason=f"sweep:{stamp}:{found.processed_rows}")
     await ctx.session.flush()
     return len(stuck)
 
