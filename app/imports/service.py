@@ -21,7 +21,7 @@ from app.core.models import table_of, utcnow
 from app.core.settings import get_settings
 from app.imports.columns import ColumnMapping, MappingInvalid, match_columns
 from app.imports.models import Import, ImportFailure
-from app.imports.reading import CellValue, Row, Sheet, open_sheet
+from app.imports.reading import CellValue, NotASpreadsheet, Row, Sheet, open_sheet
 from app.imports.rows import RowFailed, import_row, validated
 from app.imports.schemas import DedupePolicy, ImportStatus
 
@@ -88,6 +88,8 @@ async def request_import(
     worker saves its rows after this commits."""
     sheet = await asyncio.to_thread(open_upload, path, filename)
     try:
+        if any("\x00" in header for header in sheet.headers):
+            raise NotASpreadsheet("A header holds a NUL character: this is not a text file.")
         chosen = _checked_mapping(resource, sheet.headers, mapping)
         estimate = _estimated_rows(sheet)
     finally:
@@ -184,6 +186,8 @@ async def set_total_rows(ctx: Ctx, import_id: uuid.UUID, total: int) -> None:
 
 
 def _json_cell(value: CellValue) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")  # PostgreSQL's JSON can't hold one
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     if isinstance(value, timedelta):

@@ -105,8 +105,9 @@ async def receive_upload(request: Request, directory: Path, *, max_bytes: int) -
         upload.file.seek(0)
         with path.open("wb") as target:
             shutil.copyfileobj(upload.file, target)
-        filename = (upload.filename or "upload").replace("\\", "/").rsplit("/", 1)[-1]
-        return Upload(path=path, filename=filename or "upload", options=options)
+        name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+        filename = "".join(c for c in name if c.isprintable())[:255] or "upload"
+        return Upload(path=path, filename=filename, options=options)
     finally:
         await form.close()
 
