@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, func, or_, select
+from sqlalchemy import Table, and_, func, literal, or_, select, union_all
 
 from app.accounts.models import Account
 from app.contacts.models import AccountContact, Contact
@@ -240,11 +240,17 @@ def _company_column(target: _Target) -> Any:
     )
 
 
-async def _candidates(
-    ctx: Ctx, target: _Target, probe: Comparable, fields: set[RuleField], exclude: uuid.UUID | None
-) -> list[tuple[uuid.UUID, Comparable]]:
+def _candidates_query(
+    ctx: Ctx,
+    n: int,
+    target: _Target,
+    probe: Comparable,
+    fields: set[RuleField],
+    exclude: uuid.UUID | None,
+) -> Any:
     """Live records of `target` that share an indexed key with `probe` (email, phone, tax
-    code) or whose name is close by trigrams: never a scan, at most `_CANDIDATES`."""
+    code) or whose name is close by trigrams: never a scan, at most `_CANDIDATES`. Its first
+    column is `n`, which target the row is of. None when the probe has no key to look by."""
     table = target.table
     keys = []
     if RuleField.email in fields and probe.email:
@@ -256,35 +262,68 @@ async def _candidates(
     if fields & {RuleField.full_name, RuleField.name} and probe.name:
         keys.append(table.c.name_key.op("%")(probe.name))
     if not keys:
-        return []
+        return None
     live = [table.c.workspace_id == ctx.workspace_id, table.c.deleted_at.is_(None)]
     if target.kind is DuplicateResource.lead:
         live.append(table.c.converted_at.is_(None))  # its contact stands for it now
     if exclude is not None:
         live.append(table.c.id != exclude)
     company = _company_column(target)
-    stmt = (
-        select(table.c.id, table.c.name_key, table.c.email_key, table.c.phone_e164, company)
+    return (
+        select(
+            literal(n).label("target"),
+            table.c.id,
+            table.c.name_key,
+            table.c.email_key,
+            table.c.phone_e164,
+            company.label("company"),
+        )
         .where(and_(*live), or_(*keys))
         .limit(_CANDIDATES)
     )
-    rows = await records.fetch(ctx, stmt)
-    return [
-        (
-            row[0],
-            Comparable(
-                name=row[1],
-                email=row[2],
-                phone=row[3],
-                company=None if target.organisation else row[4],
-                tax_code=row[4] if target.organisation else None,
-            ),
+
+
+async def _candidates(
+    ctx: Ctx,
+    resource: DuplicateResource,
+    probe: Comparable,
+    fields: set[RuleField],
+    exclude: uuid.UUID | None,
+) -> list[tuple[_Target, uuid.UUID, Comparable]]:
+    """Every target's candidates in one round trip (a lead's are leads and contacts)."""
+    targets = _TARGETS[resource]
+    queries = [
+        query
+        for n, target in enumerate(targets)
+        if (
+            query := _candidates_query(
+                ctx, n, target, probe, fields, exclude if target.kind is resource else None
+            )
         )
-        for row in rows
+        is not None
     ]
+    if not queries:
+        return []
+    statement: Any = queries[0] if len(queries) == 1 else union_all(*queries)
+    rows = await records.fetch(ctx, statement)
+    found = []
+    for row in rows:
+        target = targets[row[0]]
+        comparable = Comparable(
+            name=row[2],
+            email=row[3],
+            phone=row[4],
+            company=None if target.organisation else row[5],
+            tax_code=row[5] if target.organisation else None,
+        )
+        found.append((target, row[1], comparable))
+    return found
 
 
-async def _use_trigram_threshold(ctx: Ctx) -> None:
+async def use_trigram_threshold(ctx: Ctx) -> None:
+    """Set the candidates' trigram threshold for the rest of this transaction (a savepoint
+    rolled back undoes it): a caller checking many records at once sets it once and passes
+    `threshold_set=True` to `find_duplicates`."""
     await records.read_rows(
         ctx, select(func.set_config("pg_trgm.similarity_threshold", _TRIGRAM_THRESHOLD, True))
     )
@@ -297,6 +336,7 @@ async def find_duplicates(
     *,
     exclude: uuid.UUID | None = None,
     rules: list[ActiveRule] | None = None,
+    threshold_set: bool = False,
 ) -> list[Duplicate]:
     """The records the resource's active rules take `probe` for, strongest first (a `block`
     before a `warn` of the same score), each once, with the strongest rule that matched."""
@@ -304,22 +344,20 @@ async def find_duplicates(
     if not rules:
         return []
     fields = set().union(*(r.fields for r in rules))
-    if fields & {RuleField.full_name, RuleField.name} and probe.name:
-        await _use_trigram_threshold(ctx)
+    if fields & {RuleField.full_name, RuleField.name} and probe.name and not threshold_set:
+        await use_trigram_threshold(ctx)
     found: list[tuple[float, bool, Duplicate]] = []
-    for target in _TARGETS[resource]:
-        skip = exclude if target.kind is resource else None
-        for record_id, candidate in await _candidates(ctx, target, probe, fields, skip):
-            best = _best_rule(rules, probe, candidate)
-            if best is not None:
-                score, rule = best
-                duplicate = Duplicate(
-                    resource=target.kind,
-                    id=record_id,
-                    score=round(score, 3),
-                    rule=RuleRef(id=rule.id, name=rule.name, action=rule.action),
-                )
-                found.append((score, rule.action is DuplicateAction.block, duplicate))
+    for target, record_id, candidate in await _candidates(ctx, resource, probe, fields, exclude):
+        best = _best_rule(rules, probe, candidate)
+        if best is not None:
+            score, rule = best
+            duplicate = Duplicate(
+                resource=target.kind,
+                id=record_id,
+                score=round(score, 3),
+                rule=RuleRef(id=rule.id, name=rule.name, action=rule.action),
+            )
+            found.append((score, rule.action is DuplicateAction.block, duplicate))
     found.sort(key=lambda f: (f[0], f[1]), reverse=True)
     return [d for _, _, d in found[:MOST]]
 
@@ -383,9 +421,17 @@ async def one_identity_at_a_time(ctx: Ctx, probe: Comparable) -> None:
     """Two writes of one person at once (a double click, two imports) must not both pass the
     check: the second waits here until the first commits, then finds it. A transaction-scoped
     lock per email, phone and tax code, taken in one order so two never deadlock."""
-    for identity in sorted(i for i in (probe.email, probe.phone, probe.tax_code) if i):
-        key = func.hashtextextended(f"sen:identity:{ctx.workspace_id}:{identity}", 0)
-        await records.read_rows(ctx, select(func.pg_advisory_xact_lock(key)))
+    identities = sorted(i for i in (probe.email, probe.phone, probe.tax_code) if i)
+    if not identities:
+        return
+    # One statement: PostgreSQL evaluates a select list left to right, so still in order.
+    locks = [
+        func.pg_advisory_xact_lock(
+            func.hashtextextended(f"sen:identity:{ctx.workspace_id}:{identity}", 0)
+        )
+        for identity in identities
+    ]
+    await records.read_rows(ctx, select(*locks))
 
 
 async def check(ctx: Ctx, resource: DuplicateResource, record: dict[str, Any]) -> list[Duplicate]:
