@@ -10,7 +10,9 @@ from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
+import asyncpg
 from arq.connections import ArqRedis
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core import files
@@ -45,6 +47,23 @@ async def _fetch(
     with target.open("wb") as out:
         async for chunk in files.file_content(open_session, workspace_id, info):
             out.write(chunk)
+
+
+async def _save_batch(
+    maker: async_sessionmaker[AsyncSession],
+    workspace_id: uuid.UUID,
+    import_id: uuid.UUID,
+    plan: service.Plan,
+    queue: ArqRedis | None,
+    offset: int,
+    batch: list[Row],
+) -> bool:
+    try:
+        async with job_context(maker, workspace_id, plan.actor, queue=queue) as ctx:
+            return await service.import_batch(ctx, import_id, offset, batch)
+    except (DBAPIError, asyncpg.PostgresError):  # a row's statement failed: a savepoint per row
+        async with job_context(maker, workspace_id, plan.actor, queue=queue) as ctx:
+            return await service.import_batch(ctx, import_id, offset, batch, careful=True)
 
 
 async def run_import(
@@ -96,9 +115,10 @@ async def _run(
             offset = plan.processed_rows
             await asyncio.to_thread(_skip, rows, offset)  # saved by an earlier run
             while batch := await asyncio.to_thread(_take, rows, batch_rows):
-                async with job_context(maker, workspace_id, plan.actor, queue=queue) as ctx:
-                    if not await service.import_batch(ctx, import_id, offset, batch):
-                        return False  # another run holds it now
+                if not await _save_batch(
+                    maker, workspace_id, import_id, plan, queue, offset, batch
+                ):
+                    return False  # another run holds it now
                 offset += len(batch)
         finally:
             sheet.close()

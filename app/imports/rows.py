@@ -97,7 +97,13 @@ def _reason(error: SenError) -> str:
 
 
 async def import_row(
-    ctx: Ctx, mapping: ColumnMapping, data: BaseModel, given: set[str], policy: DedupePolicy
+    ctx: Ctx,
+    mapping: ColumnMapping,
+    data: BaseModel,
+    given: set[str],
+    policy: DedupePolicy,
+    *,
+    threshold_set: bool = False,
 ) -> Outcome:
     """Save one row as `policy` says: `skip` leaves a row any rule matches; `update` writes
     the row's non-blank values over the strongest match of the same resource (a match of
@@ -115,7 +121,9 @@ async def import_row(
         )
         # Two imports (or an import and a form) with one person must not both find nothing.
         await duplicates_service.one_identity_at_a_time(ctx, probe)
-        found = await duplicates_service.find_duplicates(ctx, kind.duplicates, probe)
+        found = await duplicates_service.find_duplicates(
+            ctx, kind.duplicates, probe, threshold_set=threshold_set
+        )
         if not found:
             await kind.create(ctx, data, duplicates=DuplicatePolicy.checked)
             return "created"

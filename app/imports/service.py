@@ -19,6 +19,7 @@ from app.core.errors import Conflict, NotFound
 from app.core.jobs import enqueue_after_commit
 from app.core.models import table_of, utcnow
 from app.core.settings import get_settings
+from app.duplicates import service as duplicates_service
 from app.imports.columns import ColumnMapping, MappingInvalid, match_columns
 from app.imports.models import Import, ImportFailure
 from app.imports.reading import CellValue, NotASpreadsheet, Row, Sheet, open_sheet
@@ -195,11 +196,18 @@ def _json_cell(value: CellValue) -> Any:
     return value
 
 
-async def import_batch(ctx: Ctx, import_id: uuid.UUID, offset: int, rows: list[Row]) -> bool:
+async def import_batch(
+    ctx: Ctx, import_id: uuid.UUID, offset: int, rows: list[Row], *, careful: bool = False
+) -> bool:
     """Save `rows` (the file's data rows from `offset` on) and record what became of them,
     counters and failed rows, in this one transaction. False, saving nothing, when the import
     is not running from exactly `offset` (another run got there first: this one stops). A dry
-    run does the same work and rolls the records back, keeping only the counts."""
+    run does the same work and rolls the records back, keeping only the counts.
+
+    A row's rules refuse it before it writes anything, so the batch runs without a savepoint
+    per row (each costs two round trips). A statement that fails anyway aborts the whole
+    transaction: the caller runs the batch again `careful`, a savepoint per row, so only that
+    row fails."""
     state = (
         await ctx.session.execute(
             select(
@@ -221,12 +229,17 @@ async def import_batch(ctx: Ctx, import_id: uuid.UUID, offset: int, rows: list[R
     failures: list[dict[str, Any]] = []
     jobs_before = len(ctx.state.jobs)
     trial = await ctx.session.begin_nested() if state.dry_run else None
+    if not careful:  # once for the batch (a savepoint rolled back would undo it)
+        await duplicates_service.use_trigram_threshold(ctx)
     for number, cells in rows:
         try:
             data, given = validated(mapping, cells)
-            # A savepoint per row: a row refused halfway leaves the batch's other rows intact.
-            async with ctx.session.begin_nested():
-                counts[await import_row(ctx, mapping, data, given, policy)] += 1
+            if careful:
+                async with ctx.session.begin_nested():
+                    counts[await import_row(ctx, mapping, data, given, policy)] += 1
+            else:
+                outcome = await import_row(ctx, mapping, data, given, policy, threshold_set=True)
+                counts[outcome] += 1
         except RowFailed as error:
             counts["failed"] += 1
             failures.append(
