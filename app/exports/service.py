@@ -17,7 +17,7 @@ from app.auth.dependencies import acting_user
 from app.core import files, spreadsheets, sql
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, SenError, Unprocessable
-from app.core.jobs import enqueue_after_commit
+from app.core.jobs import enqueue_after_commit, requeue_stuck
 from app.core.models import utcnow
 from app.core.pagination import FilterOn, ListQuery, apply_filters
 from app.core.records import Resource, restrict_to_visible
@@ -284,24 +284,10 @@ async def requeue_waiting(
 ) -> int:
     """The sweep: nudge the worker again for exports still queued (their nudge was lost with
     Redis), and queue again those running for longer than any job may (their worker died)."""
-    stuck = list(
-        await ctx.session.scalars(
-            select(Export)
-            .where(
-                Export.workspace_id == ctx.workspace_id,
-                or_(
-                    (Export.status == ExportStatus.queued) & (Export.created_at < queued_before),
-                    (Export.status == ExportStatus.running) & (Export.started_at < running_before),
-                ),
-            )
-            .order_by(Export.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+    stuck = or_(
+        (Export.status == ExportStatus.queued) & (Export.created_at < queued_before),
+        (Export.status == ExportStatus.running) & (Export.started_at < running_before),
     )
-    stamp = int(utcnow().timestamp()) // 60
-    for export in stuck:
-        export.status = ExportStatus.queued
-        _nudge_worker(ctx, export.id, reason=f"sweep:{stamp}")
-    await ctx.session.flush()
-    return len(stuck)
+    return await requeue_stuck(
+        ctx, Export, stuck, function="run_export", kind="export", limit=limit
+    )

@@ -16,7 +16,7 @@ from app.auth.dependencies import acting_user
 from app.core import files, spreadsheets, sql
 from app.core.context import Actor, Ctx
 from app.core.errors import Conflict, NotFound
-from app.core.jobs import enqueue_after_commit
+from app.core.jobs import enqueue_after_commit, requeue_stuck
 from app.core.models import table_of, utcnow
 from app.core.settings import get_settings
 from app.duplicates import service as duplicates_service
@@ -304,29 +304,13 @@ async def requeue_waiting(
     """The sweep: nudge the worker again for imports still queued (their nudge was lost with
     Redis), and queue again those running whose progress stopped (their worker died): they
     resume after the last batch they committed."""
-    stuck = list(
-        await ctx.session.scalars(
-            select(Import)
-            .where(
-                Import.workspace_id == ctx.workspace_id,
-                or_(
-                    (Import.status == ImportStatus.queued) & (Import.updated_at < queued_before),
-                    (Import.status == ImportStatus.running) & (Import.updated_at < stalled_before),
-                ),
-            )
-            .order_by(Import.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+    stuck = or_(
+        (Import.status == ImportStatus.queued) & (Import.updated_at < queued_before),
+        (Import.status == ImportStatus.running) & (Import.updated_at < stalled_before),
     )
-    stamp = int(utcnow().timestamp()) // 60
-    for found in stuck:
-        found.status = ImportStatus.queued
-        # Its progress in the id too: a job id arq still holds (a sweep earlier this minute)
-        # would make this nudge a no-op.
-        _nudge_worker(ctx, found.id, reason=f"sweep:{stamp}:{found.processed_rows}")
-    await ctx.session.flush()
-    return len(stuck)
+    return await requeue_stuck(
+        ctx, Import, stuck, function="run_import", kind="import", limit=limit
+    )
 
 
 async def write_errors(ctx: Ctx, import_id: uuid.UUID, target: IO[bytes]) -> None:
