@@ -130,7 +130,10 @@ async def import_row(
         strongest = found[0]
         if policy is DedupePolicy.skip or strongest.resource is not kind.duplicates:
             return "skipped"
-        await _update(ctx, kind, strongest.id, data, given)
+        # A patch writes before it checks the rules against the result: a refusal must take
+        # the write back with it, whatever the batch does.
+        async with ctx.session.begin_nested():
+            await _update(ctx, kind, strongest.id, data, given)
         return "updated"
     except SenError as error:
         raise RowFailed(_reason(error)) from None

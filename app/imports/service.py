@@ -204,8 +204,9 @@ async def import_batch(
     is not running from exactly `offset` (another run got there first: this one stops). A dry
     run does the same work and rolls the records back, keeping only the counts.
 
-    A row's rules refuse it before it writes anything, so the batch runs without a savepoint
-    per row (each costs two round trips). A statement that fails anyway aborts the whole
+    A new row's rules refuse it before it writes anything, so the batch runs without a
+    savepoint per row (each costs two round trips; an update, which writes first, has its
+    own). A statement that fails anyway aborts the whole
     transaction: the caller runs the batch again `careful`, a savepoint per row, so only that
     row fails."""
     state = (
