@@ -105,6 +105,21 @@ async def sen_import(url: str, path: Path, workspace_id: uuid.UUID, owner_id: uu
         await engine.dispose()
 
 
+async def _exact_rules_only(url: str, workspace_id: uuid.UUID) -> None:
+    """Turn the fuzzy name rules off: what the exact ones (email, phone) cost alone."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "UPDATE duplicate_rules SET active = false"
+            " WHERE workspace_id = $1 AND criteria::text LIKE '%fuzzy%'",
+            workspace_id,
+        )
+    finally:
+        await conn.close()
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"leads-{args.rows}.xlsx"
@@ -113,11 +128,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     url = await recreate_database(args.database_url, DATABASE)
     await upgrade(url)
     workspace_id, owner_id = await create_owner(url)
+    if args.exact_rules_only:
+        await _exact_rules_only(url, workspace_id)
     floor, rows = await asyncio.to_thread(openpyxl_alone, path)
     assert rows == args.rows
     seconds, grown, done = await sen_import(url, path, workspace_id, owner_id)
     return {
         "rows": args.rows,
+        "rules": "exact only" if args.exact_rules_only else "the defaults (exact and fuzzy)",
         "file_mib": round(path.stat().st_size / 2**20, 1),
         "openpyxl_read_seconds": round(floor, 2),
         "import_seconds": round(seconds, 2),
@@ -137,4 +155,9 @@ if __name__ == "__main__":
         "--database-url", default=os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     )
     parser.add_argument("--out", type=Path, default=Path(".sen/bench-import"))
+    parser.add_argument(
+        "--exact-rules-only",
+        action="store_true",
+        help="turn the default fuzzy name rules off (to see what they cost)",
+    )
     print(json.dumps(asyncio.run(main(parser.parse_args())), indent=2))
