@@ -258,6 +258,29 @@ class TestRefused:
         assert (answer.status_code, answer.json()["code"]) == (413, "expands_too_far")
 
 
+class TestFailedJobs:
+    async def test_a_file_found_too_long_while_read_ends_failed_with_the_reason(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        owner = await sign_up(committing_client, "committing-import-long")
+        content = "Họ và tên\r\nAn\r\nBình\r\nChi\r\n".encode()
+
+        # A CSV says nothing of its length up front: the worker finds out, and says so.
+        with settings_changed(import_max_rows=2):
+            state = await imported(
+                committing_client, owner["headers"], content, database_url, redis_url,
+                filename="dai.csv",
+            )  # fmt: skip
+
+        assert state["status"] == "failed", state
+        assert "More than 2 rows" in state["error"]
+        assert await leads(committing_client, owner["headers"]) == []
+        errors = await committing_client.get(
+            f"{API}/imports/{state['id']}/errors", headers=owner["headers"]
+        )
+        assert errors.status_code == 200
+
+
 class TestMembers:
     async def test_a_sales_member_owns_what_they_import_and_others_dont_see_the_import(
         self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
