@@ -2,11 +2,12 @@
 SEN_IMPORT_MAX_BYTES enforced as the bytes arrive: a file too large is a 413 `file_too_large`
 as soon as it passes the limit, never a body held in memory or a full disk."""
 
+import asyncio
 import shutil
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
@@ -79,6 +80,12 @@ def _options(fields: dict[str, Any]) -> ImportOptions:
         ) from None
 
 
+def _copy(source: IO[bytes], path: Path) -> None:
+    source.seek(0)
+    with path.open("wb") as target:
+        shutil.copyfileobj(source, target)
+
+
 async def receive_upload(request: Request, directory: Path, *, max_bytes: int) -> Upload:
     """The uploaded `file` saved under `directory`, with the form's options checked (422)."""
     kind, _ = parse_options_header(request.headers.get("content-type", ""))
@@ -102,9 +109,7 @@ async def receive_upload(request: Request, directory: Path, *, max_bytes: int) -
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         options = _options(fields)
         path = directory / f"upload-{uuid.uuid4().hex}"
-        upload.file.seek(0)
-        with path.open("wb") as target:
-            shutil.copyfileobj(upload.file, target)
+        await asyncio.to_thread(_copy, upload.file, path)  # up to the limit: off the loop
         name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
         filename = "".join(c for c in name if c.isprintable())[:255] or "upload"
         return Upload(path=path, filename=filename, options=options)
