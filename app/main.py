@@ -50,6 +50,7 @@ from app.duplicates.router import rules_router as duplicate_rules_router
 from app.exports.router import router as exports_router
 from app.forms.router import hosted_router
 from app.forms.router import router as forms_router
+from app.imports.router import router as imports_router
 from app.intake.router import router as intake_router
 from app.intake.webhooks import router as intake_webhooks_router
 from app.integrations.router import router as integrations_router
@@ -284,13 +285,20 @@ def create_app(
         duplicates_router,
         merging_router,
         exports_router,
+        imports_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(hosted_router)
     app.include_router(_health_router(check_worker=settings.readyz_checks_worker))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # An import's upload is bigger than any JSON body: its route reads it as a stream and
+    # enforces SEN_IMPORT_MAX_BYTES itself, to a temporary file.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        own_limits=(f"{API_PREFIX}/imports",),
+    )
     if settings.cors_origins:
         app.add_middleware(
             MembersCors,

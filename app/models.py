@@ -17,6 +17,7 @@ def load_all_models() -> None:
     import app.duplicates.models
     import app.exports.models
     import app.forms.models
+    import app.imports.models
     import app.intake.models
     import app.integrations.models
     import app.leads.models

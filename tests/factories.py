@@ -212,6 +212,22 @@ async def make_export(
     return made
 
 
+async def make_import(
+    http: httpx.AsyncClient, headers: Mapping[str, str], *, rows: int = 1
+) -> dict[str, Any]:
+    """An import of a small lead csv (202): queued until a worker runs it."""
+    content = ("Họ và tên\r\n" + "".join(f"Khách {i}\r\n" for i in range(rows))).encode()
+    response = await http.post(
+        f"{API}/imports",
+        files={"file": ("khach.csv", content, "text/csv")},
+        data={"resource": "lead"},
+        headers=headers,
+    )
+    assert response.status_code == 202, response.text
+    made: dict[str, Any] = response.json()
+    return made
+
+
 # People and credentials
 
 

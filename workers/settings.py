@@ -18,6 +18,8 @@ from app.core.models import utcnow
 from app.core.settings import get_settings
 from app.duplicates import scans as duplicate_scans
 from app.exports import service as exports
+from app.imports import job as import_job
+from app.imports import service as imports
 from app.intake import service as intake
 from app.integrations import meta
 
@@ -213,6 +215,35 @@ async def delete_expired_exports(ctx: dict[str, Any]) -> int:
     return sum(await in_every_workspace(ctx["sessionmaker"], delete, queue=ctx.get("redis")))
 
 
+async def run_import(ctx: dict[str, Any], workspace_id: str, import_id: str) -> str:
+    """Save one queued import's rows as the member who asked, a batch per transaction with its
+    progress; resumed after the last committed batch when run again. A second run beside a
+    live one saves nothing (each batch checks where the import stands, under a row lock)."""
+    return await import_job.run_import(
+        ctx["sessionmaker"], uuid.UUID(workspace_id), uuid.UUID(import_id), queue=ctx.get("redis")
+    )
+
+
+# A 100,000-row import with duplicate checks takes minutes; a stalled one is found by the sweep.
+IMPORT_TIMEOUT_SECONDS = 3 * 3600
+# A running import whose progress hasn't moved for this long lost its worker (a batch takes
+# seconds).
+IMPORT_STALLED_AFTER = timedelta(minutes=2)
+
+
+async def sweep_imports(ctx: dict[str, Any]) -> int:
+    """The net under the nudges: imports still queued a minute after they were asked for, and
+    running ones whose progress stopped (their worker died): queued again, they resume."""
+    now = utcnow()
+
+    async def requeue(job: Ctx) -> int:
+        return await imports.requeue_waiting(
+            job, queued_before=now - timedelta(minutes=1), stalled_before=now - IMPORT_STALLED_AFTER
+        )
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], requeue, queue=ctx.get("redis")))
+
+
 FUNCTIONS = [
     forget_expired_idempotency_keys,
     deliver_reminder,
@@ -227,6 +258,8 @@ FUNCTIONS = [
     delete_expired_exports,
     func(run_duplicate_scan, timeout=3600),  # a million records take about half an hour
     sweep_duplicate_scans,
+    func(run_import, timeout=IMPORT_TIMEOUT_SECONDS),
+    sweep_imports,
 ]
 CRON_JOBS = [
     cron(forget_expired_idempotency_keys, minute=17, unique=True),
@@ -236,4 +269,5 @@ CRON_JOBS = [
     cron(sweep_exports, second=15, unique=True),  # every minute
     cron(sweep_duplicate_scans, second=5, unique=True),  # every minute
     cron(delete_expired_exports, minute={7, 22, 37, 52}, unique=True),
+    cron(sweep_imports, second=50, unique=True),  # every minute
 ]

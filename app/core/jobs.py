@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import structlog
 from arq.connections import ArqRedis
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.context import SYSTEM, Actor, Ctx
@@ -91,6 +91,39 @@ async def job_context(
             send_after_commit(session, queue)
         finally:
             forget_pending(session)  # closing the session rolls back anything uncommitted
+
+
+async def requeue_stuck(
+    ctx: Ctx,
+    model: Any,
+    stuck: ColumnElement[bool],
+    *,
+    function: str,
+    kind: str,
+    limit: int = 100,
+) -> int:
+    """A sweep's half of a tracked job (an export, an import: a row whose `status` its job
+    moves from `queued` to `running` and on). Rows of `model` matching `stuck` (still queued
+    long after they were asked for: their nudge was lost with Redis; running with no sign of
+    life: their worker died) are queued again and `function(workspace_id, id)` enqueued after
+    commit. Rows another sweep holds are skipped. Each sweep's job id is its own, so arq never
+    takes it for a repeat of an earlier nudge it still remembers."""
+    rows = list(
+        await ctx.session.scalars(
+            select(model)
+            .where(model.workspace_id == ctx.workspace_id, stuck)
+            .order_by(model.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    stamp = utcnow().timestamp()
+    for row in rows:
+        row.status = "queued"
+        job_id = f"{kind}:{row.id}:sweep:{stamp}"
+        enqueue_after_commit(ctx, function, str(ctx.workspace_id), str(row.id), job_id=job_id)
+    await ctx.session.flush()
+    return len(rows)
 
 
 async def in_every_workspace(

@@ -137,14 +137,17 @@ class RequestMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over the limit with 413: by Content-Length up front, or while streaming."""
+    """Refuses bodies over the limit with 413: by Content-Length up front, or while streaming.
+    The paths in `own_limits` are passed through: their routes stream and limit their bodies
+    themselves (an import's upload)."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, own_limits: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.own_limits = frozenset(own_limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"] in self.own_limits:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     import_max_bytes: int = Field(20 * 1024 * 1024, ge=1)
     import_max_rows: int = Field(100_000, ge=1)
     import_max_unzipped_bytes: int = Field(500 * 1024 * 1024, ge=1)
+    # Rows an import job saves per transaction: its progress is committed with each batch.
+    import_batch_rows: int = Field(200, ge=1, le=5000)
 
     def public_base_url(self) -> str:
         """Where websites and browsers reach this API (form snippets and hosted pages link

@@ -175,6 +175,14 @@ def _at_a_similar_company(
     return stmt.order_by((func.similarity(company, probe.company) + closest).desc()).limit(PER_PART)
 
 
+async def use_trigram_threshold(ctx: Ctx) -> None:
+    """Set the candidates' trigram threshold for the rest of this transaction: a caller
+    checking many records (an import's batch) sets it once and passes `threshold_set`."""
+    await records.read_rows(
+        ctx, select(func.set_config("pg_trgm.similarity_threshold", TRIGRAM_THRESHOLD, True))
+    )
+
+
 def candidate_statement(
     ctx: Ctx,
     resource: DuplicateResource,
@@ -203,17 +211,16 @@ async def candidates(
     lookups: Lookups,
     *,
     exclude: uuid.UUID | None,
+    threshold_set: bool = False,
 ) -> list[tuple[DuplicateResource, uuid.UUID, Comparable]]:
     """The records of `resource` (and, for people, of the other kind) that the lookups find
-    for `probe`, as the rules compare them: one round trip (two when trigrams are used)."""
+    for `probe`, as the rules compare them: one round trip (two when trigrams are used and
+    the caller has not set their threshold for the transaction: `use_trigram_threshold`)."""
     statement = candidate_statement(ctx, resource, probe, lookups, exclude=exclude)
     if statement is None:
         return []
-    if lookups.by_trigrams:
-        await records.read_rows(
-            ctx,
-            select(func.set_config("pg_trgm.similarity_threshold", TRIGRAM_THRESHOLD, True)),
-        )
+    if lookups.by_trigrams and not threshold_set:
+        await use_trigram_threshold(ctx)
     found = []
     for kind, record_id, name, email, phone, company in await records.fetch(ctx, statement):
         organisation = kind == DuplicateResource.account

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app.core import records
 from app.core.context import Ctx
 from app.core.errors import NotFound
-from app.core.jobs import enqueue_after_commit
+from app.core.jobs import enqueue_after_commit, requeue_stuck
 from app.core.models import utcnow
 from app.core.pagination import Keyset, Page
 from app.duplicates import candidates
@@ -242,26 +242,12 @@ async def record_failure(ctx: Ctx, scan_id: uuid.UUID, reason: str) -> None:
 
 async def requeue_waiting(ctx: Ctx, *, queued_before: datetime, running_before: datetime) -> int:
     """The sweep: scans still queued (their nudge was lost with Redis) and running ones no
-    batch has moved for a while (their worker died) are sent to the worker again."""
-    stuck = list(
-        await ctx.session.scalars(
-            select(DuplicateScan)
-            .where(
-                DuplicateScan.workspace_id == ctx.workspace_id,
-                or_(
-                    (DuplicateScan.status == ScanStatus.queued)
-                    & (DuplicateScan.created_at < queued_before),
-                    (DuplicateScan.status == ScanStatus.running)
-                    & (DuplicateScan.updated_at < running_before),
-                ),
-            )
-            .limit(100)
-            .with_for_update(skip_locked=True)
-        )
+    batch has moved for a while (their worker died) are sent to the worker again; a running
+    one resumes after its last committed batch."""
+    stuck = or_(
+        (DuplicateScan.status == ScanStatus.queued) & (DuplicateScan.created_at < queued_before),
+        (DuplicateScan.status == ScanStatus.running) & (DuplicateScan.updated_at < running_before),
     )
-    stamp = int(utcnow().timestamp()) // 60
-    for scan in stuck:
-        scan.updated_at = utcnow()  # a running one is sent again in five minutes, not every one
-        _nudge_worker(ctx, scan.id, reason=f"sweep:{stamp}")
-    await ctx.session.flush()
-    return len(stuck)
+    return await requeue_stuck(
+        ctx, DuplicateScan, stuck, function="run_duplicate_scan", kind="duplicate-scan"
+    )

@@ -192,6 +192,7 @@ async def active_rules(ctx: Ctx, resource: DuplicateResource) -> list[ActiveRule
 # --- Finding duplicates -------------------------------------------------------------------
 
 MOST = 20  # duplicates reported
+use_trigram_threshold = candidates.use_trigram_threshold
 
 
 async def find_duplicates(
@@ -201,14 +202,16 @@ async def find_duplicates(
     *,
     exclude: uuid.UUID | None = None,
     rules: list[ActiveRule] | None = None,
+    threshold_set: bool = False,
 ) -> list[Duplicate]:
     """The records the resource's active rules take `probe` for, strongest first (a `block`
-    before a `warn` of the same score), each once, with the strongest rule that matched."""
+    before a `warn` of the same score), each once, with the strongest rule that matched.
+    `threshold_set`: the caller ran `use_trigram_threshold` in this transaction already."""
     rules = await active_rules(ctx, resource) if rules is None else rules
     lookups = candidates.lookups_for([r.criteria for r in rules], probe)
     found: list[tuple[float, bool, Duplicate]] = []
     for kind, record_id, candidate in await candidates.candidates(
-        ctx, resource, probe, lookups, exclude=exclude
+        ctx, resource, probe, lookups, exclude=exclude, threshold_set=threshold_set
     ):
         best = _best_rule(rules, probe, candidate)
         if best is not None:

@@ -10,10 +10,10 @@ from app.core import files
 from app.core.errors import READ_ERRORS, WRITE_ERRORS, problems
 from app.core.idempotency import Idempotent
 from app.core.routing import CommittingRoute
+from app.core.spreadsheets import CSV_TYPE, XLSX_TYPE
 from app.exports import service
 from app.exports.models import Export
 from app.exports.schemas import ExportCreate, ExportRead, HeaderLanguage
-from app.exports.writing import CSV_TYPE, XLSX_TYPE
 
 router = APIRouter(prefix="/exports", tags=["exports"], route_class=CommittingRoute)
 

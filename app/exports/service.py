@@ -14,10 +14,10 @@ from pydantic import ValidationError
 from sqlalchemy import or_, select
 
 from app.auth.dependencies import acting_user
-from app.core import files, sql
+from app.core import files, spreadsheets, sql
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, SenError, Unprocessable
-from app.core.jobs import enqueue_after_commit
+from app.core.jobs import enqueue_after_commit, requeue_stuck
 from app.core.models import utcnow
 from app.core.pagination import FilterOn, ListQuery, apply_filters
 from app.core.records import Resource, restrict_to_visible
@@ -25,7 +25,6 @@ from app.core.search import matches
 from app.core.settings import get_settings
 from app.core.sql import AnySelect
 from app.custom_fields import service as custom_fields
-from app.exports import writing
 from app.exports.columns import CUSTOM_PREFIX, RESOURCES, header, record_columns
 from app.exports.models import Export
 from app.exports.schemas import ExportCreate, ExportStatus
@@ -224,7 +223,7 @@ async def write_export(ctx: Ctx, export_id: uuid.UUID) -> Export | None:
     readers = [_reader(column) for column in export.columns]
     rows = 0
     with tempfile.TemporaryFile() as target:
-        writer = writing.writer_for(export.format, target, title=f"{export.resource}s")
+        writer = spreadsheets.writer_for(export.format, target, title=f"{export.resource}s")
         headers = [header(column, export.lang, custom) for column in export.columns]
         await asyncio.to_thread(writer.write_rows, [headers])
         async for batch in sql.stream(
@@ -241,7 +240,7 @@ async def write_export(ctx: Ctx, export_id: uuid.UUID) -> Export | None:
             ctx,
             target,
             filename=f"{export.resource}s-{now.date().isoformat()}.{export.format}",
-            content_type=writing.content_type(export.format),
+            content_type=spreadsheets.content_type(export.format),
         )
     export.status, export.rows, export.file_id = ExportStatus.completed, rows, stored.id
     export.finished_at = now
@@ -285,24 +284,10 @@ async def requeue_waiting(
 ) -> int:
     """The sweep: nudge the worker again for exports still queued (their nudge was lost with
     Redis), and queue again those running for longer than any job may (their worker died)."""
-    stuck = list(
-        await ctx.session.scalars(
-            select(Export)
-            .where(
-                Export.workspace_id == ctx.workspace_id,
-                or_(
-                    (Export.status == ExportStatus.queued) & (Export.created_at < queued_before),
-                    (Export.status == ExportStatus.running) & (Export.started_at < running_before),
-                ),
-            )
-            .order_by(Export.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+    stuck = or_(
+        (Export.status == ExportStatus.queued) & (Export.created_at < queued_before),
+        (Export.status == ExportStatus.running) & (Export.started_at < running_before),
     )
-    stamp = int(utcnow().timestamp()) // 60
-    for export in stuck:
-        export.status = ExportStatus.queued
-        _nudge_worker(ctx, export.id, reason=f"sweep:{stamp}")
-    await ctx.session.flush()
-    return len(stuck)
+    return await requeue_stuck(
+        ctx, Export, stuck, function="run_export", kind="export", limit=limit
+    )

@@ -79,6 +79,7 @@ class Sheet:
         self.max_rows = max_rows
         self.headers: list[str] = []  # the header row's non-blank cells, in column order
         self.header_row = 0
+        self.declared_rows: int | None = None  # the workbook's own count, when it says one
         self._columns: list[str] = []  # one per column up to the last header; "" for blanks
 
     def _raw_rows(self) -> Generator[tuple[int, list[CellValue]], None, None]:
@@ -148,6 +149,8 @@ class WorkbookSheet(Sheet):
                 raise NotASpreadsheet("The workbook has no worksheet.")
             self._sheet = self._workbook.worksheets[0]
             declared = self._sheet.max_row  # from <dimension>, when the writer set it
+            if isinstance(declared, int):
+                self.declared_rows = declared
             # Writers that leave <dimension> out or wrong would cut rows off: read them all.
             self._sheet.reset_dimensions()
         except UnreadableFile:

@@ -2,7 +2,7 @@
 and remembers the survivor (POST /{leads,contacts,accounts}/merge).
 
 Revision ID: 0019
-Revises: 0017 (0018, imports, is built on another branch: this becomes 0018 when both land)
+Revises: 0018
 Create Date: 2026-12-02 14:20:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0019"
-down_revision: str | None = "0017"
+down_revision: str | None = "0018"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

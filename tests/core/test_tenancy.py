@@ -24,6 +24,7 @@ from tests.factories import (
     make_deal,
     make_export,
     make_form,
+    make_import,
     make_integration,
     make_lead,
     make_team,
@@ -195,6 +196,7 @@ class TestOtherWorkspacesRecordsAre404:
                 await client.post("/api/v1/duplicates/scans", json={"resource": "lead"}, headers=b)
             ).json()["id"],
             "export_id": (await make_export(client, b, resource="lead"))["id"],
+            "import_id": (await make_import(client, b))["id"],
         }
         pipeline = (await client.get("/api/v1/pipelines", headers=b)).json()["data"][0]
         ids |= {"pipeline_id": pipeline["id"], "stage_id": pipeline["stages"][1]["id"]}

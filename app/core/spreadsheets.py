@@ -1,5 +1,6 @@
-"""Spreadsheet writers: rows in, an xlsx or csv file out, in bounded memory (openpyxl's
-write-only workbook keeps written rows on disk; csv is written as it goes).
+"""Spreadsheet writers (an export's file, an import's errors file): rows in, an xlsx or csv
+file out, in bounded memory (openpyxl's write-only workbook keeps written rows on disk; csv is
+written as it goes).
 
 No value is ever run as a formula. A spreadsheet runs a cell that starts with `=`, `+`, `-`,
 `@` (and, pasted or imported, a tab or carriage return before one) as a formula: a lead's name
