@@ -27,10 +27,22 @@ _SETTINGS = settings(
 )
 
 
+# Headers that frame the HTTP message itself: a fuzzed value (`Content-Length: $`) is refused by
+# the HTTP server's parser with a plain 400 before Sen sees the request, so it tests uvicorn's
+# parser, not Sen's contract; the HTTP client sets them from the body.
+FRAMING = {"content-length", "transfer-encoding", "host"}
+
+
+def _without_framing(case: schemathesis.Case) -> schemathesis.Case:
+    if case.headers:
+        case.headers = {k: v for k, v in case.headers.items() if k.lower() not in FRAMING}
+    return case
+
+
 @schema.exclude(method="GET").parametrize()
 @_SETTINGS
 def test_writes_honour_the_contract(case: schemathesis.Case, live_server: LiveServer) -> None:
-    case.call_and_validate(
+    _without_framing(case).call_and_validate(
         base_url=live_server.url, headers=live_server.headers, excluded_checks=EXCLUDED
     )
 
@@ -43,6 +55,6 @@ STREAMS = ["/api/v1/notifications/stream"]
 @schema.include(method="GET").exclude(path=STREAMS).parametrize()
 @_SETTINGS
 def test_reads_honour_the_contract(case: schemathesis.Case, live_server: LiveServer) -> None:
-    case.call_and_validate(
+    _without_framing(case).call_and_validate(
         base_url=live_server.url, headers=live_server.headers, excluded_checks=QUERY_ONLY_EXCLUDED
     )
