@@ -161,16 +161,19 @@ def _at_a_similar_company(
     """People at a company whose name is close by trigrams, the closest names first."""
     table = target.table
     closest = func.similarity(table.c.name_key, probe.name or "")
+    # A company many people work at ("Minh Phát" with thousands of leads) would make every one
+    # of them a candidate: only those whose names are close by trigrams too.
+    named = [table.c.name_key.op("%")(probe.name)] if probe.name else []
     if target.kind is DuplicateResource.lead:
         company = table.c.company_key
-        stmt = select(*columns).where(*live, company.op("%")(probe.company))
+        stmt = select(*columns).where(*live, company.op("%")(probe.company), *named)
     else:
         _, accounts, joined = _primary_account_of(table)
         company = accounts.c.name_key
         stmt = (
             select(*columns[:-1], company.label("company"))
             .select_from(joined)
-            .where(*live, accounts.c.deleted_at.is_(None), company.op("%")(probe.company))
+            .where(*live, accounts.c.deleted_at.is_(None), company.op("%")(probe.company), *named)
         )
     return stmt.order_by((func.similarity(company, probe.company) + closest).desc()).limit(PER_PART)
 
