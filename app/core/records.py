@@ -333,10 +333,11 @@ async def any_matching(
     return await fetch(ctx, restrict_to_visible(stmt, table, ctx.actor))
 
 
-async def fetch(ctx: Ctx, stmt: AnySelect) -> list[asyncpg.Record]:
+async def fetch(ctx: Ctx, stmt: Any, params: dict[str, Any] | None = None) -> list[asyncpg.Record]:
     """Rows of a read-only select on the resource layer's fast path (app/core/sql.py), in the
-    request's transaction: for a domain's lists beside a page (a contact's account links)."""
-    return await sql.fetch(ctx, stmt)
+    request's transaction: for a domain's lists beside a page (a contact's account links).
+    `params` bind a statement built once with `bindparam`s (a hot path's)."""
+    return await sql.fetch(ctx, stmt, params)
 
 
 def _derived(resource: Resource[M, R], read: Callable[[str], Any]) -> dict[str, Any]:

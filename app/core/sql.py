@@ -23,10 +23,13 @@ from app.core.driver import driver_arguments, driver_connection
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 
 
-async def fetch(ctx: Ctx, statement: Executable) -> list[asyncpg.Record]:
-    """Rows of a read-only select, in the request's transaction."""
+async def fetch(
+    ctx: Ctx, statement: Executable, params: dict[str, Any] | None = None
+) -> list[asyncpg.Record]:
+    """Rows of a read-only select, in the request's transaction (`params`: the values of a
+    prebuilt statement's bound parameters)."""
     driver = await driver_connection(ctx.session)
-    sql, args = driver_arguments(statement, _dialect(ctx))
+    sql, args = driver_arguments(statement, _dialect(ctx), params)
     return await driver.fetch(sql, *args)
 
 

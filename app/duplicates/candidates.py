@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, and_, func, literal, or_, select, union
+from sqlalchemy import String, Table, and_, bindparam, func, literal, or_, select, union
 
 from app.accounts.models import Account
 from app.contacts.models import AccountContact, Contact
@@ -120,62 +120,103 @@ def company_of(target: Target) -> Any:
     )
 
 
-def _parts(
-    ctx: Ctx, target: Target, probe: Comparable, lookups: Lookups, exclude: uuid.UUID | None
-) -> list[Any]:
+@dataclass(frozen=True)
+class _Shape:
+    """What a candidate statement looks up: one statement is built per shape, then only its
+    values are bound (building a union of selects costs more Python than sending it)."""
+
+    resource: DuplicateResource
+    lookups: Lookups
+    email: bool
+    phone: bool
+    tax_code: bool
+    name: bool
+    company: bool
+    excluding: bool
+
+
+def _value(name: str) -> Any:
+    return bindparam(name, type_=String)
+
+
+def _parts(target: Target, shape: _Shape, exclude_here: bool) -> list[Any]:
     table = target.table
-    live = [table.c.workspace_id == ctx.workspace_id, table.c.deleted_at.is_(None)]
+    live = [
+        table.c.workspace_id == bindparam("workspace_id", type_=table.c.workspace_id.type),
+        table.c.deleted_at.is_(None),
+    ]
     if target.kind is DuplicateResource.lead:
         live.append(table.c.converted_at.is_(None))  # its contact stands for it now
-    if exclude is not None:
-        live.append(table.c.id != exclude)
+    if exclude_here:
+        live.append(table.c.id != bindparam("exclude", type_=table.c.id.type))
     columns = (
         literal(target.kind.value).label("kind"), table.c.id, table.c.name_key,
         table.c.email_key, table.c.phone_e164, company_of(target).label("company"),
     )  # fmt: skip
-    parts = []
-    keys = []
-    if lookups.email and probe.email:
-        keys.append(table.c.email_key == probe.email)
-    if lookups.phone and probe.phone:
-        keys.append(table.c.phone_e164 == probe.phone)
-    if lookups.tax_code and probe.tax_code and target.organisation:
-        keys.append(table.c.tax_code == probe.tax_code)
+    lookups, parts, keys = shape.lookups, [], []
+    if lookups.email and shape.email:
+        keys.append(table.c.email_key == _value("email"))
+    if lookups.phone and shape.phone:
+        keys.append(table.c.phone_e164 == _value("phone"))
+    if lookups.tax_code and shape.tax_code and target.organisation:
+        keys.append(table.c.tax_code == _value("tax_code"))
     if keys:
         parts.append(select(*columns).where(*live, or_(*keys)).limit(PER_PART))
-    if lookups.name and probe.name:
+    if lookups.name and shape.name:
         parts.append(
             select(*columns)
-            .where(*live, table.c.name_key.op("%")(probe.name))
-            .order_by(func.similarity(table.c.name_key, probe.name).desc())
+            .where(*live, table.c.name_key.op("%")(_value("name")))
+            .order_by(func.similarity(table.c.name_key, _value("name")).desc())
             .limit(PER_PART)
         )
-    if lookups.company and probe.company and not target.organisation:
-        parts.append(_at_a_similar_company(target, columns, live, probe))
+    if lookups.company and shape.company and not target.organisation:
+        parts.append(_at_a_similar_company(target, columns, live, shape.name))
     return parts
 
 
 def _at_a_similar_company(
-    target: Target, columns: tuple[Any, ...], live: list[Any], probe: Comparable
+    target: Target, columns: tuple[Any, ...], live: list[Any], named: bool
 ) -> Any:
     """People at a company whose name is close by trigrams, the closest names first."""
     table = target.table
-    closest = func.similarity(table.c.name_key, probe.name or "")
+    closest = func.similarity(table.c.name_key, _value("name"))
     # A company many people work at ("Minh Phát" with thousands of leads) would make every one
     # of them a candidate: only those whose names are close by trigrams too.
-    named = [table.c.name_key.op("%")(probe.name)] if probe.name else []
+    close_names = [table.c.name_key.op("%")(_value("name"))] if named else []
+    company_near = _value("company")
     if target.kind is DuplicateResource.lead:
         company = table.c.company_key
-        stmt = select(*columns).where(*live, company.op("%")(probe.company), *named)
+        stmt = select(*columns).where(*live, company.op("%")(company_near), *close_names)
     else:
         _, accounts, joined = _primary_account_of(table)
         company = accounts.c.name_key
         stmt = (
             select(*columns[:-1], company.label("company"))
             .select_from(joined)
-            .where(*live, accounts.c.deleted_at.is_(None), company.op("%")(probe.company), *named)
-        )
-    return stmt.order_by((func.similarity(company, probe.company) + closest).desc()).limit(PER_PART)
+            .where(
+                *live, accounts.c.deleted_at.is_(None), company.op("%")(company_near),
+                *close_names,
+            )
+        )  # fmt: skip
+    return stmt.order_by((func.similarity(company, company_near) + closest).desc()).limit(PER_PART)
+
+
+_STATEMENTS: dict[_Shape, Any] = {}
+
+
+def _statement(shape: _Shape) -> Any:
+    if shape in _STATEMENTS:
+        return _STATEMENTS[shape]
+    parts: list[Any] = []
+    for target in TARGETS[shape.resource]:
+        parts += _parts(target, shape, shape.excluding and target.kind is shape.resource)
+    statement: Any = None
+    if len(parts) == 1:
+        statement = parts[0]
+    elif parts:
+        statement = union(*parts)
+    _STATEMENTS[shape] = statement  # shapes are few: lookups × which keys the probe has
+    return statement
 
 
 async def use_trigram_threshold(ctx: Ctx) -> None:
@@ -193,18 +234,23 @@ def candidate_statement(
     lookups: Lookups,
     *,
     exclude: uuid.UUID | None = None,
-) -> Any | None:
-    """The one statement that finds `probe`'s candidates (None: nothing to look up)."""
-    parts = [
-        part
-        for target in TARGETS[resource]
-        for part in _parts(
-            ctx, target, probe, lookups, exclude if target.kind is resource else None
-        )
-    ]
-    if not parts:
+) -> tuple[Any, dict[str, Any]] | None:
+    """The one statement that finds `probe`'s candidates, and its values (None: nothing to
+    look up)."""
+    shape = _Shape(
+        resource, lookups, email=probe.email is not None, phone=probe.phone is not None,
+        tax_code=probe.tax_code is not None, name=probe.name is not None,
+        company=probe.company is not None, excluding=exclude is not None,
+    )  # fmt: skip
+    statement = _statement(shape)
+    if statement is None:
         return None
-    return parts[0] if len(parts) == 1 else union(*parts)
+    values = {
+        "workspace_id": ctx.workspace_id, "exclude": exclude, "email": probe.email,
+        "phone": probe.phone, "tax_code": probe.tax_code, "name": probe.name or "",
+        "company": probe.company,
+    }  # fmt: skip
+    return statement, values
 
 
 async def candidates(
@@ -219,13 +265,14 @@ async def candidates(
     """The records of `resource` (and, for people, of the other kind) that the lookups find
     for `probe`, as the rules compare them: one round trip (two when trigrams are used and
     the caller has not set their threshold for the transaction: `use_trigram_threshold`)."""
-    statement = candidate_statement(ctx, resource, probe, lookups, exclude=exclude)
-    if statement is None:
+    built = candidate_statement(ctx, resource, probe, lookups, exclude=exclude)
+    if built is None:
         return []
     if lookups.by_trigrams and not threshold_set:
         await use_trigram_threshold(ctx)
+    statement, values = built
     found = []
-    for kind, record_id, name, email, phone, company in await records.fetch(ctx, statement):
+    for kind, record_id, name, email, phone, company in await records.fetch(ctx, statement, values):
         organisation = kind == DuplicateResource.account
         comparable = Comparable(
             name=name,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, func, select
 
 from app.accounts.models import Account
 from app.contacts.models import AccountContact
@@ -289,11 +289,25 @@ async def one_identity_at_a_time(ctx: Ctx, probe: Comparable) -> None:
     identities = sorted(i for i in (probe.email, probe.phone, probe.tax_code) if i)
     if not identities:
         return
-    locks = [
-        func.pg_advisory_xact_lock(func.hashtextextended(f"sen:identity:{ctx.workspace_id}:{i}", 0))
-        for i in identities
-    ]  # one statement: PostgreSQL takes them left to right, in the sorted order
-    await records.read_rows(ctx, select(*locks))
+    keys = {
+        f"identity{n}": f"sen:identity:{ctx.workspace_id}:{i}" for n, i in enumerate(identities)
+    }
+    await records.fetch(ctx, _LOCKS[len(identities)], keys)
+
+
+# One statement per number of identities (PostgreSQL takes its locks left to right: in the
+# sorted order), built once with bound values.
+_LOCKS = {
+    count: select(
+        *(
+            func.pg_advisory_xact_lock(
+                func.hashtextextended(bindparam(f"identity{n}", type_=String), 0)
+            )
+            for n in range(count)
+        )
+    )
+    for count in (1, 2, 3)
+}
 
 
 async def check(ctx: Ctx, resource: DuplicateResource, record: dict[str, Any]) -> list[Duplicate]:

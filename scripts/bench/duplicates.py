@@ -169,9 +169,9 @@ async def candidate_sql(
             for body in bodies:
                 probe = matching.comparable(body["record"].get, organisation=False)
                 lookups = candidates.lookups_for(rules, probe)
-                statement = candidates.candidate_statement(ctx, contacts, probe, lookups)
-                if statement is not None:
-                    statements.append(driver_arguments(statement, dialect))
+                built = candidates.candidate_statement(ctx, contacts, probe, lookups)
+                if built is not None:
+                    statements.append(driver_arguments(built[0], dialect, built[1]))
     finally:
         await engine.dispose()
     return statements

@@ -57,11 +57,13 @@ async def _plan(session: AsyncSession, world: World, record: dict[str, str]) -> 
     ]
     probe = comparable(record.get, organisation=False)
     lookups = candidates.lookups_for(rules, probe)
-    statement = candidates.candidate_statement(
+    built = candidates.candidate_statement(
         ctx, DuplicateResource.lead, probe, lookups, exclude=uuid.uuid4()
     )
+    assert built is not None
+    statement, values = built
     dialect = session.get_bind().dialect
-    sql = statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+    sql = statement.params(values).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
     await session.execute(
         text(
             "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', :w, true),"
