@@ -76,12 +76,19 @@ class RecordMixin(TenantMixin, TimestampMixin, SoftDeleteMixin, VersionedMixin):
 
 
 def tenant_fk(
-    columns: list[str], table: str, *, name: str | None = None, use_alter: bool = False
+    columns: list[str],
+    table: str,
+    *,
+    name: str | None = None,
+    use_alter: bool = False,
+    ondelete: str | None = None,
 ) -> ForeignKeyConstraint:
-    """A composite FK `(workspace_id, *columns) -> table(workspace_id, id)`."""
+    """A composite FK `(workspace_id, *columns) -> table(workspace_id, id)`; `ondelete` for
+    rows that are part of the one they point at (a scan's pairs go with the scan)."""
     return ForeignKeyConstraint(
         ["workspace_id", *columns],
         [f"{table}.workspace_id", f"{table}.id"],
         name=name,
         use_alter=use_alter,
+        ondelete=ondelete,
     )

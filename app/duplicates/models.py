@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKeyConstraint, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,13 +53,7 @@ class DuplicateScanPair(Base):
     """Two records a scan found the rules take for one another (each pair once)."""
 
     __tablename__ = "duplicate_scan_pairs"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["workspace_id", "scan_id"],
-            ["duplicate_scans.workspace_id", "duplicate_scans.id"],
-            ondelete="CASCADE",
-        ),
-    )
+    __table_args__ = (tenant_fk(["scan_id"], "duplicate_scans", ondelete="CASCADE"),)
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     scan_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
@@ -74,13 +68,7 @@ class DuplicateScanGroup(Base):
     order: the strongest first."""
 
     __tablename__ = "duplicate_scan_groups"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["workspace_id", "scan_id"],
-            ["duplicate_scans.workspace_id", "duplicate_scans.id"],
-            ondelete="CASCADE",
-        ),
-    )
+    __table_args__ = (tenant_fk(["scan_id"], "duplicate_scans", ondelete="CASCADE"),)
 
     workspace_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     scan_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

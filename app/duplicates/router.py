@@ -1,5 +1,5 @@
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response, status
 
@@ -8,10 +8,18 @@ from app.auth.dependencies import Admin, Member
 from app.contacts.service import CONTACTS, ContactNotFound
 from app.core import records
 from app.core.concurrency import IfMatch
-from app.core.errors import READ_ERRORS, UPDATE_ERRORS, WRITE_ERRORS, Forbidden, problems
+from app.core.errors import (
+    READ_ERRORS,
+    UPDATE_ERRORS,
+    WRITE_ERRORS,
+    Forbidden,
+    SenError,
+    problems,
+)
 from app.core.idempotency import Idempotent
 from app.core.pagination import Page
 from app.core.record_routes import add_record_routes
+from app.core.records import Resource
 from app.core.routing import CommittingRoute
 from app.duplicates import scans, service
 from app.duplicates.schemas import (
@@ -109,43 +117,35 @@ async def check_duplicates(body: DuplicateCheckRequest, ctx: Member) -> Duplicat
     return Duplicates(duplicates=await service.check(ctx, body.resource, body.record.model_dump()))
 
 
-@router.get(
-    "/leads/{lead_id}/duplicates",
-    summary="A lead's duplicates",
-    responses=problems(*READ_ERRORS, LeadNotFound),
-)
-async def lead_duplicates(
-    lead_id: Annotated[uuid.UUID, Path(description="The lead's id.")], ctx: Member
-) -> Duplicates:
-    """Leads and contacts the lead's rules match, by today's rules, strongest first."""
-    found = await service.duplicates_of(ctx, DuplicateResource.lead, LEADS, lead_id)
-    return Duplicates(duplicates=found)
+def _record_duplicates_route(
+    resource: DuplicateResource, stored: Resource[Any, Any], not_found: type[SenError]
+) -> None:
+    """`GET /{resources}/{id}/duplicates` for one kind of record."""
+    plural, id_name = f"{resource}s", f"{resource}_id"
+    others = "leads and contacts" if resource is not DuplicateResource.account else "accounts"
+
+    async def record_duplicates(
+        record_id: Annotated[uuid.UUID, Path(alias=id_name, description=f"The {resource}'s id.")],
+        ctx: Member,
+    ) -> Duplicates:
+        found = await service.duplicates_of(ctx, resource, stored, record_id)
+        return Duplicates(duplicates=found)
+
+    router.add_api_route(
+        f"/{plural}/{{{id_name}}}/duplicates",
+        record_duplicates,
+        methods=["GET"],
+        summary=f"A {resource}'s duplicates",
+        description=f"The {others} the {resource}'s rules match, by today's rules, strongest "
+        "first (a contact's company is its primary account's).",
+        operation_id=f"{resource}_duplicates",
+        responses=problems(*READ_ERRORS, not_found),
+    )
 
 
-@router.get(
-    "/contacts/{contact_id}/duplicates",
-    summary="A contact's duplicates",
-    responses=problems(*READ_ERRORS, ContactNotFound),
-)
-async def contact_duplicates(
-    contact_id: Annotated[uuid.UUID, Path(description="The contact's id.")], ctx: Member
-) -> Duplicates:
-    """Contacts and leads the contact's rules match (its company: its primary account)."""
-    found = await service.duplicates_of(ctx, DuplicateResource.contact, CONTACTS, contact_id)
-    return Duplicates(duplicates=found)
-
-
-@router.get(
-    "/accounts/{account_id}/duplicates",
-    summary="An account's duplicates",
-    responses=problems(*READ_ERRORS, AccountNotFound),
-)
-async def account_duplicates(
-    account_id: Annotated[uuid.UUID, Path(description="The account's id.")], ctx: Member
-) -> Duplicates:
-    """Accounts the account's rules match, strongest first."""
-    found = await service.duplicates_of(ctx, DuplicateResource.account, ACCOUNTS, account_id)
-    return Duplicates(duplicates=found)
+_record_duplicates_route(DuplicateResource.lead, LEADS, LeadNotFound)
+_record_duplicates_route(DuplicateResource.contact, CONTACTS, ContactNotFound)
+_record_duplicates_route(DuplicateResource.account, ACCOUNTS, AccountNotFound)
 
 
 @router.post(

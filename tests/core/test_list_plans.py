@@ -175,9 +175,9 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
     plans: list[tuple[str, list[str]]] = []
     original = sql.fetch
 
-    async def fetch_and_explain(ctx: Any, statement: Any) -> Any:
-        rows = await original(ctx, statement)
-        query, args = sql.driver_arguments(statement, ctx.session.get_bind().dialect)
+    async def fetch_and_explain(ctx: Any, statement: Any, params: Any = None) -> Any:
+        rows = await original(ctx, statement, params)
+        query, args = sql.driver_arguments(statement, ctx.session.get_bind().dialect, params)
         if query.lstrip().startswith("SELECT") and " LIMIT " in query:
             driver = await driver_connection(ctx.session)
             explained = await driver.fetchval(f"EXPLAIN (FORMAT JSON) {query}", *args)
