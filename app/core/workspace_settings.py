@@ -5,9 +5,10 @@ transaction using it; a change bumps the version in its own transaction."""
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 
 from app.core.context import Ctx
 from app.core.tenancy import Workspace
@@ -44,3 +45,13 @@ async def settings_changed(ctx: Ctx) -> None:
         .where(Workspace.id == ctx.workspace_id)
         .values(settings_version=func.nextval(SETTINGS_VERSIONS))
     )
+
+
+async def with_settings_version(ctx: Ctx) -> Ctx:
+    """`ctx` reading the workspace's settings through the cache, as a request's does (its
+    version is read in this transaction): for a job that makes many records, which would
+    otherwise load the rules and statuses again for each one (an import's batch)."""
+    version = await ctx.session.scalar(
+        select(Workspace.settings_version).where(Workspace.id == ctx.workspace_id)
+    )
+    return replace(ctx, settings_version=version)

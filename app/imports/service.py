@@ -19,6 +19,7 @@ from app.core.errors import Conflict, NotFound
 from app.core.jobs import enqueue_after_commit, requeue_stuck
 from app.core.models import table_of, utcnow
 from app.core.settings import get_settings
+from app.core.workspace_settings import with_settings_version
 from app.duplicates import service as duplicates_service
 from app.imports.columns import ColumnMapping, MappingInvalid, match_columns
 from app.imports.models import Import, ImportFailure
@@ -224,6 +225,7 @@ async def import_batch(
     ).one_or_none()
     if state is None or state.status != ImportStatus.running or state.processed_rows != offset:
         return False
+    ctx = await with_settings_version(ctx)  # the rules and statuses once a batch, not a row
     mapping = ColumnMapping.model_validate(state.mapping)
     policy = DedupePolicy(state.dedupe_policy)
     counts: Counter[str] = Counter()
