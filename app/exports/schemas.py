@@ -37,7 +37,11 @@ FILTERS_MAX_BYTES = 4096
 
 
 def _small(filters: dict[str, Any]) -> dict[str, Any]:
-    if len(orjson.dumps(filters)) > FILTERS_MAX_BYTES:
+    try:
+        size = len(orjson.dumps(filters))
+    except TypeError:  # a number JSON parsed but no filter could hold (past 64 bits)
+        raise ValueError("holds a number too large for any filter") from None
+    if size > FILTERS_MAX_BYTES:
         raise ValueError(f"at most {FILTERS_MAX_BYTES} bytes as JSON")
     return filters
 

@@ -319,6 +319,7 @@ class TestBadRequests:
             ),
             ({"resource": "lead", "filters": {"sort": "-phone"}}, "filters.sort"),
             ({"resource": "lead", "filters": {"q": "x" * 5000}}, "filters"),
+            ({"resource": "lead", "filters": {"score": 2**64}}, "filters"),  # was a 500
             ({"resource": "lead", "columns": []}, "columns"),
             ({"resource": "invoice"}, "resource"),
         ],
