@@ -271,15 +271,41 @@ async def candidates(
     if lookups.by_trigrams and not threshold_set:
         await use_trigram_threshold(ctx)
     statement, values = built
-    found = []
-    for kind, record_id, name, email, phone, company in await records.fetch(ctx, statement, values):
-        organisation = kind == DuplicateResource.account
-        comparable = Comparable(
-            name=name,
-            email=email,
-            phone=phone,
-            company=None if organisation else company,
-            tax_code=company if organisation else None,
-        )
-        found.append((DuplicateResource(kind), record_id, comparable))
-    return found
+    rows = await records.fetch(ctx, statement, values)
+    return [(DuplicateResource(row[0]), row[1], _comparable(row[0], *row[2:])) for row in rows]
+
+
+def _comparable(kind: str, name: Any, email: Any, phone: Any, company: Any) -> Comparable:
+    """A stored record's keys as the rules compare them (an account's `company` column holds
+    its tax code: see `company_of`)."""
+    organisation = kind == DuplicateResource.account
+    return Comparable(
+        name=name,
+        email=email,
+        phone=phone,
+        company=None if organisation else company,
+        tax_code=company if organisation else None,
+    )
+
+
+async def stored(
+    ctx: Ctx,
+    kind: DuplicateResource,
+    *,
+    after: uuid.UUID | None = None,
+    only: uuid.UUID | None = None,
+    limit: int = 1,
+) -> list[tuple[uuid.UUID, Comparable]]:
+    """Live records of `kind` as the rules compare them, from their stored keys: the one
+    `only` names, or the next `limit` by id after `after` (a scan's batch)."""
+    target = TARGETS[kind][0]
+    table = target.table
+    stmt = select(
+        table.c.id, table.c.name_key, table.c.email_key, table.c.phone_e164, company_of(target)
+    ).where(table.c.workspace_id == ctx.workspace_id, table.c.deleted_at.is_(None))
+    if only is not None:
+        stmt = stmt.where(table.c.id == only)
+    if after is not None:
+        stmt = stmt.where(table.c.id > after)
+    rows = await records.fetch(ctx, stmt.order_by(table.c.id).limit(limit))
+    return [(row[0], _comparable(kind, *row[1:])) for row in rows]

@@ -152,14 +152,15 @@ _record_duplicates_route(DuplicateResource.account, ACCOUNTS, AccountNotFound)
     "/duplicates/scans",
     summary="Scan the workspace for duplicates",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=problems(*WRITE_ERRORS, Forbidden),
+    responses=problems(*WRITE_ERRORS, Forbidden, scans.DuplicateScanUnderWay),
 )
 async def start_duplicate_scan(
     body: DuplicateScanCreate, ctx: Admin, _: Idempotent
 ) -> DuplicateScanRead:
     """Owners and admins only. The worker checks every live record of `resource` against
     today's rules (records that predate them, or came in while a rule was off); follow it with
-    `GET /duplicates/scans/{scan_id}`, then read its groups."""
+    `GET /duplicates/scans/{scan_id}`, then read its groups. One scan of a kind at a time:
+    another while one is queued or running is a 409 `duplicate_scan_under_way`."""
     return DuplicateScanRead.model_validate(await scans.request_scan(ctx, body))
 
 

@@ -12,12 +12,11 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.core import records
 from app.core.context import Ctx
-from app.core.errors import NotFound
+from app.core.errors import Conflict, NotFound
 from app.core.jobs import enqueue_after_commit, requeue_stuck
 from app.core.models import utcnow
 from app.core.pagination import Keyset, Page
 from app.duplicates import candidates
-from app.duplicates.matching import Comparable
 from app.duplicates.models import DuplicateScan, DuplicateScanGroup, DuplicateScanPair
 from app.duplicates.schemas import (
     DuplicateGroup,
@@ -36,8 +35,30 @@ class DuplicateScanNotFound(NotFound):
     code, title = "duplicate_scan_not_found", "Duplicate scan not found"
 
 
+class DuplicateScanUnderWay(Conflict):
+    code, title = "duplicate_scan_under_way", "A scan of these records is under way"
+
+
 async def request_scan(ctx: Ctx, data: DuplicateScanCreate) -> DuplicateScan:
-    """Queue a scan of every live record of the resource; the worker runs it after commit."""
+    """Queue a scan of every live record of the resource; the worker runs it after commit.
+    One at a time per kind (409): a scan reads every record, and a queue of them would hold
+    the workers from everyone else's work."""
+    await ctx.session.execute(  # two requests at once: the second waits, then sees the first
+        select(func.pg_advisory_xact_lock(func.hashtextextended(
+            f"sen:duplicate-scan:{ctx.workspace_id}:{data.resource}", 0
+        )))
+    )  # fmt: skip
+    under_way = await ctx.session.scalar(
+        select(DuplicateScan.id)
+        .where(
+            DuplicateScan.workspace_id == ctx.workspace_id,
+            DuplicateScan.resource == data.resource,
+            DuplicateScan.status.in_((ScanStatus.queued, ScanStatus.running)),
+        )
+        .limit(1)
+    )
+    if under_way is not None:
+        raise DuplicateScanUnderWay(f"Scan {under_way} is still under way: follow it instead")
     scan = DuplicateScan(
         workspace_id=ctx.workspace_id,
         resource=data.resource.value,
@@ -92,7 +113,7 @@ async def scan_batch(ctx: Ctx, scan_id: uuid.UUID) -> bool:
         return False
     kind = DuplicateResource(scan.resource)
     rules = await active_rules(ctx, kind)
-    batch = await _next_records(ctx, kind, scan.last_id)
+    batch = await candidates.stored(ctx, kind, after=scan.last_id, limit=BATCH)
     if not batch:
         await _group_pairs(ctx, scan)
         return False
@@ -115,33 +136,6 @@ async def scan_batch(ctx: Ctx, scan_id: uuid.UUID) -> bool:
     scan.last_id = batch[-1][0]
     await ctx.session.flush()
     return True
-
-
-async def _next_records(
-    ctx: Ctx, kind: DuplicateResource, after: uuid.UUID | None
-) -> list[tuple[uuid.UUID, Comparable]]:
-    """The next records by id, as the rules compare them (their stored keys)."""
-    target = candidates.TARGETS[kind][0]
-    table = target.table
-    stmt = select(
-        table.c.id, table.c.name_key, table.c.email_key, table.c.phone_e164,
-        candidates.company_of(target),
-    ).where(table.c.workspace_id == ctx.workspace_id, table.c.deleted_at.is_(None))  # fmt: skip
-    if after is not None:
-        stmt = stmt.where(table.c.id > after)
-    rows = await records.fetch(ctx, stmt.order_by(table.c.id).limit(BATCH))
-    organisation = target.organisation
-    return [
-        (
-            row[0],
-            Comparable(
-                name=row[1], email=row[2], phone=row[3],
-                company=None if organisation else row[4],
-                tax_code=row[4] if organisation else None,
-            ),
-        )
-        for row in rows
-    ]  # fmt: skip
 
 
 async def _group_pairs(ctx: Ctx, scan: DuplicateScan) -> None:

@@ -10,12 +10,9 @@ from typing import Any
 
 from sqlalchemy import String, bindparam, func, select
 
-from app.accounts.models import Account
-from app.contacts.models import AccountContact
 from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
-from app.core.models import table_of
 from app.core.pagination import equals
 from app.core.records import Patched, Resource
 from app.core.workspace_settings import cached
@@ -319,30 +316,8 @@ async def check(ctx: Ctx, resource: DuplicateResource, record: dict[str, Any]) -
 async def duplicates_of(
     ctx: Ctx, resource: DuplicateResource, stored: Resource[Any, Any], record_id: uuid.UUID
 ) -> list[Duplicate]:
-    """The duplicates of a record the actor can see (404 otherwise), by today's rules."""
+    """The duplicates of a record the actor can see (404 otherwise), by today's rules, from
+    its stored keys (a contact's company: its primary account's)."""
     record = await records.get(ctx, stored, record_id)
-    probe = matching.comparable(
-        lambda name: getattr(record, name, None),
-        organisation=resource is DuplicateResource.account,
-    )
-    if resource is DuplicateResource.contact:
-        probe = await _with_primary_company(ctx, record_id, probe)
+    ((_, probe),) = await candidates.stored(ctx, resource, only=record.id)
     return await find_duplicates(ctx, resource, probe, exclude=record.id)
-
-
-async def _with_primary_company(ctx: Ctx, contact_id: uuid.UUID, probe: Comparable) -> Comparable:
-    links, accounts = table_of(AccountContact), table_of(Account)
-    rows = await records.fetch(
-        ctx,
-        select(accounts.c.name_key).where(
-            links.c.workspace_id == ctx.workspace_id,
-            links.c.contact_id == contact_id,
-            links.c.is_primary,
-            accounts.c.workspace_id == links.c.workspace_id,
-            accounts.c.id == links.c.account_id,
-        ),
-    )
-    company = rows[0][0] if rows else None
-    return Comparable(
-        name=probe.name, email=probe.email, phone=probe.phone, company=company, tax_code=None
-    )

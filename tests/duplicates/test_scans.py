@@ -102,3 +102,20 @@ class TestScan:
         )
 
         assert refused.status_code == 403
+
+
+class TestOneAtATime:
+    async def test_a_second_scan_of_a_kind_while_one_is_under_way_is_409(
+        self, client: httpx.AsyncClient, world: Any
+    ) -> None:
+        h = world.owner.headers
+        first = await client.post(f"{API}/duplicates/scans", json={"resource": "lead"}, headers=h)
+        again = await client.post(f"{API}/duplicates/scans", json={"resource": "lead"}, headers=h)
+        other = await client.post(
+            f"{API}/duplicates/scans", json={"resource": "contact"}, headers=h
+        )
+
+        assert first.status_code == 202, first.text
+        assert again.status_code == 409
+        assert again.json()["code"] == "duplicate_scan_under_way"
+        assert other.status_code == 202
