@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, BeforeValidator, Field
+from pydantic import AliasChoices, AwareDatetime, BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     import_max_unzipped_bytes: int = Field(500 * 1024 * 1024, ge=1)
     # Rows an import job saves per transaction: its progress is committed with each batch.
     import_batch_rows: int = Field(200, ge=1, le=5000)
+    # Domain events (GET /events, what webhooks and workflows are handed) are kept this long.
+    events_keep_days: int = Field(30, ge=1, le=3650)
+    # The clock date and schedule workflows fire by (app/core/clock.py): unset, the real time;
+    # tests stop it at a moment to see a birthday come.
+    clock_at: AwareDatetime | None = None
 
     def public_base_url(self) -> str:
         """Where websites and browsers reach this API (form snippets and hosted pages link
