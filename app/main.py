@@ -47,6 +47,9 @@ from app.deals.router import account_deals_router
 from app.deals.router import router as deals_router
 from app.duplicates.router import router as duplicates_router
 from app.duplicates.router import rules_router as duplicate_rules_router
+from app.emails.router import mail_settings_router, unsubscribe_router
+from app.emails.router import router as emails_router
+from app.emails.router import templates_router as email_templates_router
 from app.exports.router import router as exports_router
 from app.forms.router import hosted_router
 from app.forms.router import router as forms_router
@@ -116,6 +119,15 @@ TAGS = [
     {
         "name": "assignment-rules",
         "description": "Who gets a new lead from intake: round robin, least loaded or fixed.",
+    },
+    {
+        "name": "email-templates",
+        "description": "Email templates with Jinja2 variables, rendered in a sandbox; previews.",
+    },
+    {"name": "mail-settings", "description": "The workspace's SMTP server, and its check."},
+    {
+        "name": "emails",
+        "description": "Emails about a record, sent by the worker; the public unsubscribe link.",
     },
     {"name": "health", "description": "Liveness and readiness."},
 ]
@@ -286,9 +298,13 @@ def create_app(
         merging_router,
         exports_router,
         imports_router,
+        email_templates_router,
+        mail_settings_router,
+        emails_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(hosted_router)
+    app.include_router(unsubscribe_router)
     app.include_router(_health_router(check_worker=settings.readyz_checks_worker))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 

@@ -107,6 +107,12 @@ class Settings(BaseSettings):
     # Rows an import job saves per transaction: its progress is committed with each batch.
     import_batch_rows: int = Field(200, ge=1, le=5000)
 
+    # Emails: how many tries an email gets when the SMTP server may take it later (a 4xx
+    # answer, a refused or timed-out connection), then `failed`; the first pause between tries
+    # (doubled each time, at most an hour).
+    email_send_tries: int = Field(5, ge=1, le=20)
+    email_retry_seconds: float = Field(60.0, ge=0)
+
     def public_base_url(self) -> str:
         """Where websites and browsers reach this API (form snippets and hosted pages link
         here): SEN_PUBLIC_URL, else the address it serves on."""
