@@ -74,7 +74,7 @@ def _authenticator(
         and data.login.decode() == SMTP_USER
         and data.password.decode() == SMTP_PASSWORD
     )
-    return AuthResult(success=good)
+    return AuthResult(success=good, handled=False)  # aiosmtpd answers 535 itself
 
 
 def free_port() -> int:

@@ -74,7 +74,9 @@ class TestTemplates:
         )
         assert changed.status_code == 200, changed.text
         assert changed.json()["version"] == 2
-        history = await client.get(f"{TEMPLATES}/{template_id}/history", headers=world.admin.headers)
+        history = await client.get(
+            f"{TEMPLATES}/{template_id}/history", headers=world.admin.headers
+        )
         assert [e["action"] for e in history.json()["data"]] == ["created", "updated"]
         bad = await client.patch(
             f"{TEMPLATES}/{template_id}",
