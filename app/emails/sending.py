@@ -30,11 +30,13 @@ from app.core.ids import new_id
 from app.core.jobs import enqueue_after_commit, requeue_stuck
 from app.core.models import utcnow
 from app.core.settings import get_settings
+from app.deals.models import Deal
 from app.emails import mail_settings, smtp, unsubscribe
 from app.emails import service as templates
 from app.emails.models import Email
 from app.emails.rendering import Rendered
 from app.emails.schemas import EmailRecordType
+from app.users.models import User
 
 SEND_EMAIL = "send_email"  # the worker's job (workers/settings.py)
 _ACTIVITY_BODY_MAX = 20_000
@@ -151,7 +153,7 @@ async def queue_email(
     if url is not None:
         rendered = _with_unsubscribe_link(rendered, url)
 
-    owner_id = ctx.actor.user_id or getattr(recipient.record, "owner_id", None)
+    owner_id = ctx.actor.user_id or await _active_owner(ctx, recipient.record)
     activity = await activities_service.create_activity(
         ctx,
         ActivityCreate(
@@ -188,6 +190,16 @@ async def queue_email(
     await ctx.session.flush()
     _nudge(ctx, email_id, f"email:{email_id}")
     return email
+
+
+async def _active_owner(ctx: Ctx, record: Contact | Deal) -> uuid.UUID | None:
+    """Whose an email the system sends is (an automation's): the record's owner, so whoever
+    sees the record sees it; nobody's when that user was deactivated."""
+    owner_id = record.owner_id
+    if owner_id is None:
+        return None
+    user = await ctx.session.get(User, (ctx.workspace_id, owner_id))
+    return owner_id if user is not None and user.is_active else None
 
 
 def _nudge(ctx: Ctx, email_id: uuid.UUID, job_id: str, at: datetime | None = None) -> None:

@@ -377,3 +377,82 @@ class TestSweep:
             assert answer.status_code in (200, 202), answer.text
             assert SMTP_PASSWORD not in answer.text
             assert answer.json()["password_set"] is True
+
+
+class TestOnce:
+    """The row lock held through the SMTP send is what keeps a second job from sending."""
+
+    async def _queued(
+        self, http: httpx.AsyncClient, smtp: SmtpServer, name: str
+    ) -> tuple[uuid.UUID, uuid.UUID, dict[str, str]]:
+        owner = await _workspace(http, name, smtp)
+        contact = await make_contact(http, owner["headers"], email="anh@khach.vn")
+        email = await _send(
+            http, owner["headers"], record_type="contact", record_id=contact["id"],
+            subject="Xin chào", body_text="…",
+        )  # fmt: skip
+        return uuid.UUID(owner["workspace_id"]), uuid.UUID(email["id"]), owner["headers"]
+
+    async def _send_and_die(
+        self, maker: Any, workspace: uuid.UUID, email_id: uuid.UUID, turn: sending.Turn
+    ) -> None:
+        async with job_context(maker, workspace) as job:
+            assert (await sending.send_queued_email(job, email_id, turn=turn)).status == "sent"
+            raise RuntimeError("the worker dies before its commit")
+
+    async def test_a_second_job_beside_a_send_in_flight_sends_nothing(
+        self, committing_client: httpx.AsyncClient, smtp_server: SmtpServer, database_url: str
+    ) -> None:
+        workspace, email_id, _ = await self._queued(committing_client, smtp_server, "once")
+        engine = make_engine(database_url)
+        maker = make_sessionmaker(engine)
+
+        async def free(_workspace: uuid.UUID, _per_minute: int) -> float:
+            return 0.0
+
+        try:
+            async with job_context(maker, workspace) as first:
+                sent = await sending.send_queued_email(first, email_id, turn=free)
+                assert sent.status == "sent"
+                async with job_context(maker, workspace) as second:  # before the first commits
+                    again = await sending.send_queued_email(second, email_id, turn=free)
+                assert again.status == "not queued"
+            async with job_context(maker, workspace) as third:  # after it committed
+                assert (await sending.send_queued_email(third, email_id, turn=free)).status == (
+                    "not queued"
+                )
+        finally:
+            await engine.dispose()
+        assert len(smtp_server.messages()) == 1
+
+    async def test_a_send_whose_commit_was_lost_goes_again_with_the_same_message_id(
+        self,
+        committing_client: httpx.AsyncClient,
+        smtp_server: SmtpServer,
+        database_url: str,
+    ) -> None:
+        """The one window left (docs/decisions/0010-email.md): the server took the message,
+        the worker died before its commit. The email is still queued and goes again, and the
+        recipient's side can tell the copy by its Message-ID."""
+        http = committing_client
+        workspace, email_id, headers = await self._queued(http, smtp_server, "lost-commit")
+        engine = make_engine(database_url)
+        maker = make_sessionmaker(engine)
+
+        async def free(_workspace: uuid.UUID, _per_minute: int) -> float:
+            return 0.0
+
+        try:
+            with pytest.raises(RuntimeError, match="dies before its commit"):
+                await self._send_and_die(maker, workspace, email_id, free)
+            still = await http.get(f"{API}/emails/{email_id}", headers=headers)
+            assert still.json()["status"] == "queued"
+            async with job_context(maker, workspace) as job:
+                assert (await sending.send_queued_email(job, email_id, turn=free)).status == (
+                    "sent"
+                )
+        finally:
+            await engine.dispose()
+        first, second = smtp_server.messages()
+        assert first.message["Message-ID"] == second.message["Message-ID"]
+        assert first.message["Message-ID"] == f"<{email_id}@minhphat.vn>"
