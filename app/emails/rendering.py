@@ -88,6 +88,10 @@ def _fields_used(tree: nodes.Template) -> list[tuple[str, str, int]]:
     return used
 
 
+# What Jinja2 itself defines inside loops, blocks and macros.
+_JINJA_NAMES = frozenset({"loop", "self", "super", "caller", "varargs", "kwargs"})
+
+
 def problems_of(field: str, source: str, *, html: bool) -> list[TemplateProblem]:
     """What is wrong with one part of a template: a syntax error or an unknown filter (with
     its line), a variable no template has, a field its variable has not."""
@@ -101,8 +105,9 @@ def problems_of(field: str, source: str, *, html: bool) -> list[TemplateProblem]
         return [TemplateProblem(field, f"{where}{error.message or error}")]
     found = []
     assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+    known_names = VARIABLES.keys() | assigned | env.globals.keys() | _JINJA_NAMES
     for node in tree.find_all(nodes.Name):
-        if node.ctx == "load" and node.name not in VARIABLES and node.name not in assigned:
+        if node.ctx == "load" and node.name not in known_names:
             known = ", ".join(sorted(VARIABLES))
             message = f"line {node.lineno}: unknown variable `{node.name}` (known: {known})"
             found.append(TemplateProblem(field, message))

@@ -144,7 +144,9 @@ class MailSettingsWrite(InputModel):
         "the stored one; send null to remove it.",
     )
     from_email: Email
-    from_name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    from_name: Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\r\n]*$")] | None = (
+        Field(None, description="The sender's name, e.g. the company's; one line.")
+    )
     per_minute: StrictInt = Field(
         60, ge=1, le=10_000, description="Emails the SMTP account may send a minute."
     )

@@ -177,7 +177,7 @@ async def queue_email(
         requested_by=ctx.actor.user_id,
         marketing=marketing,
         to_email=address,
-        to_name=contact.full_name if contact is not None else None,
+        to_name=" ".join(contact.full_name.split()) if contact is not None else None,
         subject=rendered.subject,
         body_html=rendered.body_html,
         body_text=rendered.body_text,

@@ -47,6 +47,7 @@ EMAIL_TEMPLATES = Resource(
     history=("name", "subject", "body_html", "body_text"),
 )
 _PARTS = ("subject", "body_html", "body_text")
+SUBJECT_MAX = 500  # what an email's subject column holds
 
 
 def check_parts(parts: dict[str, str]) -> None:
@@ -129,6 +130,9 @@ def render_parts(parts: dict[str, str], variables: dict[str, Any]) -> rendering.
         raise TemplateRenderFailed([{"field": error.field, "message": error.message}]) from None
     if not rendered.subject:
         raise TemplateRenderFailed([{"field": "subject", "message": "renders empty"}])
+    if len(rendered.subject) > SUBJECT_MAX:
+        message = f"renders longer than {SUBJECT_MAX} characters"
+        raise TemplateRenderFailed([{"field": "subject", "message": message}])
     return rendered
 
 

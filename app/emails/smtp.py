@@ -65,9 +65,12 @@ def build_message(out: Outgoing) -> EmailMessage:
         # RFC 8058: mail clients unsubscribe with one POST, no page in between.
         message["List-Unsubscribe"] = f"<{out.unsubscribe_url}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    message.set_content(out.body_text or " ", charset="utf-8")
-    if out.body_html:
-        message.add_alternative(out.body_html, subtype="html", charset="utf-8")
+    if out.body_text:
+        message.set_content(out.body_text, charset="utf-8")
+        if out.body_html:
+            message.add_alternative(out.body_html, subtype="html", charset="utf-8")
+    else:  # an HTML-only email: one part, not an empty text alternative
+        message.set_content(out.body_html, subtype="html", charset="utf-8")
     return message
 
 

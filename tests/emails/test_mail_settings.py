@@ -155,6 +155,8 @@ class TestRefusedUpFront:
             ({"subject": "{{ contact.salary }}", "body_text": "…"}, "template_invalid", "subject"),
             ({"subject": "Chào {{ deal.name }}", "body_text": "…"}, "template_render_failed",
              "subject"),
+            ({"subject": "{% for i in range(501) %}x{% endfor %}", "body_text": "…"},
+             "template_render_failed", "subject"),
         ],
     )  # fmt: skip
     async def test_an_email_that_cannot_go_is_a_422_naming_the_field(

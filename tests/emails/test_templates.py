@@ -110,6 +110,16 @@ class TestInvalidTemplates:
         assert field == part
         assert found.startswith(message), found
 
+    async def test_jinjas_own_names_in_loops_are_accepted(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        body = "{% for tag in contact.tags %}{{ loop.index }}. {{ tag }}{% endfor %}"
+        body += "{% set n = 3 %}{% for i in range(n) %}*{% endfor %}"
+        made = await client.post(
+            TEMPLATES, json={**BIRTHDAY, "body_text": body}, headers=world.admin.headers
+        )
+        assert made.status_code == 201, made.text
+
 
 class TestPreview:
     async def test_renders_a_deal_with_its_contact_owner_and_amount_in_vnd(
