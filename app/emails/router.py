@@ -24,6 +24,7 @@ from app.core.record_routes import add_record_routes
 from app.core.routing import CommittingRoute
 from app.emails import mail_settings, sending, service, unsubscribe
 from app.emails.schemas import (
+    EmailQueryParams,
     EmailRead,
     EmailSend,
     EmailTemplateCreate,
@@ -197,6 +198,18 @@ async def send_email(body: EmailSend, ctx: Member, _: Idempotent) -> EmailRead:
         marketing=body.marketing,
     )
     return EmailRead.model_validate(email)
+
+
+@router.get(
+    "",
+    summary="List a record's emails",
+    response_model=Page[EmailRead],
+    responses=problems(*READ_ERRORS),
+)
+async def list_emails(ctx: Member, query: EmailQueryParams) -> Response:
+    """The emails about one contact or deal you can see (else a 422 naming `record_id`),
+    newest first, each with its `status`; filter by `status`."""
+    return (await sending.list_emails(ctx, query)).response(EmailRead)
 
 
 @router.get(

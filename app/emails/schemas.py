@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import Query
 from pydantic import MISSING, Field, StrictBool, StrictInt, StringConstraints
 
-from app.core.pagination import RecordListQuery, Sortable
+from app.core.pagination import RecordListQuery, Sortable, SortedQuery
 from app.core.schemas import Email, InputModel, Name, PatchModel, ReadModel
 
 TemplateSubject = Annotated[str, StringConstraints(min_length=1, max_length=500)]
@@ -259,3 +259,15 @@ class EmailRead(ReadModel):
     attempts: int
     created_at: datetime
     sent_at: datetime | None
+
+
+class EmailQuery(SortedQuery):
+    sort: Annotated[str, Sortable("created_at")] = Field(
+        "-created_at", description="`created_at`; `-` for newest first."
+    )
+    record_type: EmailRecordType = Field(description="The kind of record the emails are about.")
+    record_id: uuid.UUID = Field(description="The record (one you can see).")
+    status: list[EmailStatus] | None = Field(None, description="Statuses (repeat for several).")
+
+
+EmailQueryParams = Annotated[EmailQuery, Query()]

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
+from typing import Any
 
 from sqlalchemy import and_, select
 
@@ -28,14 +29,15 @@ from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.ids import new_id
 from app.core.jobs import enqueue_after_commit, requeue_stuck
-from app.core.models import utcnow
+from app.core.models import table_of, utcnow
+from app.core.pagination import Rows, columns_of, paginate
 from app.core.settings import get_settings
 from app.deals.models import Deal
 from app.emails import mail_settings, smtp, unsubscribe
 from app.emails import service as templates
 from app.emails.models import Email
 from app.emails.rendering import Rendered
-from app.emails.schemas import EmailRecordType
+from app.emails.schemas import EmailQuery, EmailRead, EmailRecordType
 from app.users.models import User
 
 SEND_EMAIL = "send_email"  # the worker's job (workers/settings.py)
@@ -206,6 +208,22 @@ def _nudge(ctx: Ctx, email_id: uuid.UUID, job_id: str, at: datetime | None = Non
     enqueue_after_commit(
         ctx, SEND_EMAIL, str(ctx.workspace_id), str(email_id), job_id=job_id, defer_until=at
     )
+
+
+_LISTED = columns_of(table_of(Email), EmailRead)
+
+
+async def list_emails(ctx: Ctx, query: EmailQuery) -> Rows[Any]:
+    """A page of the emails about one record the actor can see (else a 422 naming
+    `record_id`), newest first by default."""
+    await templates.recipient_of(ctx, query.record_type, query.record_id)
+    table = table_of(Email)
+    stmt = select(*_LISTED).where(
+        table.c.record_type == query.record_type.value, table.c.record_id == query.record_id
+    )
+    if query.status:
+        stmt = stmt.where(table.c.status.in_([s.value for s in query.status]))
+    return await paginate(ctx, stmt, query, table=table)
 
 
 async def get_email(ctx: Ctx, email_id: uuid.UUID) -> Email:

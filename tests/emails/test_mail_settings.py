@@ -251,3 +251,36 @@ class TestSendRate:
         assert deferred.args[1] in ids
         assert deferred.job_id is not None
         assert ":turn:" in deferred.job_id
+
+
+class TestListing:
+    async def test_a_records_emails_newest_first_filtered_by_status_for_who_sees_it(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        await client.put(SETTINGS, json=BODY, headers=world.admin.headers)
+        contact = await make_contact(client, world.owner.headers, email="anh@khach.vn")
+        other = await make_contact(client, world.owner.headers, email="lan@khach.vn")
+        ids = []
+        for record, subject in ((contact, "Một"), (contact, "Hai"), (other, "Ba")):
+            queued = await client.post(
+                f"{API}/emails",
+                json={"record_type": "contact", "record_id": record["id"], "subject": subject,
+                      "body_text": "…"},
+                headers=world.owner.headers,
+            )  # fmt: skip
+            assert queued.status_code == 202, queued.text
+            ids.append(queued.json()["id"])
+        params = {"record_type": "contact", "record_id": contact["id"]}
+
+        listed = await client.get(f"{API}/emails", params=params, headers=world.owner.headers)
+        assert listed.status_code == 200, listed.text
+        assert [e["id"] for e in listed.json()["data"]] == [ids[1], ids[0]]
+        assert [e["subject"] for e in listed.json()["data"]] == ["Hai", "Một"]
+        sent = await client.get(
+            f"{API}/emails", params={**params, "status": "sent"}, headers=world.owner.headers
+        )
+        assert sent.json()["data"] == []
+        for member in (world.outsider, world.other_owner):
+            hidden = await client.get(f"{API}/emails", params=params, headers=member.headers)
+            assert hidden.status_code == 422, hidden.text
+            assert hidden.json()["errors"][0]["field"] == "record_id"
