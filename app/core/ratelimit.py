@@ -89,16 +89,17 @@ class RateLimiter:
 
 async def take_turn(redis: Any, name: str, amount: int, seconds: int, *key: str) -> float:
     """A worker's rate limit (a job that must wait its turn rather than be refused): 0 when one
-    more may go now, counted; else the seconds until the current window of `seconds` ends.
-    A fixed window, so jobs deferred to its end go at once. Redis down: 0 (fail open, as
-    requests do)."""
+    more may go now, counted; else the seconds until the window of `seconds` where its turn
+    falls — the n-th over the limit waits n // amount windows more, so a backlog is spread
+    over the windows ahead instead of all retrying at the next one. Fixed windows; Redis
+    down: 0 (fail open, as requests do)."""
     if amount <= 0:
         return 0.0
     now = time.time()
     window = int(now // seconds)
     counter = f"sen:turns:{name}:{':'.join(key)}:{window}"
     try:
-        taken = await redis.incr(counter)
+        taken = int(await redis.incr(counter))
         if taken == 1:
             await redis.expire(counter, seconds * 2)
     except Exception as error:
@@ -106,4 +107,5 @@ async def take_turn(redis: Any, name: str, amount: int, seconds: int, *key: str)
         return 0.0
     if taken <= amount:
         return 0.0
-    return max((window + 1) * seconds - now, 0.05)
+    windows_ahead = (taken - amount - 1) // amount
+    return max((window + 1 + windows_ahead) * seconds - now, 0.05)

@@ -293,7 +293,12 @@ async def send_queued_email(ctx: Ctx, email_id: uuid.UUID, *, turn: Turn) -> Att
         return await _settle(ctx, email, "failed", "no mail server is set")
     wait = await turn(ctx.workspace_id, settings.per_minute)
     if wait > 0:
-        _nudge(ctx, email.id, f"email:{email.id}:turn:{utcnow().timestamp()}", _later(wait))
+        # Its turn is its next try: the sweep leaves it alone until then.
+        email.next_attempt_at = _later(wait)
+        _nudge(
+            ctx, email.id, f"email:{email.id}:turn:{utcnow().timestamp()}", email.next_attempt_at
+        )
+        await ctx.session.flush()
         return Attempt("queued", "waiting for the send rate")
     url = None
     if email.marketing and email.contact_id is not None:
