@@ -106,6 +106,12 @@ def _failure(error: Exception) -> SmtpFailure:
         return SmtpFailure("the server did not answer in time", transient=True)
     if isinstance(error, aiosmtplib.SMTPConnectError | OSError):
         return SmtpFailure(f"could not connect to the server ({error})", transient=True)
+    if isinstance(error, aiosmtplib.SMTPException) and "STARTTLS" in str(error):
+        # The settings ask for an upgrade the server does not offer: waiting will not mend it.
+        return SmtpFailure(
+            "the server does not offer STARTTLS (set `security` to `tls` or `none`)",
+            transient=False,
+        )
     if isinstance(error, aiosmtplib.SMTPException):
         return SmtpFailure(f"SMTP error ({error})", transient=True)
     return SmtpFailure(f"{type(error).__name__}: {error}", transient=True)
