@@ -179,7 +179,7 @@ async def queue_email(
         requested_by=ctx.actor.user_id,
         marketing=marketing,
         to_email=address,
-        to_name=" ".join(contact.full_name.split()) if contact is not None else None,
+        to_name=_name_for(contact, address),
         subject=rendered.subject,
         body_html=rendered.body_html,
         body_text=rendered.body_text,
@@ -192,6 +192,14 @@ async def queue_email(
     await ctx.session.flush()
     _nudge(ctx, email_id, f"email:{email_id}")
     return email
+
+
+def _name_for(contact: Contact | None, address: str) -> str | None:
+    """The contact's name (on one line: it goes into a header) when the email goes to the
+    contact's own address; none for another address, whose owner may be someone else."""
+    if contact is None or (contact.email or "").lower() != address.lower():
+        return None
+    return " ".join(contact.full_name.split())
 
 
 async def _active_owner(ctx: Ctx, record: Contact | Deal) -> uuid.UUID | None:

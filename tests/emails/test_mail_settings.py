@@ -283,6 +283,15 @@ class TestListing:
         assert listed.status_code == 200, listed.text
         assert [e["id"] for e in listed.json()["data"]] == [ids[1], ids[0]]
         assert [e["subject"] for e in listed.json()["data"]] == ["Hai", "Một"]
+        assert {e["to_name"] for e in listed.json()["data"]} == {"Nguyễn Văn Ánh"}
+        elsewhere = await client.post(
+            f"{API}/emails",
+            json={"record_type": "contact", "record_id": contact["id"], "subject": "Bốn",
+                  "body_text": "…", "to": "ke-toan@khach.vn"},
+            headers=world.owner.headers,
+        )  # fmt: skip
+        assert elsewhere.json()["to_email"] == "ke-toan@khach.vn"
+        assert elsewhere.json()["to_name"] is None  # not the contact's own address
         sent = await client.get(
             f"{API}/emails", params={**params, "status": "sent"}, headers=world.owner.headers
         )
