@@ -431,7 +431,7 @@ class TestOnce:
         smtp_server: SmtpServer,
         database_url: str,
     ) -> None:
-        """The one window left (docs/decisions/0010-email.md): the server took the message,
+        """The one window left (docs/decisions/0012-email.md): the server took the message,
         the worker died before its commit. The email is still queued and goes again, and the
         recipient's side can tell the copy by its Message-ID."""
         http = committing_client
