@@ -48,6 +48,9 @@ from app.deals.router import account_deals_router
 from app.deals.router import router as deals_router
 from app.duplicates.router import router as duplicates_router
 from app.duplicates.router import rules_router as duplicate_rules_router
+from app.emails.router import mail_settings_router, unsubscribe_router
+from app.emails.router import router as emails_router
+from app.emails.router import templates_router as email_templates_router
 from app.events.router import router as events_router
 from app.exports.router import router as exports_router
 from app.forms.router import hosted_router
@@ -128,6 +131,15 @@ TAGS = [
         "name": "automations",
         "description": "Workflows: on an event, a date (birthdays) or a schedule, for the "
         "records whose conditions hold, do actions in order, each once; their runs.",
+    },
+    {
+        "name": "email-templates",
+        "description": "Email templates with Jinja2 variables, rendered in a sandbox; previews.",
+    },
+    {"name": "mail-settings", "description": "The workspace's SMTP server, and its check."},
+    {
+        "name": "emails",
+        "description": "Emails about a record, sent by the worker; the public unsubscribe link.",
     },
     {"name": "health", "description": "Liveness and readiness."},
 ]
@@ -300,9 +312,13 @@ def create_app(
         imports_router,
         events_router,
         automations_router,
+        email_templates_router,
+        mail_settings_router,
+        emails_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(hosted_router)
+    app.include_router(unsubscribe_router)
     app.include_router(_health_router(check_worker=settings.readyz_checks_worker))
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
 

@@ -17,6 +17,7 @@ def load_all_models() -> None:
     import app.custom_fields.models
     import app.deals.models
     import app.duplicates.models
+    import app.emails.models
     import app.exports.models
     import app.forms.models
     import app.imports.models

@@ -18,8 +18,12 @@ from app.core.db import make_engine, make_sessionmaker
 from app.core.idempotency import forget_expired
 from app.core.jobs import in_every_workspace, job_context
 from app.core.models import utcnow
+from app.core.ratelimit import take_turn
 from app.core.settings import get_settings
 from app.duplicates import scans as duplicate_scans
+from app.emails import mail_settings as emails_mail_settings
+from app.emails import sending as emails_sending
+from app.emails import smtp as emails_smtp
 from app.exports import service as exports
 from app.imports import job as import_job
 from app.imports import service as imports
@@ -330,6 +334,55 @@ async def sweep_automation_runs(ctx: dict[str, Any]) -> int:
     return sum(await in_every_workspace(ctx["sessionmaker"], requeue, queue=ctx.get("redis")))
 
 
+async def send_email(ctx: dict[str, Any], workspace_id: str, email_id: str) -> str:
+    """Send one queued email (app/emails/sending.py holds the rules: its row locked while it
+    is sent, so a second job sends nothing; the send rate waited for, never dropped). A
+    failure no rule foresaw rolls back and is counted in a transaction of its own."""
+    maker, workspace, eid = ctx["sessionmaker"], uuid.UUID(workspace_id), uuid.UUID(email_id)
+    redis = ctx.get("redis")
+
+    async def turn(workspace: uuid.UUID, per_minute: int) -> float:
+        return await take_turn(redis, "email", per_minute, 60, str(workspace))
+
+    try:
+        async with job_context(maker, workspace, queue=redis) as job:
+            attempt = await emails_sending.send_queued_email(job, eid, turn=turn)
+    except Exception as error:
+        async with job_context(maker, workspace, queue=redis) as job:
+            await emails_sending.record_crash(job, eid, error)
+        raise
+    return attempt.status
+
+
+async def sweep_emails(ctx: dict[str, Any]) -> int:
+    """The net under the nudges: queued emails due a minute ago and still not sent (a nudge
+    lost with Redis, a worker killed mid-send) are handed to the worker again."""
+    cutoff = utcnow() - timedelta(minutes=1)
+
+    async def requeue(job: Ctx) -> int:
+        return await emails_sending.requeue_waiting(job, due_before=cutoff)
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], requeue, queue=ctx.get("redis")))
+
+
+async def check_mail_settings(ctx: dict[str, Any], workspace_id: str, version: int) -> str:
+    """Connect to the workspace's SMTP server and sign in, holding no transaction while it
+    talks to the server; the outcome is kept on the settings it checked."""
+    maker, workspace = ctx["sessionmaker"], uuid.UUID(workspace_id)
+    async with job_context(maker, workspace) as job:
+        server = await emails_mail_settings.server_to_check(job, version)
+    if server is None:
+        return "changed since"
+    failure = None
+    try:
+        await emails_smtp.check(server)
+    except emails_smtp.SmtpFailure as error:
+        failure = error.reason
+    async with job_context(maker, workspace) as job:
+        await emails_mail_settings.record_check(job, version, failure)
+    return "failed" if failure else "ok"
+
+
 FUNCTIONS = [
     forget_expired_idempotency_keys,
     deliver_reminder,
@@ -352,6 +405,9 @@ FUNCTIONS = [
     run_automation,
     fire_automations,
     sweep_automation_runs,
+    send_email,
+    sweep_emails,
+    check_mail_settings,
 ]
 CRON_JOBS = [
     cron(forget_expired_idempotency_keys, minute=17, unique=True),
@@ -366,4 +422,5 @@ CRON_JOBS = [
     cron(forget_old_events, hour=4, minute=13, unique=True),
     cron(fire_automations, second=2, unique=True),  # every minute
     cron(sweep_automation_runs, second=35, unique=True),  # every minute
+    cron(sweep_emails, second=25, unique=True),  # every minute
 ]

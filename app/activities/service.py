@@ -205,3 +205,17 @@ async def move_activities(
     return await repoint(
         ctx, ACTIVITIES, "related_id", from_ids, to_id, where=[column == related_type]
     )
+
+
+async def record_email_outcome(
+    ctx: Ctx, activity_id: uuid.UUID, outcome: str, *, at: datetime
+) -> None:
+    """An email's `email` activity follows it (app/emails): `outcome` says what became of
+    it, and a sent or failed email's activity is completed. In its history like any change."""
+    activity = await records.get(
+        ctx, ACTIVITIES, activity_id, for_update=True, any_owner=True, include_deleted=True
+    )
+    values: dict[str, Any] = {"outcome": outcome}
+    if not outcome.startswith("queued") and not activity.completed:
+        values.update(completed=True, completed_at=at)
+    await records.apply_patch(ctx, ACTIVITIES, activity, values)

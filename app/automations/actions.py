@@ -17,12 +17,15 @@ from app.automations.schemas import (
     AssignOwner,
     CreateActivity,
     Notify,
+    SendEmail,
     UpdateField,
     Wait,
     duration_of,
 )
 from app.core.clock import now
 from app.core.context import Ctx
+from app.emails import sending
+from app.emails.schemas import EmailRecordType
 from app.notifications import service as notifications
 
 
@@ -78,6 +81,8 @@ async def perform(ctx: Ctx, action: Action, subject: Subject) -> Done:
         return Done({"tag": action.tag})
     if isinstance(action, Notify):
         return await _notify(ctx, action, subject)
+    if isinstance(action, SendEmail):
+        return await _send_email(ctx, action, subject)
     raise ActionFailed(f"{action.type} is not available")
 
 
@@ -99,6 +104,9 @@ def describe(action: Action, subject: Subject) -> str:
         return f"add the tag “{action.tag}”"
     if isinstance(action, Notify):
         return f"notify {action.user}: “{action.title}”"
+    if isinstance(action, SendEmail):
+        whom = action.address if action.to == "address" else f"the {action.to}"
+        return f"email {whom} with template {action.template_id}"
     return action.type
 
 
@@ -132,6 +140,26 @@ async def _new_owner(ctx: Ctx, action: AssignOwner) -> uuid.UUID:
     if chosen is None:
         raise ActionFailed("the assignment rule is off, gone, or has no active candidate")
     return chosen
+
+
+async def _send_email(ctx: Ctx, action: SendEmail, subject: Subject) -> Done:
+    """Queued in the step's transaction, sent by the email's own job after it commits: a
+    worker killed mid-step queues nothing, one killed after queues it once."""
+    to = action.address
+    if action.to == "owner":
+        owner = await targets.value_of(ctx, subject.resource, subject.record, "owner.email")
+        if owner is None:
+            raise ActionFailed("the record has no owner to email")
+        to = str(owner)
+    email = await sending.queue_email(
+        ctx,
+        EmailRecordType(subject.resource),
+        subject.id,
+        template_id=action.template_id,
+        to=to,
+        marketing=action.to == "record",
+    )
+    return Done({"email_id": str(email.id), "to": email.to_email})
 
 
 async def _notify(ctx: Ctx, action: Notify, subject: Subject) -> Done:

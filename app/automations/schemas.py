@@ -119,10 +119,19 @@ class Conditions(InputModel):
 
 
 class SendEmail(InputModel):
+    """An email from a template, to the record (a contact, or a deal's contact: a marketing
+    email, with its unsubscribe link), its owner, or an address. Contacts and deals only."""
+
     type: Literal["send_email"]
     template_id: uuid.UUID
     to: Literal["record", "owner", "address"] = "record"
     address: Email | None = Field(None, description="With `to: address`.")
+
+    @model_validator(mode="after")
+    def _address_with_address(self) -> "SendEmail":
+        if (self.to == "address") != (self.address is not None):
+            raise ValueError("`address` goes with `to: address`, and only with it")
+        return self
 
 
 class ActivityKind(StrEnum):

@@ -24,6 +24,7 @@ from app.automations.schemas import (
     EventTrigger,
     Notify,
     ScheduleTrigger,
+    SendEmail,
     TestResult,
     Trigger,
     UpdateField,
@@ -35,7 +36,10 @@ from app.core.pagination import equals, one_of
 from app.core.records import Patched, Resource
 from app.core.tenancy import Workspace
 from app.core.workspace_settings import cached
+from app.emails.service import EMAIL_TEMPLATES
 from app.users import service as users
+
+EMAILED = {"contact", "deal"}  # the kinds of record an email can be about
 
 
 class AutomationNotFound(NotFound):
@@ -116,6 +120,13 @@ async def _action_errors(
         user_id = action.user_id if isinstance(action, AssignOwner) else action.user
         if isinstance(user_id, uuid.UUID) and not await _active_user(ctx, user_id):
             return [{"field": f"{where}.user", "message": "not an active user here"}]
+    if isinstance(action, SendEmail):
+        if resource not in EMAILED:
+            return [{"field": f"{where}.type", "message": "emails go to contacts and deals"}]
+        try:
+            await records.get(ctx, EMAIL_TEMPLATES, action.template_id)
+        except NotFound:
+            return [{"field": f"{where}.template_id", "message": "no such email template"}]
     if isinstance(action, AssignOwner) and action.assignment_rule_id is not None:
         try:
             await records.get(ctx, ASSIGNMENT_RULES, action.assignment_rule_id)

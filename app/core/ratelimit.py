@@ -85,3 +85,27 @@ class RateLimiter:
         bridge = self._storage.bridge
         if isinstance(bridge, RedispyBridge):  # the implementation chosen above
             await bridge.storage.aclose()
+
+
+async def take_turn(redis: Any, name: str, amount: int, seconds: int, *key: str) -> float:
+    """A worker's rate limit (a job that must wait its turn rather than be refused): 0 when one
+    more may go now, counted; else the seconds until the window of `seconds` where its turn
+    falls — the n-th over the limit waits n // amount windows more, so a backlog is spread
+    over the windows ahead instead of all retrying at the next one. Fixed windows; Redis
+    down: 0 (fail open, as requests do)."""
+    if amount <= 0:
+        return 0.0
+    now = time.time()
+    window = int(now // seconds)
+    counter = f"sen:turns:{name}:{':'.join(key)}:{window}"
+    try:
+        taken = int(await redis.incr(counter))
+        if taken == 1:
+            await redis.expire(counter, seconds * 2)
+    except Exception as error:
+        log.warning("turns not counted: Redis does not answer", error=str(error))
+        return 0.0
+    if taken <= amount:
+        return 0.0
+    windows_ahead = (taken - amount - 1) // amount
+    return max((window + 1 + windows_ahead) * seconds - now, 0.05)

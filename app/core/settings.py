@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     # tests stop it at a moment to see a birthday come.
     clock_at: AwareDatetime | None = None
 
+    # Emails: how many tries an email gets when the SMTP server may take it later (a 4xx
+    # answer, a refused or timed-out connection), then `failed`; the first pause between tries
+    # (doubled each time, at most an hour).
+    email_send_tries: int = Field(5, ge=1, le=20)
+    email_retry_seconds: float = Field(60.0, ge=0)
+
     def public_base_url(self) -> str:
         """Where websites and browsers reach this API (form snippets and hosted pages link
         here): SEN_PUBLIC_URL, else the address it serves on."""

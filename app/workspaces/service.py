@@ -3,6 +3,7 @@
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.security import hash_password
+from app.automations.examples import seed_examples
 from app.core.context import SYSTEM, Ctx
 from app.core.db import enter_workspace
 from app.core.ids import new_id
@@ -18,9 +19,9 @@ from app.users.models import User
 async def create_workspace(
     session: AsyncSession, *, name: str, owner_email: str, owner_password: str, owner_name: str
 ) -> tuple[Workspace, User]:
-    """A new workspace with its default lead statuses, sales pipeline and duplicate rules, and
-    its owner; the
-    caller commits. The password must pass the policy (422)."""
+    """A new workspace with its default lead statuses, sales pipeline, duplicate rules and
+    example workflows (switched off), and its owner; the caller commits. The password must
+    pass the policy (422)."""
     owner_email = normalize_email(owner_email)
     users_service.check_password_choice(owner_password, owner_email)
     password_hash = await hash_password(owner_password)
@@ -32,6 +33,7 @@ async def create_workspace(
     seed_statuses(ctx)
     seed_default_pipeline(ctx)
     seed_rules(ctx)
+    seed_examples(ctx)
     owner = await users_service.create_first_owner(
         ctx, email=owner_email, full_name=owner_name, password_hash=password_hash
     )

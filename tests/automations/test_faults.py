@@ -98,10 +98,13 @@ async def test_a_worker_killed_again_and_again_does_each_action_once(
         async def working(before: int = progress[-1]) -> bool:
             return await steps_done() > before
 
-        assert await eventually(working, seconds=30)  # it has started doing actions
-        await asyncio.sleep(chance.uniform(0, 0.3))  # somewhere in the middle of one
-        worker.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(worker.wait, 10)
+        try:
+            started = await eventually(working, seconds=30)
+            await asyncio.sleep(chance.uniform(0, 0.3))  # somewhere in the middle of one
+        finally:  # a worker left running would take the next tests' jobs
+            worker.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(worker.wait, 10)
+        assert started, (tmp_path / "worker.log").read_text()[-3000:]  # it did actions
         progress.append(await steps_done())
 
     # The nets under the nudges: events left unnumbered, runs left mid-way.

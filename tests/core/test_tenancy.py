@@ -22,6 +22,8 @@ from tests.factories import (
     make_contact,
     make_custom_field,
     make_deal,
+    make_email,
+    make_email_template,
     make_export,
     make_form,
     make_import,
@@ -216,6 +218,8 @@ class TestOtherWorkspacesRecordsAre404:
             client, b, type="note", subject="B", related_id=ids["lead_id"]
         )
         ids["activity_id"] = activity["id"]
+        ids["template_id"] = (await make_email_template(client, b))["id"]
+        ids["email_id"] = (await make_email(client, b, contact_id=ids["contact_id"]))["id"]
         # Notifications are written by the worker: B's owner gets one here, as a job would.
         await enter_workspace(session, world.other_owner.workspace_id)
         notification = Notification(
@@ -241,12 +245,13 @@ class TestOtherWorkspacesRecordsAre404:
             "stages": {"name": "B", "probability": 10, "kind": "open"},
             "backfill": {"from": "2026-12-01T00:00:00Z", "to": "2026-12-02T00:00:00Z"},
             "test": {"record_id": ids["lead_id"]},
+            "preview": {"record_type": "contact", "record_id": ids["contact_id"]},
         }
         checked = []
         for path, operations in app.openapi()["paths"].items():  # type: ignore[attr-defined]
             params = re.findall(r"{(\w+)}", path)
             public_webhook = path.startswith("/api/v1/intake/") and params == ["integration_id"]
-            if params == ["form_key"] or public_webhook:
+            if params in (["form_key"], ["token"]) or public_webhook:
                 continue  # public by design: the key or signature, not the caller, names it
             # A new resource's endpoints are checked too: its id must be made above.
             assert set(params) <= ids.keys(), f"{path}: add a record of B for {params}"

@@ -113,10 +113,13 @@ async def test_a_worker_killed_again_and_again_still_makes_one_lead_per_submissi
         async def working(before: int = progress[-1]) -> bool:
             return await processed(committing_client, headers) > before
 
-        assert await eventually(working, seconds=30)  # it has started taking jobs
-        await asyncio.sleep(chance.uniform(0, 0.3))  # somewhere in the middle of one
-        worker.send_signal(signal.SIGKILL)
-        await asyncio.to_thread(worker.wait, 10)
+        try:
+            started = await eventually(working, seconds=30)
+            await asyncio.sleep(chance.uniform(0, 0.3))  # somewhere in the middle of one
+        finally:  # a worker left running would take the next tests' jobs
+            worker.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(worker.wait, 10)
+        assert started, (tmp_path / "worker.log").read_text()[-3000:]  # it took jobs
         progress.append(await processed(committing_client, headers))
 
     found = await sweep_until_processed(
