@@ -38,14 +38,19 @@ def lead_event(event_type: str = "lead.created", **changes: object) -> EventMess
 
 
 async def hand_over(
-    database_url: str, redis_url: str, workspace_id: str, *events: EventMessage
+    database_url: str,
+    redis_url: str,
+    workspace_id: str,
+    *events: EventMessage,
+    nudge: bool = True,
 ) -> int:
-    """Committed events of a workspace handed to its webhooks, their send jobs queued."""
+    """Committed events of a workspace handed to its webhooks, their send jobs queued (unless
+    not `nudge`: as if Redis had lost them)."""
     engine = make_engine(database_url)
     queue = await create_pool(redis_settings(redis_url))
     try:
         async with job_context(
-            make_sessionmaker(engine), uuid.UUID(workspace_id), queue=queue
+            make_sessionmaker(engine), uuid.UUID(workspace_id), queue=queue if nudge else None
         ) as ctx:
             added = await service.deliver_events(ctx, list(events))
         await wait_for_sends()

@@ -105,7 +105,9 @@ class TestWhoMay:
             await client.get(f"{API}/webhooks", headers=headers),
             await client.get(f"{API}/webhooks/{made['id']}", headers=headers),
             await client.get(f"{API}/webhooks/{made['id']}/deliveries", headers=headers),
-            await client.post(f"{API}/webhooks", json={"url": URL, "events": ["*"]}, headers=headers),
+            await client.post(
+                f"{API}/webhooks", json={"url": URL, "events": ["*"]}, headers=headers
+            ),
         ]
 
         assert [a.status_code for a in answers] == [403, 403, 403, 403]
@@ -115,14 +117,13 @@ class TestWhoMay:
     ) -> None:
         made = await make_webhook(client, world.other_owner.headers, URL)
 
+        path, headers = f"{API}/webhooks/{made['id']}", world.owner.headers
         answers = [
-            await client.get(f"{API}/webhooks/{made['id']}", headers=world.owner.headers),
-            await client.get(f"{API}/webhooks/{made['id']}/deliveries", headers=world.owner.headers),
-            await client.post(
-                f"{API}/webhooks/{made['id']}/rotate-secret", headers=world.owner.headers
-            ),
+            await client.get(path, headers=headers),
+            await client.get(f"{path}/deliveries", headers=headers),
+            await client.post(f"{path}/rotate-secret", headers=headers),
         ]
-        listed = await client.get(f"{API}/webhooks", headers=world.owner.headers)
+        listed = await client.get(f"{API}/webhooks", headers=headers)
 
         assert [a.status_code for a in answers] == [404, 404, 404]
         assert made["id"] not in listed.text
