@@ -9,7 +9,9 @@ import asyncio
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
+
+import httpx
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 # (host, port) -> the addresses it resolves to, as text: the loop's getaddrinfo in production,
@@ -99,7 +101,8 @@ def url_errors(url: str, *, allow_private: bool) -> list[str]:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018  (a port that is no number raises here)
-    except ValueError as error:
+        httpx.URL(url)  # what the worker will send to
+    except (ValueError, httpx.InvalidURL) as error:
         return [f"not a URL ({error})"]
     if parts.scheme not in ("http", "https"):
         return ["an http:// or https:// URL"]
@@ -131,11 +134,6 @@ class HostUnresolved(Exception):
 async def system_resolver(host: str, port: int) -> list[str]:
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return [str(info[4][0]) for info in infos]
-
-
-def target_of(parts: SplitResult) -> tuple[str, int]:
-    host = parts.hostname or ""
-    return host, parts.port or (443 if parts.scheme == "https" else 80)
 
 
 async def checked_addresses(

@@ -11,7 +11,6 @@ import hmac
 import secrets
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -21,7 +20,6 @@ from app.webhooks.addresses import (
     Resolver,
     checked_addresses,
     system_resolver,
-    target_of,
 )
 
 SECRET_PREFIX = "whsec_"
@@ -69,10 +67,6 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def _host_header(url: str) -> str:
-    return urlsplit(url).netloc.rsplit("@", 1)[-1]
-
-
 async def _read_capped(response: httpx.Response, limit: int) -> bytes:
     """At most `limit` bytes of the answer (as sent: compressed answers were not asked for),
     the rest never read."""
@@ -104,8 +98,12 @@ async def post(
     def spent() -> int:
         return int((time.monotonic() - started) * 1000)
 
-    parts = urlsplit(url)
-    host, port = target_of(parts)
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as error:
+        return Attempt(None, spent(), f"not a URL: {error}")
+    host = parsed.raw_host.decode("ascii")  # an IDN as its xn-- name, for DNS, Host and SNI
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         addresses = await checked_addresses(
             host, port, allow_private=allow_private, resolve=resolve
@@ -116,7 +114,7 @@ async def post(
         return Attempt(None, spent(), str(error))
     timestamp = int(time.time())
     headers = {
-        "Host": _host_header(url),
+        "Host": parsed.netloc.decode("ascii"),
         "Content-Type": "application/json",
         "Accept-Encoding": "identity",
         "User-Agent": USER_AGENT,
@@ -125,10 +123,10 @@ async def post(
         "webhook-signature": signature(secret, message_id, timestamp, body),
     }
     # TLS checks the certificate against the URL's host, not the address connected to.
-    extensions = {"sni_hostname": host} if parts.scheme == "https" else {}
+    extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
     failures = []
     for address in addresses:
-        target = httpx.URL(url).copy_with(host=str(address))
+        target = parsed.copy_with(host=str(address))
         try:
             async with asyncio.timeout(time_limit):
                 async with http.stream(
@@ -142,7 +140,7 @@ async def post(
                 ) as response:
                     answer = await _read_capped(response, max_response_bytes)
         except httpx.ConnectError as error:
-            failures.append(f"{address}: {error or type(error).__name__}")
+            failures.append(f"{address}: {str(error) or type(error).__name__}")
             continue  # the next address the host has
         except (TimeoutError, httpx.TimeoutException):
             return Attempt(None, spent(), f"no answer within {time_limit:g} s")

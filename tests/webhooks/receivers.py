@@ -64,10 +64,25 @@ class Receiver:
         return PlainTextResponse("đã nhận" if status < 300 else "lỗi", status_code=status)
 
 
+async def _slow(request: Request) -> Response:
+    await asyncio.sleep(float(request.query_params["seconds"]))
+    return PlainTextResponse("muộn")
+
+
+async def _big(request: Request) -> Response:
+    return PlainTextResponse("x" * int(request.query_params["bytes"]))
+
+
 @pytest.fixture(scope="session")
 def receiver_server() -> Iterator[Receiver]:
     receiver = Receiver()
-    app = Starlette(routes=[Route("/hooks/sen", receiver.answer, methods=["POST"])])
+    app = Starlette(
+        routes=[
+            Route("/hooks/sen", receiver.answer, methods=["POST"]),
+            Route("/slow", _slow, methods=["POST"]),
+            Route("/big", _big, methods=["POST"]),
+        ]
+    )
     server, thread, url = serve(app)
     receiver.url = f"{url}/hooks/sen"
     yield receiver

@@ -99,7 +99,15 @@ def stub(*addresses: str):  # type: ignore[no-untyped-def]
     return resolve
 
 
-async def _post(url: str, *, allow_private: bool, resolve=None, secret: str | None = None):  # type: ignore[no-untyped-def]
+async def _post(  # type: ignore[no-untyped-def]
+    url: str,
+    *,
+    allow_private: bool,
+    resolve=None,
+    secret: str | None = None,
+    time_limit: float = 2,
+    max_response_bytes: int = 1024,
+):
     async with webhook_client() as http:
         extra = {"resolve": resolve} if resolve is not None else {}
         return await post(
@@ -109,8 +117,8 @@ async def _post(url: str, *, allow_private: bool, resolve=None, secret: str | No
             message_id="msg_thu",
             body=json.dumps({"type": "lead.created"}).encode(),
             allow_private=allow_private,
-            time_limit=2,
-            max_response_bytes=1024,
+            time_limit=time_limit,
+            max_response_bytes=max_response_bytes,
             **extra,
         )
 
@@ -187,3 +195,24 @@ class TestEachAttemptChecksWhereItGoes:
         assert attempt.status_code == 307
         assert not attempt.succeeded
         assert len(receiver.received) == 1
+
+    async def test_a_receiver_slower_than_the_time_limit_is_a_failed_attempt(
+        self, receiver: Receiver
+    ) -> None:
+        base = receiver.url.removesuffix("/hooks/sen")
+
+        attempt = await _post(f"{base}/slow?seconds=5", allow_private=True, time_limit=0.3)
+
+        assert attempt.status_code is None
+        assert attempt.error == "no answer within 0.3 s"
+        assert attempt.latency_ms < 2000
+
+    async def test_only_the_start_of_a_big_answer_is_read(self, receiver: Receiver) -> None:
+        base = receiver.url.removesuffix("/hooks/sen")
+
+        attempt = await _post(
+            f"{base}/big?bytes=5000000", allow_private=True, max_response_bytes=1000
+        )
+
+        assert attempt.status_code == 200
+        assert attempt.response_body == "x" * 1000
