@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -119,8 +119,24 @@ async def rotate_secret(ctx: Ctx, webhook_id: uuid.UUID, *, if_match: str | None
     return patched.record
 
 
-# Events as deliveries carry them. The events core hands its rows to `deliver_events`;
-# anything with these attributes will do (tests make their own).
+class EventLike(Protocol):
+    """What a delivery needs of an event: the events core's rows have it (tests make theirs as
+    `EventMessage`)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def resource(self) -> str: ...
+    @property
+    def record_id(self) -> uuid.UUID | None: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def actor_id(self) -> uuid.UUID | None: ...
+    @property
+    def changes(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -145,7 +161,7 @@ def message_id(event_id: uuid.UUID) -> str:
     return f"msg_{event_id.hex}"
 
 
-def payload_of(event: EventMessage) -> dict[str, Any]:
+def payload_of(event: EventLike) -> dict[str, Any]:
     """The body of every delivery of `event`: Standard Webhooks' `{type, timestamp, data}`."""
     at = event.at.isoformat().replace("+00:00", "Z")
     return {
@@ -159,6 +175,7 @@ def payload_of(event: EventMessage) -> dict[str, Any]:
             "actor_id": None if event.actor_id is None else str(event.actor_id),
             "at": at,
             "changes": event.changes,
+            "position": getattr(event, "position", None),
         },
     }
 
@@ -167,7 +184,7 @@ _DELIVERIES = table_of(WebhookDelivery)
 
 
 async def schedule_deliveries(
-    ctx: Ctx, webhooks: Sequence[Webhook], events: Sequence[EventMessage]
+    ctx: Ctx, webhooks: Sequence[Webhook], events: Sequence[EventLike]
 ) -> int:
     """A delivery of each event to each of `webhooks` that wants it, sent by the worker after
     this transaction commits. An event handed over again adds nothing (one delivery per
@@ -225,7 +242,7 @@ async def active_webhooks(ctx: Ctx) -> list[Webhook]:
     )
 
 
-async def deliver_events(ctx: Ctx, events: Sequence[EventMessage]) -> int:
+async def deliver_events(ctx: Ctx, events: Sequence[EventLike]) -> int:
     """The events a transaction committed, handed to every active webhook that wants them."""
     if not events:
         return 0
