@@ -277,3 +277,54 @@ class TestWhichEvents:
         assert len(await workspace.deliveries(wanted["id"])) == 1
         for webhook in (other, off, gone):
             assert await workspace.deliveries(webhook["id"]) == []
+
+
+class TestSwitchedOff:
+    async def test_a_deleted_webhooks_waiting_delivery_ends_failed_unsent(
+        self, workspace: Workspace, receiver: Receiver
+    ) -> None:
+        made = await workspace.webhook(receiver.url)
+        await workspace.hand_over(lead_event())
+        deleted = await workspace.http.delete(
+            f"{API}/webhooks/{made['id']}", headers=workspace.headers
+        )
+
+        (dropped,) = await workspace.settled(made["id"])
+
+        assert deleted.status_code == 204
+        assert (dropped["status"], dropped["attempts"]) == ("failed", 0)
+        assert "switched off or deleted" in dropped["last_error"]
+        assert receiver.received == []
+
+    async def test_a_switched_off_webhooks_delivery_cannot_be_redelivered(
+        self, workspace: Workspace, receiver: Receiver
+    ) -> None:
+        receiver.reset(410)
+        made = await workspace.webhook(receiver.url)
+        receiver.secret = made["secret"]
+        await workspace.hand_over(lead_event())
+        (gone,) = await workspace.settled(made["id"])
+
+        refused = await workspace.http.post(
+            f"{API}/webhooks/deliveries/{gone['id']}/redeliver", headers=workspace.headers
+        )
+
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "webhook_inactive"
+
+    async def test_the_log_filters_by_status_and_event_type(
+        self, workspace: Workspace, receiver: Receiver
+    ) -> None:
+        made = await workspace.webhook(receiver.url, events=["*"])
+        receiver.secret = made["secret"]
+        await workspace.hand_over(lead_event("lead.created"), lead_event("deal.won"), nudge=False)
+
+        by_type = await deliveries(
+            workspace.http, workspace.headers, made["id"], event_type="deal.won"
+        )
+        pending = await deliveries(workspace.http, workspace.headers, made["id"], status="pending")
+        done = await deliveries(workspace.http, workspace.headers, made["id"], status="delivered")
+
+        assert [d["event_type"] for d in by_type] == ["deal.won"]
+        assert len(pending) == 2
+        assert done == []
