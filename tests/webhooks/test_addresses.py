@@ -75,7 +75,14 @@ class TestUrlAsSaved:
         assert url_errors(url, allow_private=True) == []
 
     @pytest.mark.parametrize(
-        "url", ["ftp://hooks.minhphat.vn/x", "file:///etc/passwd", "hooks.minhphat.vn", "http://"]
+        "url",
+        [
+            "ftp://hooks.minhphat.vn/x",
+            "file:///etc/passwd",
+            "hooks.minhphat.vn",
+            "http://",
+            "http://0177.0.0.1/",  # octal loopback: no URL httpx would send to
+        ],
     )
     def test_only_http_and_https_urls_with_a_host(self, url: str) -> None:
         assert url_errors(url, allow_private=True) != []
@@ -216,3 +223,13 @@ class TestEachAttemptChecksWhereItGoes:
 
         assert attempt.status_code == 200
         assert attempt.response_body == "x" * 1000
+
+    @pytest.mark.parametrize("host", ["localhost", "2130706433", "0x7f000001"])
+    async def test_loopback_spelled_as_a_name_or_number_is_refused_by_the_real_resolver(
+        self, listener: Listener, host: str
+    ) -> None:
+        attempt = await _post(f"http://{host}:{listener.port}/hook", allow_private=False)
+
+        assert attempt.refused
+        assert "resolves to 127.0.0.1, which is a loopback address" in (attempt.error or "")
+        assert listener.connections == 0
