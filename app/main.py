@@ -20,6 +20,7 @@ from app.activities.router import router as activities_router
 from app.assignment.router import router as assignment_rules_router
 from app.auth.router import keys_router as api_keys_router
 from app.auth.router import router as auth_router
+from app.automations.router import router as automations_router
 from app.campaigns.router import router as campaigns_router
 from app.contacts.router import account_contacts_router
 from app.contacts.router import router as contacts_router
@@ -47,6 +48,7 @@ from app.deals.router import account_deals_router
 from app.deals.router import router as deals_router
 from app.duplicates.router import router as duplicates_router
 from app.duplicates.router import rules_router as duplicate_rules_router
+from app.events.router import router as events_router
 from app.exports.router import router as exports_router
 from app.forms.router import hosted_router
 from app.forms.router import router as forms_router
@@ -117,6 +119,16 @@ TAGS = [
     {
         "name": "assignment-rules",
         "description": "Who gets a new lead from intake: round robin, least loaded or fixed.",
+    },
+    {
+        "name": "events",
+        "description": "Every change as a domain event, in commit order, for integrators who "
+        "poll (webhooks push the same events).",
+    },
+    {
+        "name": "automations",
+        "description": "Workflows: on an event, a date (birthdays) or a schedule, for the "
+        "records whose conditions hold, do actions in order, each once; their runs.",
     },
     {"name": "health", "description": "Liveness and readiness."},
 ]
@@ -287,6 +299,8 @@ def create_app(
         merging_router,
         exports_router,
         imports_router,
+        events_router,
+        automations_router,
         webhooks_router,
     ):
         app.include_router(router, prefix=API_PREFIX)

@@ -6,8 +6,10 @@ def load_all_models() -> None:
     import app.activities.models
     import app.assignment.models
     import app.auth.models
+    import app.automations.models
     import app.campaigns.models
     import app.contacts.models
+    import app.core.events
     import app.core.files
     import app.core.history
     import app.core.idempotency

@@ -10,6 +10,9 @@ from arq import Retry, cron
 from arq.worker import func
 
 from app.activities import service as activities
+from app.automations import runner as automation_runner
+from app.automations import runs as automation_runs
+from app.core import clock, events
 from app.core.context import Ctx
 from app.core.db import make_engine, make_sessionmaker
 from app.core.idempotency import forget_expired
@@ -248,6 +251,89 @@ async def sweep_imports(ctx: dict[str, Any]) -> int:
     return sum(await in_every_workspace(ctx["sessionmaker"], requeue, queue=ctx.get("redis")))
 
 
+async def dispatch_events(ctx: dict[str, Any], workspace_id: str) -> int:
+    """Number the workspace's new events in commit order and hand them to the workflows and
+    webhooks that want them, a batch per transaction until none wait. With another dispatcher
+    of the workspace at work, this one tries again shortly (that one may have read before the
+    events that nudged this one committed). Running it twice hands nothing over twice."""
+    maker, workspace = ctx["sessionmaker"], uuid.UUID(workspace_id)
+    handed = 0
+    while True:
+        async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
+            if not await events.take_dispatch_turn(job):
+                events.dispatch_again_soon(job, after=DISPATCH_RETRY)
+                return handed
+            batch = await events.dispatch_batch(job)
+        handed += batch
+        if batch < events.DISPATCH_BATCH:
+            return handed
+
+
+DISPATCH_RETRY = timedelta(milliseconds=200)
+
+
+async def sweep_events(ctx: dict[str, Any]) -> int:
+    """The net under the nudges: a workspace with an event left undispatched for ten seconds
+    (its nudge lost with Redis, or made while no worker ran) gets a dispatcher."""
+    cutoff = utcnow() - timedelta(seconds=10)
+
+    async def nudge(job: Ctx) -> int:
+        if not await events.undispatched_since(job, cutoff):
+            return 0
+        events.dispatch_again_soon(job, after=timedelta(0))
+        return 1
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], nudge, queue=ctx.get("redis")))
+
+
+async def forget_old_events(ctx: dict[str, Any]) -> int:
+    """Events are kept SEN_EVENTS_KEEP_DAYS days (history keeps every change for good)."""
+    cutoff = utcnow() - timedelta(days=get_settings().events_keep_days)
+
+    async def forget(job: Ctx) -> int:
+        return await events.forget_old_events(job, older_than=cutoff)
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], forget, queue=ctx.get("redis")))
+
+
+async def run_automation(ctx: dict[str, Any], workspace_id: str, run_id: str) -> str:
+    """Carry a workflow run on, one action per transaction, until it waits, ends or fails a
+    try (then it is retried later). Running it twice, or beside another run of it, does no
+    action twice (the run is locked for each step and its next action recorded with it)."""
+    maker, workspace, rid = ctx["sessionmaker"], uuid.UUID(workspace_id), uuid.UUID(run_id)
+    while True:
+        try:
+            async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
+                go_on = await automation_runner.run_step(job, rid)
+        except Exception as error:
+            async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
+                await automation_runner.record_failure(job, rid, error)
+            return "step failed"
+        if not go_on:
+            return "stopped"
+
+
+async def fire_automations(ctx: dict[str, Any]) -> int:
+    """Date and schedule workflows whose time has come, in every workspace: runs for the
+    records they fire for (each once per occurrence, however often this runs)."""
+
+    async def fire(job: Ctx) -> int:
+        return await automation_runs.fire_due(job)
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], fire, queue=ctx.get("redis")))
+
+
+async def sweep_automation_runs(ctx: dict[str, Any]) -> int:
+    """The net under the nudges: runs due for a while that no job holds (a nudge lost with
+    Redis, a worker killed mid-step) are asked for again."""
+    cutoff = clock.now() - timedelta(seconds=30)
+
+    async def requeue(job: Ctx) -> int:
+        return await automation_runs.requeue_due(job, due_before=cutoff)
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], requeue, queue=ctx.get("redis")))
+
+
 async def send_webhook(ctx: dict[str, Any], workspace_id: str, delivery_id: str) -> str:
     """One attempt at a webhook delivery, if it is still due (claimed under a row lock first):
     running it twice, or beside another run, sends nothing more. A failed attempt schedules
@@ -288,6 +374,12 @@ FUNCTIONS = [
     sweep_duplicate_scans,
     func(run_import, timeout=IMPORT_TIMEOUT_SECONDS),
     sweep_imports,
+    dispatch_events,
+    sweep_events,
+    forget_old_events,
+    run_automation,
+    fire_automations,
+    sweep_automation_runs,
     # An attempt is bounded by SEN_WEBHOOK_TIMEOUT_SECONDS (at most 60 s); its retries are
     # jobs of their own, never arq's.
     func(send_webhook, timeout=120, max_tries=1),
@@ -302,5 +394,9 @@ CRON_JOBS = [
     cron(sweep_duplicate_scans, second=5, unique=True),  # every minute
     cron(delete_expired_exports, minute={7, 22, 37, 52}, unique=True),
     cron(sweep_imports, second=50, unique=True),  # every minute
+    cron(sweep_events, second={0, 20, 40}, unique=True),
+    cron(forget_old_events, hour=4, minute=13, unique=True),
+    cron(fire_automations, second=2, unique=True),  # every minute
+    cron(sweep_automation_runs, second=35, unique=True),  # every minute
     cron(sweep_webhook_deliveries, second=25, unique=True),  # every minute
 ]

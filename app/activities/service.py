@@ -21,6 +21,8 @@ from app.contacts import service as contacts_service
 from app.core import records
 from app.core.context import Ctx
 from app.core.errors import NotFound, Unprocessable
+from app.core.events import emit
+from app.core.history import jsonable
 from app.core.jobs import enqueue_after_commit
 from app.core.models import RecordMixin, table_of, utcnow
 from app.core.pagination import at_least, before, equals, one_of
@@ -106,9 +108,17 @@ async def create_activity(ctx: Ctx, data: ActivityCreate) -> Activity:
     values: dict[str, Any] = data.model_dump()
     values["completed_at"] = utcnow() if data.completed else None
     activity = await records.create(ctx, ACTIVITIES, values)
-    if not data.completed:
+    if data.completed:
+        _announce_completed(ctx, activity)
+    else:
         _schedule_reminder(ctx, activity.id, data.remind_at)
     return activity
+
+
+def _announce_completed(ctx: Ctx, activity: Activity) -> None:
+    """`activity.completed` besides its created/updated event: a done task or a logged call."""
+    completed = {"completed_at": {"old": None, "new": jsonable(activity.completed_at)}}
+    emit(ctx, "activity.completed", ACTIVITIES.name, activity.id, completed)
 
 
 async def update_activity(
@@ -130,6 +140,8 @@ async def update_activity(
         ctx, ACTIVITIES, activity_id, values, if_match=if_match, rules=rules
     )
     activity = patched.record
+    if "completed" in patched.changes and activity.completed:
+        _announce_completed(ctx, activity)
     if (
         "remind_at" in patched.changes or values.get("completed") is False
     ) and not activity.completed:

@@ -212,14 +212,43 @@ async def choose_owner(ctx: Ctx, lead: LeadFacts) -> uuid.UUID | None:
     for rule_id, strategy, conditions, user_ids, team_id in rules.all():
         if not _holds(conditions, lead):
             continue
-        candidates = await _candidates(ctx, user_ids, team_id)
-        if not candidates:
-            continue
-        if strategy == Strategy.fixed:
-            return candidates[0]
-        if strategy == Strategy.least_loaded:
-            return await _least_loaded(ctx, candidates)
-        turns = await _take_turn(ctx, rule_id)
-        if turns is not None:
-            return candidates[(turns - 1) % len(candidates)]
+        chosen = await _by_strategy(ctx, rule_id, strategy, user_ids, team_id)
+        if chosen is not None:
+            return chosen
     return None
+
+
+async def _by_strategy(
+    ctx: Ctx,
+    rule_id: uuid.UUID,
+    strategy: str,
+    user_ids: list[uuid.UUID],
+    team_id: uuid.UUID | None,
+) -> uuid.UUID | None:
+    candidates = await _candidates(ctx, user_ids, team_id)
+    if not candidates:
+        return None
+    if strategy == Strategy.fixed:
+        return candidates[0]
+    if strategy == Strategy.least_loaded:
+        return await _least_loaded(ctx, candidates)
+    turns = await _take_turn(ctx, rule_id)
+    return None if turns is None else candidates[(turns - 1) % len(candidates)]
+
+
+async def owner_by_rule(ctx: Ctx, rule_id: uuid.UUID) -> uuid.UUID | None:
+    """Whom one rule picks now, by its strategy, whatever its conditions (a workflow's
+    `assign_owner` names the rule); None when it is gone, off, or has no active candidate."""
+    rule = (
+        await ctx.session.execute(
+            select(_RULES.c.strategy, _RULES.c.user_ids, _RULES.c.team_id).where(
+                _RULES.c.workspace_id == ctx.workspace_id,
+                _RULES.c.id == rule_id,
+                _RULES.c.active,
+                _RULES.c.deleted_at.is_(None),
+            )
+        )
+    ).first()
+    if rule is None:
+        return None
+    return await _by_strategy(ctx, rule_id, rule.strategy, rule.user_ids, rule.team_id)

@@ -53,6 +53,14 @@ class Contact(RecordMixin, Base):
         Index("ix_contacts_tags", "tags", postgresql_using="gin"),
         Index("ix_contacts_email", "workspace_id", text("lower(email)")),
         Index("ix_contacts_phone_e164", "workspace_id", "phone_e164"),
+        # A yearly date workflow's question: whose birthday falls on this month and day.
+        Index(
+            "ix_contacts_birthday_day",
+            "workspace_id",
+            text("EXTRACT(month FROM birthday)"),
+            text("EXTRACT(day FROM birthday)"),
+            postgresql_where=text("deleted_at IS NULL AND birthday IS NOT NULL"),
+        ),
         # Duplicate rules' candidates: the same email, a similar name (trigrams).
         Index(
             "ix_contacts_email_key",

@@ -1,5 +1,6 @@
 """Every change to a record is kept: who, when, which fields, old -> new. Written by the same
-transaction as the change, so history can't disagree with the data."""
+transaction as the change, so history can't disagree with the data; each entry is also the
+record's domain event (`lead.updated`: app/core/events.py), emitted here once for every domain."""
 
 import uuid
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from sqlalchemy import Index, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.context import Ctx
+from app.core.events import emit
 from app.core.models import Base, TenantMixin, utcnow
 from app.core.money import decimal_string
 from app.core.pagination import Keyset, Page, PageQuery
@@ -55,6 +57,8 @@ def jsonable(value: Any) -> Any:
 def record_change(
     ctx: Ctx, resource: str, record_id: uuid.UUID, action: str, changes: Changes
 ) -> None:
+    """Keep one history entry, and emit its event (`lead.updated`: `resource.action`)."""
+    emit(ctx, f"{resource}.{action}", resource, record_id, changes)
     ctx.session.add(
         RecordChange(
             workspace_id=ctx.workspace_id,

@@ -27,6 +27,7 @@ from app.core import match_keys, sql
 from app.core.concurrency import check_if_match, set_etag
 from app.core.context import Actor, Ctx
 from app.core.errors import Conflict, NotFound, SenError, Unprocessable
+from app.core.events import Event, event_values
 from app.core.history import (
     Changes,
     History,
@@ -404,8 +405,12 @@ def _history_row() -> Any:
     return _inserted_row(table_of(RecordChange), "history_", "logged")
 
 
+def _event_row() -> Any:
+    return _inserted_row(table_of(Event), "event_", "emitted")
+
+
 def _insert_with_history(table: Table, with_tables: tuple[Table, ...] = ()) -> Any:
-    """The record's INSERT with its history row (and a row of each of `with_tables`) as
+    """The record's INSERT with its history and event rows (and a row of each of `with_tables`) as
     data-modifying CTEs: one round trip, no unit of work. Built once per shape with bound
     parameters only, so each call just binds values (building `.values(...)` per call costs a
     fifth of a create's CPU)."""
@@ -413,6 +418,7 @@ def _insert_with_history(table: Table, with_tables: tuple[Table, ...] = ()) -> A
         insert(table)
         .values({c.name: bindparam(c.name, type_=c.type) for c in table.c})
         .add_cte(_history_row())
+        .add_cte(_event_row())
     )
     for n, other in enumerate(with_tables):
         stmt = stmt.add_cte(_inserted_row(other, f"with{n}_", f"with{n}"))
@@ -432,13 +438,16 @@ def _update_with_history(table: Table, columns: tuple[str, ...]) -> Any:
         .values({name: bindparam(f"set_{name}", type_=table.c[name].type) for name in columns})
         .returning(table.c.id)
         .add_cte(_history_row())
+        .add_cte(_event_row())
     )
 
 
 def _history_params(
     ctx: Ctx, resource: Resource[M, R], record_id: uuid.UUID, action: str, changes: Changes
 ) -> dict[str, Any]:
+    event = event_values(ctx, f"{resource.name}.{action}", resource.name, record_id, changes)
     return {
+        **{f"event_{name}": value for name, value in event.items()},
         "history_workspace_id": ctx.workspace_id,
         "history_id": new_id(),
         "history_resource": resource.name,

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, BeforeValidator, Field
+from pydantic import AliasChoices, AwareDatetime, BeforeValidator, Field
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -117,6 +117,11 @@ class Settings(BaseSettings):
     import_max_unzipped_bytes: int = Field(500 * 1024 * 1024, ge=1)
     # Rows an import job saves per transaction: its progress is committed with each batch.
     import_batch_rows: int = Field(200, ge=1, le=5000)
+    # Domain events (GET /events, what webhooks and workflows are handed) are kept this long.
+    events_keep_days: int = Field(30, ge=1, le=3650)
+    # The clock date and schedule workflows fire by (app/core/clock.py): unset, the real time;
+    # tests stop it at a moment to see a birthday come.
+    clock_at: AwareDatetime | None = None
 
     # Outbound webhooks: whether a receiver may be on a loopback, private, link-local or
     # other non-public address (on-premise installs and tests; never on a shared server, where

@@ -23,6 +23,15 @@ class PendingJob:
     defer_until: datetime | None = None
 
 
+@dataclass(frozen=True)
+class EventCause:
+    """An automation acting in this transaction: the events its changes emit carry it, and
+    how many automation actions deep the chain is, so no automation re-triggers in a loop."""
+
+    automation_id: uuid.UUID
+    depth: int
+
+
 @dataclass
 class TransactionState:
     # The role and workspace each transaction of the session begins with (db.py sends them
@@ -36,6 +45,7 @@ class TransactionState:
     # This transaction changed the workspace's settings: cached ones are not to be trusted.
     settings_changed: bool = False
     jobs: list[PendingJob] = field(default_factory=list)
+    cause: EventCause | None = None  # None: a person or an integration made the change
     # (model, id) of every record read or made through the resource layer: an idempotent
     # POST's stored answer names the records it is about (the identity map holds them weakly).
     records_in_use: set[tuple[type[Any], uuid.UUID]] = field(default_factory=set)

@@ -13,6 +13,8 @@ from app.contacts import service as contacts_service
 from app.core import records
 from app.core.context import Ctx
 from app.core.errors import NotFound, Unprocessable
+from app.core.events import emit
+from app.core.history import Changes
 from app.core.ids import new_id
 from app.core.models import table_of, utcnow
 from app.core.money import in_currency
@@ -216,6 +218,7 @@ async def create_deal(
     # Its first stage move, from no stage, goes in with it: one statement.
     entered = _stage_move(ctx, values["id"], None, stage.id, now, None)
     deal = await records.create(ctx, DEALS, values, with_rows=[(_STAGE_CHANGES, entered)])
+    _announce_close(ctx, deal, {"stage_id": {"old": None, "new": str(stage.id)}})
     if stage.kind == StageKind.won:
         await accounts_service.make_customer(ctx, deal.account_id)
         await ctx.session.flush()
@@ -226,12 +229,26 @@ async def _after_patch(ctx: Ctx, patched: Patched[Deal], now: datetime) -> Patch
     """A stage change is also a stage move; into a won stage, it makes the account a customer."""
     deal, moved = patched.record, patched.changes.get("stage_id")
     if moved is not None:
+        stage_changes = {k: v for k, v in patched.changes.items() if k in _STAGE_FIELDS}
+        emit(ctx, "deal.stage_changed", DEALS.name, deal.id, stage_changes)
+        if "status" in patched.changes:
+            _announce_close(ctx, deal, stage_changes)
         from_stage = uuid.UUID(moved["old"]) if moved["old"] else None
         await _enter_stage(ctx, deal.id, from_stage, deal.stage_id, now)
         if deal.status == StageKind.won:
             await accounts_service.make_customer(ctx, deal.account_id)
         await ctx.session.flush()
     return patched
+
+
+_STAGE_FIELDS = ("stage_id", "status", "probability", "closed_at", "lost_reason")
+
+
+def _announce_close(ctx: Ctx, deal: Deal, changes: Changes) -> None:
+    """`deal.won` / `deal.lost` when a deal lands in a closing stage (besides its
+    `deal.stage_changed`): what workflows and integrators most often wait for."""
+    if deal.status in (StageKind.won, StageKind.lost):
+        emit(ctx, f"deal.{deal.status}", DEALS.name, deal.id, changes)
 
 
 def _current_lost_reason(deal: Deal, values: dict[str, Any]) -> str | None:

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound
+from app.core.events import emit
 from app.core.jobs import enqueue_after_commit, requeue_stuck
 from app.core.models import utcnow
 from app.core.pagination import Keyset, Page
@@ -67,6 +68,7 @@ async def request_scan(ctx: Ctx, data: DuplicateScanCreate) -> DuplicateScan:
     )
     ctx.session.add(scan)
     await ctx.session.flush()
+    emit(ctx, "duplicate_scan.requested", "duplicate_scan", scan.id, {"resource": scan.resource})
     _nudge_worker(ctx, scan.id, reason="asked")
     return scan
 
@@ -168,6 +170,8 @@ async def _group_pairs(ctx: Ctx, scan: DuplicateScan) -> None:
     )
     scan.groups = len(groups)
     scan.status, scan.finished_at = ScanStatus.completed, utcnow()
+    found = {"resource": scan.resource, "groups": scan.groups}
+    emit(ctx, "duplicate_scan.completed", "duplicate_scan", scan.id, found)
     await ctx.session.flush()
 
 
@@ -231,6 +235,7 @@ async def groups_of(
 async def record_failure(ctx: Ctx, scan_id: uuid.UUID, reason: str) -> None:
     scan = await get_scan(ctx, scan_id, for_update=True)
     scan.status, scan.error, scan.finished_at = ScanStatus.failed, reason[:1000], utcnow()
+    emit(ctx, "duplicate_scan.failed", "duplicate_scan", scan.id, {"error": scan.error})
     await ctx.session.flush()
 
 

@@ -17,6 +17,7 @@ from app.auth.dependencies import acting_user
 from app.core import files, spreadsheets, sql
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, SenError, Unprocessable
+from app.core.events import emit
 from app.core.jobs import enqueue_after_commit, requeue_stuck
 from app.core.models import utcnow
 from app.core.pagination import FilterOn, ListQuery, apply_filters
@@ -130,6 +131,8 @@ async def request_export(ctx: Ctx, data: ExportCreate, *, lang: str) -> Export:
     )
     ctx.session.add(export)
     await ctx.session.flush()
+    asked = {"resource": export.resource, "format": export.format, "filters": export.filters}
+    emit(ctx, "export.requested", "export", export.id, asked)
     _nudge_worker(ctx, export.id, reason="asked")
     return export
 
@@ -245,6 +248,7 @@ async def write_export(ctx: Ctx, export_id: uuid.UUID) -> Export | None:
     export.status, export.rows, export.file_id = ExportStatus.completed, rows, stored.id
     export.finished_at = now
     export.expires_at = now + timedelta(hours=get_settings().export_ttl_hours)
+    emit(ctx, "export.completed", "export", export.id, {"rows": rows})
     await ctx.session.flush()
     return export
 
@@ -255,6 +259,7 @@ async def record_failure(ctx: Ctx, export_id: uuid.UUID, reason: str) -> None:
     if export is None or export.status == ExportStatus.completed:
         return
     export.status, export.error, export.finished_at = ExportStatus.failed, reason[:1000], utcnow()
+    emit(ctx, "export.failed", "export", export.id, {"error": export.error})
     await ctx.session.flush()
 
 

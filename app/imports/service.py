@@ -16,6 +16,7 @@ from app.auth.dependencies import acting_user
 from app.core import files, spreadsheets, sql
 from app.core.context import Actor, Ctx
 from app.core.errors import Conflict, NotFound
+from app.core.events import emit
 from app.core.jobs import enqueue_after_commit, requeue_stuck
 from app.core.models import table_of, utcnow
 from app.core.settings import get_settings
@@ -120,6 +121,8 @@ async def request_import(
     )
     ctx.session.add(row)
     await ctx.session.flush()
+    asked = {"resource": resource, "filename": row.filename, "dry_run": dry_run}
+    emit(ctx, "import.requested", "import", row.id, asked)
     _nudge_worker(ctx, row.id, reason="asked")
     return row
 
@@ -281,7 +284,13 @@ async def finish_import(ctx: Ctx, import_id: uuid.UUID) -> None:
         return
     found.status, found.total_rows = ImportStatus.completed, found.processed_rows
     found.finished_at = utcnow()
+    emit(ctx, "import.completed", "import", found.id, _counts(found))
     await _let_go_of_file(ctx, found)
+
+
+def _counts(found: Import) -> dict[str, Any]:
+    counted = ("total_rows", "processed_rows", "created", "updated", "skipped", "failed")
+    return {"resource": found.resource, **{name: getattr(found, name) for name in counted}}
 
 
 async def record_failure(ctx: Ctx, import_id: uuid.UUID, reason: str) -> None:
@@ -290,6 +299,7 @@ async def record_failure(ctx: Ctx, import_id: uuid.UUID, reason: str) -> None:
     if found is None or found.status == ImportStatus.completed:
         return
     found.status, found.error, found.finished_at = ImportStatus.failed, reason[:1000], utcnow()
+    emit(ctx, "import.failed", "import", found.id, {**_counts(found), "error": found.error})
     await _let_go_of_file(ctx, found)
 
 

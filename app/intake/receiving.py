@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.core.context import Ctx
 from app.core.errors import Unprocessable
+from app.core.events import emit
 from app.core.ids import new_id
 from app.core.jobs import enqueue_after_commit
 from app.core.models import table_of, utcnow
@@ -93,6 +94,7 @@ async def receive_form_submission(
     )
     ctx.session.add(submission)
     await ctx.session.flush()
+    announce_received(ctx, submission.id, submission.status, provider="form")
     if not spam:
         nudge_worker(ctx, submission.id)
     return submission
@@ -166,10 +168,18 @@ async def receive_platform_leads(
         )
         known = {row.external_id: row.id for row in found}
     for row in rows:
+        if row["id"] in new:
+            announce_received(ctx, row["id"], row["status"], provider=integration.provider)
         if row["id"] in new and row["status"] == SubmissionStatus.received:
             nudge_worker(ctx, row["id"])
     ids = [row["id"] if row["id"] in new else known[row["external_id"]] for row in slots]
     return WebhookReceived(submission_ids=ids, redelivered=len(ids) - len(new))
+
+
+def announce_received(ctx: Ctx, submission_id: uuid.UUID, status: str, *, provider: str) -> None:
+    """`submission.received`: stored, whatever becomes of it (`spam` and `test` ones too)."""
+    received = {"status": str(status), "provider": str(provider)}
+    emit(ctx, "submission.received", "submission", submission_id, received)
 
 
 def nudge_worker(ctx: Ctx, submission_id: uuid.UUID, *, reason: str = "new") -> None:

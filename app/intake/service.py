@@ -11,6 +11,8 @@ from sqlalchemy import null, or_, select, update
 
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, SenError, Unprocessable
+from app.core.events import emit
+from app.core.history import jsonable
 from app.core.models import table_of, utcnow
 from app.core.pagination import FilterOn, Page, apply_filters, at_least, before, equals, one_of
 from app.core.pagination import paginate as paginate_rows
@@ -148,8 +150,22 @@ async def settle_submission(
         submission.duplicate_of_id = outcome.duplicate_of_id
         submission.error = None
     submission.processed_at = utcnow()
+    _announce_settled(ctx, submission)
     await ctx.session.flush()
     return Settled(submission.status)
+
+
+def _announce_settled(ctx: Ctx, submission: Submission) -> None:
+    """`submission.processed` (its lead made), `.duplicate` (an existing record came back) or
+    `.failed` (with why)."""
+    settled = {
+        "status": str(submission.status),
+        "lead_id": jsonable(submission.lead_id),
+        "duplicate_of_type": submission.duplicate_of_type,
+        "duplicate_of_id": jsonable(submission.duplicate_of_id),
+        "error": submission.error,
+    }
+    emit(ctx, f"submission.{submission.status}", "submission", submission.id, settled)
 
 
 async def process_submission(ctx: Ctx, submission_id: uuid.UUID) -> str | None:
@@ -172,6 +188,7 @@ async def record_crash(
     if submission.attempts >= give_up_after:
         submission.status = SubmissionStatus.failed
         submission.processed_at = utcnow()
+        _announce_settled(ctx, submission)
     await ctx.session.flush()
 
 
@@ -233,6 +250,7 @@ async def replay_submission(ctx: Ctx, submission_id: uuid.UUID) -> Submission:
     submission.error = None
     submission.retries = 0
     submission.retry_at = None
+    emit(ctx, "submission.replayed", "submission", submission.id, {"status": "received"})
     await ctx.session.flush()
     receiving.nudge_worker(ctx, submission.id, reason=f"replay:{uuid.uuid4().hex[:8]}")
     return submission

@@ -17,6 +17,7 @@ from app.core import records
 from app.core.context import Ctx
 from app.core.db import acting_for_the_public, look_up_before_workspace
 from app.core.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
+from app.core.events import emit
 from app.core.pagination import Page, equals
 from app.core.records import Patched, Resource
 from app.core.settings import get_settings
@@ -266,9 +267,12 @@ async def backfill(
         delivered += [meta.delivered_from_graph(lead, context) for lead in found.leads]
         truncated = truncated or found.truncated
     received = await intake_receiving.receive_platform_leads(ctx, integration, delivered)
-    return BackfillRead(
+    done = BackfillRead(
         fetched=len(delivered),
         stored=len(delivered) - received.redelivered,
         redelivered=received.redelivered,
         truncated=truncated,
     )
+    ran = {**context["backfill"], **done.model_dump(by_alias=True)}
+    emit(ctx, "integration.backfilled", INTEGRATIONS.name, integration.id, ran)
+    return done

@@ -21,9 +21,10 @@ class NotificationRead(ReadModel):
     }
 
     id: uuid.UUID
-    kind: Literal["reminder", "lead_assigned", "lead_returned"] = Field(
+    kind: Literal["reminder", "lead_assigned", "lead_returned", "workflow"] = Field(
         description="`reminder`: an activity is due; `lead_assigned`: a new lead is yours; "
-        "`lead_returned`: someone you have came back through a form or an ad."
+        "`lead_returned`: someone you have came back through a form or an ad; `workflow`: a "
+        "workflow's `notify` action."
     )
     title: str
     activity_id: uuid.UUID | None

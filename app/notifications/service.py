@@ -13,6 +13,8 @@ from sqlalchemy import func, insert, or_, select, update
 
 from app.core.context import Ctx
 from app.core.errors import NotFound
+from app.core.events import emit
+from app.core.history import jsonable
 from app.core.ids import new_id
 from app.core.models import utcnow
 from app.notifications.models import Notification
@@ -67,6 +69,14 @@ async def notify_about_lead(
     await _notify(ctx, user_id=user_id, kind=kind, title=title[:200], lead_id=lead_id)
 
 
+async def notify_from_workflow(
+    ctx: Ctx, *, user_id: uuid.UUID, title: str, lead_id: uuid.UUID | None
+) -> None:
+    """A workflow's `notify` action: once per run step (the step and the notification commit
+    together, app/automations/runner.py)."""
+    await _notify(ctx, user_id=user_id, kind="workflow", title=title[:200], lead_id=lead_id)
+
+
 async def inbox(ctx: Ctx, query: InboxQuery) -> Inbox:
     """The actor's notifications, unread first, newest first."""
     mine = Notification.user_id == ctx.actor.user_id
@@ -116,18 +126,28 @@ async def mark_read(ctx: Ctx, notification_id: uuid.UUID) -> Notification:
         raise NotificationNotFound()
     if found.read_at is None:
         found.read_at = utcnow()
+        read = {"read_at": {"old": None, "new": jsonable(found.read_at)}}
+        emit(ctx, "notification.read", "notification", found.id, read)
         await ctx.session.flush()
     return found
 
 
 async def mark_all_read(ctx: Ctx) -> int:
-    """Marks every unread notification of the actor read; how many there were."""
+    """Marks every unread notification of the actor read; how many there were. One event for
+    them all (`notification.all_read`, about the user): an inbox may hold thousands."""
     result = await ctx.session.execute(
         update(Notification)
-        .where(Notification.user_id == ctx.actor.user_id, Notification.read_at.is_(None))
+        .where(
+            Notification.workspace_id == ctx.workspace_id,
+            Notification.user_id == ctx.actor.user_id,
+            Notification.read_at.is_(None),
+        )
         .values(read_at=utcnow())
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if count and ctx.actor.user_id is not None:
+        emit(ctx, "notification.all_read", "user", ctx.actor.user_id, {"read": count})
+    return count
 
 
 async def move_lead_notifications(

@@ -11,6 +11,8 @@ from sqlalchemy.orm import joinedload, selectinload
 from app.core.concurrency import check_if_match
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.events import emit
+from app.core.history import Changes, jsonable
 from app.core.ids import new_id
 from app.core.limits import (
     PIPELINES_PER_WORKSPACE,
@@ -207,12 +209,21 @@ async def create_pipeline(ctx: Ctx, data: PipelineCreate) -> Pipeline:
     _attach_stages(ctx, pipeline, data.stages)
     ctx.session.add(pipeline)
     await ctx.session.flush()
+    stages = [_stage_shown(stage) for stage in pipeline.stages]
+    created = {"name": {"old": None, "new": pipeline.name}, "stages": {"old": None, "new": stages}}
+    emit(ctx, "pipeline.created", "pipeline", pipeline.id, created)
     return pipeline
 
 
-def _touch(pipeline: Pipeline) -> None:
-    """Stages are part of what a pipeline reads as: a change to one bumps its version."""
+def _touch(ctx: Ctx, pipeline: Pipeline, changes: Changes, action: str = "updated") -> None:
+    """Stages are part of what a pipeline reads as: a change to one bumps its version, and is
+    the pipeline's `pipeline.updated` event."""
     pipeline.updated_at = utcnow()
+    emit(ctx, f"pipeline.{action}", "pipeline", pipeline.id, changes)
+
+
+def _stage_shown(stage: Stage) -> dict[str, Any]:
+    return {"id": str(stage.id), "name": stage.name, "kind": stage.kind, "position": stage.position}
 
 
 async def update_pipeline(
@@ -222,6 +233,7 @@ async def update_pipeline(
     pipeline = await get_pipeline(ctx, pipeline_id, for_update=True)
     check_if_match(pipeline.version, if_match)
     values = data.model_dump(exclude_unset=True)
+    before = {"name": pipeline.name, "is_default": pipeline.is_default}
     if values.get("is_default") is False and pipeline.is_default:
         raise DefaultPipelineRequired("Make another pipeline the default instead")
     if values.get("is_default") and not pipeline.is_default:
@@ -232,7 +244,14 @@ async def update_pipeline(
         pipeline.name = values["name"]
     if "stage_ids" in values:
         _reorder(pipeline, values["stage_ids"])
-    _touch(pipeline)
+    changes: Changes = {
+        name: {"old": old, "new": getattr(pipeline, name)}
+        for name, old in before.items()
+        if getattr(pipeline, name) != old
+    }
+    if "stage_ids" in values:
+        changes["stage_ids"] = {"old": None, "new": jsonable(values["stage_ids"])}
+    _touch(ctx, pipeline, changes)
     await ctx.session.flush()
     return pipeline
 
@@ -257,7 +276,12 @@ async def delete_pipeline(ctx: Ctx, pipeline_id: uuid.UUID, *, if_match: str | N
     if await deals_service.any_in_pipeline(ctx, pipeline.id):
         raise PipelineInUse()
     pipeline.deleted_at = utcnow()
-    _touch(pipeline)
+    _touch(
+        ctx,
+        pipeline,
+        {"deleted_at": {"old": None, "new": jsonable(pipeline.deleted_at)}},
+        "deleted",
+    )
     await ctx.session.flush()
 
 
@@ -293,8 +317,8 @@ async def add_stage(ctx: Ctx, pipeline_id: uuid.UUID, data: StageCreate) -> Pipe
     stage = _stage(ctx, pipeline.id, position, data)
     pipeline.stages.append(stage)
     _place(pipeline, stage, position)
-    _touch(pipeline)
     await ctx.session.flush()
+    _touch(ctx, pipeline, {"stage_added": _stage_shown(stage)})
     return pipeline
 
 
@@ -311,7 +335,7 @@ async def update_stage(
         setattr(stage, field, value)
     if position is not None:
         _place(pipeline, stage, position)
-    _touch(pipeline)
+    _touch(ctx, pipeline, {"stage_changed": _stage_shown(stage)})
     await ctx.session.flush()
     return pipeline
 
@@ -329,6 +353,6 @@ async def retire_stage(ctx: Ctx, pipeline_id: uuid.UUID, stage_id: uuid.UUID) ->
     if len(same_kind) == 1:
         raise StageKindRequired()
     stage.is_active = False
-    _touch(pipeline)
+    _touch(ctx, pipeline, {"stage_retired": _stage_shown(stage)})
     await ctx.session.flush()
     return pipeline

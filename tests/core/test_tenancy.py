@@ -169,10 +169,19 @@ class TestRowLevelSecurity:
         assert await session.scalar(text("SELECT count(*) FROM users")) == 0
 
 
+AUTOMATION = {
+    "name": "B",
+    "resource": "lead",
+    "trigger": {"type": "event", "event": "lead.created"},
+    "actions": [{"type": "add_tag", "tag": "b"}],
+}
+
+
 class TestOtherWorkspacesRecordsAre404:
     async def test_every_record_endpoint_answers_404_for_another_workspaces_id(
         self, client: httpx.AsyncClient, world: World, app: object, session: AsyncSession
     ) -> None:
+        from app.automations.models import AutomationRun
         from app.core.db import enter_workspace
         from app.core.ids import new_id
         from app.notifications.models import Notification
@@ -202,6 +211,9 @@ class TestOtherWorkspacesRecordsAre404:
             ).json()["id"],
             "export_id": (await make_export(client, b, resource="lead"))["id"],
             "import_id": (await make_import(client, b))["id"],
+            "automation_id": (
+                await client.post("/api/v1/automations", json=AUTOMATION, headers=b)
+            ).json()["id"],
         }
         pipeline = (await client.get("/api/v1/pipelines", headers=b)).json()["data"][0]
         ids |= {"pipeline_id": pipeline["id"], "stage_id": pipeline["stages"][1]["id"]}
@@ -218,6 +230,14 @@ class TestOtherWorkspacesRecordsAre404:
         session.add(notification)
         await session.flush()
         ids["notification_id"] = str(notification.id)
+        run = AutomationRun(
+            workspace_id=world.other_owner.workspace_id, id=new_id(),
+            automation_id=uuid.UUID(ids["automation_id"]), resource="lead",
+            record_id=uuid.UUID(ids["lead_id"]), occurrence="test", trigger={}, status="failed",
+        )  # fmt: skip
+        session.add(run)
+        await session.flush()
+        ids["run_id"] = str(run.id)
         # A webhook's deliveries are made by the events dispatcher: B's webhook gets one here.
         webhook = await client.post(
             "/api/v1/webhooks",
@@ -244,6 +264,7 @@ class TestOtherWorkspacesRecordsAre404:
             "stage": {"stage_id": ids["stage_id"]},
             "stages": {"name": "B", "probability": 10, "kind": "open"},
             "backfill": {"from": "2026-12-01T00:00:00Z", "to": "2026-12-02T00:00:00Z"},
+            "test": {"record_id": ids["lead_id"]},
         }
         checked = []
         for path, operations in app.openapi()["paths"].items():  # type: ignore[attr-defined]
