@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app.core import records
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.events import Event, emit, on_events
 from app.core.ids import new_id
 from app.core.jobs import enqueue_after_commit
 from app.core.models import table_of, utcnow
@@ -252,6 +253,15 @@ async def deliver_events(ctx: Ctx, events: Sequence[EventLike]) -> int:
     return await schedule_deliveries(ctx, webhooks, events)
 
 
+async def _dispatched(ctx: Ctx, batch: Sequence[Event]) -> None:
+    await deliver_events(ctx, batch)
+
+
+# Each batch the dispatcher numbers, in commit order and in its transaction: the deliveries
+# commit with the numbering, or neither does (and the next dispatcher hands them over again).
+on_events("webhooks", _dispatched)
+
+
 _LISTED = [_DELIVERIES.c[name] for name in DeliveryRead.model_fields]
 _FILTERS = {"status": one_of("status"), "event_type": equals("event_type")}
 
@@ -288,4 +298,6 @@ async def redeliver(ctx: Ctx, delivery_id: uuid.UUID) -> WebhookDelivery:
     delivery.updated_at = now
     await ctx.session.flush()
     _nudge(ctx, delivery.id, f"webhook:{delivery.id}:redeliver:{now.timestamp()}")
+    redelivered = {"delivery_id": str(delivery.id), "event_type": delivery.event_type}
+    emit(ctx, "webhook.redelivered", "webhook", webhook.id, redelivered)
     return delivery

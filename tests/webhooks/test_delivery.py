@@ -328,3 +328,38 @@ class TestSwitchedOff:
         assert [d["event_type"] for d in by_type] == ["deal.won"]
         assert len(pending) == 2
         assert done == []
+
+
+class TestFromTheEventsCore:
+    async def test_a_lead_made_over_the_api_reaches_the_receiver_signed_once(
+        self, workspace: Workspace, receiver: Receiver
+    ) -> None:
+        made = await workspace.webhook(receiver.url, events=["lead.created"])
+        receiver.secret = made["secret"]
+        lead = await workspace.http.post(
+            f"{API}/leads", json={"full_name": "Nguyễn Văn Ánh"}, headers=workspace.headers
+        )
+        assert lead.status_code == 201, lead.text
+        changed = await workspace.http.patch(
+            f"{API}/leads/{lead.json()['id']}",
+            json={"status": "contacted"},
+            headers={**workspace.headers, "If-Match": lead.headers["ETag"]},
+        )
+        assert changed.status_code == 200, changed.text
+
+        (sent,) = await workspace.settled(made["id"])
+
+        assert (sent["status"], sent["event_type"], sent["attempts"]) == (
+            "delivered",
+            "lead.created",
+            1,
+        )
+        (seen,) = receiver.accepted
+        body = seen.payload
+        assert (body["type"], body["data"]["record_id"]) == ("lead.created", lead.json()["id"])
+        assert body["data"]["position"] >= 1
+        polled = await workspace.http.get(
+            f"{API}/events", params={"type": "lead.created"}, headers=workspace.headers
+        )
+        (event,) = polled.json()["data"]
+        assert seen.headers["webhook-id"] == message_id(uuid.UUID(event["id"]))
