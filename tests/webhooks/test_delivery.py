@@ -6,19 +6,22 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 from arq import create_pool
+from sqlalchemy import update
 
 from app.core.db import make_engine, make_sessionmaker
 from app.core.jobs import job_context, wait_for_sends
 from app.core.models import utcnow
 from app.core.queue import redis_settings
 from app.webhooks import delivery
-from app.webhooks.sending import webhook_client
+from app.webhooks.models import WebhookDelivery
+from app.webhooks.sending import Attempt, webhook_client
 from app.webhooks.service import message_id, wants
 from tests.conftest import settings_changed, sign_up
 from tests.factories import API
@@ -363,3 +366,54 @@ class TestFromTheEventsCore:
         )
         (event,) = polled.json()["data"]
         assert seen.headers["webhook-id"] == message_id(uuid.UUID(event["id"]))
+
+
+class TestAWorkerDiesMidAttempt:
+    async def test_the_sweep_sends_it_again_once_its_claim_ran_out_and_the_late_result_is_dropped(
+        self, workspace: Workspace, receiver: Receiver
+    ) -> None:
+        made = await workspace.webhook(receiver.url)
+        receiver.secret = made["secret"]
+        await workspace.hand_over(lead_event(), nudge=False)
+        (pending,) = await workspace.deliveries(made["id"])
+        engine = make_engine(workspace.database_url)
+        queue = await create_pool(redis_settings(workspace.redis_url))
+        maker = make_sessionmaker(engine)
+        workspace_id, delivery_id = uuid.UUID(workspace.owner["workspace_id"]), pending["id"]
+        try:
+            # A worker claims the attempt, then dies before it records anything.
+            async with job_context(maker, workspace_id) as ctx:
+                dead = await delivery.claim(ctx, uuid.UUID(delivery_id), now=utcnow())
+            async with job_context(maker, workspace_id, queue=queue) as ctx:
+                while_claimed = await delivery.requeue_due(ctx, now=utcnow())
+            # Its claim runs out (the attempt's time limit and a minute later).
+            async with job_context(maker, workspace_id) as ctx:
+                await ctx.session.execute(
+                    update(WebhookDelivery)
+                    .where(
+                        WebhookDelivery.workspace_id == workspace_id,
+                        WebhookDelivery.id == uuid.UUID(delivery_id),
+                    )
+                    .values(next_attempt_at=utcnow() - timedelta(minutes=2))
+                )
+            async with job_context(maker, workspace_id, queue=queue) as ctx:
+                ran_out = await delivery.requeue_due(ctx, now=utcnow())
+            await wait_for_sends()
+            (sent,) = await workspace.settled(made["id"])
+            # The dead worker's attempt comes back late: it is not recorded over the new one.
+            async with job_context(maker, workspace_id) as ctx:
+                assert dead is not None
+                late = await delivery.record(
+                    ctx, dead, Attempt(500, 10, "answered 500"), now=utcnow()
+                )
+        finally:
+            await queue.aclose()
+            await engine.dispose()
+
+        assert dead is not None
+        assert (while_claimed, ran_out) == (0, 1)
+        assert (sent["status"], sent["attempts"], sent["last_status_code"]) == ("delivered", 2, 200)
+        assert late == "overtaken"
+        assert len(receiver.accepted) == 1
+        assert receiver.accepted[0].headers["webhook-id"] == dead.message_id
+        assert (await workspace.deliveries(made["id"]))[0]["status"] == "delivered"
