@@ -68,6 +68,7 @@ from app.notifications.router import router as notifications_router
 from app.pipelines.router import router as pipelines_router
 from app.search.router import router as search_router
 from app.users.router import router as users_router
+from app.webhooks.router import router as webhooks_router
 
 API_PREFIX = "/api/v1"
 DESCRIPTION = """Sen is a self-hostable CRM API: leads, accounts, contacts, deals, activities.
@@ -315,6 +316,7 @@ def create_app(
         email_templates_router,
         mail_settings_router,
         emails_router,
+        webhooks_router,
     ):
         app.include_router(router, prefix=API_PREFIX)
     app.include_router(hosted_router)

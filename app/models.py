@@ -26,4 +26,5 @@ def load_all_models() -> None:
     import app.leads.models
     import app.notifications.models
     import app.pipelines.models
-    import app.users.models  # noqa: F401
+    import app.users.models
+    import app.webhooks.models  # noqa: F401

@@ -29,6 +29,8 @@ from app.imports import job as import_job
 from app.imports import service as imports
 from app.intake import service as intake
 from app.integrations import meta
+from app.webhooks import delivery as webhook_delivery
+from app.webhooks.sending import webhook_client
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -36,15 +38,17 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["engine"] = make_engine(ctx["database_url"], pool_size=jobs, max_overflow=2)
     ctx["sessionmaker"] = make_sessionmaker(ctx["engine"])
     ctx["http"] = httpx.AsyncClient(follow_redirects=False)  # Meta's Graph API
+    ctx["webhook_http"] = webhook_client()  # customers' receivers: see app/webhooks/sending.py
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
     engine = ctx.pop("engine", None)  # absent when startup never ran (Redis was down)
     if engine is not None:
         await engine.dispose()
-    http = ctx.pop("http", None)
-    if http is not None:
-        await http.aclose()
+    for name in ("http", "webhook_http"):
+        http = ctx.pop(name, None)
+        if http is not None:
+            await http.aclose()
 
 
 async def forget_expired_idempotency_keys(ctx: dict[str, Any]) -> int:
@@ -365,6 +369,30 @@ async def sweep_emails(ctx: dict[str, Any]) -> int:
     return sum(await in_every_workspace(ctx["sessionmaker"], requeue, queue=ctx.get("redis")))
 
 
+async def send_webhook(ctx: dict[str, Any], workspace_id: str, delivery_id: str) -> str:
+    """One attempt at a webhook delivery, if it is still due (claimed under a row lock first):
+    running it twice, or beside another run, sends nothing more. A failed attempt schedules
+    its retry as a deferred job of its own."""
+    return await webhook_delivery.send_delivery(
+        ctx["sessionmaker"],
+        uuid.UUID(workspace_id),
+        uuid.UUID(delivery_id),
+        http=ctx["webhook_http"],
+        queue=ctx.get("redis"),
+    )
+
+
+async def sweep_webhook_deliveries(ctx: dict[str, Any]) -> int:
+    """The net under the nudges: deliveries due and not sent (a nudge lost with Redis, a
+    worker killed mid-attempt) are handed to the worker again."""
+    now = utcnow()
+
+    async def requeue(job: Ctx) -> int:
+        return await webhook_delivery.requeue_due(job, now=now)
+
+    return sum(await in_every_workspace(ctx["sessionmaker"], requeue, queue=ctx.get("redis")))
+
+
 async def check_mail_settings(ctx: dict[str, Any], workspace_id: str, version: int) -> str:
     """Connect to the workspace's SMTP server and sign in, holding no transaction while it
     talks to the server; the outcome is kept on the settings it checked."""
@@ -408,6 +436,10 @@ FUNCTIONS = [
     send_email,
     sweep_emails,
     check_mail_settings,
+    # An attempt is bounded by SEN_WEBHOOK_TIMEOUT_SECONDS (at most 60 s); its retries are
+    # jobs of their own, never arq's.
+    func(send_webhook, timeout=120, max_tries=1),
+    sweep_webhook_deliveries,
 ]
 CRON_JOBS = [
     cron(forget_expired_idempotency_keys, minute=17, unique=True),
@@ -423,4 +455,5 @@ CRON_JOBS = [
     cron(fire_automations, second=2, unique=True),  # every minute
     cron(sweep_automation_runs, second=35, unique=True),  # every minute
     cron(sweep_emails, second=25, unique=True),  # every minute
+    cron(sweep_webhook_deliveries, second=55, unique=True),  # every minute
 ]

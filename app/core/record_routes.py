@@ -43,12 +43,15 @@ def add_record_routes(
     writer: Any = None,
     restore: Restore[M] | None = None,
     notes: Mapping[str, str] | None = None,
+    caller_refuses: bool = False,
 ) -> None:
     """Add `GET /{id}`, `DELETE /{id}`, `POST /{id}/restore` and `GET /{id}/history` for
     `resource` to `router`. `caller` is the dependency that authenticates and authorises (an
     `Annotated[Ctx, Depends(...)]`), `writer` the one for delete and restore when stricter
     (their 403 is then declared); `id_name` the path parameter's name in the contract;
-    `notes` a domain's extra word per operation (`get`, `delete`, `restore`, `history`)."""
+    `notes` a domain's extra word per operation (`get`, `delete`, `restore`, `history`);
+    `caller_refuses` when `caller` itself refuses some members (setup only admins see), so
+    every route declares its 403."""
     name, notes = resource.name.replace("_", " "), notes or {}
     operation_name = resource.name
     refused: tuple[type[SenError], ...] = ()
@@ -86,7 +89,10 @@ def add_record_routes(
     ) -> History:
         return await records.history(ctx, resource, ident, query)
 
-    read_errors = problems(*READ_ERRORS, not_found)
+    readers_refused: tuple[type[SenError], ...] = (Forbidden,) if caller_refuses else ()
+    if caller_refuses:
+        refused = (Forbidden,)
+    read_errors = problems(*READ_ERRORS, *readers_refused, not_found)
     merged = (records.RecordAlreadyMerged,) if "merged_into_id" in resource.table.c else ()
     restore_errors = problems(*READ_ERRORS, *refused, not_found, *merged)
     routes: list[tuple[str, str, str, Callable[..., Any], str, str, str, dict[str, Any]]] = [

@@ -17,6 +17,17 @@ def _split_origins(value: object) -> object:
     return value
 
 
+def _split_seconds(value: object) -> object:
+    """SEN_WEBHOOK_RETRY_SECONDS is a comma-separated list of pauses, in seconds."""
+    if isinstance(value, str):
+        return [float(part) for part in value.split(",") if part.strip()]
+    return value
+
+
+# Standard Webhooks' usual schedule: about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.
+WEBHOOK_RETRY_SECONDS = [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+
+
 MAX_API_WORKERS = 64
 
 
@@ -117,6 +128,17 @@ class Settings(BaseSettings):
     # (doubled each time, at most an hour).
     email_send_tries: int = Field(5, ge=1, le=20)
     email_retry_seconds: float = Field(60.0, ge=0)
+    # Outbound webhooks: whether a receiver may be on a loopback, private, link-local or
+    # other non-public address (on-premise installs and tests; never on a shared server, where
+    # it would let a workspace reach the machine's own network), the pauses before each retry
+    # of a failed delivery (then it is `failed`), how long one attempt may take in all, and
+    # how much of a receiver's answer is read (the rest is never read).
+    webhook_allow_private: bool = False
+    webhook_retry_seconds: Annotated[
+        list[Annotated[float, Field(ge=0)]], NoDecode, BeforeValidator(_split_seconds)
+    ] = Field(default_factory=lambda: list(WEBHOOK_RETRY_SECONDS), max_length=20)
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=60)
+    webhook_response_bytes: int = Field(64 * 1024, ge=0, le=1024 * 1024)
 
     def public_base_url(self) -> str:
         """Where websites and browsers reach this API (form snippets and hosted pages link

@@ -90,6 +90,14 @@ async def test_a_worker_killed_again_and_again_does_each_action_once(
         found = await _counts(maker, workspace)
         return sum(len([s for s in r.steps if s["outcome"] == "done"]) for r in found["runs"])
 
+    pool = await create_pool(redis_settings(redis_url))
+
+    async def nets() -> None:
+        """The nets under the nudges: events left unnumbered, runs left mid-way."""
+        await dispatch_events({"sessionmaker": maker, "redis": pool}, str(workspace))
+        async with job_context(maker, workspace, queue=pool) as ctx:
+            await automation_runs.requeue_due(ctx, due_before=utcnow())
+
     chance = random.Random(20261203)
     progress = [0]
     for _ in range(KILLS):
@@ -106,15 +114,12 @@ async def test_a_worker_killed_again_and_again_does_each_action_once(
             await asyncio.to_thread(worker.wait, 10)
         assert started, (tmp_path / "worker.log").read_text()[-3000:]  # it did actions
         progress.append(await steps_done())
+        await nets()  # what the sweeps do a minute later, now: the killed worker's jobs are gone
 
-    # The nets under the nudges: events left unnumbered, runs left mid-way.
-    await dispatch_events({"sessionmaker": maker}, str(workspace))
-    pool = await create_pool(redis_settings(redis_url))
     async with running_worker(database_url, redis_url):
 
         async def all_completed() -> bool:
-            async with job_context(maker, workspace, queue=pool) as ctx:
-                await automation_runs.requeue_due(ctx, due_before=utcnow())
+            await nets()
             found = await _counts(maker, workspace)
             statuses = [r.status for r in found["runs"]]
             return len(statuses) == LEADS and set(statuses) == {"completed"}

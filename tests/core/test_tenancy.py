@@ -7,11 +7,16 @@ import uuid
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.context import SYSTEM, Ctx
 from app.core.db import libpq_url
+from app.core.models import utcnow
+from app.webhooks import service as webhooks_service
+from app.webhooks.models import WebhookDelivery
+from app.webhooks.service import EventMessage
 from tests.conftest import World
 from tests.factories import (
     make_account,
@@ -237,6 +242,25 @@ class TestOtherWorkspacesRecordsAre404:
         session.add(run)
         await session.flush()
         ids["run_id"] = str(run.id)
+        # A webhook's deliveries are made by the events dispatcher: B's webhook gets one here.
+        webhook = await client.post(
+            "/api/v1/webhooks",
+            json={"url": "https://hooks.doi-thu.vn/b", "events": ["*"]},
+            headers=b,
+        )
+        ids["webhook_id"] = webhook.json()["id"]
+        b_ctx = Ctx(session=session, actor=SYSTEM, workspace_id=world.other_owner.workspace_id)
+        await enter_workspace(session, world.other_owner.workspace_id)
+        event = EventMessage(new_id(), "lead.created", "lead", uuid.UUID(ids["lead_id"]), utcnow())
+        await webhooks_service.deliver_events(b_ctx, [event])
+        ids["delivery_id"] = str(
+            await session.scalar(
+                select(WebhookDelivery.id).where(
+                    WebhookDelivery.workspace_id == world.other_owner.workspace_id,
+                    WebhookDelivery.webhook_id == uuid.UUID(ids["webhook_id"]),
+                )
+            )
+        )
         # Valid bodies, so the answer is about the record, not the payload (a body-less POST
         # ignores it).
         posted = {

@@ -21,6 +21,9 @@ from app.core.ids import id_floor, new_id
 from app.core.models import utcnow
 from app.emails.unsubscribe import make_token
 from app.notifications.service import notify_about_lead
+from app.webhooks import service as webhooks_service
+from app.webhooks.models import WebhookDelivery
+from app.webhooks.service import EventMessage
 from tests.conftest import PASSWORD, World, acting_as
 from tests.factories import (
     API,
@@ -191,6 +194,11 @@ RECORDS: dict[str, tuple[str, Maker, dict[str, Any]]] = {
         {"name": "Gắn thẻ lead mới (2)"},
     ),
     "email_template": ("email-templates", make_email_template, {"name": "Cảm ơn khách hàng"}),
+    "webhook": (
+        "webhooks",
+        lambda http, headers: _made(http, headers, "webhooks", WEBHOOK),
+        {"description": "Kế toán (2)"},
+    ),
     "duplicate_rule": (
         "duplicate-rules",
         lambda http, headers: _made(http, headers, "duplicate-rules", DUPLICATE_RULE),
@@ -203,6 +211,7 @@ AUTOMATION = {
     "trigger": {"type": "event", "event": "lead.created"},
     "actions": [{"type": "add_tag", "tag": "moi"}],
 }
+WEBHOOK = {"url": "https://hooks.minhphat.vn/sen", "events": ["lead.*"], "description": "Kế toán"}
 DUPLICATE_RULE = {
     "resource": "lead",
     "name": "Cùng email",
@@ -732,6 +741,34 @@ async def unsubscribe(http: httpx.AsyncClient, world: World, _: Given) -> Call:
 
 
 # Jobs asked for ---------------------------------------------------------------------------------
+
+
+@scenario("rotate_webhook_secret")
+async def rotate_secret(http: httpx.AsyncClient, world: World, _: Given) -> Call:
+    webhook = await _made(http, owner(world), "webhooks", WEBHOOK)
+    response = await http.post(
+        f"{API}/webhooks/{webhook['id']}/rotate-secret", headers=owner(world)
+    )
+    return emits(response, ("webhook.updated", webhook["id"]))
+
+
+@scenario("redeliver_webhook_delivery")
+async def redeliver(http: httpx.AsyncClient, world: World, given: Given) -> Call:
+    webhook = await _made(http, owner(world), "webhooks", WEBHOOK)
+    # Deliveries are made by the events dispatcher: one here, as it would.
+    ctx = await acting_as(given.session, world.owner)
+    event = EventMessage(new_id(), "lead.created", "lead", new_id(), utcnow())
+    await webhooks_service.deliver_events(ctx, [event])
+    delivery_id = await given.session.scalar(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.workspace_id == world.owner.workspace_id,
+            WebhookDelivery.webhook_id == uuid.UUID(webhook["id"]),
+        )
+    )
+    response = await http.post(
+        f"{API}/webhooks/deliveries/{delivery_id}/redeliver", headers=owner(world)
+    )
+    return emits(response, ("webhook.redelivered", webhook["id"]))
 
 
 @scenario("start_duplicate_scan")
