@@ -11,8 +11,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from app.accounts import service as accounts_service
+from app.accounts.models import Account
 from app.accounts.schemas import AccountCreate, AccountUpdate
 from app.contacts import service as contacts_service
+from app.contacts.models import Contact
 from app.contacts.schemas import ContactCreate, ContactUpdate
 from app.core import records
 from app.core.context import Ctx
@@ -27,6 +29,7 @@ from app.imports.reading import CellValue
 from app.imports.schemas import DedupePolicy
 from app.imports.values import record_from_row
 from app.leads import service as leads_service
+from app.leads.models import Lead
 from app.leads.schemas import LeadCreate, LeadSource, LeadUpdate
 
 Outcome = Literal["created", "updated", "skipped", "failed"]
@@ -71,6 +74,14 @@ KINDS = {
         accounts_service.ACCOUNTS,
         accounts_service.account_values,
     ),
+}
+
+
+# The table each resource's import fills.
+TABLES = {
+    "lead": Lead.__tablename__,
+    "contact": Contact.__tablename__,
+    "account": Account.__tablename__,
 }
 
 

@@ -160,6 +160,7 @@ class Plan:
     actor: Actor
     processed_rows: int
     total_rows: int | None
+    resource: str
 
 
 async def start_import(ctx: Ctx, import_id: uuid.UUID) -> Plan | None:
@@ -176,7 +177,7 @@ async def start_import(ctx: Ctx, import_id: uuid.UUID) -> Plan | None:
         raise ImportCannotRun("Its file is gone")
     found.status, found.started_at = ImportStatus.running, found.started_at or utcnow()
     await ctx.session.flush()
-    return Plan(info, found.filename, actor, found.processed_rows, found.total_rows)
+    return Plan(info, found.filename, actor, found.processed_rows, found.total_rows, found.resource)
 
 
 async def set_total_rows(ctx: Ctx, import_id: uuid.UUID, total: int) -> None:
