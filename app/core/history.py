@@ -44,7 +44,12 @@ _INSERT_CHANGE = insert(_CHANGES).values(
 )
 
 
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
+    if type(value) in _AS_IS:  # most values: no isinstance chain (a batch keeps thousands)
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -105,7 +110,12 @@ async def record_creations(
             "action": "created",
             "actor_id": ctx.actor.user_id,
             "at": at,
-            "changes": {f: kept(f, None, values.get(f), redact) for f in fields},
+            "changes": {
+                f: kept(f, None, values.get(f), redact)
+                if redact is not None
+                else {"old": None, "new": jsonable(values.get(f))}  # `kept`, one call less
+                for f in fields
+            },
         }
         for values in created
     ]

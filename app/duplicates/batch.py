@@ -17,7 +17,7 @@ share that limit. It matters only past 50 close names at once, and then finds mo
 import struct
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from app.core.context import Ctx
@@ -57,15 +57,27 @@ class _Near:
 
     def __init__(self) -> None:
         self.postings: dict[str, list[int]] = {}
-        self.sizes: dict[int, int] = {}
+        self.grams: dict[int, frozenset[str]] = {}
 
     def add(self, n: int, key: str | None) -> None:
         if key is None:
             return
-        grams = trigrams(key)
-        self.sizes[n] = len(grams)
+        grams = self.grams[n] = trigrams(key)
         for gram in grams:
             self.postings.setdefault(gram, []).append(n)
+
+    def similar(self, key: str, among: Collection[int]) -> dict[int, float]:
+        """Those of `among` whose key is close to `key`, compared one by one."""
+        grams = trigrams(key)
+        close = {}
+        for n in among:
+            theirs = self.grams.get(n)
+            if theirs is None:
+                continue
+            similarity = trigram_similarity(len(grams & theirs), len(grams), len(theirs))
+            if similarity >= _THRESHOLD:
+                close[n] = similarity
+        return close
 
     def close_to(self, key: str) -> dict[int, float]:
         """Accepted records whose key is close to `key` (`key % theirs`), with the similarity."""
@@ -75,7 +87,7 @@ class _Near:
             shared.update(self.postings.get(gram, ()))
         close = {}
         for n, count in shared.items():
-            similarity = trigram_similarity(count, len(grams), self.sizes[n])
+            similarity = trigram_similarity(count, len(grams), len(self.grams[n]))
             if similarity >= _THRESHOLD:
                 close[n] = similarity
         return close
@@ -141,13 +153,14 @@ class Batch:
         if lookups.tax_code and probe.tax_code is not None:
             keys += self._tax_codes.get(probe.tax_code, [])
         parts.append(sorted(set(keys))[:PER_PART])
-        names = self._names.close_to(probe.name) if probe.name is not None else {}
         if lookups.name and probe.name is not None:
-            parts.append(_closest(names, {}))
+            parts.append(_closest(self._names.close_to(probe.name), {}))
         organisation = self.resource is DuplicateResource.account
         if lookups.company and probe.company is not None and not organisation:
             near = self._companies.close_to(probe.company)
-            if probe.name is not None:
+            names: dict[int, float] = {}
+            if probe.name is not None:  # the closest names among those few only
+                names = self._names.similar(probe.name, near)
                 near = {m: s for m, s in near.items() if m in names}
             parts.append(_closest(near, names))
         found: list[Found] = []

@@ -239,9 +239,16 @@ def _statement(shape: _Shape) -> Any:
 
 async def use_trigram_threshold(ctx: Ctx) -> None:
     """Set the candidates' trigram threshold for the rest of this transaction: a caller
-    checking many records (an import's batch) sets it once and passes `threshold_set`."""
+    checking many records (an import's batch) sets it once and passes `threshold_set`. JIT
+    goes off with it: a batch's statement (`candidates_of_batch`, 200 probes) can be estimated
+    past `jit_above_cost`, and a custom plan of it spent ~95 ms of its ~220 ms compiling what
+    a few index look-ups per probe don't need."""
     await records.read_rows(
-        ctx, select(func.set_config("pg_trgm.similarity_threshold", TRIGRAM_THRESHOLD, True))
+        ctx,
+        select(
+            func.set_config("pg_trgm.similarity_threshold", TRIGRAM_THRESHOLD, True),
+            func.set_config("jit", "off", True),
+        ),
     )
 
 

@@ -132,12 +132,23 @@ async def _run(
             offset = plan.processed_rows
             await asyncio.to_thread(_skip, rows, offset)  # saved by an earlier run
             analyzed_at = 0
-            while batch := await asyncio.to_thread(_take, rows, batch_rows):
-                if not await _save_batch(
-                    maker, workspace_id, import_id, plan, queue, offset, batch
-                ):
+            batch = await asyncio.to_thread(_take, rows, batch_rows)
+            while batch:
+                # The next batch is read while this one is saved (mostly waiting on the
+                # database); a run cut off here reads it again from the file.
+                reading = asyncio.ensure_future(asyncio.to_thread(_take, rows, batch_rows))
+                try:
+                    saved = await _save_batch(
+                        maker, workspace_id, import_id, plan, queue, offset, batch
+                    )
+                except BaseException:
+                    await asyncio.gather(reading, return_exceptions=True)  # the file's reader
+                    raise
+                if not saved:
+                    await asyncio.gather(reading, return_exceptions=True)
                     return False  # another run holds it now
                 offset += len(batch)
+                batch = await reading
                 if offset >= 2 * analyzed_at:
                     await _refresh_statistics(maker, plan.resource)
                     analyzed_at = offset
