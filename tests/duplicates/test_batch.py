@@ -4,12 +4,16 @@ batch's own earlier records, which are not stored yet when it is checked (app/du
 matches them in Python with pg_trgm's own arithmetic)."""
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.accounts import service as accounts_service
+from app.accounts.schemas import AccountCreate
 from app.core import records
+from app.core.context import Ctx
 from app.core.match_keys import company_key, name_key
 from app.duplicates import batch as duplicates_batch
 from app.duplicates import candidates
@@ -39,7 +43,10 @@ async def test_trigram_similarity_is_pg_trgms(session: AsyncSession, world: Worl
         {"t": candidates.TRIGRAM_THRESHOLD},
     )
     rows = await session.execute(
-        text("SELECT similarity(a, b), a % b FROM unnest(CAST(:a AS text[]), CAST(:b AS text[])) AS p(a, b)"),
+        text(
+            "SELECT similarity(a, b), a % b"
+            " FROM unnest(CAST(:a AS text[]), CAST(:b AS text[])) AS p(a, b)"
+        ),
         {"a": [a for a, _ in pairs], "b": [b for _, b in pairs]},
     )
 
@@ -74,31 +81,46 @@ def _seen(found: list[Any], made: dict[uuid.UUID, int]) -> list[tuple[Any, ...]]
     )  # fmt: skip
 
 
-async def test_a_batch_finds_what_one_record_at_a_time_finds(
-    session: AsyncSession, world: World
-) -> None:
-    ctx = await acting_as(session, world.owner)
-    for record in _STORED:
-        await leads_service.create_lead(ctx, LeadCreate.model_validate(record))
-    await duplicates_service.use_trigram_threshold(ctx)
-    probes = [comparable(r.get, organisation=False) for r in _BATCH]
+@dataclass(frozen=True)
+class _Kind:
+    kind: DuplicateResource
+    resource: Any
+    schema: Any
+    create: Any
+    values: Any
 
-    # One at a time, each new record saved before the next is checked (then undone).
+
+_LEAD = _Kind(
+    DuplicateResource.lead, leads_service.LEADS, LeadCreate, leads_service.create_lead,
+    leads_service.lead_values,
+)  # fmt: skip
+_ACCOUNT = _Kind(
+    DuplicateResource.account, accounts_service.ACCOUNTS, AccountCreate,
+    accounts_service.create_account, accounts_service.account_values,
+)  # fmt: skip
+
+
+async def _both_ways(
+    ctx: Ctx, session: AsyncSession, kind: _Kind, batch_rows: list[dict[str, Any]]
+) -> tuple[list[list[tuple[Any, ...]]], list[list[tuple[Any, ...]]]]:
+    """What each row finds one at a time (each new one saved before the next is checked,
+    then undone), and what it finds in a batch (nothing saved until the end)."""
+    await duplicates_service.use_trigram_threshold(ctx)
+    organisation = kind.kind is DuplicateResource.account
+    probes = [comparable(r.get, organisation=organisation) for r in batch_rows]
+
     one_by_one: list[list[tuple[Any, ...]]] = []
     made: dict[uuid.UUID, int] = {}
     trial = await session.begin_nested()
     for n, probe in enumerate(probes):
-        found = await duplicates_service.find_duplicates(
-            ctx, DuplicateResource.lead, probe, threshold_set=True
-        )
+        found = await duplicates_service.find_duplicates(ctx, kind.kind, probe, threshold_set=True)
         one_by_one.append(_seen(found, made))
         if not found:
-            lead = await leads_service.create_lead(ctx, LeadCreate.model_validate(_BATCH[n]))
-            made[lead.id] = n
+            record = await kind.create(ctx, kind.schema.model_validate(batch_rows[n]))
+            made[record.id] = n
     await trial.rollback()
 
-    # The batch: checked together, nothing stored until the end.
-    batch = await duplicates_batch.batch_of(ctx, DuplicateResource.lead, probes)
+    batch = await duplicates_batch.batch_of(ctx, kind.kind, probes)
     at_once: list[list[tuple[Any, ...]]] = []
     made = {}
     new = []
@@ -106,13 +128,46 @@ async def test_a_batch_finds_what_one_record_at_a_time_finds(
         found = batch.duplicates(n)
         at_once.append(_seen(found, made))
         if not found:
-            values = await leads_service.lead_values(ctx, LeadCreate.model_validate(_BATCH[n]))
-            prepared = await records.prepare(ctx, leads_service.LEADS, values)
+            values = await kind.values(ctx, kind.schema.model_validate(batch_rows[n]))
+            prepared = await records.prepare(ctx, kind.resource, values)
             made[prepared.values["id"]] = n
-            stored = candidates.as_stored(DuplicateResource.lead, prepared.values)
-            batch.accept(n, DuplicateResource.lead, prepared.values["id"], stored)
+            stored = candidates.as_stored(kind.kind, prepared.values)
+            batch.accept(n, kind.kind, prepared.values["id"], stored)
             new.append(prepared)
-    await records.create_many(ctx, leads_service.LEADS, new)
+    await records.create_many(ctx, kind.resource, new)
+    return one_by_one, at_once
+
+
+async def test_a_batch_of_leads_finds_what_one_lead_at_a_time_finds(
+    session: AsyncSession, world: World
+) -> None:
+    ctx = await acting_as(session, world.owner)
+    for record in _STORED:
+        await leads_service.create_lead(ctx, LeadCreate.model_validate(record))
+
+    one_by_one, at_once = await _both_ways(ctx, session, _LEAD, _BATCH)
 
     assert at_once == one_by_one
     assert [bool(f) for f in at_once] == [True, False, True, True, True, False, True, False, True]
+
+
+async def test_a_batch_of_accounts_finds_what_one_account_at_a_time_finds(
+    session: AsyncSession, world: World
+) -> None:
+    ctx = await acting_as(session, world.owner)
+    await accounts_service.create_account(
+        ctx, AccountCreate(name="Công ty TNHH Minh Phát", tax_code="0312345678")
+    )
+    rows = [
+        {"name": "Minh Phat Co., Ltd"},  # stored, fuzzy name
+        {"name": "Đông Á", "tax_code": "0101234567"},  # new
+        {"name": "Tập đoàn Hòa Phát", "tax_code": "0101234567"},  # the row above, tax code
+        {"name": "Cổ phần Đông Á JSC"},  # row 1, fuzzy name
+        {"name": "Hòa Phát", "tax_code": "0312345678"},  # stored, tax code
+        {"name": "Sông Hồng"},  # new
+    ]
+
+    one_by_one, at_once = await _both_ways(ctx, session, _ACCOUNT, rows)
+
+    assert at_once == one_by_one
+    assert [bool(f) for f in at_once] == [True, False, True, True, True, False]
