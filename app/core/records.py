@@ -408,8 +408,12 @@ async def create_many(ctx: Ctx, resource: Resource[M, R], items: Sequence[Prepar
     await sql.execute_many(ctx, resource.plain_insert_statement, rows)
     await record_creations(ctx, resource.name, rows, resource.history, redact=resource.redact)
     made = []
+    new_instance = inspect(resource.model).class_manager.new_instance
     for values in rows:
-        obj = resource.model(**values)
+        # Built as a load builds an object (its values straight into its state), not through
+        # the constructor's attribute events: a tenth of a batch's CPU for nothing to flush.
+        obj = new_instance()
+        obj.__dict__.update(values)
         make_transient_to_detached(obj)
         ctx.session.add(obj)
         _in_use(ctx, resource, obj)
