@@ -97,9 +97,16 @@ async def create_account(
 ) -> Account:
     """Owner defaults to the creator; a new account is a `prospect` unless told otherwise. The
     workspace's duplicate rules apply (409)."""
+    values = await account_values(ctx, data)
+    return await records.create(ctx, ACCOUNTS, values, duplicates=duplicates)
+
+
+async def account_values(ctx: Ctx, data: AccountCreate) -> dict[str, Any]:
+    """A new account's values after the account's own rules (`create_account`'s), for the
+    resource layer to create (`records.create`, or `records.prepare` and `create_many`)."""
     if data.parent_id is not None:
         await _check_parent(ctx, data.parent_id, child_id=None)
-    return await records.create(ctx, ACCOUNTS, data.model_dump(), duplicates=duplicates)
+    return data.model_dump()
 
 
 async def update_account(

@@ -87,6 +87,20 @@ def driver_arguments(
     return sql, args
 
 
+def driver_template(
+    statement: Any, dialect: Dialect, params: Mapping[str, Any]
+) -> tuple[str, list[str], dict[str, Any]]:
+    """For a statement run many times with different values (`sql.execute_many`): its SQL
+    text, the names of its bound parameters in asyncpg's positional order, and the bind
+    processors by name. Only for statements whose parameters are all plain bound values (no
+    expanding IN list, nothing rendered at execution)."""
+    compiled, _ = compile_once(statement, dialect, params)
+    if compiled.literal_execute_params or compiled.post_compile_params:
+        raise ValueError("a statement run many times must bind plain values only")
+    processors: dict[str, Any] = dict(_private(compiled, "_bind_processors"))
+    return compiled.string, list(compiled.positiontup or []), processors
+
+
 # --- The session's asyncpg connection, inside its transaction ------------------------------
 
 

@@ -3,7 +3,7 @@ transaction as the change, so history can't disagree with the data; each entry i
 record's domain event (`lead.updated`: app/core/events.py), emitted here once for every domain."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -12,12 +12,14 @@ from typing import Annotated, Any, ClassVar
 
 from fastapi import Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Index, String, select
+from sqlalchemy import Index, String, bindparam, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core import sql
 from app.core.context import Ctx
-from app.core.events import emit
-from app.core.models import Base, TenantMixin, utcnow
+from app.core.events import emit, emit_many
+from app.core.ids import new_id
+from app.core.models import Base, TenantMixin, table_of, utcnow
 from app.core.money import decimal_string
 from app.core.pagination import Keyset, Page, PageQuery
 
@@ -38,7 +40,18 @@ class RecordChange(TenantMixin, Base):
     changes: Mapped[dict[str, Any]]
 
 
+_CHANGES = table_of(RecordChange)
+_INSERT_CHANGE = insert(_CHANGES).values(
+    {c.name: bindparam(c.name, type_=c.type) for c in _CHANGES.c}
+)
+
+
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
+    if type(value) in _AS_IS:  # most values: no isinstance chain (a batch keeps thousands)
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal):
@@ -77,6 +90,43 @@ def record_creation(ctx: Ctx, resource: str, obj: Any, fields: list[str]) -> Non
 
 
 Redact = Callable[[str, Any], Any]
+
+
+async def record_creations(
+    ctx: Ctx,
+    resource: str,
+    created: Sequence[Mapping[str, Any]],
+    fields: Sequence[str],
+    *,
+    redact: Redact | None = None,
+) -> None:
+    """The `created` entries of many records made together (an import's batch), each keeping
+    `fields` as `record_creation` does (through `redact`), written in one round trip: every
+    bulk creation's history goes through here. `created` are the records' stored values
+    (`id` among them)."""
+    at = utcnow()
+    rows = [
+        {
+            "workspace_id": ctx.workspace_id,
+            "id": new_id(),
+            "resource": resource,
+            "record_id": values["id"],
+            "action": "created",
+            "actor_id": ctx.actor.user_id,
+            "at": at,
+            "changes": {
+                f: kept(f, None, values.get(f), redact)
+                if redact is not None
+                else {"old": None, "new": jsonable(values.get(f))}  # `kept`, one call less
+                for f in fields
+            },
+        }
+        for values in created
+    ]
+    await sql.execute_many(ctx, _INSERT_CHANGE, rows)
+    await emit_many(
+        ctx, f"{resource}.created", resource, [(r["record_id"], r["changes"]) for r in rows]
+    )
 
 
 def kept(field: str, old: Any, new: Any, redact: Redact | None = None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ an index instead of unaccent() per row."""
 import re
 import unicodedata
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_
@@ -14,6 +15,7 @@ from app.core.phones import to_e164
 _SPACES = re.compile(r"\s+")
 
 
+@lru_cache(maxsize=16_384)  # a record's name is folded for its match key and its search text
 def fold(text: str) -> str:
     """Lower-case, strip diacritics (đ -> d), collapse spaces."""
     text = text.replace("đ", "d").replace("Đ", "d")

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import Ctx
-from app.core.driver import driver_arguments, driver_connection
+from app.core.driver import driver_arguments, driver_connection, driver_template
 
 # A select of any columns (SQLAlchemy types a select by the tuple of what it returns).
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
@@ -55,6 +55,26 @@ async def execute(ctx: Ctx, statement: Executable, params: dict[str, Any]) -> li
     except asyncpg.IntegrityConstraintViolationError as error:
         # The error SQLAlchemy would raise, so the one handler answers 409 for both paths.
         raise IntegrityError(sql, args, error) from error
+
+
+async def execute_many(ctx: Ctx, statement: Executable, rows: list[dict[str, Any]]) -> None:
+    """Run a prebuilt statement whose values are bound parameters once per row of `rows`, in
+    the request's transaction, as one pipeline (asyncpg's `executemany`: the statement is
+    prepared once, every row's values go out together, one round trip for them all). Every
+    row binds every parameter; a failing row fails them all (an `IntegrityError`, as
+    `execute`)."""
+    if not rows:
+        return
+    driver = await driver_connection(ctx.session)
+    sql, order, processors = driver_template(statement, _dialect(ctx), rows[0])
+    args = [
+        [processors[name](row[name]) if name in processors else row[name] for name in order]
+        for row in rows
+    ]
+    try:
+        await driver.executemany(sql, args)
+    except asyncpg.IntegrityConstraintViolationError as error:
+        raise IntegrityError(sql, args[:1], error) from error
 
 
 async def begin(session: AsyncSession) -> None:

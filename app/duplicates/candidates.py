@@ -5,10 +5,25 @@ far rarer than Vietnamese names (a third of the country is a Nguyễn), so that 
 few rows where the name's would return thousands."""
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, Table, and_, bindparam, func, literal, or_, select, union
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.accounts.models import Account
 from app.contacts.models import AccountContact, Contact
@@ -139,7 +154,10 @@ def _value(name: str) -> Any:
     return bindparam(name, type_=String)
 
 
-def _parts(target: Target, shape: _Shape, exclude_here: bool) -> list[Any]:
+Values = Callable[[str], Any]  # a probe's value by name: a bound parameter, or a batch's column
+
+
+def _parts(target: Target, shape: _Shape, exclude_here: bool, value: Values = _value) -> list[Any]:
     table = target.table
     live = [
         table.c.workspace_id == bindparam("workspace_id", type_=table.c.workspace_id.type),
@@ -155,35 +173,35 @@ def _parts(target: Target, shape: _Shape, exclude_here: bool) -> list[Any]:
     )  # fmt: skip
     lookups, parts, keys = shape.lookups, [], []
     if lookups.email and shape.email:
-        keys.append(table.c.email_key == _value("email"))
+        keys.append(table.c.email_key == value("email"))
     if lookups.phone and shape.phone:
-        keys.append(table.c.phone_e164 == _value("phone"))
+        keys.append(table.c.phone_e164 == value("phone"))
     if lookups.tax_code and shape.tax_code and target.organisation:
-        keys.append(table.c.tax_code == _value("tax_code"))
+        keys.append(table.c.tax_code == value("tax_code"))
     if keys:
         parts.append(select(*columns).where(*live, or_(*keys)).limit(PER_PART))
     if lookups.name and shape.name:
         parts.append(
             select(*columns)
-            .where(*live, table.c.name_key.op("%")(_value("name")))
-            .order_by(func.similarity(table.c.name_key, _value("name")).desc())
+            .where(*live, table.c.name_key.op("%")(value("name")))
+            .order_by(func.similarity(table.c.name_key, value("name")).desc())
             .limit(PER_PART)
         )
     if lookups.company and shape.company and not target.organisation:
-        parts.append(_at_a_similar_company(target, columns, live, shape.name))
+        parts.append(_at_a_similar_company(target, columns, live, shape.name, value))
     return parts
 
 
 def _at_a_similar_company(
-    target: Target, columns: tuple[Any, ...], live: list[Any], named: bool
+    target: Target, columns: tuple[Any, ...], live: list[Any], named: bool, value: Values
 ) -> Any:
     """People at a company whose name is close by trigrams, the closest names first."""
     table = target.table
-    closest = func.similarity(table.c.name_key, _value("name"))
+    closest = func.similarity(table.c.name_key, value("close_name"))
     # A company many people work at ("Minh Phát" with thousands of leads) would make every one
     # of them a candidate: only those whose names are close by trigrams too.
-    close_names = [table.c.name_key.op("%")(_value("name"))] if named else []
-    company_near = _value("company")
+    close_names = [table.c.name_key.op("%")(value("close_name"))] if named else []
+    company_near = value("company")
     if target.kind is DuplicateResource.lead:
         company = table.c.company_key
         stmt = select(*columns).where(*live, company.op("%")(company_near), *close_names)
@@ -221,9 +239,16 @@ def _statement(shape: _Shape) -> Any:
 
 async def use_trigram_threshold(ctx: Ctx) -> None:
     """Set the candidates' trigram threshold for the rest of this transaction: a caller
-    checking many records (an import's batch) sets it once and passes `threshold_set`."""
+    checking many records (an import's batch) sets it once and passes `threshold_set`. JIT
+    goes off with it: a batch's statement (`candidates_of_batch`, 200 probes) can be estimated
+    past `jit_above_cost`, and a custom plan of it spent ~95 ms of its ~220 ms compiling what
+    a few index look-ups per probe don't need."""
     await records.read_rows(
-        ctx, select(func.set_config("pg_trgm.similarity_threshold", TRIGRAM_THRESHOLD, True))
+        ctx,
+        select(
+            func.set_config("pg_trgm.similarity_threshold", TRIGRAM_THRESHOLD, True),
+            func.set_config("jit", "off", True),
+        ),
     )
 
 
@@ -248,7 +273,7 @@ def candidate_statement(
     values = {
         "workspace_id": ctx.workspace_id, "exclude": exclude, "email": probe.email,
         "phone": probe.phone, "tax_code": probe.tax_code, "name": probe.name or "",
-        "company": probe.company,
+        "close_name": probe.name or "", "company": probe.company,
     }  # fmt: skip
     return statement, values
 
@@ -275,6 +300,82 @@ async def candidates(
     return [(DuplicateResource(row[0]), row[1], _comparable(row[0], *row[2:])) for row in rows]
 
 
+# --- A batch's candidates: every probe's, in one statement --------------------------------
+
+_PROBE_VALUES = ("email", "phone", "tax_code", "name", "close_name", "company")
+_BATCH_STATEMENTS: dict[tuple[DuplicateResource, Lookups], Any] = {}
+
+
+def _batch_statement(resource: DuplicateResource, lookups: Lookups) -> Any:
+    """For a batch of probes given as arrays (one element per probe, NULL where a probe needs
+    no such look-up): each probe's candidates as `candidate_statement` finds them, run once
+    per probe (LATERAL), so the per-part limits and the union are each probe's own."""
+    key = (resource, lookups)
+    if key in _BATCH_STATEMENTS:
+        return _BATCH_STATEMENTS[key]
+    probes = (
+        func.unnest(
+            *(bindparam(f"{n}s", type_=ARRAY(String)) for n in _PROBE_VALUES),
+        )
+        .table_valued(*(column(n, String) for n in _PROBE_VALUES), with_ordinality="ord")
+        .render_derived()
+    )
+    shape = _Shape(
+        resource, lookups, email=True, phone=True, tax_code=True, name=True, company=True,
+        excluding=False,
+    )  # fmt: skip
+
+    def value(name: str) -> Any:
+        return probes.c[name]
+
+    parts: list[Any] = []
+    for target in TARGETS[resource]:
+        parts += _parts(target, shape, False, value)
+    statement: Any = None
+    if parts:
+        each: Any = parts[0] if len(parts) == 1 else union(*parts)
+        found = each.subquery().lateral("found")
+        statement = select(probes.c.ord.cast(Integer), *found.c).select_from(
+            probes.join(found, true())
+        )
+    _BATCH_STATEMENTS[key] = statement
+    return statement
+
+
+async def candidates_of_batch(
+    ctx: Ctx,
+    resource: DuplicateResource,
+    probes: Sequence[tuple[Comparable, Lookups]],
+) -> list[list[tuple[DuplicateResource, uuid.UUID, Comparable]]]:
+    """Each probe's candidates among the records stored now, as `candidates` finds them one
+    probe at a time, in one round trip for the batch (the caller set the trigram threshold:
+    `use_trigram_threshold`)."""
+    found: list[list[tuple[DuplicateResource, uuid.UUID, Comparable]]] = [[] for _ in probes]
+    wanted = Lookups(
+        email=any(lookups.email for _, lookups in probes),
+        phone=any(lookups.phone for _, lookups in probes),
+        tax_code=any(lookups.tax_code for _, lookups in probes),
+        name=any(lookups.name for _, lookups in probes),
+        company=any(lookups.company for _, lookups in probes),
+    )
+    statement = _batch_statement(resource, wanted)
+    if statement is None:
+        return found
+    values: dict[str, list[str | None]] = {f"{n}s": [] for n in _PROBE_VALUES}
+    for probe, lookups in probes:
+        # What `candidate_statement` would look up for this probe alone; NULL finds nothing.
+        values["emails"].append(probe.email if lookups.email else None)
+        values["phones"].append(probe.phone if lookups.phone else None)
+        values["tax_codes"].append(probe.tax_code if lookups.tax_code else None)
+        values["names"].append(probe.name if lookups.name else None)
+        values["close_names"].append(probe.name or "")
+        values["companys"].append(probe.company if lookups.company else None)
+    rows = await records.fetch(ctx, statement, {"workspace_id": ctx.workspace_id, **values})
+    for row in rows:
+        found[row[0] - 1].append((DuplicateResource(row[1]), row[2], _comparable(row[1], *row[3:])))
+    return found
+
+
 def _comparable(kind: str, name: Any, email: Any, phone: Any, company: Any) -> Comparable:
     """A stored record's keys as the rules compare them (an account's `company` column holds
     its tax code: see `company_of`)."""
@@ -285,6 +386,18 @@ def _comparable(kind: str, name: Any, email: Any, phone: Any, company: Any) -> C
         phone=phone,
         company=None if organisation else company,
         tax_code=company if organisation else None,
+    )
+
+
+def as_stored(kind: DuplicateResource, values: dict[str, Any]) -> Comparable:
+    """A new record's keys as the candidate statements will read them once it is stored
+    (its derived columns, app/core/records.py; a new contact has no primary account yet)."""
+    company = {
+        DuplicateResource.lead: values.get("company_key"),
+        DuplicateResource.account: values.get("tax_code"),
+    }.get(kind)
+    return _comparable(
+        kind, values.get("name_key"), values.get("email_key"), values.get("phone_e164"), company
     )
 
 

@@ -4,11 +4,12 @@ scored by `matching` — and refused at the door (`refuse_duplicates`, called by
 layer on every create and every change of a compared field)."""
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import String, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.core import records
 from app.core.context import Ctx
@@ -206,10 +207,21 @@ async def find_duplicates(
     `threshold_set`: the caller ran `use_trigram_threshold` in this transaction already."""
     rules = await active_rules(ctx, resource) if rules is None else rules
     lookups = candidates.lookups_for([r.criteria for r in rules], probe)
-    found: list[tuple[float, bool, Duplicate]] = []
-    for kind, record_id, candidate in await candidates.candidates(
+    found = await candidates.candidates(
         ctx, resource, probe, lookups, exclude=exclude, threshold_set=threshold_set
-    ):
+    )
+    return scored(rules, probe, found)
+
+
+def scored(
+    rules: list[ActiveRule],
+    probe: Comparable,
+    found: Iterable[tuple[DuplicateResource, uuid.UUID, Comparable]],
+) -> list[Duplicate]:
+    """The candidates `found` that the rules take `probe` for, strongest first (see
+    `find_duplicates`)."""
+    duplicates: list[tuple[float, bool, Duplicate]] = []
+    for kind, record_id, candidate in found:
         best = _best_rule(rules, probe, candidate)
         if best is not None:
             score, rule = best
@@ -219,9 +231,9 @@ async def find_duplicates(
                 score=round(score, 3),
                 rule=RuleRef(id=rule.id, name=rule.name, action=rule.action),
             )
-            found.append((score, rule.action is DuplicateAction.block, duplicate))
-    found.sort(key=lambda f: (f[0], f[1]), reverse=True)
-    return [d for _, _, d in found[:MOST]]
+            duplicates.append((score, rule.action is DuplicateAction.block, duplicate))
+    duplicates.sort(key=lambda f: (f[0], f[1]), reverse=True)
+    return [d for _, _, d in duplicates[:MOST]]
 
 
 def _strength(score: float, rule: ActiveRule) -> tuple[float, bool]:
@@ -264,19 +276,38 @@ async def refuse_duplicates(
     probe = matching.comparable(read, organisation=kind is DuplicateResource.account)
     await one_identity_at_a_time(ctx, probe)
     found = await find_duplicates(ctx, kind, probe, exclude=record_id, rules=rules)
+    refusal = refusal_for(found, allow_duplicates=allow_duplicates)
+    if refusal is not None:
+        raise refusal
+
+
+def refusal_for(
+    found: list[Duplicate], *, allow_duplicates: bool
+) -> DuplicateFound | PossibleDuplicate | None:
+    """What `refuse_duplicates` raises for the duplicates `found`, if anything."""
     blocking = [d for d in found if d.rule.action is DuplicateAction.block]
     listed = [d.model_dump(mode="json") for d in (blocking or found)]
     if blocking:
-        raise DuplicateFound(_said(blocking[0]), duplicates=listed)
+        return DuplicateFound(_said(blocking[0]), duplicates=listed)
     if found and not allow_duplicates:
-        raise PossibleDuplicate(
+        return PossibleDuplicate(
             _said(found[0]) + "; send `allow_duplicates=true` to save it anyway",
             duplicates=listed,
         )
+    return None
 
 
 def _said(duplicate: Duplicate) -> str:
     return f"Rule “{duplicate.rule.name}” matches {duplicate.resource} {duplicate.id}"
+
+
+async def identities_at_a_time(ctx: Ctx, probes: Iterable[Comparable]) -> None:
+    """`one_identity_at_a_time` for many records at once (an import's batch): every lock the
+    records take, in one statement, in the same sorted order."""
+    identities = sorted({i for p in probes for i in (p.email, p.phone, p.tax_code) if i})
+    if identities:
+        keys = [f"sen:identity:{ctx.workspace_id}:{i}" for i in identities]
+        await records.fetch(ctx, _MANY_LOCKS, {"identities": keys})
 
 
 async def one_identity_at_a_time(ctx: Ctx, probe: Comparable) -> None:
@@ -305,6 +336,18 @@ _LOCKS = {
     )
     for count in (1, 2, 3)
 }
+
+
+# The array keeps the order it was given in (unnest WITH ORDINALITY, ordered by it).
+_keys = (
+    func.unnest(bindparam("identities", type_=ARRAY(String)))
+    .table_valued("key", with_ordinality="n")
+    .render_derived()
+)
+_sorted_keys = select(_keys.c.key).order_by(_keys.c.n).subquery()
+_MANY_LOCKS = select(
+    func.count(func.pg_advisory_xact_lock(func.hashtextextended(_sorted_keys.c.key, 0)))
+)
 
 
 async def check(ctx: Ctx, resource: DuplicateResource, record: dict[str, Any]) -> list[Duplicate]:

@@ -11,13 +11,17 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from app.accounts import service as accounts_service
+from app.accounts.models import Account
 from app.accounts.schemas import AccountCreate, AccountUpdate
 from app.contacts import service as contacts_service
+from app.contacts.models import Contact
 from app.contacts.schemas import ContactCreate, ContactUpdate
+from app.core import records
 from app.core.context import Ctx
 from app.core.errors import SenError
-from app.core.records import DuplicatePolicy
-from app.duplicates import matching
+from app.core.records import DuplicatePolicy, Resource
+from app.duplicates import batch as duplicates_batch
+from app.duplicates import candidates, matching
 from app.duplicates import service as duplicates_service
 from app.duplicates.schemas import DuplicateResource
 from app.imports.columns import ColumnMapping
@@ -25,6 +29,7 @@ from app.imports.reading import CellValue
 from app.imports.schemas import DedupePolicy
 from app.imports.values import record_from_row
 from app.leads import service as leads_service
+from app.leads.models import Lead
 from app.leads.schemas import LeadCreate, LeadSource, LeadUpdate
 
 Outcome = Literal["created", "updated", "skipped", "failed"]
@@ -37,6 +42,10 @@ class _Kind:
     create: Callable[..., Awaitable[Any]]
     update: Callable[..., Awaitable[Any]]
     duplicates: DuplicateResource
+    # For a batch created at once (`import_new_rows`): the resource, and the domain's rules
+    # `create` applies before the resource layer's. None: its rows go one at a time.
+    resource: Resource[Any, Any] | None = None
+    values: Callable[[Ctx, Any], Awaitable[dict[str, Any]]] | None = None
 
 
 KINDS = {
@@ -46,6 +55,8 @@ KINDS = {
         leads_service.create_lead,
         leads_service.update_lead,
         DuplicateResource.lead,
+        leads_service.LEADS,
+        leads_service.lead_values,
     ),
     "contact": _Kind(
         ContactCreate,
@@ -60,7 +71,17 @@ KINDS = {
         accounts_service.create_account,
         accounts_service.update_account,
         DuplicateResource.account,
+        accounts_service.ACCOUNTS,
+        accounts_service.account_values,
     ),
+}
+
+
+# The table each resource's import fills.
+TABLES = {
+    "lead": Lead.__tablename__,
+    "contact": Contact.__tablename__,
+    "account": Account.__tablename__,
 }
 
 
@@ -144,3 +165,51 @@ async def _update(
 ) -> None:
     changes = kind.update_schema.model_validate(data.model_dump(include=given, mode="json"))
     await kind.update(ctx, record_id, changes, if_match=None, duplicates=DuplicatePolicy.allowed)
+
+
+def in_batches(mapping: ColumnMapping, policy: DedupePolicy) -> bool:
+    """Whether `import_new_rows` can save this import's rows a batch at once: new records
+    (`skip`, `create`) of a resource whose creation has no rows in other tables. An `update`
+    writes over records later rows may match, and goes one row at a time."""
+    return policy is not DedupePolicy.update and KINDS[mapping.resource].values is not None
+
+
+async def import_new_rows(
+    ctx: Ctx, mapping: ColumnMapping, rows: list[BaseModel], policy: DedupePolicy
+) -> list[Outcome | RowFailed]:
+    """`import_row` for a batch of validated rows at once (see `in_batches`), each row's
+    outcome as `import_row` would give it with the rows before it saved: the duplicate rules
+    checked for the whole batch in a few statements (app/duplicates/batch.py), the new
+    records created together (`records.create_many`). The caller set the trigram threshold
+    for the transaction."""
+    kind = KINDS[mapping.resource]
+    assert kind.resource is not None
+    assert kind.values is not None
+    organisation = kind.duplicates is DuplicateResource.account
+    probes = [
+        matching.comparable(data.model_dump().get, organisation=organisation) for data in rows
+    ]
+    batch = await duplicates_batch.batch_of(ctx, kind.duplicates, probes)
+    outcomes: list[Outcome | RowFailed] = []
+    new: list[records.Prepared] = []
+    for n, data in enumerate(rows):
+        try:
+            if policy is DedupePolicy.skip and batch.duplicates(n):
+                outcomes.append("skipped")
+                continue
+            prepared = await records.prepare(ctx, kind.resource, await kind.values(ctx, data))
+            if policy is DedupePolicy.create:  # saved past `warn` rules, as `import_row` does
+                refusal = duplicates_service.refusal_for(batch.duplicates(n), allow_duplicates=True)
+                if refusal is not None:
+                    raise refusal
+        except SenError as error:
+            outcomes.append(RowFailed(_reason(error)))
+            continue
+        values = prepared.values
+        batch.accept(
+            n, kind.duplicates, values["id"], candidates.as_stored(kind.duplicates, values)
+        )
+        new.append(prepared)
+        outcomes.append("created")
+    await records.create_many(ctx, kind.resource, new)
+    return outcomes

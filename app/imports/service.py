@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import BaseModel
 from sqlalchemy import insert, or_, select, update
 
 from app.auth.dependencies import acting_user
@@ -25,7 +26,7 @@ from app.duplicates import service as duplicates_service
 from app.imports.columns import ColumnMapping, MappingInvalid, match_columns
 from app.imports.models import Import, ImportFailure
 from app.imports.reading import CellValue, NotASpreadsheet, Row, Sheet, open_sheet
-from app.imports.rows import RowFailed, import_row, validated
+from app.imports.rows import RowFailed, import_new_rows, import_row, in_batches, validated
 from app.imports.schemas import DedupePolicy, ImportStatus
 
 ERROR_HEADER = "Lỗi / Error"
@@ -162,6 +163,7 @@ class Plan:
     actor: Actor
     processed_rows: int
     total_rows: int | None
+    resource: str
 
 
 async def start_import(ctx: Ctx, import_id: uuid.UUID) -> Plan | None:
@@ -178,7 +180,7 @@ async def start_import(ctx: Ctx, import_id: uuid.UUID) -> Plan | None:
         raise ImportCannotRun("Its file is gone")
     found.status, found.started_at = ImportStatus.running, found.started_at or utcnow()
     await ctx.session.flush()
-    return Plan(info, found.filename, actor, found.processed_rows, found.total_rows)
+    return Plan(info, found.filename, actor, found.processed_rows, found.total_rows, found.resource)
 
 
 async def set_total_rows(ctx: Ctx, import_id: uuid.UUID, total: int) -> None:
@@ -208,10 +210,13 @@ async def import_batch(
     is not running from exactly `offset` (another run got there first: this one stops). A dry
     run does the same work and rolls the records back, keeping only the counts.
 
-    A new row's rules refuse it before it writes anything, so the batch runs without a
-    savepoint per row (each costs two round trips; an update, which writes first, has its
-    own). A statement that fails anyway aborts the whole
-    transaction: the caller runs the batch again `careful`, a savepoint per row, so only that
+    New records (`skip`, `create`) are checked against the duplicate rules and created a
+    batch at once (`import_new_rows`: a few statements for the whole batch, each row's outcome
+    as one at a time would give it); an `update`, which writes over records later rows may
+    match, goes row by row. A new row's rules refuse it before it writes anything, so the
+    batch runs without a savepoint per row (each costs two round trips; an update, which
+    writes first, has its own). A statement that fails anyway aborts the whole transaction:
+    the caller runs the batch again `careful`, row by row with a savepoint each, so only that
     row fails."""
     state = (
         await ctx.session.execute(
@@ -237,26 +242,47 @@ async def import_batch(
     trial = await ctx.session.begin_nested() if state.dry_run else None
     if not careful:  # once for the batch (a savepoint rolled back would undo it)
         await duplicates_service.use_trigram_threshold(ctx)
-    for number, cells in rows:
-        try:
-            data, given = validated(mapping, cells)
-            if careful:
-                async with ctx.session.begin_nested():
-                    counts[await import_row(ctx, mapping, data, given, policy)] += 1
+
+    def failed(number: int, cells: dict[str, CellValue], error: RowFailed) -> None:
+        counts["failed"] += 1
+        failures.append(
+            {
+                "workspace_id": ctx.workspace_id,
+                "import_id": import_id,
+                "row_number": number,
+                "cells": {h: _json_cell(v) for h, v in cells.items() if v is not None},
+                "reason": str(error)[:2000],
+            }
+        )
+
+    if not careful and in_batches(mapping, policy):
+        valid: list[tuple[Row, BaseModel]] = []
+        for row in rows:
+            try:
+                valid.append((row, validated(mapping, row[1])[0]))
+            except RowFailed as error:
+                failed(*row, error)
+        outcomes = await import_new_rows(ctx, mapping, [data for _, data in valid], policy)
+        for ((number, cells), _), outcome in zip(valid, outcomes, strict=True):
+            if isinstance(outcome, RowFailed):
+                failed(number, cells, outcome)
             else:
-                outcome = await import_row(ctx, mapping, data, given, policy, threshold_set=True)
                 counts[outcome] += 1
-        except RowFailed as error:
-            counts["failed"] += 1
-            failures.append(
-                {
-                    "workspace_id": ctx.workspace_id,
-                    "import_id": import_id,
-                    "row_number": number,
-                    "cells": {h: _json_cell(v) for h, v in cells.items() if v is not None},
-                    "reason": str(error)[:2000],
-                }
-            )
+        failures.sort(key=lambda f: f["row_number"])
+    else:
+        for number, cells in rows:
+            try:
+                data, given = validated(mapping, cells)
+                if careful:
+                    async with ctx.session.begin_nested():
+                        counts[await import_row(ctx, mapping, data, given, policy)] += 1
+                else:
+                    outcome = await import_row(
+                        ctx, mapping, data, given, policy, threshold_set=True
+                    )
+                    counts[outcome] += 1
+            except RowFailed as error:
+                failed(number, cells, error)
     if trial is not None:
         await trial.rollback()
         del ctx.state.jobs[jobs_before:]  # what the unsaved records would have set off

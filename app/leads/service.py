@@ -73,6 +73,12 @@ async def create_lead(
     """Owner defaults to the creator; status to `new`; phone is normalised to E.164. The
     campaign is one of the workspace's (422), else the one whose key is `utm_campaign`. The
     workspace's duplicate rules apply (409)."""
+    return await records.create(ctx, LEADS, await lead_values(ctx, data), duplicates=duplicates)
+
+
+async def lead_values(ctx: Ctx, data: LeadCreate) -> dict[str, Any]:
+    """A new lead's values after the lead's own rules (`create_lead`'s), for the resource
+    layer to create (`records.create`, or `records.prepare` and `create_many` for a batch)."""
     values: dict[str, Any] = data.model_dump()
     values["status"] = (await statuses.status_for_assignment(ctx, data.status)).key
     if data.campaign_id is not None:
@@ -81,7 +87,7 @@ async def create_lead(
         )
     else:
         values["campaign_id"] = await campaigns_service.campaign_for_utm(ctx, data.utm_campaign)
-    return await records.create(ctx, LEADS, values, duplicates=duplicates)
+    return values
 
 
 async def create_lead_from_submission(

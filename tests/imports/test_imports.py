@@ -67,8 +67,19 @@ class TestImportLeads:
             state.update(got.json())
             return state["status"] in ("completed", "failed")
 
+        events: dict[str, list[dict[str, Any]]] = {}
+
+        async def announced() -> bool:
+            for kind in ("lead.created", "import.completed"):
+                got = await committing_client.get(
+                    f"{API}/events", headers=headers, params={"type": kind}
+                )
+                events[kind] = got.json()["data"]
+            return bool(events["import.completed"])
+
         async with running_worker(database_url, redis_url):
             assert await eventually(finished, seconds=60), state
+            assert await eventually(announced, seconds=20), events
 
         assert state["status"] == "completed", state
         assert (state["total_rows"], state["processed_rows"]) == (4, 4)
@@ -83,6 +94,10 @@ class TestImportLeads:
             "event", "Hà Nội", owner["user_id"],
         )  # fmt: skip
         assert made["Trần Thị Lan"]["source"] == "import"
+        # Integrators see each lead the import made, and its end, as events.
+        created = sorted(e["record_id"] for e in events["lead.created"])
+        assert created == sorted(lead["id"] for lead in made.values())
+        assert events["import.completed"][0]["changes"]["created"] == 3
 
         errors = await committing_client.get(f"{API}/imports/{state['id']}/errors", headers=headers)
         assert errors.status_code == 200, errors.text
