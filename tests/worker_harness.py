@@ -38,8 +38,15 @@ async def running_worker(database_url: str, redis_url: str) -> AsyncIterator[Non
     finally:
         # Let running jobs finish first: arq's close cancels them, and one cut off outside its
         # own try (a sweep still going through the other workspaces) re-raises CancelledError.
+        # A read of the queue already under way still starts what it took: wait until a poll
+        # has passed with nothing running.
         worker.allow_pick_jobs = False
-        await asyncio.gather(*list(worker.tasks.values()), return_exceptions=True)
+        while True:
+            await asyncio.sleep(0.1)
+            running = [t for t in worker.tasks.values() if not t.done()]
+            if not running:
+                break
+            await asyncio.gather(*running, return_exceptions=True)
         await worker.close()
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -427,7 +427,9 @@ FUNCTIONS = [
     sweep_duplicate_scans,
     func(run_import, timeout=IMPORT_TIMEOUT_SECONDS),
     sweep_imports,
-    dispatch_events,
+    # A nudge a window (app/core/events.py): up to ten a second per busy workspace, whose
+    # results nobody reads.
+    func(dispatch_events, keep_result=0),
     sweep_events,
     forget_old_events,
     run_automation,

@@ -122,12 +122,19 @@ async def emit_many(
     await sql.execute_many(ctx, _INSERT_EVENT, rows)
 
 
+# The transactions of a workspace that commit within this long share one dispatcher job, run
+# when it has passed: a burst of commits is one look, not one each (at most 10 a second).
+DISPATCH_WINDOW = timedelta(milliseconds=100)
+
+
 def _nudge_dispatcher(ctx: Ctx) -> None:
-    """One dispatcher job per committed transaction that emitted (the list of jobs to send
-    is emptied at each commit and rollback)."""
+    """Ask for the workspace's dispatcher once this transaction commits (the list of jobs to
+    send is emptied at each commit and rollback)."""
     if not any(job.function == DISPATCH_JOB for job in ctx.state.jobs):
         workspace = str(ctx.workspace_id)
-        enqueue_after_commit(ctx, DISPATCH_JOB, workspace, job_id=f"events:{workspace}:{new_id()}")
+        enqueue_after_commit(
+            ctx, DISPATCH_JOB, workspace, job_id=f"events:{workspace}", window=DISPATCH_WINDOW
+        )
 
 
 # The dispatcher ------------------------------------------------------------------------------

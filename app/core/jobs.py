@@ -6,10 +6,11 @@ A job's work runs in `job_context`, its transaction edge as CommittingRoute is a
 sweep over every workspace is `in_every_workspace`, each workspace in its own transaction."""
 
 import asyncio
+import math
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -29,11 +30,28 @@ _in_flight: set[asyncio.Task[None]] = set()
 
 
 def enqueue_after_commit(
-    ctx: Ctx, function: str, *args: Any, job_id: str, defer_until: datetime | None = None
+    ctx: Ctx,
+    function: str,
+    *args: Any,
+    job_id: str,
+    defer_until: datetime | None = None,
+    window: timedelta | None = None,
 ) -> None:
     """Ask for `function(*args)` once this transaction commits; `job_id` makes a repeat a no-op.
-    A `defer_until` already past when the job is sent runs it at once."""
-    ctx.state.jobs.append(PendingJob(function, args, job_id, defer_until))
+    A `defer_until` already past when the job is sent runs it at once. With a `window`, the
+    transactions that commit within the same window share one job, run once it has closed
+    (a nudge that only says "look again": many commits, one look)."""
+    ctx.state.jobs.append(PendingJob(function, args, job_id, defer_until, window))
+
+
+def _coalesced(job: PendingJob) -> tuple[str, datetime | None]:
+    """The job's id and start: for a windowed job, the window this send falls in (its send
+    comes after its commit, so the job starts after every commit of that window)."""
+    if job.window is None:
+        return job.job_id, job.defer_until
+    width = job.window.total_seconds()
+    closes = (math.floor(utcnow().timestamp() / width) + 1) * width
+    return f"{job.job_id}:{int(closes * 1000)}", datetime.fromtimestamp(closes, UTC)
 
 
 def send_after_commit(session: AsyncSession, queue: ArqRedis | None) -> None:
@@ -55,14 +73,14 @@ def forget_pending(session: AsyncSession) -> None:
 
 async def _send(queue: ArqRedis, pending: list[PendingJob]) -> None:
     for job in pending:
-        defer_until = job.defer_until
+        job_id, defer_until = _coalesced(job)
         if defer_until is not None and defer_until <= utcnow():
             # arq keeps a job until its time plus a day: one due over a day ago would get a
             # negative expiry and be refused. Past is due: run it now.
             defer_until = None
         try:
             await queue.enqueue_job(
-                job.function, *job.args, _job_id=job.job_id, _defer_until=defer_until
+                job.function, *job.args, _job_id=job_id, _defer_until=defer_until
             )
         except Exception as error:  # Redis down: the cron sweep does it instead
             log.warning("job not enqueued", function=job.function, error=str(error))

@@ -3,7 +3,7 @@ one `session.info` key, reachable as `ctx.state`, instead of string keys each mo
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -21,6 +21,9 @@ class PendingJob:
     args: tuple[Any, ...]
     job_id: str
     defer_until: datetime | None = None
+    # Coalesced: every transaction committing within the same window of this length asks for
+    # one job, `job_id` + the window, run when the window has closed (after all their commits).
+    window: timedelta | None = None
 
 
 @dataclass(frozen=True)

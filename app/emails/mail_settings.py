@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.auth.api_keys import refuse_api_key
 from app.core.context import Ctx
 from app.core.errors import Conflict, NotFound
 from app.core.events import emit
@@ -79,6 +80,8 @@ def read(settings: MailSettings) -> MailSettingsRead:
 async def put_settings(ctx: Ctx, data: MailSettingsWrite) -> MailSettings:
     """Replace the settings; a password left out keeps the stored one (null removes it). A
     change forgets the last check's outcome: it was about other settings."""
+    if "password" in data.model_fields_set:
+        refuse_api_key(ctx, "set the mail server's password")
     values = data.model_dump(
         exclude={"password"} if "password" not in data.model_fields_set else set()
     )

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request, Response, status
 from fastapi.responses import HTMLResponse
 
+from app.auth.api_keys import ApiKeyNotAllowed
 from app.auth.dependencies import Admin, Member
 from app.core import records
 from app.core.concurrency import IfMatch
@@ -142,13 +143,14 @@ async def get_mail_settings(ctx: Admin) -> MailSettingsRead:
 @mail_settings_router.put(
     "",
     summary="Set the mail server",
-    responses=problems(*WRITE_ERRORS, Forbidden),
+    responses=problems(*WRITE_ERRORS, Forbidden, ApiKeyNotAllowed),
 )
 async def put_mail_settings(body: MailSettingsWrite, ctx: Admin) -> MailSettingsRead:
     """Owners and admins. The SMTP server emails leave from: `security` is `none` (plain),
     `starttls` (upgraded, required) or `tls` (TLS from the first byte, usually port 465).
-    `password` is write-only; leave it out to keep the stored one. `per_minute` caps the
-    workspace's sends (over it, emails wait their turn). Check it with `POST …/test`."""
+    `password` is write-only; leave it out to keep the stored one (an API key can't send
+    one: 403 `api_key_not_allowed`). `per_minute` caps the workspace's sends (over it, emails
+    wait their turn). Check it with `POST …/test`."""
     return mail_settings.read(await mail_settings.put_settings(ctx, body))
 
 
