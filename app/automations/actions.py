@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from app.activities import service as activities
 from app.activities.schemas import ActivityCreate
 from app.assignment import service as assignment
@@ -15,6 +17,7 @@ from app.automations.schemas import (
     Action,
     AddTag,
     AssignOwner,
+    CallWebhook,
     CreateActivity,
     Notify,
     SendEmail,
@@ -22,11 +25,15 @@ from app.automations.schemas import (
     Wait,
     duration_of,
 )
+from app.core import records
 from app.core.clock import now
 from app.core.context import Ctx
+from app.core.settings import get_settings
 from app.emails import sending
 from app.emails.schemas import EmailRecordType
 from app.notifications import service as notifications
+from app.webhooks.sending import post, webhook_client
+from app.webhooks.service import WEBHOOKS
 
 
 class ActionFailed(Exception):
@@ -42,10 +49,12 @@ class Done:
 
 @dataclass(frozen=True)
 class Subject:
-    """The record an action acts on, as read when its step began."""
+    """The record an action acts on, as read when its step began, and where in which run."""
 
     resource: str
     record: targets.Record
+    run_id: uuid.UUID | None = None
+    action: int = 0
 
     @property
     def id(self) -> uuid.UUID:
@@ -83,7 +92,7 @@ async def perform(ctx: Ctx, action: Action, subject: Subject) -> Done:
         return await _notify(ctx, action, subject)
     if isinstance(action, SendEmail):
         return await _send_email(ctx, action, subject)
-    raise ActionFailed(f"{action.type} is not available")
+    return await _call_webhook(ctx, action, subject)
 
 
 def describe(action: Action, subject: Subject) -> str:
@@ -107,7 +116,7 @@ def describe(action: Action, subject: Subject) -> str:
     if isinstance(action, SendEmail):
         whom = action.address if action.to == "address" else f"the {action.to}"
         return f"email {whom} with template {action.template_id}"
-    return action.type
+    return f"post the record to webhook {action.webhook_id}"
 
 
 def _field_values(path: str, value: Any) -> dict[str, Any]:
@@ -160,6 +169,45 @@ async def _send_email(ctx: Ctx, action: SendEmail, subject: Subject) -> Done:
         marketing=action.to == "record",
     )
     return Done({"email_id": str(email.id), "to": email.to_email})
+
+
+async def _call_webhook(ctx: Ctx, action: CallWebhook, subject: Subject) -> Done:
+    """Sent from the step's transaction; its message id is the run's and the action's, the
+    same on every try, so a receiver that got a try whose step then rolled back sees it again
+    under that id (at least once, as webhook deliveries are)."""
+    webhook = await records.get(ctx, WEBHOOKS, action.webhook_id)
+    if not webhook.active:
+        raise ActionFailed("the webhook is switched off")
+    cause = ctx.state.cause
+    assert cause is not None
+    assert subject.run_id is not None
+    message_id = f"msg_{subject.run_id.hex}_{subject.action}"
+    body = {
+        "type": "automation.called",
+        "timestamp": now().isoformat(),
+        "data": {
+            "automation_id": str(cause.automation_id),
+            "run_id": str(subject.run_id),
+            "resource": subject.resource,
+            "record": subject.record,
+        },
+    }
+    settings = get_settings()
+    async with webhook_client() as http:
+        attempt = await post(
+            http,
+            webhook.url,
+            secret=webhook.secret,
+            message_id=message_id,
+            body=orjson.dumps(body),
+            allow_private=settings.webhook_allow_private,
+            time_limit=settings.webhook_timeout_seconds,
+            max_response_bytes=settings.webhook_response_bytes,
+        )
+    if not attempt.succeeded:
+        raise ActionFailed(f"the webhook answered {attempt.status_code}: {attempt.error or ''}")
+    return Done({"webhook_id": str(webhook.id), "status_code": attempt.status_code,
+                 "message_id": message_id})  # fmt: skip
 
 
 async def _notify(ctx: Ctx, action: Notify, subject: Subject) -> Done:

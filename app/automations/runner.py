@@ -84,7 +84,8 @@ async def run_step(ctx: Ctx, run_id: uuid.UUID) -> bool:
     run.started_at = run.started_at or started
     action = plan["actions"][run.next_action]
     ctx.state.cause = EventCause(automation_id=run.automation_id, depth=run.depth + 1)
-    done = await perform(ctx, service.actions_of([action])[0], Subject(run.resource, record))
+    subject = Subject(run.resource, record, run_id=run.id, action=run.next_action)
+    done = await perform(ctx, service.actions_of([action])[0], subject)
     _step(run, action, started, outcome="done", detail=done.detail, error=None)
     run.next_action, run.attempts, run.error = run.next_action + 1, 0, None
     if run.next_action >= len(plan["actions"]):

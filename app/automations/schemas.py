@@ -183,10 +183,12 @@ class Notify(InputModel):
 
 
 class CallWebhook(InputModel):
-    """POST the record and the run to `url`, signed as webhooks are (Standard Webhooks)."""
+    """POST the record to one of the workspace's webhooks (`/webhooks`: its URL, signed with
+    its secret as its deliveries are), `{type: "automation.called", data: {automation_id,
+    run_id, resource, record}}`; a non-2xx answer is a failed try, retried as any action."""
 
     type: Literal["call_webhook"]
-    url: Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://")]
+    webhook_id: uuid.UUID
 
 
 class Wait(InputModel):

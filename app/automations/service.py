@@ -19,6 +19,7 @@ from app.automations.schemas import (
     AutomationQuery,
     AutomationRead,
     AutomationUpdate,
+    CallWebhook,
     Conditions,
     DateTrigger,
     EventTrigger,
@@ -38,6 +39,7 @@ from app.core.tenancy import Workspace
 from app.core.workspace_settings import cached
 from app.emails.service import EMAIL_TEMPLATES
 from app.users import service as users
+from app.webhooks.service import WEBHOOKS
 
 EMAILED = {"contact", "deal"}  # the kinds of record an email can be about
 
@@ -127,6 +129,11 @@ async def _action_errors(
             await records.get(ctx, EMAIL_TEMPLATES, action.template_id)
         except NotFound:
             return [{"field": f"{where}.template_id", "message": "no such email template"}]
+    if isinstance(action, CallWebhook):
+        try:
+            await records.get(ctx, WEBHOOKS, action.webhook_id)
+        except NotFound:
+            return [{"field": f"{where}.webhook_id", "message": "no such webhook"}]
     if isinstance(action, AssignOwner) and action.assignment_rule_id is not None:
         try:
             await records.get(ctx, ASSIGNMENT_RULES, action.assignment_rule_id)
