@@ -167,8 +167,19 @@ class TestOnEvents:
         fresh = await make_lead(http, headers, full_name="Nguyễn Văn Ánh")
         contacted = await make_lead(http, headers, full_name="Trần Thị Bình", status="contacted")
 
+        tag_changes: list[dict[str, Any]] = []
+
+        async def tag_change_announced() -> bool:
+            changed = await http.get(
+                f"{API}/events", headers=headers,
+                params={"record_id": fresh["id"], "type": "lead.updated"},
+            )  # fmt: skip
+            tag_changes[:] = changed.json()["data"]
+            return bool(tag_changes)
+
         async with running_worker(database_url, redis_url):
             found = await settled_runs(http, headers, made["id"], 2)
+            assert await eventually(tag_change_announced)
         by_record = {r["record_id"]: r for r in found}
         assert len(found) == 2
         done = by_record[fresh["id"]]
@@ -191,11 +202,7 @@ class TestOnEvents:
         )  # fmt: skip
         inbox = await http.get(f"{API}/notifications", headers=headers)
         assert [n["title"] for n in inbox.json()["data"]] == ["Có lead mới"]
-        changed = await http.get(
-            f"{API}/events", headers=headers,
-            params={"record_id": fresh["id"], "type": "lead.updated"},
-        )  # fmt: skip
-        (tagged,) = changed.json()["data"]
+        (tagged,) = tag_changes
         assert (tagged["depth"], tagged["automation_id"]) == (1, made["id"])
         assert tagged["changes"]["tags"] == {"old": [], "new": ["tu-dong"]}
 
@@ -233,17 +240,21 @@ class TestOnEvents:
             ]
             return sum(r["status"] in ("completed", "skipped") for r in ended) >= MAX_DEPTH + 1
 
+        updates = {"record_id": made["id"], "type": "lead.updated"}
+        depths: list[int] = []
+
+        async def last_change_announced() -> bool:
+            found = await http.get(f"{API}/events", headers=headers, params=updates)
+            depths[:] = [e["depth"] for e in found.json()["data"]]
+            return MAX_DEPTH in depths
+
         async with running_worker(database_url, redis_url):
             assert await eventually(chain_ended, seconds=20), ended
+            assert await eventually(last_change_announced), depths
         completed = sorted(r["depth"] for r in ended if r["status"] == "completed")
         assert completed == list(range(MAX_DEPTH))
         assert [r["depth"] for r in ended if r["status"] == "skipped"] == [0]  # A heard "A"
-        last = await http.get(
-            f"{API}/events",
-            headers=headers,
-            params={"record_id": made["id"], "type": "lead.updated"},
-        )
-        assert max(e["depth"] for e in last.json()["data"]) == MAX_DEPTH
+        assert max(depths) == MAX_DEPTH  # the last change made no run: the chain stopped
 
 
 class TestOnDates:
