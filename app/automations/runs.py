@@ -120,10 +120,10 @@ async def start_for_events(ctx: Ctx, batch: Sequence[Event]) -> None:
             )
         )
     )
+    triggers = [(automation, service.trigger_of(automation)) for automation in waiting]
     rows = []
     for event in batch:
-        for automation in waiting:
-            trigger = service.trigger_of(automation)
+        for automation, trigger in triggers:
             if (
                 event.depth >= MAX_DEPTH
                 or event.automation_id == automation.id

@@ -2,7 +2,7 @@
 date or schedule trigger next looks for records. Runs are app/automations/runs.py's."""
 
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from croniter import croniter
@@ -228,10 +228,6 @@ def occurrence_day(fired_at: datetime, zone: Any) -> date:
 def day_of_field(trigger: DateTrigger, day: date) -> date:
     """The date the record's field holds for the trigger to fire on `day`."""
     return day - timedelta(days=trigger.offset_days)
-
-
-def at_time(day: date, at: time, zone: Any) -> datetime:
-    return datetime.combine(day, at, tzinfo=zone)
 
 
 # A dry run --------------------------------------------------------------------------------------
