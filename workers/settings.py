@@ -300,21 +300,23 @@ async def forget_old_events(ctx: dict[str, Any]) -> int:
     return sum(await in_every_workspace(ctx["sessionmaker"], forget, queue=ctx.get("redis")))
 
 
-async def run_automation(ctx: dict[str, Any], workspace_id: str, run_id: str) -> str:
-    """Carry a workflow run on, one action per transaction, until it waits, ends or fails a
-    try (then it is retried later). Running it twice, or beside another run of it, does no
-    action twice (the run is locked for each step and its next action recorded with it)."""
-    maker, workspace, rid = ctx["sessionmaker"], uuid.UUID(workspace_id), uuid.UUID(run_id)
+async def carry_automation_runs(ctx: dict[str, Any], workspace_id: str) -> int:
+    """Carry the workspace's due workflow runs on, a batch per transaction until none is left
+    due (app/automations/runner.py). Beside another carrier each takes runs the other does not
+    hold; running it twice does no action twice (a run is locked while its step is done and
+    its next action recorded with it)."""
+    maker, workspace = ctx["sessionmaker"], uuid.UUID(workspace_id)
+    limit, carried = get_settings().workflow_runs_per_batch, 0
     while True:
         try:
             async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
-                go_on = await automation_runner.run_step(job, rid)
-        except Exception as error:
+                batch = await automation_runner.carry_due_runs(job, limit=limit)
+        except Exception:  # an action failed: the batch again, each action on its own
             async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
-                await automation_runner.record_failure(job, rid, error)
-            return "step failed"
-        if not go_on:
-            return "stopped"
+                batch = await automation_runner.carry_due_runs(job, limit=limit, careful=True)
+        carried += batch
+        if batch < limit:
+            return carried
 
 
 async def fire_automations(ctx: dict[str, Any]) -> int:
@@ -432,7 +434,7 @@ FUNCTIONS = [
     func(dispatch_events, keep_result=0),
     sweep_events,
     forget_old_events,
-    run_automation,
+    carry_automation_runs,
     fire_automations,
     sweep_automation_runs,
     send_email,

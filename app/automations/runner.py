@@ -1,9 +1,14 @@
-"""Carrying a run out, one action per transaction: the action's writes and the step that
-records it commit together, so a worker killed mid-step leaves the step undone (and the sweep
-asks for it again) and a step done is never done twice. A failing action is retried with
-backoff, then the run ends `failed` with the reason, to be retried by hand."""
+"""Carrying runs out, a batch of due runs per transaction: an action's writes and the step that
+records it commit together, so a worker killed mid-batch leaves its steps undone (the sweep asks
+for them again) and a step done is never done twice.
+
+A batch first goes in one piece, since a round trip to PostgreSQL is most of what an action
+costs; when any of its actions fails, it is rolled back and carried again carefully, each
+action in a savepoint of its own, so the failing one undoes only its own writes. A failed action
+is retried with backoff, then the run ends `failed` with the reason, to be retried by hand."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,9 +18,11 @@ from app.automations import conditions, runs, service, targets
 from app.automations.actions import Subject, perform
 from app.automations.models import Automation, AutomationRun
 from app.automations.schemas import UNFINISHED, Conditions, RunStatus
+from app.core import records
 from app.core.clock import now
 from app.core.context import Ctx
 from app.core.transaction import EventCause
+from app.core.workspace_settings import with_settings_version
 
 # After the first failure of an action, it is tried again after each of these; then the run
 # fails. Short enough that a mail server's hiccup passes, long enough not to hammer it.
@@ -27,14 +34,76 @@ RETRY_DELAYS = (
 )
 
 
-async def _locked(ctx: Ctx, run_id: uuid.UUID) -> AutomationRun | None:
-    """The run, locked; None when another job holds it (that one carries it on)."""
-    found: AutomationRun | None = await ctx.session.scalar(
-        select(AutomationRun)
-        .where(AutomationRun.workspace_id == ctx.workspace_id, AutomationRun.id == run_id)
-        .with_for_update(skip_locked=True)
+async def carry_due_runs(ctx: Ctx, *, limit: int, careful: bool = False) -> int:
+    """Carry on up to `limit` of the workspace's due runs that no other job holds, each as far
+    as it goes now; the number taken (fewer than `limit`: none are left due). Not `careful`,
+    a failing action raises, for the caller to roll back and carry the batch carefully."""
+    ctx = await with_settings_version(ctx)  # a batch reads the rules and fields once
+    due = await _due_runs(ctx, limit)
+    workflows = await _workflows_of(ctx, due)
+    for resource in {run.resource for run in due}:
+        # One statement for the batch's records, rather than a read and a lock for each.
+        ids = {run.record_id for run in due if run.resource == resource}
+        await records.lock_many(ctx, targets.TARGETS[resource].resource, ids)
+    for run in sorted(due, key=lambda r: (r.created_at, r.id)):
+        carry = _carry_carefully if careful else _carry
+        await carry(ctx, run, workflows.get(run.automation_id))
+    return len(due)
+
+
+async def _due_runs(ctx: Ctx, limit: int) -> Sequence[AutomationRun]:
+    return (
+        await ctx.session.scalars(
+            select(AutomationRun)
+            .where(
+                AutomationRun.workspace_id == ctx.workspace_id,
+                AutomationRun.status.in_([s.value for s in UNFINISHED]),
+                AutomationRun.due_at <= now(),
+            )
+            .order_by(AutomationRun.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+
+
+async def _workflows_of(ctx: Ctx, due: Sequence[AutomationRun]) -> dict[uuid.UUID, Automation]:
+    wanted = {run.automation_id for run in due}
+    if not wanted:
+        return {}
+    found = await ctx.session.scalars(
+        select(Automation).where(
+            Automation.workspace_id == ctx.workspace_id, Automation.id.in_(wanted)
+        )
     )
-    return found
+    return {automation.id: automation for automation in found}
+
+
+async def _carry(ctx: Ctx, run: AutomationRun, automation: Automation | None) -> None:
+    """The run's actions one after another until it waits or ends."""
+    try:
+        while await _do_next_action(ctx, run, automation):
+            pass
+    finally:
+        ctx.state.cause = None
+
+
+async def _carry_carefully(ctx: Ctx, run: AutomationRun, automation: Automation | None) -> None:
+    """`_carry`, each action in a savepoint: a failing one is undone and recorded."""
+    while True:
+        try:
+            async with ctx.session.begin_nested():
+                go_on = await _do_next_action(ctx, run, automation)
+        except Exception as error:
+            # The savepoint's rollback expired what it had changed: read the run again (its
+            # row lock is the outer transaction's, still held).
+            await ctx.session.refresh(run)
+            _record_failure(ctx, run, error)
+            return
+        finally:
+            ctx.state.cause = None
+        if not go_on:
+            return
 
 
 def _end(run: AutomationRun, status: RunStatus, error: str | None = None) -> None:
@@ -57,12 +126,8 @@ def _step(run: AutomationRun, action: dict[str, Any], started: datetime, **outco
     run.steps = [*kept, entry]
 
 
-async def run_step(ctx: Ctx, run_id: uuid.UUID) -> bool:
-    """Do the run's next action if it is due; True when another may follow at once."""
-    run = await _locked(ctx, run_id)
-    if run is None or run.status not in UNFINISHED or run.due_at > now():
-        return False
-    automation = await ctx.session.get(Automation, (ctx.workspace_id, run.automation_id))
+async def _do_next_action(ctx: Ctx, run: AutomationRun, automation: Automation | None) -> bool:
+    """Do the run's next action; True when another may follow at once."""
     if automation is None or automation.deleted_at is not None or not automation.active:
         _end(run, RunStatus.skipped, "the workflow was switched off or deleted")
         return False
@@ -93,17 +158,14 @@ async def run_step(ctx: Ctx, run_id: uuid.UUID) -> bool:
         return False
     if done.resume_at is not None:
         run.status, run.due_at = RunStatus.waiting.value, done.resume_at
-        runs.nudge(ctx, run.id, reason=f"wait:{run.next_action}", at=done.resume_at)
+        runs.nudge(ctx, at=done.resume_at)
         return False
     run.status = RunStatus.running.value
     return True
 
 
-async def record_failure(ctx: Ctx, run_id: uuid.UUID, error: Exception) -> None:
-    """The step rolled back: count the try, keep why, and try again later or give up."""
-    run = await _locked(ctx, run_id)
-    if run is None or run.status not in UNFINISHED:
-        return
+def _record_failure(ctx: Ctx, run: AutomationRun, error: Exception) -> None:
+    """The action rolled back: count the try, keep why, and try again later or give up."""
     reason = f"{type(error).__name__}: {error}"[:2000]
     action = run.trigger["plan"]["actions"][run.next_action]
     _step(run, action, now(), outcome="failed", detail={}, error=reason)
@@ -113,4 +175,4 @@ async def record_failure(ctx: Ctx, run_id: uuid.UUID, error: Exception) -> None:
         return
     run.status, run.error = RunStatus.retrying.value, reason
     run.due_at = now() + RETRY_DELAYS[run.attempts - 1]
-    runs.nudge(ctx, run.id, reason=f"retry:{run.next_action}:{run.attempts}", at=run.due_at)
+    runs.nudge(ctx, at=run.due_at)

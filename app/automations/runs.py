@@ -22,7 +22,7 @@ from app.core.jobs import enqueue_after_commit
 from app.core.models import table_of, utcnow
 from app.core.pagination import Keyset, Page
 
-RUN_JOB = "run_automation"
+CARRY_JOB = "carry_automation_runs"
 # An automation's actions make events too; a chain of workflows stops this many actions deep.
 MAX_DEPTH = 5
 # A schedule or date firing acts on at most this many records (the rest wait for the next).
@@ -70,21 +70,24 @@ def _run_row(
 
 
 async def _start(ctx: Ctx, rows: list[dict[str, Any]]) -> int:
-    """Insert the runs not made before (the unique key keeps a repeat out) and ask for each
-    new one's job after commit."""
+    """Insert the runs not made before (the unique key keeps a repeat out) and ask for a
+    carrier once they commit."""
     if not rows:
         return 0
     made = insert(_RUNS).values(rows).on_conflict_do_nothing().returning(_RUNS.c.id)
     new = list(await ctx.session.scalars(made))
-    for run_id in new:
-        nudge(ctx, run_id, reason="new")
+    if new:
+        nudge(ctx)
     return len(new)
 
 
-def nudge(ctx: Ctx, run_id: uuid.UUID, *, reason: str, at: datetime | None = None) -> None:
-    job_id = f"automation-run:{run_id}:{reason}"
-    enqueue_after_commit(ctx, RUN_JOB, str(ctx.workspace_id), str(run_id), job_id=job_id,
-                         defer_until=at)  # fmt: skip
+def nudge(ctx: Ctx, *, at: datetime | None = None) -> None:
+    """Ask for a job carrying the workspace's due runs once this transaction commits, or at
+    `at` (a wait's end, a retry's time). Runs are carried a batch at a time, not a job each:
+    one job for a transaction's runs, one for the runs due at the same moment."""
+    moment = f"at:{int(at.timestamp() * 1000)}" if at is not None else f"now:{new_id()}"
+    job_id = f"automation-runs:{ctx.workspace_id}:{moment}"
+    enqueue_after_commit(ctx, CARRY_JOB, str(ctx.workspace_id), job_id=job_id, defer_until=at)
 
 
 # Events -----------------------------------------------------------------------------------------
@@ -258,27 +261,24 @@ async def retry_run(ctx: Ctx, automation_id: uuid.UUID, run_id: uuid.UUID) -> Ru
     run.due_at = clock.now()
     events.emit(ctx, "automation_run.retried", "automation_run", run.id, {"status": "queued"})
     await ctx.session.flush()
-    nudge(ctx, run.id, reason=f"retry:{new_id()}")
+    nudge(ctx)
     return RunRead.model_validate(_shown({c.name: getattr(run, c.name) for c in _RUNS.c}))
 
 
-async def requeue_due(ctx: Ctx, *, due_before: datetime, limit: int = 500) -> int:
-    """The sweep's half: unfinished runs due a while ago that no job holds (a nudge lost with
-    Redis, a worker killed mid-step) are asked for again."""
-    found = list(
-        await ctx.session.scalars(
-            select(_RUNS.c.id)
-            .where(
-                _RUNS.c.workspace_id == ctx.workspace_id,
-                _RUNS.c.status.in_([s.value for s in UNFINISHED]),
-                _RUNS.c.due_at <= due_before,
-            )
-            .order_by(_RUNS.c.due_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
+async def requeue_due(ctx: Ctx, *, due_before: datetime) -> int:
+    """The sweep's half: when an unfinished run due a while ago is held by no job (a nudge lost
+    with Redis, a worker killed mid-step), a carrier is asked for; 1 if it was, else 0."""
+    stuck = await ctx.session.scalar(
+        select(_RUNS.c.id)
+        .where(
+            _RUNS.c.workspace_id == ctx.workspace_id,
+            _RUNS.c.status.in_([s.value for s in UNFINISHED]),
+            _RUNS.c.due_at <= due_before,
         )
+        .limit(1)
+        .with_for_update(skip_locked=True)
     )
-    stamp = utcnow().timestamp()
-    for run_id in found:
-        nudge(ctx, run_id, reason=f"sweep:{stamp}")
-    return len(found)
+    if stuck is None:
+        return 0
+    nudge(ctx)
+    return 1

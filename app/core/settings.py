@@ -119,6 +119,9 @@ class Settings(BaseSettings):
     import_batch_rows: int = Field(200, ge=1, le=5000)
     # Domain events (GET /events, what webhooks and workflows are handed) are kept this long.
     events_keep_days: int = Field(30, ge=1, le=3650)
+    # Workflow runs a worker carries per transaction (app/automations/runner.py): more share
+    # their commits; fewer hold their records' locks for less time.
+    workflow_runs_per_batch: int = Field(50, ge=1, le=500)
     # The clock date and schedule workflows fire by (app/core/clock.py): unset, the real time;
     # tests stop it at a moment to see a birthday come.
     clock_at: AwareDatetime | None = None

@@ -52,6 +52,8 @@ class TransactionState:
     # (model, id) of every record read or made through the resource layer: an idempotent
     # POST's stored answer names the records it is about (the identity map holds them weakly).
     records_in_use: set[tuple[type[Any], uuid.UUID]] = field(default_factory=set)
+    # (model, id) of the rows `records.lock_many` locked for the whole transaction.
+    locked_rows: set[tuple[type[Any], uuid.UUID]] = field(default_factory=set)
     # Rows of other tables a record was inserted with in this transaction (a contact's account
     # links), by (model, id) and then table name: it reads without reading them back.
     made_with: dict[tuple[type[Any], uuid.UUID], dict[str, list[dict[str, Any]]]] = field(

@@ -509,7 +509,7 @@ def steady_latency(
         "intervals": {
             "lead created → action done (target p95 < 1 s)": quantiles(to_action),
             "lead created → run made (dispatcher)": quantiles(to_run),
-            "run made → action done (run_automation)": quantiles(run_to_action),
+            "run made → action done (carrier)": quantiles(run_to_action),
         },
     }
 

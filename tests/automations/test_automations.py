@@ -419,6 +419,50 @@ class TestFailing:
         assert found["tags"] == ["da-phan-cong"]  # added once, not again on the retry
         assert found["owner_id"] == owner["user_id"]
 
+    async def test_one_failing_action_in_a_batch_undoes_no_other_runs_action(
+        self,
+        committing_client: httpx.AsyncClient,
+        database_url: str,
+        redis_url: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Runs due together are carried in one transaction; when one action fails, the batch
+        is carried again an action at a time: the others' actions are done, once each."""
+        monkeypatch.setattr(runner, "RETRY_DELAYS", (timedelta(0),))
+        http = committing_client
+        headers = (await sign_up(http, "committing-automations"))["headers"]
+        rule = await make_assignment_rule(http, headers)
+        failing = await automation(http, headers, {
+            **NEW_LEAD_TASK, "name": "Phân công",
+            "actions": [
+                {"type": "add_tag", "tag": "cho-phan-cong"},
+                {"type": "assign_owner", "assignment_rule_id": rule["id"]},
+            ],
+        })  # fmt: skip
+        working = await automation(http, headers, NEW_LEAD_TASK)
+        off = await http.patch(
+            f"{API}/assignment-rules/{rule['id']}", json={"active": False}, headers=headers
+        )
+        assert off.status_code == 200, off.text
+        # Made before a worker runs: their six runs are due together, one batch.
+        leads = [await make_lead(http, headers, full_name=f"Khách {i}") for i in range(3)]
+
+        async with running_worker(database_url, redis_url):
+            failed = await settled_runs(http, headers, failing["id"], 3)
+            completed = await settled_runs(http, headers, working["id"], 3)
+
+        assert {r["status"] for r in failed} == {"failed"}
+        assert {r["status"] for r in completed} == {"completed"}
+        for made in leads:
+            found = await lead(http, headers, made["id"])
+            assert sorted(found["tags"]) == ["cho-phan-cong", "tu-dong"]
+            tasks = await http.get(
+                f"{API}/activities", headers=headers, params={"related_id": made["id"]}
+            )
+            assert [t["subject"] for t in tasks.json()["data"]] == ["Gọi lead mới"]
+        inbox = await http.get(f"{API}/notifications", headers=headers)
+        assert [n["title"] for n in inbox.json()["data"]] == ["Có lead mới"] * 3
+
 
 class TestDryRun:
     async def test_a_dry_run_says_what_would_happen_and_changes_nothing(

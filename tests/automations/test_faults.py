@@ -30,7 +30,7 @@ from tests.worker_harness import eventually, running_worker
 from workers.settings import dispatch_events
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
-LEADS = 40
+LEADS = 80
 KILLS = 5
 STEPS = [
     {"type": "add_tag", "tag": "mot"},
@@ -101,14 +101,23 @@ async def test_a_worker_killed_again_and_again_does_each_action_once(
     chance = random.Random(20261203)
     progress = [0]
     for _ in range(KILLS):
-        worker = sen_process("worker", tmp_path, database_url, redis_url)
+        # A few runs a transaction, so a kill lands between commits as well as within one.
+        worker = sen_process(
+            "worker", tmp_path, database_url, redis_url, SEN_WORKFLOW_RUNS_PER_BATCH="3"
+        )
 
         async def working(before: int = progress[-1]) -> bool:
-            return await steps_done() > before
+            # Looked for closely: a worker carries a batch of runs in a few milliseconds.
+            deadline = asyncio.get_running_loop().time() + 30
+            while asyncio.get_running_loop().time() < deadline:
+                if await steps_done() > before:
+                    return True
+                await asyncio.sleep(0.01)
+            return False
 
         try:
-            started = await eventually(working, seconds=30)
-            await asyncio.sleep(chance.uniform(0, 0.3))  # somewhere in the middle of one
+            started = await working()
+            await asyncio.sleep(chance.uniform(0, 0.05))  # somewhere in the middle of one
         finally:  # a worker left running would take the next tests' jobs
             worker.send_signal(signal.SIGKILL)
             await asyncio.to_thread(worker.wait, 10)
