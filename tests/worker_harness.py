@@ -22,7 +22,9 @@ async def empty_queue(redis_url: str) -> None:
 
 
 @asynccontextmanager
-async def running_worker(database_url: str, redis_url: str) -> AsyncIterator[None]:
+async def running_worker(
+    database_url: str, redis_url: str, *, poll_delay: float = 0.05
+) -> AsyncIterator[None]:
     worker = Worker(
         functions=FUNCTIONS,  # type: ignore[arg-type]
         redis_settings=redis_settings(redis_url),
@@ -30,7 +32,7 @@ async def running_worker(database_url: str, redis_url: str) -> AsyncIterator[Non
         on_shutdown=shutdown,
         ctx={"database_url": database_url},
         handle_signals=False,
-        poll_delay=0.05,
+        poll_delay=poll_delay,
     )
     task = asyncio.create_task(worker.async_run())
     try:

@@ -3,22 +3,16 @@ worker on real PostgreSQL and Redis — on events, on a date (the clock is a set
 moves), after a wait, failing and retried — each action done once."""
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-from arq import create_pool
 from arq.connections import ArqRedis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.pool import NullPool
 
 from app.automations import runner
 from app.automations.runs import MAX_DEPTH
-from app.core.db import make_engine, make_sessionmaker
-from app.core.queue import redis_settings
 from tests.conftest import World, settings_changed, sign_up
 from tests.factories import API, make_assignment_rule, make_contact, make_custom_field, make_lead
 from tests.worker_harness import eventually, running_worker
@@ -39,21 +33,6 @@ NEW_LEAD_TASK = {
         {"type": "notify", "user": "owner", "title": "Có lead mới"},
     ],
 }  # fmt: skip
-
-
-@pytest_asyncio.fixture
-async def queue(redis_url: str) -> AsyncIterator[ArqRedis]:
-    """What a cron job sends its nudges to (the worker's own pool, in a worker)."""
-    pool = await create_pool(redis_settings(redis_url))
-    yield pool
-    await pool.aclose()
-
-
-@pytest_asyncio.fixture
-async def maker(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = make_engine(database_url, poolclass=NullPool)
-    yield make_sessionmaker(engine)
-    await engine.dispose()
 
 
 async def automation(
