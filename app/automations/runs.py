@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, extract, or_, select
+from sqlalchemy import ColumnElement, and_, extract, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
 from app.automations import service, targets
@@ -187,7 +187,7 @@ async def _fire(
     live = [table.c.workspace_id == ctx.workspace_id, table.c.deleted_at.is_(None)]
     if isinstance(trigger, DateTrigger):
         day = service.occurrence_day(fired_at, zone)
-        live.append(_falls_on(table.c[trigger.field], service.day_of_field(trigger, day),
+        live.append(_falls_on(table, trigger.field, service.day_of_field(trigger, day),
                               yearly=trigger.yearly))  # fmt: skip
         occurrence = f"date:{day.isoformat()}"
         fired = {"date": day.isoformat(), "field": trigger.field}
@@ -201,15 +201,34 @@ async def _fire(
     return await _start(ctx, rows)
 
 
-def _falls_on(column: Any, day: date, *, yearly: bool) -> ColumnElement[bool]:
+def _falls_on(table: Any, field: str, day: date, *, yearly: bool) -> ColumnElement[bool]:
     """The field holds `day` (yearly: its month and day; 29 February counts on 28 February in
     a year without one)."""
+    leap_day_too = yearly and day.month == 2 and day.day == 28 and not _leap(day.year)
+    if field.startswith("custom_fields."):
+        return _custom_date_falls_on(table, field.removeprefix("custom_fields."), day,
+                                     yearly=yearly, leap_day_too=leap_day_too)  # fmt: skip
+    column = table.c[field]
     if not yearly:
         return column == day  # type: ignore[no-any-return]
     same = and_(extract("month", column) == day.month, extract("day", column) == day.day)
-    if day.month == 2 and day.day == 28 and not _leap(day.year):
+    if leap_day_too:
         return or_(same, and_(extract("month", column) == 2, extract("day", column) == 29))
     return same
+
+
+def _custom_date_falls_on(
+    table: Any, key: str, day: date, *, yearly: bool, leap_day_too: bool
+) -> ColumnElement[bool]:
+    """A custom date is stored as ISO text (`YYYY-MM-DD`, checked on write): compared as text,
+    never cast, so no stored value can fail the statement. No index finds it: the workspace's
+    records are read through `workspace_id`, once a day a workflow fires."""
+    value = table.c.custom_fields[key].astext
+    if not yearly:
+        return value == day.isoformat()  # type: ignore[no-any-return]
+    month_day = func.substr(value, 6, 5)
+    days = [f"{day.month:02}-{day.day:02}", *(["02-29"] if leap_day_too else [])]
+    return month_day.in_(days)
 
 
 def _leap(year: int) -> bool:

@@ -60,7 +60,12 @@ class DateTrigger(InputModel):
     28 February in other years)."""
 
     type: Literal["date"]
-    field: str = Field(max_length=80, examples=["birthday"])
+    field: str = Field(
+        max_length=80,
+        examples=["birthday"],
+        description="A date of the record (a contact's `birthday`, a deal's "
+        "`expected_close_date`) or a custom field of type date, `custom_fields.<key>`.",
+    )
     offset_days: int = Field(0, ge=-365, le=365)
     time: dt.time = Field(default=dt.time(8, 0), description="Time of day, default 08:00.")
     yearly: bool = False

@@ -95,8 +95,9 @@ async def _check(
         if trigger.field is not None:
             named.append(("trigger.field", trigger.field))
     elif isinstance(trigger, DateTrigger):
-        if trigger.field not in targets.TARGETS[resource].date_fields:
-            fields = ", ".join(targets.TARGETS[resource].date_fields) or "none"
+        dates = await targets.date_fields(ctx, resource)
+        if trigger.field not in dates:
+            fields = ", ".join(dates) or "none (add a custom field of type date)"
             errors.append({"field": "trigger.field", "message": f"a date field: {fields}"})
     elif not croniter.is_valid(trigger.cron):
         errors.append({"field": "trigger.cron", "message": "not a cron expression"})

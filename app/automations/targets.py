@@ -18,6 +18,7 @@ from app.core.context import Ctx
 from app.core.errors import NotFound
 from app.core.records import DuplicatePolicy, Resource
 from app.custom_fields import service as custom_fields
+from app.custom_fields.schemas import CustomFieldType
 from app.deals import service as deals
 from app.deals.schemas import DealRead, DealUpdate
 from app.leads import service as leads
@@ -186,3 +187,11 @@ def settable_fields(resource: str) -> set[str]:
 
 async def _custom_field_keys(ctx: Ctx, resource: str) -> set[str]:
     return {d.key for d in await custom_fields.list_definitions(ctx, resource)}
+
+
+async def date_fields(ctx: Ctx, resource: str) -> list[str]:
+    """The fields a date trigger may name: the record's own dates and its custom fields of
+    type `date` (as `custom_fields.<key>`)."""
+    declared = await custom_fields.list_definitions(ctx, resource)
+    custom = [f"custom_fields.{d.key}" for d in declared if d.type == CustomFieldType.date]
+    return [*TARGETS[resource].date_fields, *custom]

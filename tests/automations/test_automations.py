@@ -14,7 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.automations import runner
 from app.automations.runs import MAX_DEPTH
 from tests.conftest import World, settings_changed, sign_up
-from tests.factories import API, make_assignment_rule, make_contact, make_custom_field, make_lead
+from tests.factories import (
+    API,
+    make_account,
+    make_assignment_rule,
+    make_contact,
+    make_custom_field,
+    make_lead,
+)
 from tests.worker_harness import eventually, running_worker
 from workers.settings import fire_automations, sweep_automation_runs
 
@@ -296,6 +303,73 @@ class TestOnDates:
             "march_9": "2027-03-09",
         }
         assert all(r["status"] == "completed" for r in found)
+
+    async def test_a_custom_date_field_fires_yearly_on_its_day(
+        self,
+        committing_client: httpx.AsyncClient,
+        maker: async_sessionmaker[AsyncSession],
+        queue: ArqRedis,
+        database_url: str,
+        redis_url: str,
+    ) -> None:
+        """A company's founding date, kept in a custom field: its anniversary fires like a
+        birthday (29 February on the 28th in other years); a text field is no date."""
+        http = committing_client
+        headers = (await sign_up(http, "committing-automations"))["headers"]
+        founded = await make_custom_field(
+            http, headers, resource="account", key="ngay_thanh_lap", label="Ngày thành lập",
+            type="date",
+        )  # fmt: skip
+        note = await make_custom_field(http, headers, resource="account", key="ghi_chu")
+        accounts = {
+            name: await make_account(http, headers, name=name, custom_fields=fields)
+            for name, fields in [
+                ("Minh Phát", {"ngay_thanh_lap": "2010-03-08"}),
+                ("Hoà Bình", {"ngay_thanh_lap": "2016-02-29"}),
+                ("Sao Mai", {"ngay_thanh_lap": "2001-03-09"}),
+                ("Chưa rõ", {}),
+            ]
+        }
+        anniversary = {
+            "name": "Kỷ niệm thành lập",
+            "active": True,
+            "resource": "account",
+            "trigger": {"type": "date", "field": f"custom_fields.{founded['key']}",
+                        "yearly": True, "time": "09:00:00"},
+            "actions": [{"type": "add_tag", "tag": "ky-niem"}],
+        }  # fmt: skip
+        not_a_date = await http.post(
+            f"{API}/automations",
+            json={**anniversary, "trigger": {**anniversary["trigger"],
+                                             "field": f"custom_fields.{note['key']}"}},
+            headers=headers,
+        )  # fmt: skip
+        assert not_a_date.status_code == 422, not_a_date.text
+        assert not_a_date.json()["errors"][0]["field"] == "trigger.field"
+        assert "custom_fields.ngay_thanh_lap" in not_a_date.json()["errors"][0]["message"]
+        with settings_changed(clock_at=datetime(2027, 2, 27, 12, tzinfo=UTC)):
+            made = await automation(http, headers, anniversary)
+
+        def at(month: int, day: int) -> datetime:
+            return datetime(2027, month, day, 9, 0, 30, tzinfo=UTC) - timedelta(hours=7)
+
+        found: list[dict[str, Any]] = []
+        async with running_worker(database_url, redis_url):
+            for moment, runs_by_then in [((2, 28), 1), ((3, 8), 2), ((3, 9), 3)]:
+                with settings_changed(clock_at=at(*moment)):
+                    await fire_automations({"sessionmaker": maker, "redis": queue})
+                    found = await settled_runs(http, headers, made["id"], runs_by_then)
+        dates = {r["record_id"]: r["trigger"]["date"] for r in found}
+        assert dates == {
+            accounts["Hoà Bình"]["id"]: "2027-02-28",
+            accounts["Minh Phát"]["id"]: "2027-03-08",
+            accounts["Sao Mai"]["id"]: "2027-03-09",
+        }
+        assert all(r["status"] == "completed" for r in found)
+        listed = await http.get(f"{API}/accounts", headers=headers, params={"limit": 10})
+        tags = {a["name"]: a["tags"] for a in listed.json()["data"]}
+        assert tags == {"Minh Phát": ["ky-niem"], "Hoà Bình": ["ky-niem"],
+                        "Sao Mai": ["ky-niem"], "Chưa rõ": []}  # fmt: skip
 
 
 class TestWaiting:
