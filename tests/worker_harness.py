@@ -54,10 +54,12 @@ async def running_worker(
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10) -> bool:
+async def eventually(
+    check: Callable[[], Awaitable[bool]], seconds: float = 10, *, every: float = 0.1
+) -> bool:
     deadline = asyncio.get_running_loop().time() + seconds
     while asyncio.get_running_loop().time() < deadline:
         if await check():
             return True
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(every)
     return False

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from app.automations import conditions, runs, service, targets
 from app.automations.actions import Subject, perform
 from app.automations.models import Automation, AutomationRun
-from app.automations.schemas import UNFINISHED, Conditions, RunStatus
+from app.automations.schemas import Conditions, RunStatus
 from app.core import records
 from app.core.clock import now
 from app.core.context import Ctx
@@ -55,11 +55,7 @@ async def _due_runs(ctx: Ctx, limit: int) -> Sequence[AutomationRun]:
     return (
         await ctx.session.scalars(
             select(AutomationRun)
-            .where(
-                AutomationRun.workspace_id == ctx.workspace_id,
-                AutomationRun.status.in_([s.value for s in UNFINISHED]),
-                AutomationRun.due_at <= now(),
-            )
+            .where(*runs.due_by(ctx, now()))
             .order_by(AutomationRun.due_at)
             .limit(limit)
             .with_for_update(skip_locked=True)

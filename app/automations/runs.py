@@ -284,16 +284,21 @@ async def retry_run(ctx: Ctx, automation_id: uuid.UUID, run_id: uuid.UUID) -> Ru
     return RunRead.model_validate(_shown({c.name: getattr(run, c.name) for c in _RUNS.c}))
 
 
+def due_by(ctx: Ctx, moment: datetime) -> list[ColumnElement[bool]]:
+    """The workspace's unfinished runs due by `moment` (the partial index on `due_at`)."""
+    return [
+        _RUNS.c.workspace_id == ctx.workspace_id,
+        _RUNS.c.status.in_([s.value for s in UNFINISHED]),
+        _RUNS.c.due_at <= moment,
+    ]
+
+
 async def requeue_due(ctx: Ctx, *, due_before: datetime) -> int:
     """The sweep's half: when an unfinished run due a while ago is held by no job (a nudge lost
     with Redis, a worker killed mid-step), a carrier is asked for; 1 if it was, else 0."""
     stuck = await ctx.session.scalar(
         select(_RUNS.c.id)
-        .where(
-            _RUNS.c.workspace_id == ctx.workspace_id,
-            _RUNS.c.status.in_([s.value for s in UNFINISHED]),
-            _RUNS.c.due_at <= due_before,
-        )
+        .where(*due_by(ctx, due_before))
         .limit(1)
         .with_for_update(skip_locked=True)
     )

@@ -22,7 +22,7 @@ from tests.conftest import settings_changed, sign_up
 from tests.emails.conftest import SmtpServer
 from tests.factories import API
 from tests.imports.helpers import imported
-from tests.worker_harness import running_worker
+from tests.worker_harness import eventually, running_worker
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
 
@@ -77,13 +77,11 @@ async def _seeded_birthday_workflow(
     return dict(found)
 
 
-async def _arrived(smtp: SmtpServer, count: int, seconds: float = 60) -> bool:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while len(smtp.messages()) < count:
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
+async def _arrived(smtp: SmtpServer, count: int) -> bool:
+    async def enough() -> bool:
+        return len(smtp.messages()) >= count
+
+    return await eventually(enough, seconds=60, every=0.02)
 
 
 async def test_every_contact_gets_one_birthday_email_on_the_day_and_none_on_another(

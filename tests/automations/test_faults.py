@@ -107,16 +107,11 @@ async def test_a_worker_killed_again_and_again_does_each_action_once(
         )
 
         async def working(before: int = progress[-1]) -> bool:
-            # Looked for closely: a worker carries a batch of runs in a few milliseconds.
-            deadline = asyncio.get_running_loop().time() + 30
-            while asyncio.get_running_loop().time() < deadline:
-                if await steps_done() > before:
-                    return True
-                await asyncio.sleep(0.01)
-            return False
+            return await steps_done() > before
 
         try:
-            started = await working()
+            # Looked for closely: a worker carries a batch of runs in a few milliseconds.
+            started = await eventually(working, seconds=30, every=0.01)
             await asyncio.sleep(chance.uniform(0, 0.05))  # somewhere in the middle of one
         finally:  # a worker left running would take the next tests' jobs
             worker.send_signal(signal.SIGKILL)
