@@ -58,6 +58,7 @@ from app.core.pagination import (
 from app.core.phones import to_e164
 from app.core.search import search_text
 from app.core.sql import AnySelect
+from app.core.workspace_settings import settings_changed
 
 T = TypeVar("T")
 M = TypeVar("M", bound=RecordMixin)
@@ -137,6 +138,9 @@ class Resource(Generic[M, R]):
     present: Callable[[Ctx, M], Awaitable[R]] | None = None
     redact: Redact | None = None
     duplicates: DuplicateCheck | None = None
+    # Part of the workspace's settings, which processes cache (app/core/workspace_settings.py):
+    # every write of one retires the cached copies, in its own transaction.
+    settings: bool = False
 
     def __post_init__(self) -> None:
         if self.owned and self.owner_check is None:
@@ -426,6 +430,7 @@ async def create_many(ctx: Ctx, resource: Resource[M, R], items: Sequence[Prepar
     rows = [_with_column_defaults(ctx, resource.table, item.values) for item in items]
     await sql.execute_many(ctx, resource.plain_insert_statement, rows)
     await record_creations(ctx, resource.name, rows, resource.history, redact=resource.redact)
+    await _settings_written(ctx, resource)
     made = []
     new_instance = inspect(resource.model).class_manager.new_instance
     for values in rows:
@@ -575,6 +580,7 @@ async def insert_record(
     for table, row in with_rows:
         made_with.setdefault(table.name, []).append(row)
     ctx.state.made_with[(resource.model, obj.id)] = made_with
+    await _settings_written(ctx, resource)
     return obj
 
 
@@ -676,6 +682,7 @@ async def apply_patch(
         for name, value in _derived(resource, lambda n: getattr(obj, n)).items():
             setattr(obj, name, value)
         await ctx.session.flush()
+        await _settings_written(ctx, resource)
         if resource.duplicates is not None and duplicates is not DuplicatePolicy.checked:
             await resource.duplicates(
                 ctx,
@@ -699,7 +706,13 @@ async def soft_delete(
     change = {"deleted_at": {"old": None, "new": jsonable(obj.deleted_at)}}
     record_change(ctx, resource.name, obj.id, "deleted", change)
     await ctx.session.flush()
+    await _settings_written(ctx, resource)
     return obj
+
+
+async def _settings_written(ctx: Ctx, resource: Resource[M, R]) -> None:
+    if resource.settings:
+        await settings_changed(ctx)
 
 
 async def restore(ctx: Ctx, resource: Resource[M, R], record_id: uuid.UUID) -> Patched[M]:
@@ -715,6 +728,7 @@ async def restore(ctx: Ctx, resource: Resource[M, R], record_id: uuid.UUID) -> P
     obj.updated_at = utcnow()
     record_change(ctx, resource.name, obj.id, "restored", change)
     await ctx.session.flush()
+    await _settings_written(ctx, resource)
     return Patched(obj, change)
 
 

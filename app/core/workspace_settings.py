@@ -39,11 +39,11 @@ async def settings_changed(ctx: Ctx) -> None:
     """Call from every service that changes a workspace's settings, in its transaction."""
     ctx.state.settings_changed = True
     # From a sequence, not +1: a rolled-back change must never leave a number that a later
-    # change could reuse for different settings.
+    # change could reuse for different settings. Drawn first, then written: Citus refuses a
+    # volatile function (nextval) inside an UPDATE of a distributed table.
+    version = await ctx.session.scalar(select(func.nextval(SETTINGS_VERSIONS)))
     await ctx.session.execute(
-        update(Workspace)
-        .where(Workspace.id == ctx.workspace_id)
-        .values(settings_version=func.nextval(SETTINGS_VERSIONS))
+        update(Workspace).where(Workspace.id == ctx.workspace_id).values(settings_version=version)
     )
 
 

@@ -58,6 +58,7 @@ RULES = Resource(
     not_found=DuplicateRuleNotFound,
     filters={"resource": equals("resource"), "active": equals("active")},
     history=("resource", "name", "action", "active", "criteria"),
+    settings=True,  # the active rules are cached per process (`active_rules`)
 )
 
 _PERSON_FIELDS = {RuleField.full_name, RuleField.email, RuleField.phone, RuleField.company_name}
@@ -161,7 +162,7 @@ class ActiveRule:
 
 async def active_rules(ctx: Ctx, resource: DuplicateResource) -> list[ActiveRule]:
     """The resource's live, active rules, cached per workspace: any write to a rule bumps the
-    workspace's settings version (a trigger, migration 0016), which retires the copy."""
+    workspace's settings version (the resource is `settings`), which retires the copy."""
 
     async def load() -> list[ActiveRule]:
         found = await ctx.session.scalars(

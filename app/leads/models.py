@@ -49,10 +49,11 @@ class Lead(RecordMixin, Base):
     __tablename__ = "leads"
     __table_args__ = (
         tenant_fk(["owner_id"], "users"),
-        # What the lead became (leads and deals point at each other: this one is added last).
+        # What the lead became. Its deal has no foreign key: deals.source_lead_id points back
+        # here, and Citus distributes no cycle of references (migration 0026); the conversion
+        # writes both in one transaction, and deals are never deleted (soft delete).
         tenant_fk(["converted_account_id"], "accounts"),
         tenant_fk(["converted_contact_id"], "contacts"),
-        tenant_fk(["converted_deal_id"], "deals", use_alter=True),
         tenant_fk(["campaign_id"], "campaigns"),
         tenant_fk(["form_id"], "forms"),
         # The record this one was merged into (it is soft-deleted since).

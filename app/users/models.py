@@ -11,12 +11,11 @@ class Team(TenantMixin, TimestampMixin, VersionedMixin, Base):
     """A department; its members' records are visible to each other and to its manager."""
 
     __tablename__ = "teams"
-    __table_args__ = (
-        tenant_fk(["manager_id"], "users", name="fk_teams_manager", use_alter=True),
-        UniqueConstraint("workspace_id", "name"),
-    )
+    __table_args__ = (UniqueConstraint("workspace_id", "name"),)
 
     name: Mapped[str] = mapped_column(String(120))
+    # A user of the workspace (the service checks it as it writes it), with no foreign key:
+    # users.team_id points here, and Citus distributes no cycle of references (migration 0026).
     manager_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 

@@ -19,6 +19,7 @@ from app.core.models import table_of, utcnow
 from app.core.pagination import Rows, columns_of, paginate
 from app.core.records import flush_or_conflict
 from app.core.settings import get_settings
+from app.core.workspace_settings import settings_changed
 from app.users.models import Team, User
 from app.users.schemas import (
     TeamCreate,
@@ -58,6 +59,13 @@ class UserInactive(Conflict):
     code, title = "user_inactive", "The user is deactivated"
 
 
+async def callers_changed(ctx: Ctx) -> None:
+    """Who a caller is (role, team, active, credentials) and whom they see (teams, managers)
+    changed: API processes look cached callers of this workspace up again. Every write to
+    users and teams calls it (a trigger did, which Citus can't distribute)."""
+    await settings_changed(ctx)
+
+
 async def list_users(ctx: Ctx, query: UserQuery) -> Rows[Any]:
     """Every member of the workspace, a page at a time."""
     has_password = _USERS.password_hash.isnot(None).label("has_password")
@@ -82,6 +90,7 @@ async def issue_calendar_token(ctx: Ctx) -> str:
     user.calendar_token_prefix, user.calendar_token_hash = prefix, digest
     record_change(ctx, "user", user.id, "updated", {"calendar_token": {"old": None, "new": "…"}})
     await ctx.session.flush()
+    await callers_changed(ctx)
     return token
 
 
@@ -169,6 +178,7 @@ async def create_user(ctx: Ctx, data: UserCreate) -> User:
     ctx.session.add(user)
     await flush_or_conflict(ctx, EmailTaken(f"{data.email} is already a user here"))
     record_creation(ctx, "user", user, ["email", "full_name", "role", "team_id", "is_active"])
+    await callers_changed(ctx)
     return user
 
 
@@ -225,6 +235,7 @@ async def update_user(
         own = user.id == ctx.actor.user_id
         await set_password(ctx, user, password, keep_token_id=ctx.actor.token_id if own else None)
     await ctx.session.flush()
+    await callers_changed(ctx)
     return user
 
 
@@ -247,6 +258,7 @@ async def set_password(
 
 
 async def _revoke_credentials(ctx: Ctx, user: User, *, keep_token_id: str | None) -> None:
+    await callers_changed(ctx)
     user.tokens_valid_after = utcnow()
     user.kept_token_id = keep_token_id
     user.updated_at = user.tokens_valid_after
@@ -271,6 +283,7 @@ async def invite_user(ctx: Ctx, user_id: uuid.UUID) -> tuple[str, datetime]:
     change = {"invitation_expires_at": {"old": None, "new": expires_at.isoformat()}}
     record_change(ctx, "user", user.id, "updated", change)
     await ctx.session.flush()
+    await callers_changed(ctx)
     return token, expires_at
 
 
@@ -278,7 +291,12 @@ async def _another_owner_remains(ctx: Ctx, user_id: uuid.UUID) -> None:
     others = await ctx.session.scalar(
         select(func.count())
         .select_from(User)
-        .where(User.role == Role.owner, User.is_active, User.id != user_id)
+        .where(
+            User.workspace_id == ctx.workspace_id,
+            User.role == Role.owner,
+            User.is_active,
+            User.id != user_id,
+        )
     )
     if not others:
         raise LastOwner("Make someone else an owner first: a workspace keeps one owner")
@@ -315,6 +333,7 @@ async def create_team(ctx: Ctx, data: TeamCreate) -> Team:
     ctx.session.add(team)
     await _flush_team(ctx, data.name)
     record_creation(ctx, "team", team, ["name", "manager_id"])
+    await callers_changed(ctx)
     return team
 
 
@@ -328,4 +347,5 @@ async def update_team(
         await _check_manager(ctx, values["manager_id"])
     apply_changes(ctx, "team", team, values)
     await _flush_team(ctx, team.name)
+    await callers_changed(ctx)
     return team

@@ -14,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.context import SYSTEM, Ctx
 from app.core.db import libpq_url
 from app.core.models import utcnow
+from app.core.transaction import APP_ROLE
 from app.webhooks import service as webhooks_service
 from app.webhooks.models import WebhookDelivery
 from app.webhooks.service import EventMessage
-from tests.conftest import World
+from tests.conftest import World, as_role
 from tests.factories import (
     make_account,
     make_activity,
@@ -39,12 +40,11 @@ from tests.factories import (
 )
 
 NON_TENANT = {"workspaces", "alembic_version"}
-ENTER = "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', :w, true)"
 
 
 async def _enter(session: AsyncSession, workspace: uuid.UUID | str) -> None:
     """What the app does at the start of every transaction, on this superuser connection."""
-    await session.execute(text(ENTER), {"w": str(workspace)})
+    await as_role(session, APP_ROLE, workspace)
 
 
 async def _catalog(database_url: str, sql: str) -> list[asyncpg.Record]:
@@ -116,6 +116,30 @@ class TestSchemaDistributesByWorkspace:
         assert between_tenants, "expected composite references (leads -> users, …)"
         assert offenders == []
 
+    async def test_no_table_has_a_trigger(self, database_url: str) -> None:
+        # Citus distributes no table with a trigger: what one did goes in a service.
+        rows = await _catalog(
+            database_url,
+            """SELECT tgrelid::regclass::text AS tbl, tgname FROM pg_trigger
+               WHERE NOT tgisinternal""",
+        )
+
+        assert [(r["tbl"], r["tgname"]) for r in rows] == []
+
+    async def test_no_foreign_keys_go_round_in_a_cycle(self, database_url: str) -> None:
+        # Citus distributes a table after the tables it references: a cycle has no first.
+        rows = await _catalog(
+            database_url,
+            """SELECT DISTINCT conrelid::regclass::text AS tbl, confrelid::regclass::text AS target
+               FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid""",
+        )
+        references: dict[str, set[str]] = {}
+        for r in rows:
+            references.setdefault(r["tbl"], set()).add(r["target"])
+
+        assert references.get("users") == {"workspaces", "teams"}, "expected users -> teams"
+        assert _cycles(references) == []
+
     async def test_row_level_security_is_enabled_and_forced_on_every_tenant_table(
         self, database_url: str
     ) -> None:
@@ -128,6 +152,26 @@ class TestSchemaDistributesByWorkspace:
         tables = await _tenant_tables(database_url)
 
         assert {t: flags[t] for t in tables} == dict.fromkeys(tables, (True, True))
+
+
+def _cycles(references: dict[str, set[str]]) -> list[list[str]]:
+    """Each cycle of references found by a depth-first walk, as the tables along it."""
+    found: list[list[str]] = []
+    done: set[str] = set()
+
+    def walk(table: str, path: list[str]) -> None:
+        if table in path:
+            found.append([*path[path.index(table) :], table])
+            return
+        if table in done:
+            return
+        for target in sorted(references.get(table, ())):
+            walk(target, [*path, table])
+        done.add(table)
+
+    for table in sorted(references):
+        walk(table, [])
+    return found
 
 
 class TestRowLevelSecurity:
