@@ -40,7 +40,10 @@ class TooManyCustomFields(LimitReached):
 
 
 async def list_definitions(ctx: Ctx, resource: str | None = None) -> list[CustomFieldDefinition]:
-    stmt = select(CustomFieldDefinition).order_by(
+    stmt = select(CustomFieldDefinition).where(
+        CustomFieldDefinition.workspace_id == ctx.workspace_id
+    )
+    stmt = stmt.order_by(
         CustomFieldDefinition.resource, CustomFieldDefinition.position, CustomFieldDefinition.key
     )
     if resource:
@@ -110,7 +113,12 @@ async def _definitions_by_key(ctx: Ctx, resource: str) -> dict[str, Any]:
     table = CustomFieldDefinition.__table__
 
     async def load() -> dict[str, Any]:
-        rows = await read_rows(ctx, select(table).where(table.c.resource == resource))
+        rows = await read_rows(
+            ctx,
+            select(table).where(
+                table.c.workspace_id == ctx.workspace_id, table.c.resource == resource
+            ),
+        )
         return {row.key: row for row in rows}
 
     return await cached(ctx, f"custom_fields:{resource}", load)

@@ -62,7 +62,11 @@ def seed_statuses(ctx: Ctx) -> None:
 
 async def list_statuses(ctx: Ctx) -> list[LeadStatus]:
     return list(
-        await ctx.session.scalars(select(LeadStatus).order_by(LeadStatus.position, LeadStatus.key))
+        await ctx.session.scalars(
+            select(LeadStatus)
+            .where(LeadStatus.workspace_id == ctx.workspace_id)
+            .order_by(LeadStatus.position, LeadStatus.key)
+        )
     )
 
 
@@ -170,7 +174,9 @@ async def delete_status(ctx: Ctx, status_id: uuid.UUID, *, if_match: str | None)
     """A status that any lead (deleted ones included) still has cannot go: 409; retire it."""
     status = await get_status(ctx, status_id)
     check_if_match(status.version, if_match)
-    if await ctx.session.scalar(select(exists().where(Lead.status == status.key))):
+    if await ctx.session.scalar(
+        select(exists().where(Lead.workspace_id == ctx.workspace_id, Lead.status == status.key))
+    ):
         raise LeadStatusInUse(f"Leads still have status `{status.key}`: retire it instead")
     converted = [s for s in (await _statuses_by_key(ctx)).values() if s.category == "converted"]
     if status.category == "converted" and len(converted) == 1:

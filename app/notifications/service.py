@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 
 from app.core.context import Ctx
 from app.core.errors import NotFound
@@ -79,7 +79,9 @@ async def notify_from_workflow(
 
 async def inbox(ctx: Ctx, query: InboxQuery) -> Inbox:
     """The actor's notifications, unread first, newest first."""
-    mine = Notification.user_id == ctx.actor.user_id
+    mine = and_(
+        Notification.workspace_id == ctx.workspace_id, Notification.user_id == ctx.actor.user_id
+    )
     stmt = select(Notification).where(mine)
     if query.unread:
         stmt = stmt.where(Notification.read_at.is_(None))

@@ -119,7 +119,7 @@ async def list_pipelines(ctx: Ctx) -> list[Pipeline]:
     found = await ctx.session.scalars(
         select(Pipeline)
         .where(Pipeline.workspace_id == ctx.workspace_id, Pipeline.deleted_at.is_(None))
-        .options(selectinload(Pipeline.stages))
+        .options(selectinload(Pipeline.stages.and_(Stage.workspace_id == ctx.workspace_id)))
         .order_by(Pipeline.is_default.desc(), Pipeline.name, Pipeline.id)
     )
     return list(found)
