@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -28,7 +29,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI, Request
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
@@ -36,10 +37,11 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.util import await_only
 
 from app.auth.service import issue_token
-from app.core import embedded
+from app.core import citus, embedded
 from app.core.context import SYSTEM, Actor, Ctx, Role
 from app.core.db import (
     SenConnection,
+    enter_sql,
     enter_workspace,
     libpq_url,
     make_engine,
@@ -48,13 +50,13 @@ from app.core.db import (
 )
 from app.core.migrate import upgrade
 from app.core.settings import Settings, get_settings
-from app.core.transaction import TransactionState, state_of
+from app.core.transaction import APP_ROLE, TransactionState, state_of
 from app.main import create_app
 from app.users import service as users_service
 from app.users.models import User
 from app.users.schemas import TeamCreate, UserCreate
 from app.workspaces.service import create_workspace
-from tests import problem_codes
+from tests import problem_codes, tenant_statements
 from tests.problem_codes import recorded
 from tests.servers import own_postgres, redis_server  # noqa: F401  (fixtures for every module)
 from tests.worker_harness import empty_queue  # noqa: F401  (a fixture for every module)
@@ -64,23 +66,37 @@ TEST_DATA_DIR = Path(os.environ.get("SEN_DATA_DIR", ROOT / ".sen")) / "test"
 PASSWORD = "mật-khẩu-thử-123"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Every statement the app sends in a workspace's transaction is read for its workspace
+    # predicate (tests/tenant_statements.py), whichever test sends it.
+    SenConnection.observer = tenant_statements.note
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Each problem code the suite saw must be in the spec (tests/problem_codes.py): a worker
-    hands its notes to the controller, which checks them all."""
+    """Each problem code the suite saw must be in the spec (tests/problem_codes.py), and each
+    statement the app sent must name its workspace (tests/tenant_statements.py): a worker hands
+    its notes to the controller, which checks them all."""
     config = session.config
     if hasattr(config, "workerinput"):
         config.workeroutput["problem_codes"] = problem_codes.as_lists(problem_codes.SEEN)  # type: ignore[attr-defined]
+        config.workeroutput["tenant_statements"] = tenant_statements.as_lists(  # type: ignore[attr-defined]
+            tenant_statements.SEEN
+        )
         return
     _UNDOCUMENTED[:] = problem_codes.undocumented(problem_codes.SEEN)
-    if _UNDOCUMENTED and session.exitstatus == pytest.ExitCode.OK:
+    failed = _UNDOCUMENTED or tenant_statements.SEEN
+    if failed and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
-    """An xdist worker finished: keep the problem codes it saw."""
-    noted = getattr(node, "workeroutput", {}).get("problem_codes", [])
+    """An xdist worker finished: keep the problem codes and the statements it saw."""
+    output = getattr(node, "workeroutput", {})
+    noted = output.get("problem_codes", [])
     problem_codes.SEEN.update((str(m), str(p), int(s), str(c)) for m, p, s, c in noted)
+    sent = output.get("tenant_statements", [])
+    tenant_statements.SEEN.update((str(p), str(q), str(w)) for p, q, w in sent)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -90,6 +106,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.line("`sen openapi`:")
         for line in _UNDOCUMENTED:
             terminalreporter.line(f"  {line}")
+    if tenant_statements.SEEN:
+        terminalreporter.section("statements that don't name their workspace", red=True)
+        terminalreporter.line("On Citus each would run on every shard (DESIGN §4):")
+        for problem, sql, sender in sorted(tenant_statements.SEEN, key=lambda s: s[2]):
+            terminalreporter.line(f"  {sender}: {problem}")
+            terminalreporter.line(f"      {sql}")
 
 
 _UNDOCUMENTED: list[str] = []
@@ -107,15 +129,46 @@ def server_url() -> str:
 @pytest_asyncio.fixture(scope="session")
 async def database_url(server_url: str) -> str:
     name = f"{os.environ.get('SEN_TEST_DB_PREFIX', 'sen_test')}_{_worker()}"
+    workers = CITUS_WORKERS
     admin = await asyncpg.connect(libpq_url(with_database(server_url, "postgres")))
     try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        for statement in (
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}"',
+        ):
+            await admin.execute(statement)
+            if workers:  # Citus 12 makes a database on the coordinator only
+                await admin.execute("SELECT run_command_on_workers($1)", statement)
     finally:
         await admin.close()
     url = with_database(server_url, name)
+    if workers:
+        await _join_the_cluster(url, workers)
     await upgrade(url)
+    if workers:
+        await citus.distribute(url)
     return url
+
+
+# The suite on a Citus cluster (docs/deploy-citus.md): DATABASE_URL names the coordinator, and
+# this its workers ("host:port,host:port"), each of which gets each worker's database too.
+CITUS_WORKERS = [w for w in os.environ.get("SEN_TEST_CITUS_WORKERS", "").split(",") if w]
+
+
+async def _join_the_cluster(url: str, workers: list[str]) -> None:
+    """A new database knows no nodes: the coordinator's own address first (or Citus takes it
+    for localhost and keeps every shard), then each worker's."""
+    parts = urlsplit(url)
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        await conn.execute(
+            "SELECT citus_set_coordinator_host($1, $2)", parts.hostname, parts.port or 5432
+        )
+        for worker in workers:
+            host, port = worker.rsplit(":", 1)
+            await conn.execute("SELECT citus_add_node($1, $2)", host, int(port))
+    finally:
+        await conn.close()
 
 
 @pytest.fixture(scope="session")
@@ -184,6 +237,17 @@ class World:
     other_owner: Member  # workspace B
 
 
+async def as_role(
+    session: AsyncSession, role: str, workspace_id: object = None, **settings: str
+) -> None:
+    """The rest of the test's transaction as `role` in `workspace_id`, set as the app's BEGIN
+    sets them (`SET LOCAL`, which Citus forwards to the shards), with `settings` (SET LOCAL)."""
+    for statement in enter_sql(role, workspace_id):
+        await session.execute(text(statement))
+    for name, value in settings.items():
+        await session.execute(text(f"SET LOCAL {name} = '{value}'"))
+
+
 async def acting_as(session: AsyncSession, member: Member) -> Ctx:
     """A service context for `member` on the test's session, inside their workspace: for
     setting up many records quickly through the services instead of the API."""
@@ -244,24 +308,27 @@ async def world(database_url: str) -> World:
 
 
 _STALE_SETTINGS = "SN001"  # sen_check_settings_version's refusal (migration 0008)
-_ENTER = "SELECT set_config('role', $1, true), set_config('sen.workspace_id', $2, true)"
 
 
 async def _enter_as_begin_would(
-    driver: asyncpg.Connection, sql: str, state: TransactionState
+    driver: asyncpg.Connection, statements: list[str], state: TransactionState
 ) -> None:
     """Run the setting the app queued for its BEGIN, and do what the app does when the
-    settings-version check in it fails: carry on in the workspace, the check marked stale."""
-    await driver.execute("SAVEPOINT sen_enter")
-    try:
-        await driver.execute(sql)
-    except asyncpg.PostgresError as error:
-        if error.sqlstate != _STALE_SETTINGS:
-            raise
-        await driver.execute("ROLLBACK TO SAVEPOINT sen_enter")
-        state.stale_settings = True
-        await driver.execute(_ENTER, state.role, str(state.workspace_id or ""))
-    await driver.execute("RELEASE SAVEPOINT sen_enter")
+    settings-version check in it fails: carry on in the workspace, the check marked stale.
+    Only the check runs in a savepoint: Citus forgets the SETs of a released one."""
+    settings = enter_sql(state.role or APP_ROLE, state.workspace_id)
+    for statement in settings:
+        await driver.execute(statement)
+    for check in statements[len(settings) :]:
+        await driver.execute("SAVEPOINT sen_check")
+        try:
+            await driver.execute(check)
+        except asyncpg.PostgresError as error:
+            if error.sqlstate != _STALE_SETTINGS:
+                raise
+            await driver.execute("ROLLBACK TO SAVEPOINT sen_check")
+            state.stale_settings = True
+        await driver.execute("RELEASE SAVEPOINT sen_check")
 
 
 def _begin_in_savepoint(session: Session, tx: SessionTransaction, connection: Connection) -> None:
@@ -272,9 +339,9 @@ def _begin_in_savepoint(session: Session, tx: SessionTransaction, connection: Co
         return
     driver = connection.connection.driver_connection
     assert isinstance(driver, SenConnection)
-    sql, driver.sen_enter = driver.sen_enter, None
-    if sql is not None:
-        await_only(_enter_as_begin_would(driver, sql, state_of(session)))
+    statements, driver.sen_enter = driver.sen_enter, None
+    if statements is not None:
+        await_only(_enter_as_begin_would(driver, statements, state_of(session)))
 
 
 @pytest_asyncio.fixture

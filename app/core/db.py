@@ -1,16 +1,18 @@
 """Engine, sessions and the workspace wall.
 
-Every transaction starts with one statement that switches to the app's role (no BYPASSRLS) and
-sets `sen.workspace_id`, so row-level security binds the app's own queries even when
-DATABASE_URL names a superuser (docs/decisions/0001-tenancy.md).
+Every transaction starts by switching to the app's role (no BYPASSRLS) and setting
+`sen.workspace_id` (`SET LOCAL`), so row-level security binds the app's own queries even when
+DATABASE_URL names a superuser (docs/decisions/0001-tenancy.md). On plain PostgreSQL they ride
+in BEGIN's own message; on Citus (SEN_DATABASE_CITUS) each is a message of its own, the form
+Citus forwards to the shards (docs/deploy-citus.md).
 """
 
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
@@ -26,11 +28,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import Session, SessionTransaction
 
 from app.core.context import SYSTEM, Ctx
+from app.core.settings import get_settings
 from app.core.transaction import APP_ROLE, AUTH_ROLE, state_of
-
-# Enter a workspace inside a transaction already under way (a workspace chosen mid-request, as
-# after an API key's look-up); in the driver's own parameter style, skipping SQLAlchemy's compile.
-_ENTER_SQL = "SELECT set_config('role', $1, true), set_config('sen.workspace_id', $2, true)"
 
 
 def async_url(url: str) -> str:
@@ -67,7 +66,11 @@ def make_engine(
     # JSONB columns (custom_fields, history) are decoded on every row: orjson, not stdlib json.
     options["json_serializer"] = _dump_json
     options["json_deserializer"] = orjson.loads
-    connect: dict[str, object] = {"connection_class": SenConnection, "timeout": 5}
+    citus = get_settings().database_citus
+    connect: dict[str, object] = {
+        "connection_class": CitusConnection if citus else SenConnection,
+        "timeout": 5,
+    }
     if statement_timeout_ms:
         connect["server_settings"] = {"statement_timeout": str(statement_timeout_ms)}
     options["connect_args"] = connect
@@ -114,41 +117,69 @@ class SenConnection(asyncpg.Connection):
     """asyncpg's connection, sending a transaction's role and workspace setting in the same
     round trip as its BEGIN (both are simple-protocol text: one message, one reply)."""
 
-    sen_enter: str | None = None
+    # The statements that enter the next transaction's role and workspace (`enter_sql`).
+    sen_enter: list[str] | None = None
+    # One message for BEGIN and them; Citus forwards a SET LOCAL to the shards as its whole
+    # message, so there each goes alone (CitusConnection).
+    packed_begin: ClassVar[bool] = True
     # A BEGIN message that failed part-way (a stale settings check, a request cancelled while
     # it was in flight) can leave the server inside that transaction, with its role and
     # workspace, and asyncpg believing one is open; SQLAlchemy tracks a transaction only once
     # its BEGIN succeeded, so nothing would roll it back and the next request would run inside
     # it. Such a connection is never handed out again (`_refuse_a_connection_left_open`).
     sen_begin_failed: bool = False
+    # The role of the transaction under way (None: a system session's, the connecting role).
+    sen_role: str | None = None
+    # Called with (role, SQL) before each statement is sent: the suite's check that every
+    # statement names its workspace (tests/tenant_statements.py). None in the app.
+    observer: ClassVar[Callable[[str | None, str], None] | None] = None
+
+    async def _get_statement(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        # Every prepared or parameterised statement passes here (asyncpg's one funnel).
+        if SenConnection.observer is not None:
+            SenConnection.observer(self.sen_role, query)
+        return await super()._get_statement(query, *args, **kwargs)  # type: ignore[misc]
 
     async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:  # noqa: ASYNC109
+        if not args and SenConnection.observer is not None:
+            SenConnection.observer(self.sen_role, query)
         if args or not query.startswith("BEGIN"):
             return await super().execute(query, *args, timeout=timeout)
-        enter, self.sen_enter = self.sen_enter, None
+        enter, self.sen_enter = self.sen_enter or [], None
         try:
-            return await super().execute(f"{query} {enter}" if enter else query, timeout=timeout)
+            if self.packed_begin:
+                return await super().execute("; ".join([query, *enter]), timeout=timeout)
+            status = await super().execute(query, timeout=timeout)
+            for statement in enter:
+                await super().execute(statement, timeout=timeout)
+            return status
         except BaseException:
             self.sen_begin_failed = True
             raise
 
 
+class CitusConnection(SenConnection):
+    """On a Citus coordinator: BEGIN, then each setting in a message of its own."""
+
+    packed_begin = False
+
+
 STALE_SETTINGS_SQLSTATE = "SN001"  # raised by sen_check_settings_version (migration 0008)
 
 
-def enter_sql(role: str, workspace_id: object, expected_version: int | None = None) -> str:
-    """The setting as literal SQL: the role is one of ours, the workspace a parsed UUID, the
-    version an int. With a version, a second statement fails unless it is still current."""
+def enter_sql(role: str, workspace_id: object, expected_version: int | None = None) -> list[str]:
+    """The setting as literal SQL statements (SET takes no parameters): the role is one of
+    ours, the workspace a parsed UUID, the version an int. With a version, a last statement
+    fails unless it is still current."""
     if role not in (APP_ROLE, AUTH_ROLE):
         raise ValueError(f"unknown role {role!r}")
     workspace = str(uuid.UUID(str(workspace_id))) if workspace_id else ""
-    sql = (
-        f"SELECT set_config('role', '{role}', true),"
-        f" set_config('sen.workspace_id', '{workspace}', true);"
-    )
+    statements = [f"SET LOCAL ROLE {role}", f"SET LOCAL sen.workspace_id = '{workspace}'"]
     if expected_version is not None and workspace:
-        sql += f" SELECT sen_check_settings_version('{workspace}', {int(expected_version)});"
-    return sql
+        statements.append(
+            f"SELECT sen_check_settings_version('{workspace}', {int(expected_version)})"
+        )
+    return statements
 
 
 @event.listens_for(Session, "after_begin")
@@ -161,6 +192,7 @@ def _enter_workspace(session: Session, tx: SessionTransaction, connection: Conne
     driver = connection.connection.driver_connection
     assert isinstance(driver, SenConnection), "sessions run on make_engine's engines"
     state = state_of(session)
+    driver.sen_role = state.role
     if state.role is None:  # a system session (migrations, cron fan-out): the connecting role
         driver.sen_enter = None
         return
@@ -191,7 +223,11 @@ async def enter_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> Non
     state.workspace_id, state.role = workspace_id, APP_ROLE
     if session.in_transaction():
         connection = await session.connection()
-        await connection.exec_driver_sql(_ENTER_SQL, (APP_ROLE, str(workspace_id)))
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert isinstance(driver, SenConnection), "sessions run on make_engine's engines"
+        driver.sen_role = APP_ROLE
+        for statement in enter_sql(APP_ROLE, workspace_id):
+            await connection.exec_driver_sql(statement)
 
 
 def system_session(maker: async_sessionmaker[AsyncSession]) -> AsyncSession:

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     db_pool_size: int = 20
     db_pool_timeout_seconds: float = 5.0
     statement_timeout_ms: int = 5000
+    # The database is a Citus coordinator: each transaction's workspace setting is sent as
+    # statements of their own, which Citus forwards to the shards (docs/deploy-citus.md).
+    database_citus: bool = False
     # Text searches of one workspace running at once in one API process (0: no cap), then 429.
     heavy_requests_per_workspace: int = 8
 

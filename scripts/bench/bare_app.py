@@ -149,7 +149,7 @@ class Floor:
                     "SELECT settings_version FROM workspaces WHERE id = $1", uuid.UUID(workspace)
                 )
             begin = enter_sql(APP_ROLE, workspace, self.settings_version[workspace])
-            await conn.execute(f"BEGIN; {begin}")
+            await conn.execute("; ".join(["BEGIN", *begin]))
             try:
                 result = await (conn.fetchrow if one else conn.fetch)(sql, *args)
             except BaseException:

@@ -6,7 +6,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignment.service import open_lead_counts
-from tests.conftest import World
+from app.core.transaction import APP_ROLE
+from tests.conftest import World, as_role
 
 
 async def test_open_lead_counts_read_the_owners_index_range(
@@ -34,7 +35,7 @@ async def test_open_lead_counts_read_the_owners_index_range(
         world.owner.workspace_id, [world.sales.user_id, world.teammate.user_id]
     )
     sql = counts.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
-    await session.execute(text("SELECT set_config('role', 'sen_app', true)"))
+    await as_role(session, APP_ROLE)
 
     plan = "\n".join(row[0] for row in await session.execute(text(f"EXPLAIN {sql}")))
 

@@ -9,11 +9,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import SYSTEM, Ctx
+from app.core.transaction import APP_ROLE
 from app.duplicates import candidates
 from app.duplicates.matching import comparable
 from app.duplicates.schemas import Criterion, DuplicateResource
 from app.duplicates.service import DEFAULT_RULES
-from tests.conftest import World
+from tests.conftest import World, as_role
 
 
 async def _people(session: AsyncSession, world: World) -> None:
@@ -64,13 +65,12 @@ async def _plan(session: AsyncSession, world: World, record: dict[str, str]) -> 
     statement, values = built
     dialect = session.get_bind().dialect
     sql = statement.params(values).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
-    await session.execute(
-        text(
-            "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', :w, true),"
-            " set_config('enable_seqscan', 'off', true),"
-            " set_config('pg_trgm.similarity_threshold', :t, true)"
-        ),
-        {"w": str(world.owner.workspace_id), "t": candidates.TRIGRAM_THRESHOLD},
+    await as_role(
+        session,
+        APP_ROLE,
+        world.owner.workspace_id,
+        enable_seqscan="off",
+        **{"pg_trgm.similarity_threshold": str(candidates.TRIGRAM_THRESHOLD)},
     )
     rows = await session.execute(text(f"EXPLAIN {sql}"))
     return "\n".join(r[0] for r in rows)

@@ -10,7 +10,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import World
+from app.core.transaction import AUTH_ROLE
+from tests.conftest import World, as_role
 from tests.factories import API, META_CONFIG, make_campaign, make_custom_field, make_integration
 from tests.integrations.platforms import SIGNING_SECRET, leadgen, post_meta
 
@@ -240,7 +241,7 @@ class TestWebhookLookup:
         self, client: httpx.AsyncClient, world: World, session: AsyncSession
     ) -> None:
         made = await make_integration(client, world.admin.headers)
-        await session.execute(text("SELECT set_config('role', 'sen_auth', true)"))
+        await as_role(session, AUTH_ROLE)
 
         routed = (
             await session.execute(

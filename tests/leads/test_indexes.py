@@ -4,18 +4,15 @@ speed; these check the plan can't silently become a scan and a sort)."""
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.conftest import World
+from app.core.transaction import APP_ROLE
+from tests.conftest import World, as_role
 
 
 async def _plan(
     session: AsyncSession, world: World, sql: str, *, seqscan: bool = False, **params: object
 ) -> str:
-    await session.execute(
-        text(
-            "SELECT set_config('role', 'sen_app', true), set_config('sen.workspace_id', :w, true),"
-            " set_config('enable_seqscan', :seqscan, true)"
-        ),
-        {"w": str(world.owner.workspace_id), "seqscan": "on" if seqscan else "off"},
+    await as_role(
+        session, APP_ROLE, world.owner.workspace_id, enable_seqscan="on" if seqscan else "off"
     )
     rows = await session.execute(text(f"EXPLAIN {sql}"), params)
     return "\n".join(r[0] for r in rows)
