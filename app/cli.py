@@ -1,4 +1,4 @@
-"""`sen`: serve, api, worker, migrate, openapi, create-workspace, embedded."""
+"""`sen`: serve, api, worker, migrate, openapi, create-workspace, embedded, citus."""
 
 import asyncio
 import json
@@ -11,7 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from app import serving
-from app.core import embedded
+from app.core import citus, embedded
 from app.core.settings import MAX_API_WORKERS, get_settings
 from app.serving import ApiProcessDied, ApiSpec, CannotListen
 
@@ -198,6 +198,27 @@ def migrate() -> None:
 
     asyncio.run(main())
     typer.echo("database is at head")
+
+
+citus_cli = typer.Typer(help="Running on a Citus cluster", no_args_is_help=True)
+cli.add_typer(citus_cli, name="citus")
+
+
+@citus_cli.command("distribute")
+def citus_distribute() -> None:
+    """Distribute every table by its workspace on the Citus coordinator DATABASE_URL names
+    (docs/deploy-citus.md). Idempotent: run it again after each `sen migrate`."""
+
+    async def main() -> list[str]:
+        db_url, _ = await _urls()
+        return await citus.distribute(db_url)
+
+    try:
+        distributed = asyncio.run(main())
+    except citus.CitusMissing as error:
+        typer.echo(f"not distributed: {error}", err=True)
+        raise typer.Exit(2)
+    typer.echo(f"distributed {len(distributed)} tables: {', '.join(distributed) or 'none left'}")
 
 
 @cli.command()

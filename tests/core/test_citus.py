@@ -1,0 +1,43 @@
+"""`sen citus distribute` (app/core/citus.py): the order it distributes tables in, from this
+database's own references, and what it says on plain PostgreSQL. The cluster itself is measured
+outside the suite (docs/deploy-citus.md)."""
+
+import asyncpg
+import pytest
+
+from app.core import citus
+from app.core.db import libpq_url
+
+
+async def test_every_table_comes_after_the_tables_it_references(database_url: str) -> None:
+    conn = await asyncpg.connect(libpq_url(database_url))
+    try:
+        order = await citus._order(conn)
+        references = await conn.fetch(
+            """SELECT conrelid::regclass::text AS tbl, confrelid::regclass::text AS target
+               FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid"""
+        )
+    finally:
+        await conn.close()
+    position = {table: n for n, table in enumerate(order)}
+
+    assert order[0] == "workspaces"
+    assert {"leads", "deals", "users", "teams"} <= set(order)
+    assert "alembic_version" not in order
+    late = [
+        (r["tbl"], r["target"]) for r in references if position[r["tbl"]] < position[r["target"]]
+    ]
+    assert late == []
+
+
+def test_a_cycle_of_references_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"cycle among \['deals', 'leads'\]"):
+        citus.in_reference_order(
+            ["workspaces", "leads", "deals"],
+            [("leads", "workspaces"), ("deals", "leads"), ("leads", "deals")],
+        )
+
+
+async def test_plain_postgresql_is_told_it_has_no_citus(database_url: str) -> None:
+    with pytest.raises(citus.CitusMissing, match="CREATE EXTENSION citus"):
+        await citus.distribute(database_url)
