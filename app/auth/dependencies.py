@@ -12,7 +12,7 @@ from typing import Annotated, Any, NamedTuple
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiKey
@@ -24,7 +24,7 @@ from app.auth.security import (
 )
 from app.core import sql
 from app.core.context import Actor, Ctx, Role
-from app.core.db import enter_auth_role, enter_workspace
+from app.core.db import enter_workspace, look_up_before_workspace
 from app.core.errors import Forbidden, Unauthorized
 from app.core.models import utcnow
 from app.core.settings import get_settings
@@ -125,9 +125,11 @@ async def _user_from_api_key(session: AsyncSession, key: str) -> tuple[Caller, u
     prefix = split_api_key(key)
     if prefix is None:
         return None
-    enter_auth_role(session)  # read-only look-up across workspaces, two tables
-    candidates = await session.scalars(
-        select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+    candidates = await look_up_before_workspace(
+        session,
+        select(
+            ApiKey.id, ApiKey.workspace_id, ApiKey.user_id, ApiKey.key_hash, ApiKey.last_used_at
+        ).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)),
     )
     digest = hash_api_key(key)
     found = next((k for k in candidates if hmac.compare_digest(k.key_hash, digest)), None)
@@ -136,7 +138,13 @@ async def _user_from_api_key(session: AsyncSession, key: str) -> tuple[Caller, u
     await enter_workspace(session, found.workspace_id)
     now = utcnow()
     if found.last_used_at is None or (now - found.last_used_at).total_seconds() > 60:
-        found.last_used_at = now  # coarse on purpose: not one UPDATE per request
+        # Coarse on purpose: not one UPDATE per request.
+        await session.execute(
+            update(ApiKey)
+            .where(ApiKey.workspace_id == found.workspace_id, ApiKey.id == found.id)
+            .values(last_used_at=now)
+            .execution_options(synchronize_session=False)
+        )
     user = await _caller(session, found.workspace_id, found.user_id)
     return (user, found.id) if user else None
 
@@ -213,9 +221,11 @@ async def authenticate_calendar_feed(session: AsyncSession, token: str) -> Ctx:
     it is unknown or replaced. It authenticates nothing but `GET /calendar.ics`."""
     prefix = split_api_key(token, CALENDAR_TOKEN_MARK)
     if prefix is not None:
-        enter_auth_role(session)  # looked up before the workspace is known
-        candidates = await session.scalars(
-            select(User).where(User.calendar_token_prefix == prefix, User.is_active)
+        candidates = await look_up_before_workspace(
+            session,
+            select(User.id, User.workspace_id, User.calendar_token_hash).where(
+                User.calendar_token_prefix == prefix, User.is_active
+            ),
         )
         digest = hash_api_key(token)
         user = next(

@@ -18,7 +18,7 @@ from app.auth.security import (
     verify_password,
 )
 from app.core.context import Actor, Ctx, Role
-from app.core.db import enter_auth_role, enter_workspace, look_up_before_workspace
+from app.core.db import enter_workspace, look_up_before_workspace
 from app.core.errors import Forbidden, Unauthorized, Unprocessable
 from app.core.models import utcnow
 from app.core.schemas import normalize_email
@@ -132,13 +132,13 @@ async def accept_invitation(session: AsyncSession, data: InvitationAccept) -> Lo
     prefix = split_api_key(data.token, INVITATION_MARK)
     found = None
     if prefix is not None:
-        enter_auth_role(session)
-        candidates = await session.execute(
+        candidates = await look_up_before_workspace(
+            session,
             select(User.id, User.workspace_id, User.invitation_hash).where(
                 User.invitation_prefix == prefix,
                 User.is_active,
                 User.invitation_expires_at > utcnow(),
-            )
+            ),
         )
         digest = hash_api_key(data.token)
         found = next(

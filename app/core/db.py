@@ -237,18 +237,14 @@ def system_session(maker: async_sessionmaker[AsyncSession]) -> AsyncSession:
     return session
 
 
-def enter_auth_role(session: AsyncSession) -> None:
-    """The session's next transaction looks credentials up before any workspace is known, as
-    the read-only role that sees only users and API keys."""
-    state_of(session).role = AUTH_ROLE
-
-
 async def look_up_before_workspace(session: AsyncSession, statement: Executable) -> list[Row[Any]]:
     """Rows of `statement`, read as the credential role before any workspace is known (a
     login's email, a public form key, a webhook's integration id), in a read-only transaction
     of its own that ends here: the workspace's transaction then begins with its own role, never
-    switching role inside one (DESIGN §4)."""
-    enter_auth_role(session)
+    switching role inside one (DESIGN §4; on Citus the shards' connections of a transaction
+    are the role's it began with). The credential role is read-only and sees only users and API
+    keys (and the columns of forms and integrations a public post names)."""
+    state_of(session).role = AUTH_ROLE
     rows = list((await session.execute(statement)).all())
     await session.rollback()  # read-only: nothing to keep
     return rows

@@ -487,19 +487,21 @@ def _event_row() -> Any:
 
 
 def _insert_with_history(table: Table, with_tables: tuple[Table, ...] = ()) -> Any:
-    """The record's INSERT with its history and event rows (and a row of each of `with_tables`) as
-    data-modifying CTEs: one round trip, no unit of work. Built once per shape with bound
-    parameters only, so each call just binds values (building `.values(...)` per call costs a
-    fifth of a create's CPU)."""
+    """The record's INSERT, a row of each of `with_tables` and its event row as data-modifying
+    CTEs, its history row as the statement: one round trip, no unit of work. The record comes
+    first: Citus runs a statement's CTEs one after another, in order, each checking its foreign
+    keys as it goes (PostgreSQL checks them at the statement's end). Built once per shape with
+    bound parameters only, so each call just binds values (building `.values(...)` per call
+    costs a fifth of a create's CPU)."""
+    history = table_of(RecordChange)
     stmt = (
-        insert(table)
-        .values({c.name: bindparam(c.name, type_=c.type) for c in table.c})
-        .add_cte(_history_row())
-        .add_cte(_event_row())
+        insert(history)
+        .values({c.name: bindparam(f"history_{c.name}", type_=c.type) for c in history.c})
+        .add_cte(_inserted_row(table, "", "made"))
     )
     for n, other in enumerate(with_tables):
         stmt = stmt.add_cte(_inserted_row(other, f"with{n}_", f"with{n}"))
-    return stmt
+    return stmt.add_cte(_event_row())
 
 
 def _update_with_history(table: Table, columns: tuple[str, ...]) -> Any:
