@@ -47,10 +47,11 @@ class _Scope:
     links: list[tuple[str, str]] = field(default_factory=list)
 
     def pinned(self) -> set[str]:
-        """Aliases whose workspace_id is a value, directly or through a chain of joins (and
-        through columns of an enclosing query that is itself pinned)."""
-        outer = self.outer.pinned() if self.outer else set()
-        done = set(self.pinned_to_value) | {a for a in outer if a not in self.relations}
+        """Aliases whose workspace_id is a value, directly or through a chain of joins in this
+        scope. Not through a correlated subquery's link to its enclosing query: Citus prunes
+        shards by the values each scope names, and such a subquery sends the query to every
+        shard (seen on a cluster: a contact's company in the duplicate candidates' SELECT)."""
+        done = set(self.pinned_to_value)
         changed = True
         while changed:
             changed = False

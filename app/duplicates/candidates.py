@@ -111,9 +111,11 @@ def _primary_account_of(contacts: Table) -> tuple[Table, Table, Any]:
     return links, accounts, joined
 
 
-def company_of(target: Target) -> Any:
+def company_of(target: Target, workspace: Any) -> Any:
     """A stored record's company as the rules see it: a lead's `company_key`, a contact's
-    primary account's name (a subquery, read only for candidate rows), an account's tax code."""
+    primary account's name (a subquery, read only for candidate rows), an account's tax code.
+    The subquery names `workspace` itself: on Citus, one that reaches it only through the
+    outer row sends the whole statement to every shard."""
     table = target.table
     if target.kind is DuplicateResource.lead:
         return table.c.company_key
@@ -123,10 +125,10 @@ def company_of(target: Target) -> Any:
     return (
         select(accounts.c.name_key)
         .where(
-            links.c.workspace_id == table.c.workspace_id,
+            links.c.workspace_id == workspace,
             links.c.contact_id == table.c.id,
             links.c.is_primary,
-            accounts.c.workspace_id == links.c.workspace_id,
+            accounts.c.workspace_id == workspace,
             accounts.c.id == links.c.account_id,
         )
         .limit(1)
@@ -159,17 +161,15 @@ Values = Callable[[str], Any]  # a probe's value by name: a bound parameter, or 
 
 def _parts(target: Target, shape: _Shape, exclude_here: bool, value: Values = _value) -> list[Any]:
     table = target.table
-    live = [
-        table.c.workspace_id == bindparam("workspace_id", type_=table.c.workspace_id.type),
-        table.c.deleted_at.is_(None),
-    ]
+    workspace = bindparam("workspace_id", type_=table.c.workspace_id.type)
+    live = [table.c.workspace_id == workspace, table.c.deleted_at.is_(None)]
     if target.kind is DuplicateResource.lead:
         live.append(table.c.converted_at.is_(None))  # its contact stands for it now
     if exclude_here:
         live.append(table.c.id != bindparam("exclude", type_=table.c.id.type))
     columns = (
         literal(target.kind.value).label("kind"), table.c.id, table.c.name_key,
-        table.c.email_key, table.c.phone_e164, company_of(target).label("company"),
+        table.c.email_key, table.c.phone_e164, company_of(target, workspace).label("company"),
     )  # fmt: skip
     lookups, parts, keys = shape.lookups, [], []
     if lookups.email and shape.email:
@@ -414,7 +414,11 @@ async def stored(
     target = TARGETS[kind][0]
     table = target.table
     stmt = select(
-        table.c.id, table.c.name_key, table.c.email_key, table.c.phone_e164, company_of(target)
+        table.c.id,
+        table.c.name_key,
+        table.c.email_key,
+        table.c.phone_e164,
+        company_of(target, ctx.workspace_id),
     ).where(table.c.workspace_id == ctx.workspace_id, table.c.deleted_at.is_(None))
     if only is not None:
         stmt = stmt.where(table.c.id == only)

@@ -20,9 +20,9 @@ from tests.tenant_statements import problems_of
         # A join on (workspace_id, id) reaches the pinned table: one shard, colocated.
         "SELECT l.id FROM leads AS l JOIN deals AS d ON d.workspace_id = l.workspace_id"
         " AND d.id = l.converted_deal_id WHERE l.workspace_id = $1",
-        # A correlated subquery through the outer query's workspace.
+        # A correlated subquery naming the workspace itself.
         "SELECT * FROM leads WHERE workspace_id = $1 AND EXISTS (SELECT 1 FROM deals"
-        " WHERE deals.workspace_id = leads.workspace_id AND deals.source_lead_id = leads.id)",
+        " WHERE deals.workspace_id = $1 AND deals.source_lead_id = leads.id)",
         "INSERT INTO leads (workspace_id, id) VALUES ($1, $2)",
         "UPDATE leads SET score = score + 1 WHERE workspace_id = $1 AND id = $2",
         "SELECT * FROM workspaces WHERE id = $1",
@@ -47,6 +47,13 @@ def test_a_statement_naming_its_workspace_passes(sql: str) -> None:
             "WITH RECURSIVE up AS (SELECT id, parent_id FROM accounts WHERE workspace_id = $1"
             " UNION SELECT a.id, a.parent_id FROM accounts AS a JOIN up ON a.id = up.parent_id)"
             " SELECT * FROM up",
+            "accounts read without",
+        ),
+        # Through the outer query's workspace only: Citus sends it to every shard.
+        (
+            "SELECT contacts.id, (SELECT accounts.name FROM accounts"
+            " WHERE accounts.workspace_id = contacts.workspace_id LIMIT 1) FROM contacts"
+            " WHERE contacts.workspace_id = $1",
             "accounts read without",
         ),
         ("DELETE FROM lead_statuses WHERE key = $1", "lead_statuses changed without"),
