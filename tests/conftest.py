@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -129,46 +128,25 @@ def server_url() -> str:
 @pytest_asyncio.fixture(scope="session")
 async def database_url(server_url: str) -> str:
     name = f"{os.environ.get('SEN_TEST_DB_PREFIX', 'sen_test')}_{_worker()}"
-    workers = CITUS_WORKERS
+    if CITUS_WORKERS:
+        url = await citus.create_database(server_url, name, CITUS_WORKERS)
+        await upgrade(url)
+        await citus.distribute(url)
+        return url
     admin = await asyncpg.connect(libpq_url(with_database(server_url, "postgres")))
     try:
-        for statement in (
-            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
-            f'CREATE DATABASE "{name}"',
-        ):
-            await admin.execute(statement)
-            if workers:  # Citus 12 makes a database on the coordinator only
-                await admin.execute("SELECT run_command_on_workers($1)", statement)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
     url = with_database(server_url, name)
-    if workers:
-        await _join_the_cluster(url, workers)
     await upgrade(url)
-    if workers:
-        await citus.distribute(url)
     return url
 
 
 # The suite on a Citus cluster (docs/deploy-citus.md): DATABASE_URL names the coordinator, and
-# this its workers ("host:port,host:port"), each of which gets each worker's database too.
+# this its workers ("host:port,host:port").
 CITUS_WORKERS = [w for w in os.environ.get("SEN_TEST_CITUS_WORKERS", "").split(",") if w]
-
-
-async def _join_the_cluster(url: str, workers: list[str]) -> None:
-    """A new database knows no nodes: the coordinator's own address first (or Citus takes it
-    for localhost and keeps every shard), then each worker's."""
-    parts = urlsplit(url)
-    conn = await asyncpg.connect(libpq_url(url))
-    try:
-        await conn.execute(
-            "SELECT citus_set_coordinator_host($1, $2)", parts.hostname, parts.port or 5432
-        )
-        for worker in workers:
-            host, port = worker.rsplit(":", 1)
-            await conn.execute("SELECT citus_add_node($1, $2)", host, int(port))
-    finally:
-        await conn.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,10 +8,11 @@ after every migration that adds tables.
 """
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 import asyncpg
 
-from app.core.db import libpq_url
+from app.core.db import libpq_url, with_database
 from app.core.transaction import APP_ROLE, AUTH_ROLE
 
 ROOT = "workspaces"  # distributed by id; the colocation group every tenant table joins
@@ -113,3 +114,35 @@ async def _grant_columns_on_shards(conn: asyncpg.Connection) -> None:
     for grant in await conn.fetch(_COLUMN_GRANTS):
         command = f'GRANT {grant["privilege"]} ("{grant["col"]}") ON %s TO "{grant["grantee"]}"'
         await conn.execute("SELECT run_command_on_shards($1, $2)", grant["tbl"], command)
+
+
+async def create_database(server_url: str, name: str, workers: list[str]) -> str:
+    """A new, empty database `name` on the coordinator `server_url` and on each worker
+    ("host:port"), with the nodes registered in it (Citus 12 makes a database on the
+    coordinator only, and each database has its own node list); dropped first if it exists.
+    Its URL, ready for `sen migrate` and `distribute`."""
+    admin = await asyncpg.connect(libpq_url(with_database(server_url, "postgres")))
+    try:
+        for statement in (
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}"',
+        ):
+            await admin.execute(statement)
+            await admin.execute("SELECT run_command_on_workers($1)", statement)
+    finally:
+        await admin.close()
+    url = with_database(server_url, name)
+    parts = urlsplit(url)
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        # The coordinator's own address first, or Citus takes it for localhost and keeps every
+        # shard on it.
+        await conn.execute(
+            "SELECT citus_set_coordinator_host($1, $2)", parts.hostname, parts.port or 5432
+        )
+        for worker in workers:
+            host, port = worker.rsplit(":", 1)
+            await conn.execute("SELECT citus_add_node($1, $2)", host, int(port))
+    finally:
+        await conn.close()
+    return url

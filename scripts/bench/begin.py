@@ -27,9 +27,9 @@ import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.core.db import enter_sql, libpq_url, with_database  # noqa: E402
-from app.core.migrate import upgrade  # noqa: E402
-from app.core.transaction import APP_ROLE  # noqa: E402
+from app.core.db import enter_sql, libpq_url, with_database
+from app.core.migrate import upgrade
+from app.core.transaction import APP_ROLE
 
 DATABASE = "sen_bench_begin"
 READ = "SELECT id FROM leads WHERE workspace_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
@@ -50,7 +50,9 @@ async def _database(server: str) -> str:
 async def _workspace(conn: asyncpg.Connection) -> tuple[uuid.UUID, int]:
     workspace = uuid.uuid4()
     await conn.execute("INSERT INTO workspaces (id, name) VALUES ($1, 'bench')", workspace)
-    version = await conn.fetchval("SELECT settings_version FROM workspaces WHERE id = $1", workspace)
+    version = await conn.fetchval(
+        "SELECT settings_version FROM workspaces WHERE id = $1", workspace
+    )
     return workspace, version
 
 
