@@ -49,7 +49,11 @@ async def _database(server: str) -> str:
 
 async def _workspace(conn: asyncpg.Connection) -> tuple[uuid.UUID, int]:
     workspace = uuid.uuid4()
-    await conn.execute("INSERT INTO workspaces (id, name) VALUES ($1, 'bench')", workspace)
+    await conn.execute(
+        "INSERT INTO workspaces (id, name, default_currency, timezone, created_at,"
+        " settings_version) VALUES ($1, 'bench', 'VND', 'Asia/Ho_Chi_Minh', now(), 0)",
+        workspace,
+    )
     version = await conn.fetchval(
         "SELECT settings_version FROM workspaces WHERE id = $1", workspace
     )
