@@ -25,26 +25,18 @@ from pathlib import Path
 
 import asyncpg
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+BENCH_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH_DIR))
+sys.path.insert(0, str(BENCH_DIR.parents[1]))
 
-from app.core.db import enter_sql, libpq_url, with_database
-from app.core.migrate import upgrade
-from app.core.transaction import APP_ROLE
+from leads import DEFAULT_DATABASE_URL, recreate_database  # noqa: E402
+
+from app.core.db import enter_sql, libpq_url  # noqa: E402
+from app.core.migrate import upgrade  # noqa: E402
+from app.core.transaction import APP_ROLE  # noqa: E402
 
 DATABASE = "sen_bench_begin"
 READ = "SELECT id FROM leads WHERE workspace_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1"
-
-
-async def _database(server: str) -> str:
-    admin = await asyncpg.connect(libpq_url(with_database(server, "postgres")))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await admin.close()
-    url = with_database(server, DATABASE)
-    await upgrade(url)
-    return url
 
 
 async def _workspace(conn: asyncpg.Connection) -> tuple[uuid.UUID, int]:
@@ -91,8 +83,8 @@ async def main() -> None:
     parser.add_argument("--transactions", type=int, default=5000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    server = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    url = await _database(server)
+    url = await recreate_database(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL), DATABASE)
+    await upgrade(url)
     conn = await asyncpg.connect(libpq_url(url))
     try:
         workspace, version = await _workspace(conn)
