@@ -16,7 +16,8 @@ async def test_every_table_comes_after_the_tables_it_references(database_url: st
         order = await citus._order(conn)
         references = await conn.fetch(
             """SELECT conrelid::regclass::text AS tbl, confrelid::regclass::text AS target
-               FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid"""
+               FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid
+               AND connamespace = 'public'::regnamespace"""
         )
     finally:
         await conn.close()

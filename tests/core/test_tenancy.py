@@ -120,8 +120,9 @@ class TestSchemaDistributesByWorkspace:
         # Citus distributes no table with a trigger: what one did goes in a service.
         rows = await _catalog(
             database_url,
-            """SELECT tgrelid::regclass::text AS tbl, tgname FROM pg_trigger
-               WHERE NOT tgisinternal""",
+            """SELECT tgrelid::regclass::text AS tbl, tgname FROM pg_trigger t
+               JOIN pg_class c ON c.oid = t.tgrelid
+               WHERE NOT tgisinternal AND c.relnamespace = 'public'::regnamespace""",
         )
 
         assert [(r["tbl"], r["tgname"]) for r in rows] == []
@@ -131,7 +132,8 @@ class TestSchemaDistributesByWorkspace:
         rows = await _catalog(
             database_url,
             """SELECT DISTINCT conrelid::regclass::text AS tbl, confrelid::regclass::text AS target
-               FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid""",
+               FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid
+               AND connamespace = 'public'::regnamespace""",
         )
         references: dict[str, set[str]] = {}
         for r in rows:
