@@ -71,8 +71,17 @@ def make_engine(
         "connection_class": CitusConnection if citus else SenConnection,
         "timeout": 5,
     }
+    server_settings: dict[str, str] = {}
     if statement_timeout_ms:
-        connect["server_settings"] = {"statement_timeout": str(statement_timeout_ms)}
+        server_settings["statement_timeout"] = str(statement_timeout_ms)
+    if citus:
+        # A Citus coordinator hides shards from catalog queries with a check on every row of
+        # pg_class, which turns asyncpg's type introspection (a connection's first use of a
+        # type) from milliseconds into seconds, past the API's statement timeout. Sen reads no
+        # catalog of its own; shards are the workers' anyway.
+        server_settings["citus.show_shards_for_app_name_prefixes"] = "*"
+    if server_settings:
+        connect["server_settings"] = server_settings
     options["connect_args"] = connect
     options.update(kwargs)
     engine = create_async_engine(async_url(url), **options)
@@ -135,7 +144,8 @@ class SenConnection(asyncpg.Connection):
     observer: ClassVar[Callable[[str | None, str], None] | None] = None
 
     async def _get_statement(self, query: str, *args: Any, **kwargs: Any) -> Any:
-        # Every prepared or parameterised statement passes here (asyncpg's one funnel).
+        # Every prepared or parameterised statement passes here (asyncpg's one funnel; private,
+        # so tests/core/test_tenant_statements.py checks the hook still sees a request's SQL).
         if SenConnection.observer is not None:
             SenConnection.observer(self.sen_role, query)
         return await super()._get_statement(query, *args, **kwargs)  # type: ignore[misc]
