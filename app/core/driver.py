@@ -5,6 +5,11 @@ the transaction SQLAlchemy's session owns, which it starts itself when nothing h
 need a few attributes the libraries do not publish. They are all in this module, each behind a
 function, and tests/core/test_driver_internals.py touches every one: after an upgrade renames
 one, that test fails first with `LibraryChanged` naming it, instead of requests failing later.
+
+One override is not here: `SenConnection._get_statement` (app/core/db.py), asyncpg's funnel for
+every parameterised statement, where the suite reads what the app sends. It is a method of
+db.py's connection class, which this module builds on; if asyncpg renames it,
+tests/core/test_tenant_statements.py (the driver shows the reader a request's statements) fails.
 """
 
 import asyncio
