@@ -1,7 +1,9 @@
 """Real PostgreSQL and Redis for every test: embedded by default, the machine's servers when
 DATABASE_URL / REDIS_URL are set. One database per xdist worker, migrated once; each test runs
 in a transaction rolled back at the end (the app's commits only release savepoints; the harness,
-not the app, makes up for the BEGIN a savepoint session never sends)."""
+not the app, makes up for the BEGIN a savepoint session never sends). On a Citus cluster
+(SEN_TEST_CITUS_WORKERS) each test commits for real and is cleaned up after: tests/citus_harness.py
+says why."""
 
 import os
 
@@ -55,7 +57,7 @@ from app.users import service as users_service
 from app.users.models import User
 from app.users.schemas import TeamCreate, UserCreate
 from app.workspaces.service import create_workspace
-from tests import problem_codes, tenant_statements
+from tests import citus_harness, problem_codes, tenant_statements
 from tests.problem_codes import recorded
 from tests.servers import own_postgres, redis_server  # noqa: F401  (fixtures for every module)
 from tests.worker_harness import empty_queue  # noqa: F401  (a fixture for every module)
@@ -226,6 +228,20 @@ async def as_role(
         await session.execute(text(f"SET LOCAL {name} = '{value}'"))
 
 
+async def seed_as_owner(
+    session: AsyncSession, statements: list[str], params: dict[str, object], analyze: list[str]
+) -> None:
+    """Many rows at once for a plan test, written as the tables' owner (row-level security
+    aside: Citus refuses `INSERT … SELECT` under it), the tables ANALYZE'd and committed: the
+    test's next transaction plans over them as the app role."""
+    await session.execute(text("RESET ROLE"))
+    for statement in statements:
+        await session.execute(text(statement), params)
+    for table in analyze:
+        await session.execute(text(f"ANALYZE {table}"))
+    await session.commit()
+
+
 async def acting_as(session: AsyncSession, member: Member) -> Ctx:
     """A service context for `member` on the test's session, inside their workspace: for
     setting up many records quickly through the services instead of the API."""
@@ -322,8 +338,31 @@ def _begin_in_savepoint(session: Session, tx: SessionTransaction, connection: Co
         await_only(_enter_as_begin_would(driver, statements, state_of(session)))
 
 
+@pytest_asyncio.fixture(scope="session")
+async def world_rows(database_url: str, world: World) -> citus_harness.WorldRows | None:
+    """On a Citus cluster: the world's rows as made, put back after each test."""
+    if not CITUS_WORKERS:
+        return None
+    ids = [world.owner.workspace_id, world.other_owner.workspace_id]
+    return await citus_harness.take_world(database_url, ids)
+
+
 @pytest_asyncio.fixture
-async def session(database_url: str, world: World) -> AsyncIterator[AsyncSession]:
+async def session(
+    database_url: str, world: World, world_rows: citus_harness.WorldRows | None
+) -> AsyncIterator[AsyncSession]:
+    if world_rows is not None:
+        rows = world_rows
+        before = await citus_harness.workspaces_now(database_url)
+        engine = make_engine(database_url, poolclass=NullPool)
+        test_session = make_sessionmaker(engine)()
+        try:
+            yield test_session
+        finally:
+            await test_session.close()
+            await engine.dispose()
+            await citus_harness.put_back(database_url, rows, before)
+        return
     engine = make_engine(database_url, poolclass=NullPool)
     async with engine.connect() as conn:
         outer = await conn.begin()

@@ -48,7 +48,8 @@ def in_reference_order(tables: Iterable[str], references: Iterable[tuple[str, st
     return ordered
 
 
-async def _order(conn: asyncpg.Connection) -> list[str]:
+async def tables_in_reference_order(conn: asyncpg.Connection) -> list[str]:
+    """The database's tables Citus distributes, each after those it references."""
     tables = await conn.fetch(
         "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
     )
@@ -74,7 +75,7 @@ async def distribute(url: str) -> list[str]:
             )
         }
         distributed = []
-        for table in await _order(conn):
+        for table in await tables_in_reference_order(conn):
             if table in done:
                 continue
             if table == ROOT:

@@ -13,7 +13,7 @@ from tests.conftest import CITUS_WORKERS
 async def test_every_table_comes_after_the_tables_it_references(database_url: str) -> None:
     conn = await asyncpg.connect(libpq_url(database_url))
     try:
-        order = await citus._order(conn)
+        order = await citus.tables_in_reference_order(conn)
         references = await conn.fetch(
             """SELECT conrelid::regclass::text AS tbl, confrelid::regclass::text AS target
                FROM pg_constraint WHERE contype = 'f' AND conrelid <> confrelid

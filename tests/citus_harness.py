@@ -1,0 +1,84 @@
+"""The suite on a Citus cluster (SEN_TEST_CITUS_WORKERS): each test's transactions commit for
+real, and the test's rows are removed after it.
+
+On plain PostgreSQL a test runs in one transaction rolled back at its end, the app's own
+transactions being savepoints in it (tests/conftest.py). Citus can't carry that: a transaction's
+connections to the shards are its role's, and one test mixes roles (the app's `sen_app`, a
+login's `sen_auth`, the test's own superuser checks), so rows one role wrote are out of reach of
+the next ("modified in this transaction by a different user"). The app itself gives each
+transaction one role from its start; here the test's session is the app's own, every commit is
+real, and the two workspaces of the suite's world are put back as they were after each test
+(every tenant table is keyed by workspace, so that is a delete and a copy per table).
+"""
+
+import uuid
+from dataclasses import dataclass
+
+import asyncpg
+
+from app.core import citus
+from app.core.db import libpq_url
+
+
+@dataclass
+class WorldRows:
+    """Every row of the world's workspaces, as they were when it was made."""
+
+    workspace_ids: list[uuid.UUID]
+    # (table, columns, rows), each table after those it references.
+    tables: list[tuple[str, list[str], list[asyncpg.Record]]]
+
+
+_COLUMNS = """
+SELECT attname FROM pg_attribute
+WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerated = ''
+ORDER BY attnum"""
+
+
+async def take_world(url: str, workspace_ids: list[uuid.UUID]) -> WorldRows:
+    """The rows of `workspace_ids` in every table, to put back after each test."""
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        tables = []
+        for table in await citus.tables_in_reference_order(conn):
+            columns = [r["attname"] for r in await conn.fetch(_COLUMNS, table)]
+            key = "id" if table == citus.ROOT else "workspace_id"
+            listed = ", ".join(f'"{c}"' for c in columns)
+            rows = await conn.fetch(
+                f"SELECT {listed} FROM {table} WHERE {key} = ANY($1)", workspace_ids
+            )
+            tables.append((table, columns, rows))
+        return WorldRows(workspace_ids, tables)
+    finally:
+        await conn.close()
+
+
+async def workspaces_now(url: str) -> set[uuid.UUID]:
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        return {r["id"] for r in await conn.fetch("SELECT id FROM workspaces")}
+    finally:
+        await conn.close()
+
+
+async def put_back(url: str, world: WorldRows, before: set[uuid.UUID]) -> None:
+    """Remove the workspaces made since `before` (the live server's aside: it lives the whole
+    session) and put the world's back as `world` holds them. Deleting a workspace cascades to
+    every tenant table."""
+    conn = await asyncpg.connect(libpq_url(url))
+    try:
+        made = [
+            r["id"]
+            for r in await conn.fetch("SELECT id, name FROM workspaces")
+            if r["id"] not in before and not r["name"].startswith("live-")
+        ]
+        async with conn.transaction():
+            # One workspace a statement: Citus sends `id = $1` to that workspace's shards only
+            # (`= ANY($1)` goes to all of them, and a cascade over every shard takes a second).
+            for workspace_id in [*made, *world.workspace_ids]:
+                await conn.execute("DELETE FROM workspaces WHERE id = $1", workspace_id)
+            for table, columns, rows in world.tables:
+                if rows:
+                    await conn.copy_records_to_table(table, records=rows, columns=columns)
+    finally:
+        await conn.close()
