@@ -7,30 +7,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.assignment.service import open_lead_counts
 from app.core.transaction import APP_ROLE
-from tests.conftest import World, as_role
+from tests.conftest import World, as_role, seed_as_owner
 
 
 async def test_open_lead_counts_read_the_owners_index_range(
     session: AsyncSession, world: World
 ) -> None:
-    params = {"w": str(world.owner.workspace_id)}
-    await session.execute(text("SELECT set_config('sen.workspace_id', :w, true)"), params)
     # 30,000 leads, most the owner's: the two candidates own one in fifteen.
-    await session.execute(
-        text(
+    await seed_as_owner(
+        session,
+        [
             "INSERT INTO leads (workspace_id, id, full_name, status, source, qualification,"
             " score, owner_id, tags, custom_fields, search_text, created_at, updated_at, version)"
             " SELECT :w, gen_random_uuid(), 'Trần ' || n, 'new', 'other', 'none', 0,"
             " CASE n % 30 WHEN 0 THEN CAST(:a AS uuid) WHEN 1 THEN CAST(:b AS uuid) ELSE :o END,"
             " '{}', '{}', 'tran ' || n, now(), now(), 1"
             " FROM generate_series(1, 30000) AS n"
-        ),
-        params
-        | {"o": str(world.owner.user_id), "a": str(world.sales.user_id),
-           "b": str(world.teammate.user_id)},
+        ],
+        {"w": str(world.owner.workspace_id), "o": str(world.owner.user_id),
+         "a": str(world.sales.user_id), "b": str(world.teammate.user_id)},
+        analyze=["leads"],
     )  # fmt: skip
-    await session.execute(text("RESET ROLE"))  # ANALYZE is the table owner's
-    await session.execute(text("ANALYZE leads"))
     counts = open_lead_counts(
         world.owner.workspace_id, [world.sales.user_id, world.teammate.user_id]
     )

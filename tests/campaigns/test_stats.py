@@ -5,12 +5,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import records, sql
 from app.core.driver import driver_connection
-from tests.conftest import World
+from tests.conftest import World, seed_as_owner
 from tests.factories import default_pipeline, make_campaign, make_lead
 
 API = "/api/v1"
@@ -192,17 +191,10 @@ class TestStatsStatements:
     ) -> None:
         campaign = await make_campaign(client, world.admin.headers, budget="5000000")
         workspace = str(world.owner.workspace_id)
-        await session.execute(
-            text("SELECT set_config('sen.workspace_id', :w, true)"), {"w": workspace}
-        )
-        for statement in FILL:
-            await session.execute(
-                text(statement), {"w": workspace, "c": campaign["id"], "rows": LEADS}
-            )
-        await session.execute(text("RESET ROLE"))  # ANALYZE is the table owner's
-        await session.execute(text("ANALYZE leads"))
-        await session.execute(text("ANALYZE deals"))
-        await session.commit()
+        await seed_as_owner(
+            session, FILL, {"w": workspace, "c": campaign["id"], "rows": LEADS},
+            analyze=["leads", "deals"],
+        )  # fmt: skip
         plans: list[str] = []
         original = records.read_rows
 

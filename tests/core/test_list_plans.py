@@ -13,12 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import sql
 from app.core.driver import driver_connection
-from tests.conftest import World
+from tests.conftest import World, seed_as_owner
 
 ROWS = 40_000
 LISTS = {
@@ -194,15 +193,11 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, list[str]]]:
 async def _fill(session: AsyncSession, world: World) -> None:
     owners = [world.owner.user_id, world.sales.user_id, world.teammate.user_id]
     params = {"w": world.owner.workspace_id, "owners": owners, "rows": ROWS}
-    await session.execute(text("SELECT set_config('sen.workspace_id', :w, true)"),
-                          {"w": str(world.owner.workspace_id)})  # fmt: skip
-    for statement in FILL.values():
-        filled = statement.replace("lower({name})", FOLDED).replace("{name}", NAME)
-        await session.execute(text(filled), params)
-    await session.execute(text("RESET ROLE"))
-    for table in FILL:
-        await session.execute(text(f"ANALYZE {table}"))
-    await session.commit()
+    filled = [
+        statement.replace("lower({name})", FOLDED).replace("{name}", NAME)
+        for statement in FILL.values()
+    ]
+    await seed_as_owner(session, filled, params, analyze=list(FILL))
 
 
 async def test_every_sort_and_filter_of_every_list_and_the_search_are_served_by_indexes(

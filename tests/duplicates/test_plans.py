@@ -14,39 +14,31 @@ from app.duplicates import candidates
 from app.duplicates.matching import comparable
 from app.duplicates.schemas import Criterion, DuplicateResource
 from app.duplicates.service import DEFAULT_RULES
-from tests.conftest import World, as_role
+from tests.conftest import World, as_role, seed_as_owner
 
 
 async def _people(session: AsyncSession, world: World) -> None:
-    params = {"w": str(world.owner.workspace_id), "o": str(world.owner.user_id)}
-    await session.execute(text("SELECT set_config('sen.workspace_id', :w, true)"), params)
     names = "(ARRAY['anh','binh','lan','mai','hung'])[n % 5 + 1] || n || ' nguyen van'"
-    await session.execute(
-        text(
+    await seed_as_owner(
+        session,
+        [
             "INSERT INTO leads (workspace_id, id, full_name, status, source, qualification,"
             " score, owner_id, tags, custom_fields, search_text, created_at, updated_at, version,"
             " email_key, phone_e164, name_key, company_key)"
             f" SELECT :w, gen_random_uuid(), 'x', 'new', 'other', 'none', 0, :o, '{{}}', '{{}}',"
             f" '', now(), now(), 1, 'k' || n || '@a.vn', '+8491' || lpad(n::text, 7, '0'),"
             f" {names}, substr(md5(n::text), 1, 12)"
-            " FROM generate_series(1, 30000) AS n"
-        ),
-        params,
-    )
-    await session.execute(
-        text(
+            " FROM generate_series(1, 30000) AS n",
             "INSERT INTO contacts (workspace_id, id, full_name, owner_id, tags, custom_fields,"
             " search_text, do_not_contact, created_at, updated_at, version, email_key,"
             " phone_e164, name_key)"
             " SELECT :w, gen_random_uuid(), 'x', :o, '{}', '{}', '', false, now(), now(), 1,"
             f" 'c' || n || '@a.vn', '+8498' || lpad(n::text, 7, '0'), {names}"
-            " FROM generate_series(1, 30000) AS n"
-        ),
-        params,
+            " FROM generate_series(1, 30000) AS n",
+        ],
+        {"w": str(world.owner.workspace_id), "o": str(world.owner.user_id)},
+        analyze=["leads", "contacts"],
     )
-    await session.execute(text("RESET ROLE"))
-    await session.execute(text("ANALYZE leads"))
-    await session.execute(text("ANALYZE contacts"))
 
 
 async def _plan(session: AsyncSession, world: World, record: dict[str, str]) -> str:

@@ -5,7 +5,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.transaction import APP_ROLE
-from tests.conftest import World, as_role
+from tests.conftest import World, as_role, seed_as_owner
 
 
 async def _plan(
@@ -26,9 +26,10 @@ async def test_status_page_newest_first_is_an_index_range_scan_without_a_sort(
     plan = await _plan(
         session,
         world,
-        "SELECT * FROM leads WHERE status = 'hot' AND deleted_at IS NULL"
+        "SELECT * FROM leads WHERE workspace_id = :w AND status = 'hot' AND deleted_at IS NULL"
         " ORDER BY created_at DESC, id DESC LIMIT 51",
         seqscan=True,
+        w=world.owner.workspace_id,
     )
 
     assert "ix_leads_status_recent" in plan
@@ -38,12 +39,9 @@ async def test_status_page_newest_first_is_an_index_range_scan_without_a_sort(
 async def _many_leads(session: AsyncSession, world: World) -> None:
     """30,000 leads with varied tags, then ANALYZE: enough rows and statistics that the planner
     weighs indexes as it would in use."""
-    await session.execute(
-        text("SELECT set_config('sen.workspace_id', :w, true)"),
-        {"w": str(world.owner.workspace_id)},
-    )
-    await session.execute(
-        text(
+    await seed_as_owner(
+        session,
+        [
             "INSERT INTO leads (workspace_id, id, full_name, status, source, qualification,"
             " score, owner_id, tags, custom_fields, search_text, created_at, updated_at, version)"
             " SELECT :w, gen_random_uuid(), 'Trần ' || n,"
@@ -51,18 +49,20 @@ async def _many_leads(session: AsyncSession, world: World) -> None:
             " 'other', 'none', 0, :o,"
             " ARRAY['t' || (n % 500)], '{}', 'tran ' || n, now(), now(), 1"
             " FROM generate_series(1, 30000) AS n"
-        ),
+        ],
         {"w": str(world.owner.workspace_id), "o": str(world.owner.user_id)},
+        analyze=["leads"],
     )
-    await session.execute(text("RESET ROLE"))  # ANALYZE is the table owner's
-    await session.execute(text("ANALYZE leads"))
 
 
 async def test_q_is_served_by_the_trigram_index(session: AsyncSession, world: World) -> None:
     await _many_leads(session, world)
 
     plan = await _plan(
-        session, world, "SELECT id FROM leads WHERE search_text LIKE '%nguyen%' LIMIT 51"
+        session,
+        world,
+        "SELECT id FROM leads WHERE workspace_id = :w AND search_text LIKE '%nguyen%' LIMIT 51",
+        w=world.owner.workspace_id,
     )
 
     assert "ix_leads_search_text" in plan
@@ -72,7 +72,10 @@ async def test_tag_filter_is_served_by_the_tags_index(session: AsyncSession, wor
     await _many_leads(session, world)
 
     plan = await _plan(
-        session, world, "SELECT id FROM leads WHERE tags @> ARRAY['t7']::varchar[] LIMIT 51"
+        session,
+        world,
+        "SELECT id FROM leads WHERE workspace_id = :w AND tags @> ARRAY['t7']::varchar[] LIMIT 51",
+        w=world.owner.workspace_id,
     )
 
     assert "ix_leads_tags" in plan

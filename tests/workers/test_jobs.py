@@ -27,7 +27,8 @@ async def test_expired_idempotency_keys_are_forgotten_and_fresh_ones_kept(
     conn = await asyncpg.connect(libpq_url(database_url))
     try:
         await conn.execute(
-            "UPDATE idempotency_keys SET created_at = created_at - $1::interval WHERE key = 'old'",
+            # No column in the expression: Citus refuses a stable function of one in an UPDATE.
+            "UPDATE idempotency_keys SET created_at = now() - $1::interval WHERE key = 'old'",
             timedelta(days=2),
         )
         settings = redis_settings(redis_url)
