@@ -17,8 +17,11 @@ from app.core.limits import CUSTOM_FIELDS_MAX_BYTES, CUSTOM_FIELDS_PER_RESOURCE
 from app.custom_fields import service
 from app.custom_fields.schemas import CustomFieldCreate, CustomFieldResource, CustomFieldType
 from app.leads.models import Lead
-from tests.conftest import World, acting_as, sign_up
+from tests.conftest import CITUS_WORKERS, World, acting_as, sign_up
 from tests.factories import make_lead
+
+# Where a lock wait shows: on a Citus cluster the row is a worker's, and so is the wait.
+ACTIVITY = "citus_stat_activity" if CITUS_WORKERS else "pg_stat_activity"
 
 FIELDS = "/api/v1/custom-fields"
 PATHS = {"lead": "/api/v1/leads", "account": "/api/v1/accounts",
@@ -112,7 +115,7 @@ class TestFieldsPerResource:
                 # the first one's lock; only then does the first commit.
                 while not racing.done():
                     waiting = await watcher.fetchval(
-                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        f"SELECT count(*) FROM {ACTIVITY} WHERE wait_event_type = 'Lock'"
                         " AND datname = current_database()"
                     )
                     if waiting:
