@@ -20,6 +20,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
     union,
 )
@@ -243,13 +244,10 @@ async def use_trigram_threshold(ctx: Ctx) -> None:
     goes off with it: a batch's statement (`candidates_of_batch`, 200 probes) can be estimated
     past `jit_above_cost`, and a custom plan of it spent ~95 ms of its ~220 ms compiling what
     a few index look-ups per probe don't need."""
-    await records.read_rows(
-        ctx,
-        select(
-            func.set_config("pg_trgm.similarity_threshold", TRIGRAM_THRESHOLD, True),
-            func.set_config("jit", "off", True),
-        ),
-    )
+    # SET LOCAL, not set_config(): Citus forwards the one to the shards, never the other, and
+    # their `%` would match at pg_trgm's default 0.3.
+    for setting in (f"pg_trgm.similarity_threshold = {TRIGRAM_THRESHOLD}", "jit = off"):
+        await ctx.session.execute(text(f"SET LOCAL {setting}"))
 
 
 def candidate_statement(
