@@ -216,6 +216,19 @@ def _functions(root: Any) -> set[str]:
     return found
 
 
+def _sets_for_the_transaction(root: Any) -> bool:
+    """A set_config() that isn't plainly session-wide (`false`): asyncpg's own type
+    introspection turns JIT off for the coordinator's session, which no shard needs."""
+    for call in _all(root, ast.FuncCall):
+        if call.funcname[-1].sval == "set_config" and len(call.args or ()) == 3:
+            scope = call.args[2]
+            if not (
+                isinstance(scope, ast.A_Const) and getattr(scope.val, "boolval", None) is False
+            ):
+                return True
+    return False
+
+
 def _all(root: Any, kind: type) -> Iterator[Any]:
     if isinstance(root, tuple | list):
         for item in root:
@@ -229,8 +242,10 @@ def _all(root: Any, kind: type) -> Iterator[Any]:
 
 @cache
 def problems_of(sql: str) -> tuple[str, ...]:
-    """What in `sql` would fan out to every shard, or be refused, on Citus."""
-    if not any(table in sql for table in TENANT_TABLES):
+    """What in `sql` would fan out to every shard, be refused, or not reach the shards at all
+    (a setting made with set_config(), which Citus never forwards: SET LOCAL it is)."""
+    unforwarded = "set_config" in sql
+    if not unforwarded and not any(table in sql for table in TENANT_TABLES):
         return ()
     try:
         statements = parse_sql(sql)
@@ -239,6 +254,10 @@ def problems_of(sql: str) -> tuple[str, ...]:
     reader = _Reader()
     for raw in statements:
         reader.statement(raw.stmt)
+        if unforwarded and _sets_for_the_transaction(raw.stmt):
+            reader.problems.append(
+                "set_config() of a setting (Citus never forwards it to the shards): SET LOCAL"
+            )
     return tuple(dict.fromkeys(reader.problems))
 
 

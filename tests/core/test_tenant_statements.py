@@ -65,6 +65,10 @@ def test_a_statement_naming_its_workspace_passes(sql: str) -> None:
             "INSERT INTO leads (workspace_id, id) SELECT $1, x FROM unnest($2::uuid[]) AS x",
             "INSERT … SELECT into leads",
         ),
+        (
+            "SELECT set_config('pg_trgm.similarity_threshold', '0.55', true)",
+            "set_config() of a setting",
+        ),
     ],
 )
 def test_a_statement_that_would_fan_out_or_be_refused_is_caught(sql: str, problem: str) -> None:
