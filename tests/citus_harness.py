@@ -35,6 +35,10 @@ WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attgenerat
 ORDER BY attnum"""
 
 
+def _workspace_column(table: str) -> str:
+    return "id" if table == citus.ROOT else "workspace_id"
+
+
 async def take_world(url: str, workspace_ids: list[uuid.UUID]) -> WorldRows:
     """The rows of `workspace_ids` in every table, to put back after each test."""
     conn = await asyncpg.connect(libpq_url(url))
@@ -42,7 +46,7 @@ async def take_world(url: str, workspace_ids: list[uuid.UUID]) -> WorldRows:
         tables = []
         for table in await citus.tables_in_reference_order(conn):
             columns = [r["attname"] for r in await conn.fetch(_COLUMNS, table)]
-            key = "id" if table == citus.ROOT else "workspace_id"
+            key = _workspace_column(table)
             listed = ", ".join(f'"{c}"' for c in columns)
             rows = await conn.fetch(
                 f"SELECT {listed} FROM {table} WHERE {key} = ANY($1)", workspace_ids
@@ -79,7 +83,7 @@ async def put_back(url: str, world: WorldRows, before: set[uuid.UUID]) -> None:
             # workspace's shards only.
             await conn.execute("SET LOCAL session_replication_role = replica")
             for table, _, _ in reversed(world.tables):
-                key = "id" if table == citus.ROOT else "workspace_id"
+                key = _workspace_column(table)
                 for workspace_id in [*made, *world.workspace_ids]:
                     await conn.execute(f"DELETE FROM {table} WHERE {key} = $1", workspace_id)
             for table, columns, rows in world.tables:

@@ -352,7 +352,6 @@ async def session(
     database_url: str, world: World, world_rows: citus_harness.WorldRows | None
 ) -> AsyncIterator[AsyncSession]:
     if world_rows is not None:
-        rows = world_rows
         before = await citus_harness.workspaces_now(database_url)
         engine = make_engine(database_url, poolclass=NullPool)
         test_session = make_sessionmaker(engine)()
@@ -361,7 +360,7 @@ async def session(
         finally:
             await test_session.close()
             await engine.dispose()
-            await citus_harness.put_back(database_url, rows, before)
+            await citus_harness.put_back(database_url, world_rows, before)
         return
     engine = make_engine(database_url, poolclass=NullPool)
     async with engine.connect() as conn:
