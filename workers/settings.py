@@ -149,18 +149,18 @@ async def run_export(ctx: dict[str, Any], workspace_id: str, export_id: str) -> 
     beside another run, writes nothing more (the export is marked running first, and written
     only while it is). A failure is kept on the export, with why, in a transaction of its own."""
     maker, workspace, eid = ctx["sessionmaker"], uuid.UUID(workspace_id), uuid.UUID(export_id)
-    async with job_context(maker, workspace) as job:
+    async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
         if not await exports.start_export(job, eid):
             return "not queued"
     try:
-        async with job_context(maker, workspace) as job:
+        async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
             written = await exports.write_export(job, eid)
     except exports.ExportCannotRun as error:
-        async with job_context(maker, workspace) as job:
+        async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
             await exports.record_failure(job, eid, str(error))
         return "failed"
     except Exception as error:
-        async with job_context(maker, workspace) as job:
+        async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
             await exports.record_failure(job, eid, f"Could not be written ({type(error).__name__})")
         raise
     return "completed" if written is not None else "not running"
@@ -170,16 +170,16 @@ async def run_duplicate_scan(ctx: dict[str, Any], workspace_id: str, scan_id: st
     """Check every live record of a scan's kind against the rules, a batch per transaction
     (a killed worker's scan resumes at its last committed batch); a failure is kept on it."""
     maker, workspace, sid = ctx["sessionmaker"], uuid.UUID(workspace_id), uuid.UUID(scan_id)
-    async with job_context(maker, workspace) as job:
+    async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
         if not await duplicate_scans.start_scan(job, sid):
             return "ended already"
     try:
         more = True
         while more:
-            async with job_context(maker, workspace) as job:
+            async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
                 more = await duplicate_scans.scan_batch(job, sid)
     except Exception as error:
-        async with job_context(maker, workspace) as job:
+        async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
             await duplicate_scans.record_failure(
                 job, sid, f"The scan stopped ({type(error).__name__})"
             )
@@ -399,7 +399,7 @@ async def check_mail_settings(ctx: dict[str, Any], workspace_id: str, version: i
     """Connect to the workspace's SMTP server and sign in, holding no transaction while it
     talks to the server; the outcome is kept on the settings it checked."""
     maker, workspace = ctx["sessionmaker"], uuid.UUID(workspace_id)
-    async with job_context(maker, workspace) as job:
+    async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
         server = await emails_mail_settings.server_to_check(job, version)
     if server is None:
         return "changed since"
@@ -408,7 +408,7 @@ async def check_mail_settings(ctx: dict[str, Any], workspace_id: str, version: i
         await emails_smtp.check(server)
     except emails_smtp.SmtpFailure as error:
         failure = error.reason
-    async with job_context(maker, workspace) as job:
+    async with job_context(maker, workspace, queue=ctx.get("redis")) as job:
         await emails_mail_settings.record_check(job, version, failure)
     return "failed" if failure else "ok"
 

@@ -98,10 +98,12 @@ async def job_context(
     workspace_id: uuid.UUID,
     actor: Actor = SYSTEM,
     *,
-    queue: ArqRedis | None = None,
+    queue: ArqRedis | None,
 ) -> AsyncIterator[Ctx]:
     """One transaction in one workspace (RLS set with its BEGIN), committed once when the block
-    succeeds and rolled back when it raises; the jobs it asked for go to `queue` after commit."""
+    succeeds and rolled back when it raises; the jobs it asked for go to `queue` after commit.
+    `queue` has no default: a job that forgot it dropped every nudge its transaction asked for
+    (an import's `import.completed` waited for the sweep), so each caller says which it means."""
     async with workspace_session(maker, workspace_id) as session:
         try:
             yield Ctx(session=session, actor=actor, workspace_id=workspace_id)
@@ -148,7 +150,7 @@ async def in_every_workspace(
     maker: async_sessionmaker[AsyncSession],
     work: Callable[[Ctx], Awaitable[T]],
     *,
-    queue: ArqRedis | None = None,
+    queue: ArqRedis | None,
 ) -> list[T]:
     """`work` once per workspace, each in its own `job_context` as the system: a sweep's
     fan-out. Only the list of workspaces is read across them (as the connecting role)."""

@@ -93,18 +93,18 @@ async def run_import(
     """Run one queued import to its end (or resume one whose worker died); what it came to.
     A file that turns out unreadable, or any other failure, ends it `failed` with the reason,
     in a transaction of its own."""
-    async with job_context(maker, workspace_id) as ctx:
+    async with job_context(maker, workspace_id, queue=queue) as ctx:
         plan = await service.start_import(ctx, import_id)
     if plan is None:
         return "not queued"
     try:
         done = await _run(maker, workspace_id, import_id, plan, queue)
     except (UnreadableFile, service.ImportCannotRun) as error:
-        async with job_context(maker, workspace_id) as ctx:
+        async with job_context(maker, workspace_id, queue=queue) as ctx:
             await service.record_failure(ctx, import_id, str(error))
         return "failed"
     except Exception as error:
-        async with job_context(maker, workspace_id) as ctx:
+        async with job_context(maker, workspace_id, queue=queue) as ctx:
             reason = f"Could not be imported ({type(error).__name__})"
             await service.record_failure(ctx, import_id, reason)
         raise
@@ -126,7 +126,7 @@ async def _run(
         try:
             if plan.total_rows is None:  # a CSV, or a workbook that doesn't say
                 total = await asyncio.to_thread(_count, sheet)
-                async with job_context(maker, workspace_id) as ctx:
+                async with job_context(maker, workspace_id, queue=queue) as ctx:
                     await service.set_total_rows(ctx, import_id, total)
             rows = sheet.rows()
             offset = plan.processed_rows
@@ -154,6 +154,6 @@ async def _run(
                     analyzed_at = offset
         finally:
             sheet.close()
-    async with job_context(maker, workspace_id) as ctx:
+    async with job_context(maker, workspace_id, queue=queue) as ctx:
         await service.finish_import(ctx, import_id)
     return True

@@ -31,7 +31,7 @@ async def test_thirty_racing_intakes_give_each_of_three_users_ten(
     maker = make_sessionmaker(engine)
 
     async def intake() -> uuid.UUID | None:
-        async with job_context(maker, workspace_id) as ctx:
+        async with job_context(maker, workspace_id, queue=None) as ctx:
             chosen = await choose_owner(ctx, LeadFacts(source="website"))
             await asyncio.sleep(0.01)  # the rest of the intake's work, its turn still locked
             return chosen

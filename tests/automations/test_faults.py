@@ -41,7 +41,7 @@ STEPS = [
 
 
 async def _counts(maker: Any, workspace: uuid.UUID) -> dict[str, Any]:
-    async with job_context(maker, workspace) as ctx:
+    async with job_context(maker, workspace, queue=None) as ctx:
         runs = list(
             (
                 await ctx.session.execute(

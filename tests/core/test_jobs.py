@@ -67,7 +67,7 @@ class TestJobContext:
     async def test_the_work_runs_in_the_workspace_and_is_committed(
         self, maker: async_sessionmaker[AsyncSession], workspace_id: uuid.UUID, database_url: str
     ) -> None:
-        async with job_context(maker, workspace_id) as ctx:
+        async with job_context(maker, workspace_id, queue=None) as ctx:
             where = (await ctx.session.execute(_WHERE)).one()
             await users_service.create_team(ctx, TeamCreate(name="Bắc", manager_id=None))
 
@@ -78,7 +78,7 @@ class TestJobContext:
         self, maker: async_sessionmaker[AsyncSession], workspace_id: uuid.UUID, database_url: str
     ) -> None:
         async def fail_after_writing() -> None:
-            async with job_context(maker, workspace_id) as ctx:
+            async with job_context(maker, workspace_id, queue=None) as ctx:
                 await users_service.create_team(ctx, TeamCreate(name="Nam", manager_id=None))
                 await ctx.session.flush()
                 raise Failed()
@@ -121,7 +121,7 @@ async def test_a_sweep_runs_once_in_every_workspace_each_behind_its_own_wall(
         user, setting = (await ctx.session.execute(_WHERE)).one()
         return ctx.workspace_id, user, setting
 
-    seen = await in_every_workspace(maker, where)
+    seen = await in_every_workspace(maker, where, queue=None)
 
     ids = [workspace for workspace, _, _ in seen]
     assert workspace_id in ids

@@ -334,7 +334,7 @@ class TestSweep:
                     ctx, EmailRecordType.contact, uuid.UUID(contact["id"]),
                     subject="Xin chào", body_text="…",
                 )  # fmt: skip
-            async with job_context(maker, workspace) as ctx:  # as if queued long ago
+            async with job_context(maker, workspace, queue=None) as ctx:  # as if queued long ago
                 row = await ctx.session.get(Email, (workspace, email.id))
                 assert row is not None
                 row.next_attempt_at = row.next_attempt_at.replace(year=2025)
@@ -396,7 +396,7 @@ class TestOnce:
     async def _send_and_die(
         self, maker: Any, workspace: uuid.UUID, email_id: uuid.UUID, turn: sending.Turn
     ) -> None:
-        async with job_context(maker, workspace) as job:
+        async with job_context(maker, workspace, queue=None) as job:
             assert (await sending.send_queued_email(job, email_id, turn=turn)).status == "sent"
             raise RuntimeError("the worker dies before its commit")
 
@@ -411,13 +411,15 @@ class TestOnce:
             return 0.0
 
         try:
-            async with job_context(maker, workspace) as first:
+            async with job_context(maker, workspace, queue=None) as first:
                 sent = await sending.send_queued_email(first, email_id, turn=free)
                 assert sent.status == "sent"
-                async with job_context(maker, workspace) as second:  # before the first commits
+                async with job_context(
+                    maker, workspace, queue=None
+                ) as second:  # before the first commits
                     again = await sending.send_queued_email(second, email_id, turn=free)
                 assert again.status == "not queued"
-            async with job_context(maker, workspace) as third:  # after it committed
+            async with job_context(maker, workspace, queue=None) as third:  # after it committed
                 assert (await sending.send_queued_email(third, email_id, turn=free)).status == (
                     "not queued"
                 )
@@ -447,7 +449,7 @@ class TestOnce:
                 await self._send_and_die(maker, workspace, email_id, free)
             still = await http.get(f"{API}/emails/{email_id}", headers=headers)
             assert still.json()["status"] == "queued"
-            async with job_context(maker, workspace) as job:
+            async with job_context(maker, workspace, queue=None) as job:
                 assert (await sending.send_queued_email(job, email_id, turn=free)).status == (
                     "sent"
                 )

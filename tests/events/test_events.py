@@ -135,13 +135,13 @@ async def test_a_change_that_rolls_back_leaves_no_event(
     workspace, owner = await _workspace(committing_client)
 
     async def fails_after_writing() -> None:
-        async with job_context(maker, workspace, owner) as ctx:
+        async with job_context(maker, workspace, owner, queue=None) as ctx:
             await create_lead(ctx, _lead("Trần Thị Bình"), duplicates=ALLOWED)
             raise RuntimeError("the request failed after the lead was written")
 
     with pytest.raises(RuntimeError):
         await fails_after_writing()
-    async with job_context(maker, workspace, owner) as ctx:
+    async with job_context(maker, workspace, owner, queue=None) as ctx:
         found = await ctx.session.scalars(
             select(Event.type).where(Event.workspace_id == workspace, Event.resource == "lead")
         )
@@ -158,16 +158,16 @@ async def test_a_poller_never_misses_an_event_that_committed_late(
     read B's and goes on from there still gets A's."""
     workspace, owner = await _workspace(committing_client)
     worker_ctx = {"sessionmaker": maker}
-    async with job_context(maker, workspace, owner) as slow:
+    async with job_context(maker, workspace, owner, queue=None) as slow:
         late = await create_lead(slow, _lead("Lê Văn Chậm"), duplicates=ALLOWED)
-        async with job_context(maker, workspace, owner) as quick:
+        async with job_context(maker, workspace, owner, queue=None) as quick:
             early = await create_lead(quick, _lead("Phạm Thị Nhanh"), duplicates=ALLOWED)
         await dispatch_events(worker_ctx, str(workspace))
-        async with job_context(maker, workspace, owner) as reader:
+        async with job_context(maker, workspace, owner, queue=None) as reader:
             first = await _numbered(reader, workspace)
         assert [e.record_id for e in first] == [early.id]  # A is not committed yet
     await dispatch_events(worker_ctx, str(workspace))
-    async with job_context(maker, workspace, owner) as reader:
+    async with job_context(maker, workspace, owner, queue=None) as reader:
         after = await _numbered(reader, workspace, after=first[-1].position)
     assert [e.record_id for e in after] == [late.id]
 
@@ -195,14 +195,14 @@ async def test_dispatchers_racing_hand_each_event_over_once_in_order(
     events.on_events("test-consumer", consumer)
     try:
         for n in range(30):
-            async with job_context(maker, workspace, owner) as ctx:
+            async with job_context(maker, workspace, owner, queue=None) as ctx:
                 await create_lead(ctx, _lead(f"Khách {n}"), duplicates=ALLOWED)
         worker_ctx = {"sessionmaker": maker}
         for _ in range(3):  # a dispatcher that loses the race only asks to run again later
             await asyncio.gather(*(dispatch_events(worker_ctx, str(workspace)) for _ in range(4)))
     finally:
         events._CONSUMERS.pop("test-consumer")
-    async with job_context(maker, workspace, owner) as ctx:
+    async with job_context(maker, workspace, owner, queue=None) as ctx:
         made = list(
             await ctx.session.scalars(
                 select(Event.id).where(Event.workspace_id == workspace).order_by(Event.position)
@@ -216,10 +216,10 @@ async def test_events_older_than_the_kept_days_are_forgotten(
     committing_client: httpx.AsyncClient, maker: async_sessionmaker[AsyncSession]
 ) -> None:
     workspace, owner = await _workspace(committing_client)
-    async with job_context(maker, workspace, owner) as ctx:
+    async with job_context(maker, workspace, owner, queue=None) as ctx:
         await create_lead(ctx, _lead("Cũ"), duplicates=ALLOWED)
     await dispatch_events({"sessionmaker": maker}, str(workspace))
-    async with job_context(maker, workspace, owner) as ctx:
+    async with job_context(maker, workspace, owner, queue=None) as ctx:
         old = await ctx.session.scalar(
             select(Event).where(Event.workspace_id == workspace, Event.resource == "lead")
         )
@@ -228,11 +228,11 @@ async def test_events_older_than_the_kept_days_are_forgotten(
         long_ago = utcnow() - timedelta(days=40)
         old.id, old.at = id_floor(long_ago), long_ago
         await ctx.session.flush()
-    async with job_context(maker, workspace, owner) as ctx:
+    async with job_context(maker, workspace, owner, queue=None) as ctx:
         await create_lead(ctx, _lead("Mới"), duplicates=ALLOWED)
     await dispatch_events({"sessionmaker": maker}, str(workspace))
     await forget_old_events({"sessionmaker": maker})
-    async with job_context(maker, workspace, owner) as ctx:
+    async with job_context(maker, workspace, owner, queue=None) as ctx:
         kept = list(
             await ctx.session.scalars(
                 select(Event.changes).where(

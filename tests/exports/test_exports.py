@@ -13,9 +13,10 @@ import httpx
 import openpyxl
 import pytest
 
-from app.core import files
+from app.core import files, jobs
 from app.core.db import libpq_url, make_engine, make_sessionmaker
 from app.core.models import utcnow
+from app.core.queue import queue_client
 from tests.conftest import sign_up
 from tests.factories import (
     API,
@@ -28,7 +29,7 @@ from tests.factories import (
     make_team,
 )
 from tests.worker_harness import eventually, running_worker
-from workers.settings import delete_expired_exports
+from workers.settings import delete_expired_exports, run_export
 
 pytestmark = pytest.mark.usefixtures("empty_queue")
 
@@ -296,6 +297,49 @@ class TestFileLifetime:
         )
         assert download.status_code == 410
         assert download.json()["code"] == "export_expired"
+
+
+class TestAnnounced:
+    async def test_the_job_that_writes_the_file_nudges_the_dispatcher_itself(
+        self, committing_client: httpx.AsyncClient, database_url: str, redis_url: str
+    ) -> None:
+        """The job's own commit asks for the dispatcher: no earlier nudge of the workspace is
+        left to pick its event up, and no sweep runs."""
+        owner = await sign_up(committing_client, "committing-export-nudge")
+        workspace = owner["workspace_id"]
+        await make_lead(committing_client, owner["headers"])
+        asked = await committing_client.post(
+            f"{API}/exports", json={"resource": "lead"}, headers=owner["headers"]
+        )
+        assert asked.status_code == 202, asked.text
+        queue = queue_client(redis_url)
+        engine = make_engine(database_url, pool_size=1)
+        try:
+            await jobs.wait_for_sends()
+            await queue.flushdb()  # the request's own nudges: as if already acted on
+            ran = await run_export(
+                {"sessionmaker": make_sessionmaker(engine), "redis": queue},
+                workspace,
+                asked.json()["id"],
+            )
+            await jobs.wait_for_sends()
+            nudges = [key async for key in queue.scan_iter(f"arq:job:events:{workspace}*")]
+        finally:
+            await engine.dispose()
+            await queue.aclose()
+
+        assert ran == "completed"
+        assert len(nudges) == 1, nudges
+        async with running_worker(database_url, redis_url):
+
+            async def listed() -> bool:
+                params = {"type": "export.completed", "record_id": asked.json()["id"]}
+                got = await committing_client.get(
+                    f"{API}/events", headers=owner["headers"], params=params
+                )
+                return bool(got.json()["data"])
+
+            assert await eventually(listed, seconds=20), "export.completed never dispatched"
 
 
 class TestBadRequests:

@@ -79,10 +79,9 @@ class TestImportLeads:
 
         async with running_worker(database_url, redis_url):
             assert await eventually(finished, seconds=60), state
-            # The import's nudge to the dispatcher is now and then not acted on (cause not
-            # found yet, issue 13's note); the sweep (every 20 s, for events 10 s old) is the
-            # net, so the event may take up to 30 s.
-            assert await eventually(announced, seconds=40), events
+            # The worker runs no sweep: the event comes through the finishing transaction's
+            # own nudge to the dispatcher, or not at all.
+            assert await eventually(announced, seconds=20), events
 
         assert state["status"] == "completed", state
         assert (state["total_rows"], state["processed_rows"]) == (4, 4)

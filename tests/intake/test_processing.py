@@ -259,7 +259,7 @@ class TestOnceAndNeverLost:
 
         outcomes = []
         for _ in range(2):
-            async with job_context(app.state.sessionmaker, uuid.UUID(workspace)) as ctx:
+            async with job_context(app.state.sessionmaker, uuid.UUID(workspace), queue=None) as ctx:
                 outcomes.append(await intake_service.process_submission(ctx, uuid.UUID(sid)))
 
         assert outcomes == ["processed", None]
@@ -279,7 +279,7 @@ class TestOnceAndNeverLost:
         workspace = uuid.UUID(owner["workspace_id"])
 
         async def process(sid: str) -> str | None:
-            async with job_context(app.state.sessionmaker, workspace) as ctx:
+            async with job_context(app.state.sessionmaker, workspace, queue=None) as ctx:
                 return await intake_service.process_submission(ctx, uuid.UUID(sid))
 
         outcomes = await asyncio.gather(
@@ -352,7 +352,9 @@ class TestFailedAndReplayed:
         accepted = await submit_form(committing_client, form["key"], _gotcha="bot")
         waiting = await submit_form(committing_client, form["key"], full_name="Chưa xử lý")
 
-        async with job_context(app.state.sessionmaker, uuid.UUID(owner["workspace_id"])) as ctx:
+        async with job_context(
+            app.state.sessionmaker, uuid.UUID(owner["workspace_id"]), queue=None
+        ) as ctx:
             pruned = await intake_service.prune_payloads(
                 ctx, received_before=utcnow() + timedelta(minutes=1)
             )
@@ -375,7 +377,9 @@ class TestFailedAndReplayed:
 
         seen = []
         for _ in range(5):
-            async with job_context(app.state.sessionmaker, uuid.UUID(owner["workspace_id"])) as ctx:
+            async with job_context(
+                app.state.sessionmaker, uuid.UUID(owner["workspace_id"]), queue=None
+            ) as ctx:
                 await intake_service.record_crash(ctx, sid, crash, give_up_after=5)
             seen.append((await submission(committing_client, headers, str(sid)))["status"])
 

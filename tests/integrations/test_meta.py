@@ -300,7 +300,7 @@ class TestTheWorkerReadsEachLead:
             assert await eventually(tried)
         waiting = await submission(workspace.http, workspace.headers, sid)
         ws = uuid.UUID(workspace.owner["workspace_id"])
-        async with job_context(app.state.sessionmaker, ws) as job:
+        async with job_context(app.state.sessionmaker, ws, queue=None) as job:
             handed_back = await intake_service.requeue_waiting(
                 job, received_before=utcnow() + timedelta(minutes=1)
             )

@@ -382,12 +382,12 @@ class TestAWorkerDiesMidAttempt:
         workspace_id, delivery_id = uuid.UUID(workspace.owner["workspace_id"]), pending["id"]
         try:
             # A worker claims the attempt, then dies before it records anything.
-            async with job_context(maker, workspace_id) as ctx:
+            async with job_context(maker, workspace_id, queue=None) as ctx:
                 dead = await delivery.claim(ctx, uuid.UUID(delivery_id), now=utcnow())
             async with job_context(maker, workspace_id, queue=queue) as ctx:
                 while_claimed = await delivery.requeue_due(ctx, now=utcnow())
             # Its claim runs out (the attempt's time limit and a minute later).
-            async with job_context(maker, workspace_id) as ctx:
+            async with job_context(maker, workspace_id, queue=None) as ctx:
                 await ctx.session.execute(
                     update(WebhookDelivery)
                     .where(
@@ -401,7 +401,7 @@ class TestAWorkerDiesMidAttempt:
             await wait_for_sends()
             (sent,) = await workspace.settled(made["id"])
             # The dead worker's attempt comes back late: it is not recorded over the new one.
-            async with job_context(maker, workspace_id) as ctx:
+            async with job_context(maker, workspace_id, queue=None) as ctx:
                 assert dead is not None
                 late = await delivery.record(
                     ctx, dead, Attempt(500, 10, "answered 500"), now=utcnow()
