@@ -8,6 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.core.models import (
     Base,
     RecordMixin,
+    referring_index,
     tenant_fk,
 )
 
@@ -23,6 +24,7 @@ class Account(RecordMixin, Base):
         tenant_fk(["parent_id"], "accounts"),
         # The record this one was merged into (it is soft-deleted since).
         tenant_fk(["merged_into_id"], "accounts"),
+        referring_index("accounts", "merged_into_id"),
         # Every sort is an index walk, deleted rows included (`include_deleted`).
         Index("ix_accounts_recent", "workspace_id", "created_at", "id"),
         Index("ix_accounts_updated", "workspace_id", "updated_at", "id"),

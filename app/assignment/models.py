@@ -5,7 +5,7 @@ from sqlalchemy import Boolean, Index, Integer, String, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models import Base, RecordMixin, tenant_fk
+from app.core.models import Base, RecordMixin, referring_index, tenant_fk
 
 
 class AssignmentRule(RecordMixin, Base):
@@ -15,6 +15,7 @@ class AssignmentRule(RecordMixin, Base):
     __tablename__ = "assignment_rules"
     __table_args__ = (
         tenant_fk(["team_id"], "teams"),
+        referring_index("assignment_rules", "team_id"),
         Index("ix_assignment_rules_priority", "workspace_id", "priority", "id"),
         Index("ix_assignment_rules_recent", "workspace_id", "created_at", "id"),
     )

@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models import Base, TenantMixin, tenant_fk, utcnow
+from app.core.models import Base, TenantMixin, referring_index, tenant_fk, utcnow
 
 
 class ApiKey(TenantMixin, Base):
@@ -13,6 +13,7 @@ class ApiKey(TenantMixin, Base):
     __tablename__ = "api_keys"
     __table_args__ = (
         tenant_fk(["user_id"], "users"),
+        referring_index("api_keys", "user_id", nullable=False),
         UniqueConstraint("workspace_id", "prefix"),
         # Found by prefix before the workspace is known; the prefix is random, so clashes are
         # vanishingly rare and the hash check settles them.

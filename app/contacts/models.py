@@ -10,6 +10,7 @@ from app.core.models import (
     Base,
     RecordMixin,
     TenantMixin,
+    referring_index,
     tenant_fk,
     utcnow,
 )
@@ -25,6 +26,7 @@ class Contact(RecordMixin, Base):
         tenant_fk(["owner_id"], "users"),
         # The record this one was merged into (it is soft-deleted since).
         tenant_fk(["merged_into_id"], "contacts"),
+        referring_index("contacts", "merged_into_id"),
         # Every sort is an index walk, deleted rows included (`include_deleted`).
         Index("ix_contacts_recent", "workspace_id", "created_at", "id"),
         Index("ix_contacts_updated", "workspace_id", "updated_at", "id"),

@@ -8,7 +8,16 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, ForeignKeyConstraint, Integer, MetaData, Table
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
@@ -92,3 +101,12 @@ def tenant_fk(
         use_alter=use_alter,
         ondelete=ondelete,
     )
+
+
+def referring_index(table: str, column: str, *, nullable: bool = True) -> Index:
+    """The index a reference `(workspace_id, column)` of `table` needs: deleting or merging the
+    row it points at looks for the rows pointing at it, without it a scan of the workspace's
+    rows each time (tests/core/test_tenancy.py checks every reference has one). A nullable
+    reference indexes only the rows that point somewhere."""
+    where = text(f"{column} IS NOT NULL") if nullable else None
+    return Index(f"ix_{table}_{column}", "workspace_id", column, postgresql_where=where)

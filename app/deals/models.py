@@ -20,6 +20,7 @@ from app.core.models import (
     Base,
     RecordMixin,
     TenantMixin,
+    referring_index,
     tenant_fk,
     utcnow,
 )
@@ -37,6 +38,7 @@ class Deal(RecordMixin, Base):
         tenant_fk(["contact_id"], "contacts"),
         tenant_fk(["pipeline_id"], "pipelines"),
         tenant_fk(["source_lead_id"], "leads"),
+        referring_index("deals", "source_lead_id"),
         # The stage belongs to the deal's own pipeline: the database holds that, not only code.
         ForeignKeyConstraint(
             ["workspace_id", "pipeline_id", "stage_id"],
@@ -47,6 +49,9 @@ class Deal(RecordMixin, Base):
             ],
             name="fk_deals_stage_of_pipeline",
         ),
+        # A pipeline is deleted, a stage retired, only when no deal, deleted ones included, is
+        # in it.
+        Index("ix_deals_stage", "workspace_id", "pipeline_id", "stage_id"),
         # Every sort is an index walk, deleted rows included (`include_deleted`).
         Index("ix_deals_recent", "workspace_id", "created_at", "id"),
         Index("ix_deals_updated", "workspace_id", "updated_at", "id"),
@@ -121,7 +126,9 @@ class StageChange(TenantMixin, Base):
     __table_args__ = (
         tenant_fk(["deal_id"], "deals"),
         tenant_fk(["from_stage_id"], "pipeline_stages"),
+        referring_index("deal_stage_changes", "from_stage_id"),
         tenant_fk(["to_stage_id"], "pipeline_stages"),
+        referring_index("deal_stage_changes", "to_stage_id", nullable=False),
         Index("ix_deal_stage_changes_deal", "workspace_id", "deal_id", "moved_at", "id"),
     )
 

@@ -7,7 +7,14 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.ids import new_id
-from app.core.models import Base, RecordMixin, TenantMixin, TimestampMixin, tenant_fk
+from app.core.models import (
+    Base,
+    RecordMixin,
+    TenantMixin,
+    TimestampMixin,
+    referring_index,
+    tenant_fk,
+)
 
 
 class DuplicateRule(RecordMixin, Base):
@@ -34,6 +41,7 @@ class DuplicateScan(TenantMixin, TimestampMixin, Base):
     __tablename__ = "duplicate_scans"
     __table_args__ = (
         tenant_fk(["requested_by"], "users"),
+        referring_index("duplicate_scans", "requested_by", nullable=False),
         Index("ix_duplicate_scans_recent", "workspace_id", "created_at", "id"),
     )
 

@@ -4,7 +4,14 @@ from datetime import datetime
 from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models import Base, RecordMixin, TenantMixin, TimestampMixin, tenant_fk
+from app.core.models import (
+    Base,
+    RecordMixin,
+    TenantMixin,
+    TimestampMixin,
+    referring_index,
+    tenant_fk,
+)
 
 
 class EmailTemplate(RecordMixin, Base):
@@ -52,7 +59,9 @@ class Email(TenantMixin, TimestampMixin, Base):
     __tablename__ = "emails"
     __table_args__ = (
         tenant_fk(["template_id"], "email_templates"),
+        referring_index("emails", "template_id"),
         tenant_fk(["activity_id"], "activities"),
+        referring_index("emails", "activity_id", nullable=False),
         Index("ix_emails_record", "workspace_id", "record_type", "record_id", "created_at"),
         # The sweep's question: which emails still wait for a worker.
         Index(

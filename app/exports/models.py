@@ -6,7 +6,7 @@ from sqlalchemy import ForeignKeyConstraint, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models import Base, TenantMixin, TimestampMixin, tenant_fk
+from app.core.models import Base, TenantMixin, TimestampMixin, referring_index, tenant_fk
 
 
 class Export(TenantMixin, TimestampMixin, Base):
@@ -16,11 +16,13 @@ class Export(TenantMixin, TimestampMixin, Base):
     __tablename__ = "exports"
     __table_args__ = (
         tenant_fk(["requested_by"], "users"),
+        referring_index("exports", "requested_by", nullable=False),
         ForeignKeyConstraint(
             ["workspace_id", "file_id"],
             ["stored_files.workspace_id", "stored_files.id"],
             name="fk_exports_file_id_stored_files",
         ),
+        referring_index("exports", "file_id"),
         Index("ix_exports_recent", "workspace_id", "created_at", "id"),
         # The nightly sweep's question: which files have outlived SEN_EXPORT_TTL_HOURS.
         Index(

@@ -5,7 +5,7 @@ from sqlalchemy import Boolean, Index, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models import Base, RecordMixin, tenant_fk
+from app.core.models import Base, RecordMixin, referring_index, tenant_fk
 
 
 class Form(RecordMixin, Base):
@@ -15,7 +15,9 @@ class Form(RecordMixin, Base):
     __tablename__ = "forms"
     __table_args__ = (
         tenant_fk(["campaign_id"], "campaigns"),
+        referring_index("forms", "campaign_id"),
         tenant_fk(["default_owner_id"], "users"),
+        referring_index("forms", "default_owner_id"),
         UniqueConstraint("workspace_id", "key"),
         # The public endpoint finds a form by its key before it knows the workspace.
         Index("ix_forms_key", "key"),

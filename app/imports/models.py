@@ -6,7 +6,7 @@ from sqlalchemy import Boolean, ForeignKeyConstraint, Index, Integer, String, Te
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models import Base, TenantMixin, TimestampMixin, tenant_fk
+from app.core.models import Base, TenantMixin, TimestampMixin, referring_index, tenant_fk
 
 
 class Import(TenantMixin, TimestampMixin, Base):
@@ -18,11 +18,13 @@ class Import(TenantMixin, TimestampMixin, Base):
     __tablename__ = "imports"
     __table_args__ = (
         tenant_fk(["requested_by"], "users"),
+        referring_index("imports", "requested_by", nullable=False),
         ForeignKeyConstraint(
             ["workspace_id", "file_id"],
             ["stored_files.workspace_id", "stored_files.id"],
             name="fk_imports_file_id_stored_files",
         ),
+        referring_index("imports", "file_id"),
         Index("ix_imports_recent", "workspace_id", "created_at", "id"),
         # The every-minute sweep's question: which imports wait for a worker, or lost theirs.
         Index(

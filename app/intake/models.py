@@ -6,7 +6,7 @@ from sqlalchemy import Index, SmallInteger, String, Text, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models import Base, TenantMixin, tenant_fk, utcnow
+from app.core.models import Base, TenantMixin, referring_index, tenant_fk, utcnow
 
 
 class Submission(TenantMixin, Base):
@@ -18,6 +18,7 @@ class Submission(TenantMixin, Base):
         tenant_fk(["form_id"], "forms"),
         tenant_fk(["integration_id"], "integrations"),
         tenant_fk(["lead_id"], "leads"),
+        referring_index("submissions", "lead_id"),
         Index("ix_submissions_recent", "workspace_id", "received_at", "id"),
         Index("ix_submissions_status", "workspace_id", "status", "received_at", "id"),
         Index("ix_submissions_form", "workspace_id", "form_id", "received_at", "id"),

@@ -4,7 +4,7 @@ from typing import Any
 from sqlalchemy import Boolean, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models import Base, RecordMixin, tenant_fk
+from app.core.models import Base, RecordMixin, referring_index, tenant_fk
 
 
 class Integration(RecordMixin, Base):
@@ -15,6 +15,7 @@ class Integration(RecordMixin, Base):
     __tablename__ = "integrations"
     __table_args__ = (
         tenant_fk(["campaign_id"], "campaigns"),
+        referring_index("integrations", "campaign_id"),
         # A webhook names the integration by id before the workspace is known (as sen_auth).
         Index("ix_integrations_id", "id", "workspace_id"),
         Index("ix_integrations_recent", "workspace_id", "created_at", "id"),

@@ -21,6 +21,7 @@ from app.core.models import (
     TenantMixin,
     TimestampMixin,
     VersionedMixin,
+    referring_index,
     tenant_fk,
 )
 
@@ -53,16 +54,22 @@ class Lead(RecordMixin, Base):
         # here, and Citus distributes no cycle of references (migration 0026); the conversion
         # writes both in one transaction, and deals are never deleted (soft delete).
         tenant_fk(["converted_account_id"], "accounts"),
+        referring_index("leads", "converted_account_id"),
         tenant_fk(["converted_contact_id"], "contacts"),
+        referring_index("leads", "converted_contact_id"),
         tenant_fk(["campaign_id"], "campaigns"),
         tenant_fk(["form_id"], "forms"),
+        referring_index("leads", "form_id"),
         # The record this one was merged into (it is soft-deleted since).
         tenant_fk(["merged_into_id"], "leads"),
+        referring_index("leads", "merged_into_id"),
         ForeignKeyConstraint(
             ["workspace_id", "status"],
             ["lead_statuses.workspace_id", "lead_statuses.key"],
             name="fk_leads_status_lead_statuses",
         ),
+        # A status is deleted only when no lead, deleted ones included, has it.
+        Index("ix_leads_status", "workspace_id", "status"),
         # Lists: every sort is an index walk, keyset on (sort key, id), deleted rows included
         # (`include_deleted`); the common filters have their own, newest first.
         Index("ix_leads_recent", "workspace_id", "created_at", "id"),

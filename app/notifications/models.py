@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models import Base, TenantMixin, tenant_fk, utcnow
+from app.core.models import Base, TenantMixin, referring_index, tenant_fk, utcnow
 
 
 class Notification(TenantMixin, Base):
@@ -15,6 +15,7 @@ class Notification(TenantMixin, Base):
         tenant_fk(["user_id"], "users"),
         tenant_fk(["activity_id"], "activities"),
         tenant_fk(["lead_id"], "leads"),
+        referring_index("notifications", "lead_id"),
         Index("ix_notifications_activity", "workspace_id", "activity_id"),
         Index("ix_notifications_inbox", "workspace_id", "user_id", "read_at", "created_at"),
     )

@@ -4,7 +4,14 @@ from datetime import datetime
 from sqlalchemy import Boolean, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models import Base, TenantMixin, TimestampMixin, VersionedMixin, tenant_fk
+from app.core.models import (
+    Base,
+    TenantMixin,
+    TimestampMixin,
+    VersionedMixin,
+    referring_index,
+    tenant_fk,
+)
 
 
 class Team(TenantMixin, TimestampMixin, VersionedMixin, Base):
@@ -23,6 +30,7 @@ class User(TenantMixin, TimestampMixin, VersionedMixin, Base):
     __tablename__ = "users"
     __table_args__ = (
         tenant_fk(["team_id"], "teams", name="fk_users_team"),
+        referring_index("users", "team_id"),
         # Emails are stored in their normal form (app/core/schemas.py normalize_email), so the
         # index compares exactly what the code compares.
         UniqueConstraint("workspace_id", "email"),

@@ -116,6 +116,32 @@ class TestSchemaDistributesByWorkspace:
         assert between_tenants, "expected composite references (leads -> users, …)"
         assert offenders == []
 
+    async def test_every_reference_has_an_index_on_its_referring_columns(
+        self, database_url: str
+    ) -> None:
+        # Deleting or re-keying a referenced row (a workspace deleted, a merged lead purged)
+        # looks up the rows referring to it: without an index led by the referring columns,
+        # that is a scan of the workspace's rows of the referring table per row. A partial
+        # index serves only if its condition is that the reference is set.
+        rows = await _catalog(
+            database_url,
+            """SELECT c.conname, c.conkey::int[] AS cols,
+                      ARRAY(SELECT i.indkey::text || '|' ||
+                                   coalesce(pg_get_expr(i.indpred, i.indrelid), '')
+                            FROM pg_index i WHERE i.indrelid = c.conrelid) AS indexes
+               FROM pg_constraint c
+               WHERE c.contype = 'f' AND c.connamespace = 'public'::regnamespace""",
+        )
+        offenders = sorted(
+            r["conname"]
+            for r in rows
+            if r["conname"] not in _NEVER_LOOKED_UP
+            and not any(_leads_with(index, r["cols"]) for index in r["indexes"])
+        )
+
+        assert rows, "expected references"
+        assert offenders == []
+
     async def test_no_table_has_a_trigger(self, database_url: str) -> None:
         # Citus distributes no table with a trigger: what one did goes in a service.
         rows = await _catalog(
@@ -397,3 +423,20 @@ class TestEveryTransactionEntersItsWorkspace:
         assert tuple(first) == ("sen_app", str(world.owner.workspace_id))
         assert in_transaction
         assert [row[0] for row in workspaces_seen] == [world.owner.workspace_id]
+
+
+# A user is never deleted (a member who leaves is deactivated and keeps their records), so no
+# statement looks for the records a user owns regardless of deletion; the live ones have their
+# list index (`ix_*_owner_recent`).
+_NEVER_LOOKED_UP = {
+    f"fk_{table}_workspace_id_owner_id_users"
+    for table in ("accounts", "activities", "contacts", "deals", "leads")
+}
+
+
+def _leads_with(index: str, columns: list[int]) -> bool:
+    """Whether the index ("1 4 2|its condition": `pg_index.indkey`, then `indpred`) leads with
+    `columns`, in any order, and holds every row that has them set."""
+    keys, condition = index.split("|", 1)
+    leads = {int(n) for n in keys.split()[: len(columns)]} == set(columns)
+    return leads and re.fullmatch(r"(\(?\w+ IS NOT NULL\)?)?", condition) is not None
