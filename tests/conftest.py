@@ -131,9 +131,16 @@ def server_url() -> str:
 async def database_url(server_url: str) -> str:
     name = f"{os.environ.get('SEN_TEST_DB_PREFIX', 'sen_test')}_{_worker()}"
     if CITUS_WORKERS:
-        url = await citus.create_database(server_url, name, CITUS_WORKERS)
-        await upgrade(url)
-        await citus.distribute(url)
+        # One at a time: roles are the cluster's, and two migrations granting to them at once
+        # fail with "tuple concurrently updated".
+        admin = await asyncpg.connect(libpq_url(with_database(server_url, "postgres")))
+        try:
+            await admin.execute("SELECT pg_advisory_lock(hashtext('sen.test-databases'))")
+            url = await citus.create_database(server_url, name, CITUS_WORKERS)
+            await upgrade(url)
+            await citus.distribute(url)
+        finally:
+            await admin.close()  # and the lock with it
         return url
     admin = await asyncpg.connect(libpq_url(with_database(server_url, "postgres")))
     try:
