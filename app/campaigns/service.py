@@ -168,7 +168,7 @@ async def campaign_stats(ctx: Ctx, campaign_id: uuid.UUID) -> CampaignStats:
     """Counted over every live lead of the workspace linked to the campaign (not only those
     the actor sees): how many, how many converted, and the won deals their conversions made,
     with their amounts per currency. Both statements walk `ix_leads_campaign`; each deal is
-    read by its primary key, through the lead's `converted_deal_id`."""
+    read by one index look-up from its lead (its key, or its reference back to the lead)."""
     campaign = await records.get(ctx, CAMPAIGNS, campaign_id)
     leads, deals = table_of(Lead), table_of(Deal)
     linked = (
@@ -179,8 +179,7 @@ async def campaign_stats(ctx: Ctx, campaign_id: uuid.UUID) -> CampaignStats:
     counted = select(func.count(), func.count(leads.c.converted_at)).where(*linked)
     lead_count, converted = (await records.read_rows(ctx, counted))[0]
     # A deal's `source_lead_id` is set by the conversion that also sets the lead's
-    # `converted_deal_id`: joining on both reads the deal by its key (deals have no index on
-    # `source_lead_id`).
+    # `converted_deal_id`: joining on both lets the planner read the deal by either index.
     made = and_(
         deals.c.workspace_id == ctx.workspace_id,
         deals.c.id == leads.c.converted_deal_id,
