@@ -99,7 +99,7 @@ async def sen_export(
     maker = make_sessionmaker(engine)
     try:
         export_id = uuid.uuid4()
-        async with job_context(maker, workspace_id) as job:
+        async with job_context(maker, workspace_id, queue=None) as job:
             job.session.add(
                 Export(
                     workspace_id=workspace_id, id=export_id, requested_by=owner_id,
@@ -109,12 +109,12 @@ async def sen_export(
             )  # fmt: skip
         async with PeakMemory() as memory:
             started = time.perf_counter()
-            async with job_context(maker, workspace_id) as job:
+            async with job_context(maker, workspace_id, queue=None) as job:
                 written = await service.write_export(job, export_id)
             seconds = time.perf_counter() - started
         assert written is not None
         assert written.file_id is not None
-        async with job_context(maker, workspace_id) as job:
+        async with job_context(maker, workspace_id, queue=None) as job:
             info = await files.file_info(job, written.file_id)
         assert info is not None
         return seconds, memory.grown_mib, written.rows, info.size

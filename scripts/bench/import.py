@@ -78,7 +78,7 @@ async def sen_import(url: str, path: Path, workspace_id: uuid.UUID, owner_id: uu
     maker = make_sessionmaker(engine)
     try:
         import_id = uuid.uuid4()
-        async with job_context(maker, workspace_id) as ctx:
+        async with job_context(maker, workspace_id, queue=None) as ctx:
             with path.open("rb") as source:
                 stored = await files.store_file(
                     ctx, source, filename=path.name, content_type="application/octet-stream"
@@ -96,7 +96,7 @@ async def sen_import(url: str, path: Path, workspace_id: uuid.UUID, owner_id: uu
             started = time.perf_counter()
             outcome = await job.run_import(maker, workspace_id, import_id)
             seconds = time.perf_counter() - started
-        async with job_context(maker, workspace_id) as ctx:
+        async with job_context(maker, workspace_id, queue=None) as ctx:
             done = await ctx.session.get(Import, (workspace_id, import_id))
         assert done is not None
         assert outcome == "completed", (outcome, done.error)
