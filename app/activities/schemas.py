@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from fastapi import Query
-from pydantic import MISSING, BaseModel, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StrictInt, StringConstraints
 
 from app.core.pagination import ListQuery, Sortable
 from app.core.schemas import InputModel, PatchModel, ReadModel, Timestamp
@@ -54,7 +54,7 @@ class ActivityCreate(InputModel):
     due_at: Timestamp | None = None
     duration_minutes: Duration | None = None
     outcome: Outcome | None = None
-    completed: StrictBool = False
+    completed: bool = False
     remind_at: Timestamp | None = Field(None, description="When to notify the owner.")
     owner_id: uuid.UUID | None = Field(None, description="Default: you.")
     participants: Participants = Field(default_factory=list)
@@ -74,7 +74,7 @@ class ActivityUpdate(PatchModel):
     due_at: Timestamp | MISSING | None = MISSING
     duration_minutes: Duration | MISSING | None = MISSING
     outcome: Outcome | MISSING | None = MISSING
-    completed: StrictBool | MISSING = MISSING
+    completed: bool | MISSING = MISSING
     remind_at: Timestamp | MISSING | None = MISSING
     owner_id: uuid.UUID | MISSING | None = MISSING
     participants: Participants | MISSING = MISSING

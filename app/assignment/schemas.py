@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import MISSING, AfterValidator, Field, StrictBool, StrictInt
+from pydantic import MISSING, AfterValidator, Field, StrictInt
 
 from app.core.pagination import ListQuery, Sortable
 from app.core.schemas import Area, InputModel, Name, PatchModel, ReadModel, Tag
@@ -87,7 +87,7 @@ class AssignmentRuleCreate(InputModel):
 
     name: Name
     priority: Priority = 100
-    active: StrictBool = True
+    active: bool = True
     conditions: AssignmentConditions = Field(default_factory=AssignmentConditions)
     strategy: Strategy
     user_ids: UserIds = Field(default_factory=list)
@@ -102,7 +102,7 @@ class AssignmentRuleUpdate(PatchModel):
 
     name: Name | MISSING = MISSING
     priority: Priority | MISSING = MISSING
-    active: StrictBool | MISSING = MISSING
+    active: bool | MISSING = MISSING
     conditions: AssignmentConditions | MISSING = MISSING
     strategy: Strategy | MISSING = MISSING
     user_ids: UserIds | MISSING = MISSING

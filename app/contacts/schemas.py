@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import MISSING, BaseModel, Field, StrictBool, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StringConstraints
 
 from app.core.limits import ACCOUNTS_PER_CONTACT
 from app.core.pagination import RecordListQuery, Sortable
@@ -58,7 +58,7 @@ class AccountLinkCreate(InputModel):
 
     account_id: uuid.UUID
     role: ContactRole | None = None
-    is_primary: StrictBool = Field(
+    is_primary: bool = Field(
         False, description="Make this the contact's primary account (the previous one stops being)."
     )
 
@@ -67,7 +67,7 @@ class AccountLinkUpdate(PatchModel):
     example = {"role": "billing", "is_primary": True}
 
     role: ContactRole | MISSING | None = MISSING
-    is_primary: StrictBool | MISSING = MISSING
+    is_primary: bool | MISSING = MISSING
 
 
 class AccountLinkList(BaseModel):
@@ -102,7 +102,7 @@ class ContactCreate(InputModel):
     birthday: Birthday | None = None
     gender: Gender | None = None
     province: Area | None = None
-    do_not_contact: StrictBool = False
+    do_not_contact: bool = False
     owner_id: uuid.UUID | None = Field(None, description="Default: you.")
     tags: Tags = Field(default_factory=list)
     custom_fields: CustomFieldValues = Field(default_factory=dict)
@@ -126,7 +126,7 @@ class ContactUpdate(PatchModel):
     birthday: Birthday | MISSING | None = MISSING
     gender: Gender | MISSING | None = MISSING
     province: Area | MISSING | None = MISSING
-    do_not_contact: StrictBool | MISSING = MISSING
+    do_not_contact: bool | MISSING = MISSING
     owner_id: uuid.UUID | MISSING | None = MISSING
     tags: Tags | MISSING = MISSING
     custom_fields: CustomFieldValues | MISSING = MISSING

@@ -10,7 +10,7 @@ import json
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, get_args
 
 from pydantic import (
     AfterValidator,
@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     model_validator,
 )
@@ -74,10 +75,30 @@ class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_input_schema_extra)
     example: ClassVar[dict[str, Any] | None] = None
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        """A boolean field takes `true` or `false` only: pydantic would read 0, 1 and "yes"
+        as booleans, which the contract says are errors (schemathesis sent `"active": 0`)."""
+        super().__pydantic_init_subclass__(**kwargs)
+        loose = [
+            field
+            for field in cls.model_fields.values()
+            if _takes_bool(field.annotation)
+            and not any(isinstance(m, Strict) for m in field.metadata)
+        ]
+        for field in loose:
+            field.metadata.append(Strict())
+        if loose:
+            cls.model_rebuild(force=True)
+
     @model_validator(mode="before")
     @classmethod
     def _no_nul(cls, data: Any) -> Any:
         return reject_nul(data)
+
+
+def _takes_bool(annotation: Any) -> bool:
+    return annotation is bool or bool in get_args(annotation)
 
 
 class PatchModel(InputModel):

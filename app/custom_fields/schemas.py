@@ -7,7 +7,6 @@ from pydantic import (
     MISSING,
     BaseModel,
     Field,
-    StrictBool,
     StrictInt,
     StringConstraints,
     model_validator,
@@ -56,7 +55,7 @@ class CustomFieldCreate(InputModel):
         description=f"A `text` value holds at most {CUSTOM_FIELD_TEXT_CHARS} characters."
     )
     options: list[Option] = Field(default_factory=list, max_length=200)
-    required: StrictBool = False
+    required: bool = False
     position: StrictInt = Field(0, ge=0, le=10_000)
 
     @model_validator(mode="after")
@@ -74,7 +73,7 @@ class CustomFieldUpdate(PatchModel):
 
     label: str | MISSING = Field(MISSING, min_length=1, max_length=120)
     options: list[Option] | MISSING = Field(MISSING, max_length=200)
-    required: StrictBool | MISSING = MISSING
+    required: bool | MISSING = MISSING
     position: StrictInt | MISSING = Field(MISSING, ge=0, le=10_000)
 
 

@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import MISSING, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import MISSING, Field, StrictInt, StringConstraints
 
 from app.core.pagination import RecordListQuery, Sortable, SortedQuery
 from app.core.schemas import Email, InputModel, Name, PatchModel, ReadModel
@@ -212,7 +212,7 @@ class EmailSend(InputModel):
         description="Default: the contact's email (a deal's: its contact's). The contact's "
         "`do_not_contact` holds whatever the address.",
     )
-    marketing: StrictBool = Field(
+    marketing: bool = Field(
         False, description="A marketing email carries an unsubscribe link and header."
     )
 

@@ -158,7 +158,7 @@ class FormCreate(InputModel):
         None, description="Where a browser's plain form post is sent after it is accepted (303)."
     )
     consent_text: ConsentText | None = None
-    active: StrictBool = True
+    active: bool = True
 
 
 class FormUpdate(PatchModel):
@@ -178,7 +178,7 @@ class FormUpdate(PatchModel):
     honeypot_field: FieldName | MISSING = MISSING
     redirect_url: WebUrl | MISSING | None = MISSING
     consent_text: ConsentText | MISSING | None = MISSING
-    active: StrictBool | MISSING = MISSING
+    active: bool | MISSING = MISSING
 
 
 class FormRead(ReadModel):

@@ -8,7 +8,6 @@ from pydantic import (
     MISSING,
     Field,
     PlainValidator,
-    StrictBool,
     StringConstraints,
 )
 
@@ -156,7 +155,7 @@ class IntegrationCreate(InputModel):
     name: Name
     config: ConfigIn
     campaign_id: uuid.UUID | None = Field(None, description="The campaign its leads join.")
-    active: StrictBool = True
+    active: bool = True
 
 
 class IntegrationUpdate(PatchModel):
@@ -168,7 +167,7 @@ class IntegrationUpdate(PatchModel):
     name: Name | MISSING = MISSING
     config: ConfigIn | MISSING = MISSING
     campaign_id: uuid.UUID | MISSING | None = MISSING
-    active: StrictBool | MISSING = MISSING
+    active: bool | MISSING = MISSING
 
 
 class IntegrationRead(ReadModel):

@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import MISSING, BaseModel, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StrictInt, StringConstraints
 
 from app.accounts.schemas import AccountCreate, AccountRead
 from app.contacts.schemas import ContactCreate, ContactRead
@@ -253,7 +253,7 @@ class LeadStatusUpdate(PatchModel):
 
     labels: LeadStatusLabels | MISSING = MISSING
     position: StrictInt | MISSING = Field(MISSING, ge=0, le=10_000)
-    is_active: StrictBool | MISSING = MISSING
+    is_active: bool | MISSING = MISSING
 
 
 class LeadStatusRead(ReadModel):

@@ -3,7 +3,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import MISSING, BaseModel, Field, StrictBool, StrictInt, StringConstraints
+from pydantic import MISSING, BaseModel, Field, StrictInt, StringConstraints
 
 from app.core.limits import STAGES_PER_PIPELINE
 from app.core.schemas import InputModel, PatchModel, ReadModel
@@ -83,7 +83,7 @@ class PipelineCreate(InputModel):
     }
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=120)]
-    is_default: StrictBool = Field(False, description="Where deals go when none is named.")
+    is_default: bool = Field(False, description="Where deals go when none is named.")
     stages: list[NewPipelineStage] = Field(
         min_length=3,
         max_length=STAGES_PER_PIPELINE,
@@ -98,7 +98,7 @@ class PipelineUpdate(PatchModel):
     example = {"name": "Bán xe mới", "is_default": True}
 
     name: Annotated[str, StringConstraints(min_length=1, max_length=120)] | MISSING = MISSING
-    is_default: StrictBool | MISSING = MISSING
+    is_default: bool | MISSING = MISSING
     stage_ids: list[uuid.UUID] | MISSING = Field(
         MISSING,
         description="Every live stage's id, in the new order.",

@@ -2,7 +2,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import MISSING, AfterValidator, Field, StrictBool, StringConstraints
+from pydantic import MISSING, AfterValidator, Field, StringConstraints
 
 from app.auth.password_policy import MAX_LENGTH, MIN_LENGTH, password_problem
 from app.core.context import Role
@@ -48,7 +48,7 @@ class UserCreate(InputModel):
     )
     role: Role = Field(Role.sales, description="API keys can only add `sales` users.")
     team_id: uuid.UUID | None = None
-    is_active: StrictBool = True
+    is_active: bool = True
 
 
 class UserUpdate(PatchModel):
@@ -59,7 +59,7 @@ class UserUpdate(PatchModel):
     password: Password | MISSING = Field(MISSING, description="API keys can't set it.")
     role: Role | MISSING = Field(MISSING, description="API keys can't change it.")
     team_id: uuid.UUID | MISSING | None = MISSING
-    is_active: StrictBool | MISSING = Field(
+    is_active: bool | MISSING = Field(
         MISSING,
         description="`false` signs the user out everywhere for good: their tokens, API keys, "
         "calendar feed and invitation stop working and stay so if they are activated again.",

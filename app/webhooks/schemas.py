@@ -4,7 +4,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import MISSING, Field, StrictBool, StringConstraints
+from pydantic import MISSING, Field, StringConstraints
 
 from app.core.pagination import RecordListQuery, Sortable, SortedQuery
 from app.core.schemas import InputModel, PatchModel, ReadModel
@@ -45,7 +45,7 @@ class WebhookCreate(InputModel):
 
     url: Url
     events: Events
-    active: StrictBool = True
+    active: bool = True
     description: Description | None = None
 
 
@@ -57,7 +57,7 @@ class WebhookUpdate(PatchModel):
 
     url: Url | MISSING = MISSING
     events: Events | MISSING = MISSING
-    active: StrictBool | MISSING = MISSING
+    active: bool | MISSING = MISSING
     description: Description | MISSING | None = MISSING
 
 

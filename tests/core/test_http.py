@@ -9,6 +9,7 @@ import pytest
 from arq import create_pool
 from fastapi import FastAPI
 
+from app.automations.schemas import AutomationCreate
 from app.core.errors import PROBLEM_MEDIA_TYPE
 from app.core.queue import redis_settings
 from app.core.settings import get_settings
@@ -66,6 +67,21 @@ class TestProblems:
         )  # fmt: skip
 
         assert response.status_code == 422
+
+    @pytest.mark.parametrize("value", [0, 1, "true", "yes"])
+    async def test_a_boolean_field_takes_true_or_false_only(
+        self, client: httpx.AsyncClient, world: World, value: object
+    ) -> None:
+        # Found by schemathesis: `"active": 0` made a switched-off workflow.
+        assert AutomationCreate.example is not None
+        response = await client.post(
+            "/api/v1/automations",
+            json={**AutomationCreate.example, "active": value},
+            headers=world.admin.headers,
+        )
+
+        assert response.status_code == 422, response.text
+        assert [e["field"] for e in response.json()["errors"]] == ["active"]
 
     async def test_an_unexpected_error_is_a_generic_500_problem_without_a_trace(
         self, app: FastAPI, client: httpx.AsyncClient
