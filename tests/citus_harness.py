@@ -77,10 +77,10 @@ async def put_back(url: str, world: WorldRows, before: set[uuid.UUID]) -> None:
         ]
         async with conn.transaction():
             # Each table by workspace, children first, with foreign-key triggers off: a
-            # cascade checks every deleted row's referrers, and some references have no index
-            # (a merged lead's `merged_into_id`), which made a plan test's 40,000 leads take
-            # minutes. One workspace a statement: Citus sends `workspace_id = $1` to that
-            # workspace's shards only.
+            # cascade checks every deleted row's referrers one by one (before migration 0027
+            # indexed them all, a plan test's 40,000 leads took minutes; with the indexes it is
+            # still per row). One workspace a statement: Citus sends `workspace_id = $1` to
+            # that workspace's shards only.
             await conn.execute("SET LOCAL session_replication_role = replica")
             for table, _, _ in reversed(world.tables):
                 key = _workspace_column(table)
