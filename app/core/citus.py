@@ -18,14 +18,15 @@ from app.core.transaction import APP_ROLE, AUTH_ROLE
 ROOT = "workspaces"  # distributed by id; the colocation group every tenant table joins
 LOCAL = {"alembic_version"}  # read by migrations only, on the coordinator
 LOGIN_ROLES = [APP_ROLE, AUTH_ROLE]
-# Marked LEAKPROOF by migrations 0001 and 0016 in the coordinator's catalog only: the shards'
-# planners need it too, or a search (LIKE, tags) or a duplicate look-up (trigram `%`) under
+# Marked LEAKPROOF by migrations 0001, 0016 and 0028 in the coordinator's catalog only: the
+# shards' planners need it too, or a search (LIKE, tags) or a duplicate look-up (`%`, `&&`) under
 # row-level security reads every row of the workspace (tests/core/test_citus.py holds this
 # list to the migrations').
 LEAKPROOF_FUNCTIONS = [
     "pg_catalog.textlike(text, text)",
     "pg_catalog.arraycontains(anyarray, anyarray)",
     "public.similarity_op(text, text)",
+    "pg_catalog.arrayoverlap(anyarray, anyarray)",
 ]
 
 

@@ -78,3 +78,25 @@ def tax_code_key(tax_code: str | None) -> str | None:
         return None
     kept = re.sub(r"[^0-9-]", "", tax_code).strip("-")
     return kept or None
+
+
+# How many words of a name and of a company make person keys: a pasted paragraph in a name
+# field must not make thousands of keys.
+_KEY_WORDS = 6
+_COMPANY_PREFIX = 4
+
+
+def person_keys(name_key: str | None, company_key: str | None) -> list[str] | None:
+    """Blocking keys for "a similar name at a similar company": each pair of name words with
+    the start of each company word ("an nguyen|minh"). Two records typed with one slip in the
+    name and one in the company still share a key, while a key is rare: a pair of Vietnamese
+    name words alone is shared by thousands (a trigram index on names reads them all), at one
+    company by a few. A name of one or two words keys its single words too."""
+    if not name_key or not company_key:
+        return None
+    names = sorted(set(name_key.split()))[:_KEY_WORDS]
+    parts = [f"{a} {b}" for i, a in enumerate(names) for b in names[i + 1 :]]
+    if len(names) <= 2:
+        parts += names
+    companies = sorted({w[:_COMPANY_PREFIX] for w in company_key.split()[:_KEY_WORDS]})
+    return sorted({f"{part}|{company}" for part in parts for company in companies})

@@ -387,6 +387,8 @@ def _derived(resource: Resource[M, R], read: Callable[[str], Any]) -> dict[str, 
         derived["name_key"] = (match_keys.name_key if person else match_keys.company_key)(name)
     if "company_key" in columns:
         derived["company_key"] = match_keys.company_key(read("company_name"))
+    if "person_keys" in columns:
+        derived["person_keys"] = match_keys.person_keys(derived["name_key"], derived["company_key"])
     if resource.searched:
         parts = (derived[n] if n in derived else read(n) for n in resource.searched)
         derived["search_text"] = search_text(*parts)

@@ -4,8 +4,9 @@ record at a time, each saved before the next is checked.
 The records stored before the batch are looked up for every probe in one statement
 (`candidates.candidates_of_batch`: each probe's own look-ups, limits and union, run LATERAL).
 The batch's own records are not stored yet when they are checked, so they are matched here,
-in Python, with the statement's own tests: the same email, phone or tax code, and names and
-companies close by trigrams exactly as pg_trgm's `%` decides (`trigram_similarity`). A record
+in Python, with the statement's own tests: the same email, phone or tax code, a shared person
+key, and names and companies close by trigrams exactly as pg_trgm's `%` decides
+(`trigram_similarity`). A record
 counts for the probes after it only once the caller has `accept`ed it (a skipped or failed row
 is never stored, so it finds nothing later on). Both sets of candidates are then scored by the
 rules as `find_duplicates` scores them.
@@ -20,6 +21,7 @@ from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
+from app.core import match_keys
 from app.core.context import Ctx
 from app.duplicates import candidates, service
 from app.duplicates.candidates import PER_PART, TRIGRAM_THRESHOLD, Lookups
@@ -66,8 +68,11 @@ class _Near:
         for gram in grams:
             self.postings.setdefault(gram, []).append(n)
 
-    def similar(self, key: str, among: Collection[int]) -> dict[int, float]:
-        """Those of `among` whose key is close to `key`, compared one by one."""
+    def similar(
+        self, key: str, among: Collection[int], least: float = _THRESHOLD
+    ) -> dict[int, float]:
+        """Those of `among` whose key is close to `key` (`least`: pg_trgm's `%`; 0: all of
+        those with a key, as `similarity` ranks them), compared one by one."""
         grams = trigrams(key)
         close = {}
         for n in among:
@@ -75,7 +80,7 @@ class _Near:
             if theirs is None:
                 continue
             similarity = trigram_similarity(len(grams & theirs), len(grams), len(theirs))
-            if similarity >= _THRESHOLD:
+            if similarity >= least:
                 close[n] = similarity
         return close
 
@@ -91,6 +96,22 @@ class _Near:
             if similarity >= _THRESHOLD:
                 close[n] = similarity
         return close
+
+
+class _People:
+    """The accepted records' person keys (`match_keys.person_keys`), as their GIN index finds
+    them: those that share one."""
+
+    def __init__(self) -> None:
+        self.postings: dict[str, list[int]] = {}
+
+    def add(self, n: int, name: str | None, company: str | None) -> None:
+        for key in match_keys.person_keys(name, company) or ():
+            self.postings.setdefault(key, []).append(n)
+
+    def sharing(self, name: str, company: str) -> set[int]:
+        keys = match_keys.person_keys(name, company) or ()
+        return {n for key in keys for n in self.postings.get(key, ())}
 
 
 @dataclass
@@ -115,6 +136,7 @@ class Batch:
     _tax_codes: dict[str, list[int]] = field(default_factory=dict)
     _names: _Near = field(default_factory=_Near)
     _companies: _Near = field(default_factory=_Near)
+    _people: _People = field(default_factory=_People)
 
     def duplicates(self, n: int) -> list[Duplicate]:
         """The `n`th probe's duplicates, strongest first, as `find_duplicates` would give them
@@ -139,6 +161,7 @@ class Batch:
                 index.setdefault(key, []).append(n)
         self._names.add(n, stored.name)
         self._companies.add(n, stored.company)
+        self._people.add(n, stored.name, stored.company)
 
     def _in_batch(self, n: int) -> list[Found]:
         """What each part of the look-up finds among the accepted records (see
@@ -157,12 +180,12 @@ class Batch:
             parts.append(_closest(self._names.close_to(probe.name), {}))
         organisation = self.resource is DuplicateResource.account
         if lookups.company and probe.company is not None and not organisation:
-            near = self._companies.close_to(probe.company)
-            names: dict[int, float] = {}
-            if probe.name is not None:  # the closest names among those few only
-                names = self._names.similar(probe.name, near)
-                near = {m: s for m, s in near.items() if m in names}
-            parts.append(_closest(near, names))
+            if probe.name is None:
+                parts.append(_closest(self._companies.close_to(probe.company), {}))
+            else:  # people sharing a person key, the closest first
+                people = self._people.sharing(probe.name, probe.company)
+                names = self._names.similar(probe.name, people, least=0.0)
+                parts.append(_closest(self._companies.similar(probe.company, people, 0.0), names))
         found: list[Found] = []
         for m in sorted(set().union(*parts)):
             record = self.accepted[m]

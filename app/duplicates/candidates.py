@@ -1,8 +1,10 @@
 """Where a record's possible duplicates come from: indexes only, never a scan, in one
 statement. The same email, phone or tax code (every match); names close by trigrams; and for a
-rule that also asks for a similar company, records at a similar company — company names are
-far rarer than Vietnamese names (a third of the country is a Nguyễn), so that index returns a
-few rows where the name's would return thousands."""
+rule that also asks for a similar company, people at a similar company with a similar name:
+leads by their person keys (a pair of name words at a company, `match_keys.person_keys`),
+contacts by their accounts' names close by trigrams. Vietnamese names are made of few, common
+words (a third of the country is a Nguyễn): a name's trigrams match thousands of rows, a pair
+of its words at one company a few."""
 
 import uuid
 from collections.abc import Callable, Sequence
@@ -28,7 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.accounts.models import Account
 from app.contacts.models import AccountContact, Contact
-from app.core import records
+from app.core import match_keys, records
 from app.core.context import Ctx
 from app.core.models import table_of
 from app.duplicates.matching import Comparable
@@ -40,6 +42,7 @@ from app.leads.models import Lead
 # name (0.73); the closest `PER_PART` of those are scored.
 TRIGRAM_THRESHOLD = "0.55"
 PER_PART = 50
+KEYS_APART = ","  # a probe's person keys travel as one text (a batch's as one per probe)
 _NAMES = {RuleField.full_name, RuleField.name}
 
 
@@ -196,7 +199,8 @@ def _parts(target: Target, shape: _Shape, exclude_here: bool, value: Values = _v
 def _at_a_similar_company(
     target: Target, columns: tuple[Any, ...], live: list[Any], named: bool, value: Values
 ) -> Any:
-    """People at a company whose name is close by trigrams, the closest names first."""
+    """People at a company whose name is close by trigrams, the closest names first; leads
+    with a name by their person keys (`match_keys.person_keys`)."""
     table = target.table
     closest = func.similarity(table.c.name_key, value("close_name"))
     # A company many people work at ("Minh Phát" with thousands of leads) would make every one
@@ -205,7 +209,12 @@ def _at_a_similar_company(
     company_near = value("company")
     if target.kind is DuplicateResource.lead:
         company = table.c.company_key
-        stmt = select(*columns).where(*live, company.op("%")(company_near), *close_names)
+        near = (
+            table.c.person_keys.overlap(func.string_to_array(value("person_keys"), KEYS_APART))
+            if named
+            else company.op("%")(company_near)
+        )
+        stmt = select(*columns).where(*live, near)
     else:
         _, accounts, joined = _primary_account_of(table)
         company = accounts.c.name_key
@@ -272,6 +281,7 @@ def candidate_statement(
         "workspace_id": ctx.workspace_id, "exclude": exclude, "email": probe.email,
         "phone": probe.phone, "tax_code": probe.tax_code, "name": probe.name or "",
         "close_name": probe.name or "", "company": probe.company,
+        "person_keys": _person_keys(probe),
     }  # fmt: skip
     return statement, values
 
@@ -300,7 +310,7 @@ async def candidates(
 
 # --- A batch's candidates: every probe's, in one statement --------------------------------
 
-_PROBE_VALUES = ("email", "phone", "tax_code", "name", "close_name", "company")
+_PROBE_VALUES = ("email", "phone", "tax_code", "name", "close_name", "company", "person_keys")
 _BATCH_STATEMENTS: dict[tuple[DuplicateResource, Lookups], Any] = {}
 
 
@@ -368,10 +378,16 @@ async def candidates_of_batch(
         values["names"].append(probe.name if lookups.name else None)
         values["close_names"].append(probe.name or "")
         values["companys"].append(probe.company if lookups.company else None)
+        values["person_keyss"].append(_person_keys(probe) if lookups.company else None)
     rows = await records.fetch(ctx, statement, {"workspace_id": ctx.workspace_id, **values})
     for row in rows:
         found[row[0] - 1].append((DuplicateResource(row[1]), row[2], _comparable(row[1], *row[3:])))
     return found
+
+
+def _person_keys(probe: Comparable) -> str | None:
+    keys = match_keys.person_keys(probe.name, probe.company)
+    return KEYS_APART.join(keys) if keys else None
 
 
 def _comparable(kind: str, name: Any, email: Any, phone: Any, company: Any) -> Comparable:

@@ -122,12 +122,19 @@ class Lead(RecordMixin, Base):
             postgresql_using="gin",
             postgresql_ops={"name_key": "gin_trgm_ops"},
         ),
-        # A rule on name and company looks people up by company first (far more selective).
+        # A rule on company without a name looks people up by company.
         Index(
             "ix_leads_company_key",
             "company_key",
             postgresql_using="gin",
             postgresql_ops={"company_key": "gin_trgm_ops"},
+        ),
+        # A rule on name and company: pairs of name words at a company (`person_keys`).
+        Index(
+            "ix_leads_person_keys",
+            "person_keys",
+            postgresql_using="gin",
+            postgresql_where=text("person_keys IS NOT NULL"),
         ),
         Index(
             "ix_leads_campaign",
@@ -156,6 +163,7 @@ class Lead(RecordMixin, Base):
     email_key: Mapped[str | None] = mapped_column(String(254))
     name_key: Mapped[str | None] = mapped_column(String(200))
     company_key: Mapped[str | None] = mapped_column(String(200))
+    person_keys: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
     status: Mapped[str] = mapped_column(String(40))
     source: Mapped[str] = mapped_column(String(20), default="other")
     qualification: Mapped[str] = mapped_column(String(8), default="none")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from app.core.match_keys import company_key, email_key, name_key, tax_code_key
+from app.core.match_keys import company_key, email_key, name_key, person_keys, tax_code_key
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,36 @@ def test_emails_compare_as_their_inbox_receives_them(typed: str, key: str | None
 
 def test_a_tax_code_keeps_its_digits_and_branch() -> None:
     assert tax_code_key("0312 345 678-001") == "0312345678-001"
+
+
+def _people_keys(name: str, company: str) -> set[str]:
+    return set(person_keys(name_key(name), company_key(company)) or ())
+
+
+@pytest.mark.parametrize(
+    ("name", "company"),
+    [
+        ("NGUYEN VAN ANH", "Minh Phat Co., Ltd"),  # case, diacritics, legal form
+        ("Văn Ánh Nguyễn", "Cty TNHH Minh Phát"),  # name order
+        ("Nguyễn Văn Anhh", "Công ty Minh Phatt"),  # a slip in the name and in the company
+        ("Nguyễn Ánh", "Công ty CP Minh Phát"),  # the middle name left out
+    ],
+)
+def test_the_same_person_at_the_same_company_shares_a_person_key(name: str, company: str) -> None:
+    assert _people_keys("Nguyễn Văn Ánh", "Công ty TNHH Minh Phát") & _people_keys(name, company)
+
+
+def test_a_namesake_at_another_company_shares_no_person_key() -> None:
+    assert not _people_keys("Nguyễn Văn Ánh", "Minh Phát") & _people_keys(
+        "Nguyễn Văn Ánh", "Hoà Bình"
+    )
+
+
+def test_no_person_keys_without_a_name_or_a_company() -> None:
+    assert person_keys(None, "minh phat") is None
+    assert person_keys("anh nguyen van", None) is None
+
+
+def test_a_pasted_paragraph_makes_a_bounded_number_of_keys() -> None:
+    words = " ".join(f"word{n}" for n in range(200))
+    assert len(person_keys(words, words) or ()) <= 15 * 6

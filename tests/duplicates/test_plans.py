@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import match_keys
 from app.core.context import SYSTEM, Ctx
 from app.core.transaction import APP_ROLE
 from app.duplicates import candidates
@@ -18,16 +19,23 @@ from tests.conftest import World, as_role, seed_as_owner
 
 
 async def _people(session: AsyncSession, world: World) -> None:
-    names = "(ARRAY['anh','binh','lan','mai','hung'])[n % 5 + 1] || n || ' nguyen van'"
+    given = "(ARRAY['anh','binh','lan','mai','hung'])[n % 5 + 1] || n"
+    names = f"{given} || ' nguyen van'"
+    company = "substr(md5(n::text), 1, 12)"
+    # What match_keys.person_keys makes of them (test_person_keys_are_what_sen_derives).
+    keys = ", ".join(
+        f"{pair} || '|' || substr({company}, 1, 4)"
+        for pair in (f"{given} || ' nguyen'", f"{given} || ' van'", "'nguyen van'")
+    )
     await seed_as_owner(
         session,
         [
             "INSERT INTO leads (workspace_id, id, full_name, status, source, qualification,"
             " score, owner_id, tags, custom_fields, search_text, created_at, updated_at, version,"
-            " email_key, phone_e164, name_key, company_key)"
+            " email_key, phone_e164, name_key, company_key, person_keys)"
             f" SELECT :w, gen_random_uuid(), 'x', 'new', 'other', 'none', 0, :o, '{{}}', '{{}}',"
             f" '', now(), now(), 1, 'k' || n || '@a.vn', '+8491' || lpad(n::text, 7, '0'),"
-            f" {names}, substr(md5(n::text), 1, 12)"
+            f" {names}, {company}, ARRAY[{keys}]"
             " FROM generate_series(1, 30000) AS n",
             "INSERT INTO contacts (workspace_id, id, full_name, owner_id, tags, custom_fields,"
             " search_text, do_not_contact, created_at, updated_at, version, email_key,"
@@ -81,7 +89,19 @@ async def test_email_and_phone_candidates_come_from_their_indexes(
     assert "Seq Scan" not in plan, plan
 
 
-async def test_people_at_a_similar_company_come_from_the_company_index_not_the_names(
+async def test_person_keys_are_what_sen_derives(session: AsyncSession, world: World) -> None:
+    await _people(session, world)
+    company = hashlib.md5(b"15").hexdigest()[:12]  # lead 15's, as _people made it
+
+    await as_role(session, APP_ROLE, world.owner.workspace_id)
+    stored = await session.scalar(
+        text("SELECT person_keys FROM leads WHERE name_key = 'anh15 nguyen van'")
+    )
+
+    assert sorted(stored) == match_keys.person_keys("anh15 nguyen van", company)
+
+
+async def test_people_at_a_similar_company_come_from_their_person_keys_not_the_names(
     session: AsyncSession, world: World
 ) -> None:
     await _people(session, world)
@@ -93,8 +113,10 @@ async def test_people_at_a_similar_company_come_from_the_company_index_not_the_n
         {"full_name": "Nguyễn Văn Anh17", "company_name": f"Công ty TNHH {company}"},
     )
 
-    assert "ix_leads_company_key" in plan, plan
-    assert "ix_leads_name_key" not in plan, plan  # the name alone would match thousands
+    assert "ix_leads_person_keys" in plan, plan
+    # The name alone would match thousands; the company's trigrams, hundreds at a big one.
+    assert "ix_leads_name_key" not in plan, plan
+    assert "ix_leads_company_key" not in plan, plan
     assert "Seq Scan on leads" not in plan, plan
     assert "Seq Scan on contacts" not in plan, plan
 
