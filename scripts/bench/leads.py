@@ -8,6 +8,8 @@ redis://127.0.0.1:6379/15) and `bare_app.py` pinned to one core, drives each wit
 `loadgen.py` pinned to the other core (32 keep-alive connections by default), and prints:
 
 - requests/s, p50 and p99 for sen-list, bare-list, sen-create, bare-create, and the ratios;
+- unruled-create: Sen's create with the workspace's duplicate rules switched off for that case,
+  and "rules on/off", sen-create against it (issue 11's target: at least 0.7×);
 - list figures per size (the list page must cost the same at 10,000 leads as at 1,000,000);
 - EXPLAIN (ANALYZE, BUFFERS) of the list query at each size, as Sen runs it (role sen_app,
   row-level security on) and as the bare app runs it.
@@ -57,6 +59,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from app.core.db import make_engine, make_sessionmaker, with_database  # noqa: E402
+from app.core.match_keys import company_key, email_key, name_key, person_keys  # noqa: E402
 from app.core.phones import to_e164  # noqa: E402
 from app.core.search import search_text  # noqa: E402
 
@@ -126,7 +129,8 @@ COPY_COLUMNS = [
     "workspace_id", "id", "full_name", "company_name", "title", "email", "phone", "phone_e164",
     "status", "source", "qualification", "score", "industry", "province", "owner_id", "tags",
     "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "custom_fields",
-    "notes", "search_text", "created_at", "updated_at", "deleted_at", "version",
+    "notes", "search_text", "name_key", "email_key", "company_key", "person_keys", "created_at",
+    "updated_at", "deleted_at", "version",
 ]  # fmt: skip
 
 _ASCII = str.maketrans(
@@ -141,6 +145,13 @@ def uuid7_at(moment: datetime, rng: random.Random) -> uuid.UUID:
     rand = rng.getrandbits(74)
     value = (millis << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62)
     return uuid.UUID(int=value | (rand & ((1 << 62) - 1)))
+
+
+def _match_keys(person: dict[str, Any]) -> tuple[Any, ...]:
+    """The duplicate rules' keys as Sen derives them (app/core/records.py): rows without them
+    would be invisible to the rules' look-ups."""
+    name, company = name_key(person["full_name"]), company_key(person["company_name"])
+    return name, email_key(person["email"]), company, person_keys(name, company)
 
 
 class LeadFaker:
@@ -205,6 +216,7 @@ class LeadFaker:
                 p["tags"], p["utm_source"], p["utm_medium"], p["utm_campaign"], p["utm_term"],
                 p["utm_content"], "{}", p["notes"],
                 search_text(p["full_name"], p["company_name"], p["email"], p["phone"], e164),
+                *_match_keys(p),
                 created, updated, None, 1,
             )  # fmt: skip
 
@@ -595,6 +607,20 @@ def _short(location: str) -> str:
 # ----------------------------------------------------------------------------- one size
 
 
+async def rules_active(data: Dataset, *, active: bool) -> None:
+    """Switch the workspace's duplicate rules on or off. A write to a rule bumps the
+    workspace's settings version, so Sen drops its cached copy of them at once."""
+    conn = await asyncpg.connect(data.url)
+    try:
+        await conn.execute(
+            "UPDATE duplicate_rules SET active = $2 WHERE workspace_id = $1",
+            data.workspace_id,
+            active,
+        )
+    finally:
+        await conn.close()
+
+
 def write_bodies(path: Path, count: int) -> Path:
     faker = LeadFaker(seed=7)
     lines = (json.dumps(faker.body(), ensure_ascii=False) for _ in range(count))
@@ -677,6 +703,16 @@ def run_size(
                 "sen-create", sen, "POST", "/api/v1/leads?allow_duplicates=true", header, bodies
             ),
             "bare-create": Case("bare-create", bare, "POST", "/leads", [], bodies),
+            # The same create with the workspace's duplicate rules switched off for the case
+            # (`rules_active`): what the rules cost, measured in the same run.
+            "unruled-create": Case(
+                "unruled-create",
+                sen,
+                "POST",
+                "/api/v1/leads?allow_duplicates=true",
+                header,
+                bodies,
+            ),
         }
         if floor is not None:
             cases["floor-list"] = Case("floor-list", floor, "GET", LIST_PATH, header)
@@ -693,7 +729,13 @@ def run_size(
                     f"{args.concurrency} conns",
                     file=sys.stderr,
                 )
-                rounds.setdefault(name, []).append(run_load(cases[name], args, client_cpu))
+                if name == "unruled-create":
+                    asyncio.run(rules_active(data, active=False))
+                try:
+                    rounds.setdefault(name, []).append(run_load(cases[name], args, client_cpu))
+                finally:
+                    if name == "unruled-create":
+                        asyncio.run(rules_active(data, active=True))
         results = {name: _median_round(runs) for name, runs in rounds.items()}
         ratios = _ratios(rounds)
         profile = None
@@ -728,13 +770,14 @@ def _median_round(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return median
 
 
-CREATES = ("bare-create", "floor-create", "sen-create")
+CREATES = ("bare-create", "floor-create", "sen-create", "unruled-create")
 # (label, numerator, denominator): Sen against the ceiling; with --floor, the floor against the
 # ceiling and Sen against its floor.
 RATIOS = (
     ("sen/bare", "sen", "bare"),
     ("floor/bare", "floor", "bare"),
     ("sen/floor", "sen", "floor"),
+    ("rules on/off", "sen", "unruled"),
 )
 
 
