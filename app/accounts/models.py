@@ -6,6 +6,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import (
+    LOOKED_UP_ON_EVERY_WRITE,
     Base,
     RecordMixin,
     referring_index,
@@ -68,6 +69,7 @@ class Account(RecordMixin, Base):
             "name_key",
             postgresql_using="gin",
             postgresql_ops={"name_key": "gin_trgm_ops"},
+            postgresql_with=LOOKED_UP_ON_EVERY_WRITE,
         ),
     )
 

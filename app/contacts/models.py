@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import (
+    LOOKED_UP_ON_EVERY_WRITE,
     Base,
     RecordMixin,
     TenantMixin,
@@ -75,6 +76,7 @@ class Contact(RecordMixin, Base):
             "name_key",
             postgresql_using="gin",
             postgresql_ops={"name_key": "gin_trgm_ops"},
+            postgresql_with=LOOKED_UP_ON_EVERY_WRITE,
         ),
     )
 

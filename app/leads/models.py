@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import (
+    LOOKED_UP_ON_EVERY_WRITE,
     Base,
     RecordMixin,
     TenantMixin,
@@ -121,6 +122,7 @@ class Lead(RecordMixin, Base):
             "name_key",
             postgresql_using="gin",
             postgresql_ops={"name_key": "gin_trgm_ops"},
+            postgresql_with=LOOKED_UP_ON_EVERY_WRITE,
         ),
         # A rule on company without a name looks people up by company.
         Index(
@@ -128,6 +130,7 @@ class Lead(RecordMixin, Base):
             "company_key",
             postgresql_using="gin",
             postgresql_ops={"company_key": "gin_trgm_ops"},
+            postgresql_with=LOOKED_UP_ON_EVERY_WRITE,
         ),
         # A rule on name and company: pairs of name words at a company (`person_keys`).
         Index(
@@ -135,6 +138,7 @@ class Lead(RecordMixin, Base):
             "person_keys",
             postgresql_using="gin",
             postgresql_where=text("person_keys IS NOT NULL"),
+            postgresql_with=LOOKED_UP_ON_EVERY_WRITE,
         ),
         Index(
             "ix_leads_campaign",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -44,7 +45,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,7 @@ from app.core.db import make_engine, make_sessionmaker, with_database  # noqa: E
 from app.core.match_keys import company_key, email_key, name_key, person_keys  # noqa: E402
 from app.core.phones import to_e164  # noqa: E402
 from app.core.search import search_text  # noqa: E402
+from app.core.workspace_settings import SETTINGS_VERSIONS  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -608,21 +610,55 @@ def _short(location: str) -> str:
 
 
 async def rules_active(data: Dataset, *, active: bool) -> None:
-    """Switch the workspace's duplicate rules on or off. A write to a rule bumps the
-    workspace's settings version, so Sen drops its cached copy of them at once."""
+    """Switch the workspace's duplicate rules on or off, and bump its settings version as
+    Sen's rule service does (`settings_changed`), so Sen drops its cached copy of them."""
     conn = await asyncpg.connect(data.url)
     try:
-        await conn.execute(
-            "UPDATE duplicate_rules SET active = $2 WHERE workspace_id = $1",
-            data.workspace_id,
-            active,
-        )
+        async with conn.transaction():
+            await conn.execute(
+                "UPDATE duplicate_rules SET active = $2 WHERE workspace_id = $1",
+                data.workspace_id,
+                active,
+            )
+            await conn.execute(
+                "UPDATE workspaces SET settings_version = nextval($2) WHERE id = $1",
+                data.workspace_id,
+                SETTINGS_VERSIONS,
+            )
     finally:
         await conn.close()
 
 
-def write_bodies(path: Path, count: int) -> Path:
-    faker = LeadFaker(seed=7)
+# More bodies than the fastest create sends in a run (~1,900/s × warm-up and duration), so
+# none is posted twice.
+NEW_PEOPLE = 40_000
+
+
+def with_new_people(case: Case, out: Path, seed: int) -> Case:
+    """`case` posting people no earlier run posted. Sending the same file again made each
+    body a copy of the last run's, so every round found more exact duplicates of each
+    probe than the one before (Sen's creates fell from 195/s to 97/s over three rounds)."""
+    if case.bodies is None:
+        return case
+    path = out / f"bodies-{case.name}.jsonl"
+    return replace(case, bodies=write_bodies(path, NEW_PEOPLE, seed=1_000_000 + seed))
+
+
+@contextlib.contextmanager
+def rules_as_the_case_needs(data: Dataset, case: str) -> Iterator[None]:
+    """The duplicate rules off while the unruled case runs, on again after it."""
+    if case != "unruled-create":
+        yield
+        return
+    asyncio.run(rules_active(data, active=False))
+    try:
+        yield
+    finally:
+        asyncio.run(rules_active(data, active=True))
+
+
+def write_bodies(path: Path, count: int, seed: int = 7) -> Path:
+    faker = LeadFaker(seed=seed)
     lines = (json.dumps(faker.body(), ensure_ascii=False) for _ in range(count))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -721,7 +757,7 @@ def run_size(
         # each case reports its median round, and each ratio is the median of the rounds'.
         rounds: dict[str, list[dict[str, Any]]] = {}
         for number in range(1, args.rounds + 1):
-            for name in ("bare-list", "floor-list", "sen-list", *CREATES):
+            for order, name in enumerate(("bare-list", "floor-list", "sen-list", *CREATES)):
                 if (name.endswith("create") and args.list_only) or name not in cases:
                     continue
                 print(
@@ -729,19 +765,17 @@ def run_size(
                     f"{args.concurrency} conns",
                     file=sys.stderr,
                 )
-                if name == "unruled-create":
-                    asyncio.run(rules_active(data, active=False))
-                try:
-                    rounds.setdefault(name, []).append(run_load(cases[name], args, client_cpu))
-                finally:
-                    if name == "unruled-create":
-                        asyncio.run(rules_active(data, active=True))
+                case = with_new_people(cases[name], out, seed=number * 100 + order)
+                with rules_as_the_case_needs(data, name):
+                    rounds.setdefault(name, []).append(run_load(case, args, client_cpu))
         results = {name: _median_round(runs) for name, runs in rounds.items()}
         ratios = _ratios(rounds)
         profile = None
         if args.profile:
             print(f"   {args.profile_case} under py-spy", file=sys.stderr)
-            profile = profile_sen(cases[args.profile_case], args, client_cpu, out)
+            case = with_new_people(cases[args.profile_case], out, seed=99)
+            with rules_as_the_case_needs(data, args.profile_case):
+                profile = profile_sen(case, args, client_cpu, out)
     finally:
         sen.stop()
         for server in (bare, floor):
@@ -947,7 +981,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", action="store_true", help="py-spy Sen during one more case")
     parser.add_argument(
-        "--profile-case", default="sen-list", choices=["sen-list", "sen-create"],
+        "--profile-case", default="sen-list", choices=["sen-list", "sen-create", "unruled-create"],
         help="Which case --profile records",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("/tmp/sen-bench"))
