@@ -7,7 +7,7 @@ execution context and result layer removes most of its cost from a list page or 
 Where SQLAlchemy meets asyncpg (and the private attributes that takes) is app/core/driver.py.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import Ctx
+from app.core.db import SenConnection
 from app.core.driver import driver_arguments, driver_connection, driver_template
 
 # A select of any columns (SQLAlchemy types a select by the tuple of what it returns).
@@ -89,6 +90,19 @@ async def fetch_fixed_row(session: AsyncSession, query: str, *args: Any) -> asyn
     caller's row, when this process has no current copy of it)."""
     driver = await driver_connection(session)
     return await driver.fetchrow(query, *args)
+
+
+async def set_local(session: AsyncSession, settings: Sequence[str]) -> None:
+    """`SET LOCAL` each of `settings` (literal "name = value": SET takes no parameters) for
+    the rest of the session's transaction, in one round trip; on a Citus coordinator one per
+    setting, since it forwards a SET LOCAL to the shards only as a message of its own."""
+    driver = await driver_connection(session)
+    statements = [f"SET LOCAL {setting}" for setting in settings]
+    if isinstance(driver, SenConnection) and driver.packed_begin:
+        await driver.execute("; ".join(statements))
+        return
+    for statement in statements:
+        await driver.execute(statement)
 
 
 def _dialect(ctx: Ctx) -> Dialect:

@@ -22,7 +22,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
     true,
     union,
 )
@@ -30,7 +29,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from app.accounts.models import Account
 from app.contacts.models import AccountContact, Contact
-from app.core import match_keys, records
+from app.core import match_keys, records, sql
 from app.core.context import Ctx
 from app.core.models import table_of
 from app.duplicates.matching import Comparable
@@ -255,8 +254,9 @@ async def use_trigram_threshold(ctx: Ctx) -> None:
     a few index look-ups per probe don't need."""
     # SET LOCAL, not set_config(): Citus forwards the one to the shards, never the other, and
     # their `%` would match at pg_trgm's default 0.3.
-    for setting in (f"pg_trgm.similarity_threshold = {TRIGRAM_THRESHOLD}", "jit = off"):
-        await ctx.session.execute(text(f"SET LOCAL {setting}"))
+    await sql.set_local(
+        ctx.session, [f"pg_trgm.similarity_threshold = {TRIGRAM_THRESHOLD}", "jit = off"]
+    )
 
 
 def candidate_statement(

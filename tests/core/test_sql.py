@@ -3,7 +3,7 @@
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -115,3 +115,20 @@ async def test_an_update_of_a_version_changed_meanwhile_is_stale(
 
     with pytest.raises(StaleDataError):
         await update_record(ctx, LEADS, lead, {"full_name": "Phạm Thu Hà"})
+
+
+async def test_settings_set_local_hold_for_the_transaction_only(
+    session: AsyncSession, world: World
+) -> None:
+    ctx = await _ctx(session, world)
+
+    await sql.set_local(session, ["pg_trgm.similarity_threshold = 0.55", "jit = off"])
+
+    shown = await sql.fetch(
+        ctx,
+        select(func.current_setting("pg_trgm.similarity_threshold"), func.current_setting("jit")),
+    )
+    assert tuple(shown[0]) == ("0.55", "off")
+    await session.rollback()
+    again = await sql.fetch(ctx, select(func.current_setting("jit")))
+    assert again[0][0] == "on"  # PostgreSQL's default, back with the next transaction
