@@ -43,6 +43,7 @@ LEAKPROOF_FUNCTIONS = ["pg_catalog.arrayoverlap(anyarray, anyarray)"]
 
 
 def _set_leakproof(flag: str) -> None:
+    # As 0001 and 0016 do (a migration is frozen history: it imports no other one).
     for function in LEAKPROOF_FUNCTIONS:
         op.execute(f"""
             DO $$ BEGIN
